@@ -16,12 +16,17 @@ pub struct AssetRef {
 
 impl AssetRef {
     pub fn new(adam_id: impl Into<String>, pricing_param: impl Into<String>) -> Self {
-        Self { adam_id: adam_id.into(), pricing_param: Some(pricing_param.into()) }
+        Self {
+            adam_id: adam_id.into(),
+            pricing_param: Some(pricing_param.into()),
+        }
     }
 
     /// `pricingParam`, or `STDQ` when omitted.
     pub fn pricing(&self) -> &str {
-        self.pricing_param.as_deref().unwrap_or(crate::DEFAULT_PRICING_PARAM)
+        self.pricing_param
+            .as_deref()
+            .unwrap_or(crate::DEFAULT_PRICING_PARAM)
     }
 }
 

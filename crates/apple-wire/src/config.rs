@@ -114,7 +114,11 @@ pub struct ClientConfigRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientConfigResponse {
-    #[serde(rename = "countryISO2ACode", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "countryISO2ACode",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub country_iso2a_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub default_platform: Option<String>,
@@ -132,6 +136,10 @@ pub struct ClientConfigResponse {
     pub token_expiration_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub u_id: Option<String>,
-    #[serde(rename = "websiteURL", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "websiteURL",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub website_url: Option<String>,
 }

@@ -30,18 +30,30 @@ pub struct ErrorInfo {
 impl ErrorResponse {
     /// An error with the catalogue's message for `number`.
     pub fn new(number: i32) -> Self {
-        Self { error_number: number, error_message: codes::message(number).to_owned(), error_info: None }
+        Self {
+            error_number: number,
+            error_message: codes::message(number).to_owned(),
+            error_info: None,
+        }
     }
 
     /// An error with a more specific message than the catalogue's.
     pub fn with_message(number: i32, message: impl Into<String>) -> Self {
-        Self { error_number: number, error_message: message.into(), error_info: None }
+        Self {
+            error_number: number,
+            error_message: message.into(),
+            error_info: None,
+        }
     }
 }
 
 impl std::fmt::Display for ErrorResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Apple error {}: {}", self.error_number, self.error_message)
+        write!(
+            f,
+            "Apple error {}: {}",
+            self.error_number, self.error_message
+        )
     }
 }
 

@@ -62,9 +62,15 @@ impl ContentToken {
         let token = json.token.ok_or(TokenError::MissingField("token"))?;
         let exp_date = json.exp_date.ok_or(TokenError::MissingField("expDate"))?;
         let org_name = json.org_name.ok_or(TokenError::MissingField("orgName"))?;
-        let expires_at =
-            crate::parse_apple_date(&exp_date).ok_or_else(|| TokenError::BadDate(exp_date.clone()))?;
-        Ok(Self { raw: raw.to_owned(), token, exp_date, org_name, expires_at })
+        let expires_at = crate::parse_apple_date(&exp_date)
+            .ok_or_else(|| TokenError::BadDate(exp_date.clone()))?;
+        Ok(Self {
+            raw: raw.to_owned(),
+            token,
+            exp_date,
+            org_name,
+            expires_at,
+        })
     }
 
     /// Builds a token the way Apple issues one (pretty-printed JSON, then base64).
@@ -77,7 +83,13 @@ impl ContentToken {
         })
         .expect("plain strings serialise");
         let raw = base64::engine::general_purpose::STANDARD.encode(json);
-        Self { raw, token: token.to_owned(), exp_date, org_name: org_name.to_owned(), expires_at }
+        Self {
+            raw,
+            token: token.to_owned(),
+            exp_date,
+            org_name: org_name.to_owned(),
+            expires_at,
+        }
     }
 
     /// The whole base64 text: the bearer credential. Treat as a secret.
@@ -117,7 +129,10 @@ mod tests {
     #[test]
     fn malformed_tokens_name_the_problem() {
         assert_eq!(ContentToken::parse("  "), Err(TokenError::Empty));
-        assert_eq!(ContentToken::parse("not base64!"), Err(TokenError::NotBase64));
+        assert_eq!(
+            ContentToken::parse("not base64!"),
+            Err(TokenError::NotBase64)
+        );
         assert_eq!(ContentToken::parse("aGVsbG8="), Err(TokenError::NotJson));
         use base64::Engine;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

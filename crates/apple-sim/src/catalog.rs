@@ -1,0 +1,76 @@
+//! Store metadata of apps and books (name, bundle id, version, platforms, icon colours), so that
+//! the metadata lookup answers with real-looking data offline.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppMeta {
+    pub adam_id: String,
+    pub name: String,
+    pub bundle_id: Option<String>,
+    pub artist: String,
+    pub version: String,
+    pub genre: String,
+    /// `iosSoftware`, `macSoftware` or `ebook`.
+    pub kind: String,
+    /// Lookup `deviceFamilies`: `iphone`, `ipad`, `mac`, …
+    pub device_families: Vec<String>,
+    pub device_based_licensing: bool,
+    pub b2b_custom: bool,
+}
+
+impl AppMeta {
+    /// Metadata made up from an asset's facts when a scenario gives none.
+    pub fn derived(
+        adam_id: &str,
+        name: Option<&str>,
+        is_book: bool,
+        platforms: &[String],
+        device: bool,
+    ) -> Self {
+        let name = name
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("App {adam_id}"));
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(24)
+            .collect();
+        let mut families = Vec::new();
+        for p in platforms {
+            match p.as_str() {
+                "iOS" => families.extend(["iphone", "ipad"].map(String::from)),
+                "macOS" => families.push("mac".into()),
+                "tvOS" => families.push("tvos".into()),
+                "watchOS" => families.push("watch".into()),
+                "visionOS" => families.push("vision".into()),
+                _ => {}
+            }
+        }
+        let mac_only = platforms.iter().all(|p| p == "macOS") && !platforms.is_empty();
+        Self {
+            adam_id: adam_id.to_owned(),
+            bundle_id: (!is_book).then(|| format!("com.example.{slug}")),
+            artist: "Example Developer".into(),
+            version: "1.0".into(),
+            genre: if is_book {
+                "Books".into()
+            } else {
+                "Productivity".into()
+            },
+            kind: if is_book {
+                "ebook".into()
+            } else if mac_only {
+                "macSoftware".into()
+            } else {
+                "iosSoftware".into()
+            },
+            device_families: families,
+            device_based_licensing: device,
+            b2b_custom: false,
+            name,
+        }
+    }
+}

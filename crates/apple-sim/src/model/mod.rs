@@ -1,0 +1,12 @@
+//! The simulated service's data: organizations' locations with their assets, users and
+//! assignments, and the version log that makes `sinceVersionId` deltas possible.
+
+pub mod assignments;
+pub mod location;
+pub mod users;
+pub mod versions;
+
+pub use assignments::{AssignmentStore, Holder};
+pub use location::{AssetRecord, Location, NotificationConfig, Program};
+pub use users::{UserRecord, UserTable};
+pub use versions::VersionLog;

@@ -1,0 +1,116 @@
+//! Knobs of the simulator, set by a scenario file and changed at run time through the control API.
+
+use std::collections::BTreeMap;
+
+use allot_apple_wire::limit;
+use serde::{Deserialize, Serialize};
+
+/// When `tokenExpirationDate` appears on responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum ExpirationField {
+    /// On every authenticated response, as in all of Apple's examples.
+    #[default]
+    Always,
+    /// Only within 15 days of expiry, as Apple's prose says.
+    WarningWindow,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Settings {
+    /// Records per page of Get Assets.
+    pub assets_page_size: usize,
+    /// Records per page of Get Assignments.
+    pub assignments_page_size: usize,
+    /// Records per page of Get Users.
+    pub users_page_size: usize,
+    /// How long an event stays untouched before processing starts. Tests that want to drive
+    /// events by hand set it high and call `POST /_sim/events/run`.
+    pub event_delay_ms: u64,
+    /// Tasks one event advances per tick, so `numCompleted` grows visibly while PENDING.
+    pub event_tasks_per_tick: usize,
+    /// Tick of the event processor.
+    pub tick_ms: u64,
+    /// `limits` of `service/config`; `maxRequestPerSecond` 0 turns rate limiting off.
+    pub limits: BTreeMap<String, i32>,
+    /// Answer errors with HTTP 200 and the error body, as Apple has been seen to do.
+    pub errors_with_http200: bool,
+    pub token_expiration_date: ExpirationField,
+    /// Delivery attempts per notification (Apple: up to 3).
+    pub notification_attempts: u32,
+    /// Pause between attempts (Apple: 1–5 minutes; short by default so tests run fast).
+    pub notification_retry_delay_ms: u64,
+    /// Accept `http://` notification URLs on loopback hosts (Apple requires HTTPS, which a
+    /// local test receiver cannot offer).
+    pub allow_http_loopback_notifications: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            assets_page_size: 100,
+            assignments_page_size: 1000,
+            users_page_size: 1000,
+            event_delay_ms: 200,
+            event_tasks_per_tick: 500,
+            tick_ms: 20,
+            limits: default_limits(),
+            errors_with_http200: false,
+            token_expiration_date: ExpirationField::Always,
+            notification_attempts: 3,
+            notification_retry_delay_ms: 500,
+            allow_http_loopback_notifications: true,
+        }
+    }
+}
+
+/// The limits of Apple's published example, with `maxRequestPerSecond` 15.
+pub fn default_limits() -> BTreeMap<String, i32> {
+    [
+        (limit::MAX_ASSETS, 25),
+        (limit::MAX_CLIENT_USER_IDS, 1000),
+        (limit::MAX_SERIAL_NUMBERS, 1000),
+        (limit::MAX_REVOKE_CLIENT_USER_IDS, 100),
+        (limit::MAX_REVOKE_SERIAL_NUMBERS, 100),
+        (limit::MAX_USERS, 100),
+        (limit::MAX_SUBSCRIPTIONS, 25),
+        (limit::MAX_SUBSCRIPTION_CLIENT_USER_IDS, 1000),
+        (limit::MAX_NOTIFICATION_LENGTH, 512),
+        (limit::MAX_MDM_NAME_LENGTH, 100),
+        (limit::MAX_MDM_METADATA_LENGTH, 255),
+        (limit::MAX_MDM_ID_LENGTH, 100),
+        (limit::MAX_REQUEST_PER_SECOND, 15),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl Settings {
+    /// A limit, or `default` when the map lacks it.
+    pub fn limit(&self, key: &str, default: i32) -> usize {
+        self.limits.get(key).copied().unwrap_or(default).max(0) as usize
+    }
+
+    /// Checks values a person could get wrong in a scenario file.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("assetsPageSize", self.assets_page_size),
+            ("assignmentsPageSize", self.assignments_page_size),
+            ("usersPageSize", self.users_page_size),
+            ("eventTasksPerTick", self.event_tasks_per_tick),
+        ] {
+            if v == 0 {
+                return Err(format!("settings.{name} must be at least 1"));
+            }
+        }
+        if self.tick_ms == 0 {
+            return Err("settings.tickMs must be at least 1".into());
+        }
+        if self.notification_attempts == 0 {
+            return Err("settings.notificationAttempts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
