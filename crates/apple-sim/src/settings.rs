@@ -32,7 +32,9 @@ pub struct Settings {
     pub event_tasks_per_tick: usize,
     /// Tick of the event processor.
     pub tick_ms: u64,
-    /// `limits` of `service/config`; `maxRequestPerSecond` 0 turns rate limiting off.
+    /// `limits` of `service/config`; `maxRequestPerSecond` 0 turns rate limiting off. Keys given
+    /// in a scenario replace Apple's defaults one by one.
+    #[serde(deserialize_with = "merge_with_default_limits")]
     pub limits: BTreeMap<String, i32>,
     /// Answer errors with HTTP 200 and the error body, as Apple has been seen to do.
     pub errors_with_http200: bool,
@@ -85,6 +87,15 @@ pub fn default_limits() -> BTreeMap<String, i32> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+fn merge_with_default_limits<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, i32>, D::Error> {
+    let given = BTreeMap::<String, i32>::deserialize(d)?;
+    let mut limits = default_limits();
+    limits.extend(given);
+    Ok(limits)
 }
 
 impl Settings {
