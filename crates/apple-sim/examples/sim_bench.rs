@@ -18,7 +18,11 @@ const PARALLEL: usize = 5;
 fn memory_kib(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -26,12 +30,26 @@ fn memory_kib(key: &str) -> u64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let spec = args.iter().position(|a| a == "--spec").and_then(|i| args.get(i + 1)).map_or(DEFAULT_SPEC, String::as_str);
+    let spec = args
+        .iter()
+        .position(|a| a == "--spec")
+        .and_then(|i| args.get(i + 1))
+        .map_or(DEFAULT_SPEC, String::as_str);
     let before = memory_kib("VmRSS:");
     let started = Instant::now();
-    let mut scenario = Scenario::parse(r#"{ "settings": { "limits": { "maxRequestPerSecond": 0 } } }"#).map_err(anyhow::Error::msg)?;
-    scenario.generate.push(GenerateSpec::parse_flag(spec).map_err(anyhow::Error::msg)?);
-    let sim = allot_apple_sim::start(SimOptions { listen: "127.0.0.1:0".parse()?, scenario, token_dir: None, public_url: None }).await?;
+    let mut scenario =
+        Scenario::parse(r#"{ "settings": { "limits": { "maxRequestPerSecond": 0 } } }"#)
+            .map_err(anyhow::Error::msg)?;
+    scenario
+        .generate
+        .push(GenerateSpec::parse_flag(spec).map_err(anyhow::Error::msg)?);
+    let sim = allot_apple_sim::start(SimOptions {
+        listen: "127.0.0.1:0".parse()?,
+        scenario,
+        token_dir: None,
+        public_url: None,
+    })
+    .await?;
     let build = started.elapsed();
     let after_build = memory_kib("VmRSS:");
     let (token, locations) = {
@@ -39,15 +57,28 @@ async fn main() -> anyhow::Result<()> {
         (w.current_token[0].clone(), w.locations.len())
     };
     println!("spec: {spec}");
-    println!("locations: {locations}; built in {:.2} s; resident memory of the built world: {} MiB", build.as_secs_f64(), (after_build - before) / 1024);
+    println!(
+        "locations: {locations}; built in {:.2} s; resident memory of the built world: {} MiB",
+        build.as_secs_f64(),
+        (after_build - before) / 1024
+    );
 
     let client = reqwest::Client::new();
     let url = sim.apple_url() + "assignments";
-    let first: GetAssignmentsResponse = client.get(&url).bearer_auth(&token).send().await?.json().await?;
+    let first: GetAssignmentsResponse = client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
     let total_pages = first.page.total_pages;
     if total_pages < 2 {
         println!("the first location has a single page of assignments: nothing to walk");
-        println!("peak resident memory (simulator + client): {} MiB", memory_kib("VmHWM:") / 1024);
+        println!(
+            "peak resident memory (simulator + client): {} MiB",
+            memory_kib("VmHWM:") / 1024
+        );
         return Ok(());
     }
     let walk = Instant::now();
@@ -62,8 +93,13 @@ async fn main() -> anyhow::Result<()> {
                 if page >= total_pages {
                     return anyhow::Ok(records);
                 }
-                let res: GetAssignmentsResponse =
-                    client.get(format!("{url}?pageIndex={page}")).bearer_auth(&token).send().await?.json().await?;
+                let res: GetAssignmentsResponse = client
+                    .get(format!("{url}?pageIndex={page}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
                 records += res.assignments.len();
             }
         }));
@@ -80,6 +116,9 @@ async fn main() -> anyhow::Result<()> {
         (records as f64 - first.assignments.len() as f64) / secs
     );
     println!("Apple's own ceiling at 15 requests/s: 15 pages/s");
-    println!("peak resident memory (simulator + client): {} MiB", memory_kib("VmHWM:") / 1024);
+    println!(
+        "peak resident memory (simulator + client): {} MiB",
+        memory_kib("VmHWM:") / 1024
+    );
     Ok(())
 }
