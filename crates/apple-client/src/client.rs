@@ -1,0 +1,634 @@
+//! The HTTP client proper.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use allot_apple_wire::metadata::LookupResponse;
+use allot_apple_wire::{
+    limit, url_key, ClientConfigRequest, ClientConfigResponse, ErrorResponse, EventResponse,
+    GetAssetsResponse, GetAssignmentsResponse, GetUsersResponse, ManageAssetsRequest,
+    ManageUsersRequest, RevokeAssetsRequest, ServiceConfigResponse, StatusResponse,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppleError, AppleResult};
+use crate::pacer::Pacer;
+
+/// A content token as sent in `Authorization: Bearer …`. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bearer(String);
+
+impl Bearer {
+    pub fn new(token_text: &str) -> Self {
+        Self(token_text.trim().to_owned())
+    }
+
+    fn key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.0.hash(&mut h);
+        h.finish()
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer(…)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `…/mdm/v2/`.
+    pub base_url: String,
+    /// Attempts for a read before giving up.
+    pub read_attempts: u32,
+    /// Attempts for a write that Apple refused with 429/503.
+    pub write_attempts: u32,
+    /// First backoff when Apple gives no `Retry-After`; doubles per attempt.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Fraction of `maxRequestPerSecond` to use, leaving room for clock jitter.
+    pub rate_margin: f64,
+    pub timeout: Duration,
+}
+
+impl ClientOptions {
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: format!("{}/", base_url.trim_end_matches('/')),
+            read_attempts: 6,
+            write_attempts: 4,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            rate_margin: 0.95,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Filters of Get Assignments.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentsQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adam_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing_param: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_version_id: Option<String>,
+}
+
+/// Filters of Get Users.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_version_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorProbe {
+    error_number: Option<i32>,
+    error_message: Option<String>,
+    error_info: Option<allot_apple_wire::ErrorInfo>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+pub struct AppleClient {
+    http: reqwest::Client,
+    opts: ClientOptions,
+    pacer: Arc<Pacer>,
+    config: RwLock<Option<(Instant, ServiceConfigResponse)>>,
+}
+
+/// `service/config` is re-read after this long (Apple: every 5 minutes).
+const CONFIG_TTL: Duration = Duration::from_secs(300);
+
+impl AppleClient {
+    pub fn new(opts: ClientOptions) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .user_agent(concat!("Allot/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("an HTTP client with default TLS settings");
+        Self {
+            http,
+            opts,
+            pacer: Arc::default(),
+            config: RwLock::new(None),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.opts.base_url
+    }
+
+    /// `service/config`, cached for five minutes.
+    pub async fn service_config(&self) -> AppleResult<ServiceConfigResponse> {
+        if let Some((at, cfg)) = self.config.read().expect("config lock").as_ref() {
+            if at.elapsed() < CONFIG_TTL {
+                return Ok(cfg.clone());
+            }
+        }
+        // Unpaced (it needs no token) and retried like any read.
+        let url = format!("{}service/config", self.opts.base_url);
+        let mut attempt = 0;
+        let cfg: ServiceConfigResponse = loop {
+            attempt += 1;
+            match self
+                .once(None, Method::GET, &url, None, Kind::Read, "service/config")
+                .await
+            {
+                Ok(c) => break c,
+                Err(e)
+                    if attempt < self.opts.read_attempts
+                        && matches!(
+                            e,
+                            AppleError::RateLimited { .. }
+                                | AppleError::Unavailable { .. }
+                                | AppleError::ServerError { .. }
+                                | AppleError::Transport(_)
+                                | AppleError::Http { .. }
+                        ) =>
+                {
+                    let backoff = (self.opts.backoff * 2u32.saturating_pow(attempt - 1))
+                        .min(self.opts.max_backoff);
+                    tokio::time::sleep(e.retry_after().unwrap_or(backoff)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        *self.config.write().expect("config lock") = Some((Instant::now(), cfg.clone()));
+        Ok(cfg)
+    }
+
+    async fn limit(&self, key: &str, default: i32) -> i32 {
+        match self.service_config().await {
+            Ok(c) => c.limits.get(key).copied().unwrap_or(default),
+            Err(_) => default,
+        }
+    }
+
+    /// A published per-request limit (`maxSerialNumbers`, …), Apple's example value if unknown.
+    pub async fn request_limit(&self, key: &str) -> usize {
+        let default = match key {
+            limit::MAX_ASSETS => 25,
+            limit::MAX_USERS
+            | limit::MAX_REVOKE_CLIENT_USER_IDS
+            | limit::MAX_REVOKE_SERIAL_NUMBERS => 100,
+            _ => 1000,
+        };
+        self.limit(key, default).await.max(1) as usize
+    }
+
+    /// The URL of an endpoint: from `service/config` when it names one, else the base URL.
+    async fn url(&self, key: &str, path: &str) -> String {
+        if let Ok(cfg) = self.service_config().await {
+            if let Some(u) = cfg.urls.get(key) {
+                return u.clone();
+            }
+        }
+        format!("{}{path}", self.opts.base_url)
+    }
+
+    pub async fn client_config(&self, token: &Bearer) -> AppleResult<ClientConfigResponse> {
+        let url = self.url(url_key::CLIENT_CONFIG, "client/config").await;
+        self.send(
+            Some(token),
+            Method::GET,
+            url,
+            None,
+            Kind::Read,
+            "client/config",
+        )
+        .await
+    }
+
+    pub async fn set_client_config(
+        &self,
+        token: &Bearer,
+        req: &ClientConfigRequest,
+    ) -> AppleResult<ClientConfigResponse> {
+        let url = self.url(url_key::CLIENT_CONFIG, "client/config").await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "client/config",
+        )
+        .await
+    }
+
+    pub async fn assets_page(&self, token: &Bearer, page: i32) -> AppleResult<GetAssetsResponse> {
+        let url = self.url(url_key::GET_ASSETS, "assets").await;
+        self.send(
+            Some(token),
+            Method::GET,
+            format!("{url}?pageIndex={page}"),
+            None,
+            Kind::Read,
+            "assets",
+        )
+        .await
+    }
+
+    pub async fn assignments_page(
+        &self,
+        token: &Bearer,
+        q: &AssignmentsQuery,
+        page: i32,
+    ) -> AppleResult<GetAssignmentsResponse> {
+        let url = self.url(url_key::GET_ASSIGNMENTS, "assignments").await;
+        let query = query_string(q, page);
+        self.send(
+            Some(token),
+            Method::GET,
+            format!("{url}?{query}"),
+            None,
+            Kind::Read,
+            "assignments",
+        )
+        .await
+    }
+
+    pub async fn users_page(
+        &self,
+        token: &Bearer,
+        q: &UsersQuery,
+        page: i32,
+    ) -> AppleResult<GetUsersResponse> {
+        let url = self.url(url_key::GET_USERS, "users").await;
+        let query = query_string(q, page);
+        self.send(
+            Some(token),
+            Method::GET,
+            format!("{url}?{query}"),
+            None,
+            Kind::Read,
+            "users",
+        )
+        .await
+    }
+
+    pub async fn associate(
+        &self,
+        token: &Bearer,
+        req: &ManageAssetsRequest,
+    ) -> AppleResult<EventResponse> {
+        let url = self
+            .url(url_key::ASSOCIATE_ASSETS, "assets/associate")
+            .await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "assets/associate",
+        )
+        .await
+    }
+
+    pub async fn disassociate(
+        &self,
+        token: &Bearer,
+        req: &ManageAssetsRequest,
+    ) -> AppleResult<EventResponse> {
+        let url = self
+            .url(url_key::DISASSOCIATE_ASSETS, "assets/disassociate")
+            .await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "assets/disassociate",
+        )
+        .await
+    }
+
+    pub async fn revoke(
+        &self,
+        token: &Bearer,
+        req: &RevokeAssetsRequest,
+    ) -> AppleResult<EventResponse> {
+        let url = self.url(url_key::REVOKE_ASSETS, "assets/revoke").await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "assets/revoke",
+        )
+        .await
+    }
+
+    pub async fn create_users(
+        &self,
+        token: &Bearer,
+        req: &ManageUsersRequest,
+    ) -> AppleResult<EventResponse> {
+        let url = self.url(url_key::CREATE_USERS, "users/create").await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "users/create",
+        )
+        .await
+    }
+
+    pub async fn update_users(
+        &self,
+        token: &Bearer,
+        req: &ManageUsersRequest,
+    ) -> AppleResult<EventResponse> {
+        let url = self.url(url_key::UPDATE_USERS, "users/update").await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "users/update",
+        )
+        .await
+    }
+
+    pub async fn retire_users(
+        &self,
+        token: &Bearer,
+        req: &ManageUsersRequest,
+    ) -> AppleResult<EventResponse> {
+        let url = self.url(url_key::RETIRE_USERS, "users/retire").await;
+        self.send(
+            Some(token),
+            Method::POST,
+            url,
+            Some(json(req)),
+            Kind::Write,
+            "users/retire",
+        )
+        .await
+    }
+
+    /// `GET /status`. Callers polling a PENDING event should wait at least 30 s between calls.
+    pub async fn status(&self, token: &Bearer, event_id: &str) -> AppleResult<StatusResponse> {
+        let url = self.url(url_key::EVENT_STATUS, "status").await;
+        let q = serde_urlencoded::to_string([("eventId", event_id)]).unwrap_or_default();
+        self.send(
+            Some(token),
+            Method::GET,
+            format!("{url}?{q}"),
+            None,
+            Kind::Read,
+            "status",
+        )
+        .await
+    }
+
+    /// Store metadata of up to a few hundred ids (spec §18.1).
+    pub async fn lookup(
+        &self,
+        ids: &[String],
+        platform: &str,
+        country: &str,
+    ) -> AppleResult<LookupResponse> {
+        let url = self.url(url_key::CONTENT_METADATA_LOOKUP, "lookup").await;
+        let q = serde_urlencoded::to_string([
+            ("version", "2"),
+            ("id", &ids.join(",")),
+            ("p", "mdm-lockup"),
+            ("caller", "MDM"),
+            ("platform", platform),
+            ("cc", &country.to_lowercase()),
+        ])
+        .unwrap_or_default();
+        self.send(
+            None,
+            Method::GET,
+            format!("{url}?{q}"),
+            None,
+            Kind::Read,
+            "lookup",
+        )
+        .await
+    }
+
+    /// Sends one request with pacing, error classification and the retry rules above.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        token: Option<&Bearer>,
+        method: Method,
+        url: String,
+        body: Option<Vec<u8>>,
+        kind: Kind,
+        what: &str,
+    ) -> AppleResult<T> {
+        let key = token.map_or(0, Bearer::key);
+        let attempts = if kind == Kind::Read {
+            self.opts.read_attempts
+        } else {
+            self.opts.write_attempts
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if token.is_some() {
+                let rps = self.rate().await;
+                self.pacer.acquire(key, rps).await;
+            }
+            let result = self
+                .once(token, method.clone(), &url, body.clone(), kind, what)
+                .await;
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let retryable = match (&err, kind) {
+                (e, _) if e.is_refusal_to_retry() => true,
+                (
+                    AppleError::Transport(_)
+                    | AppleError::Http { .. }
+                    | AppleError::ServerError { .. },
+                    Kind::Read,
+                ) => true,
+                _ => false,
+            };
+            if !retryable || attempt >= attempts {
+                return Err(err);
+            }
+            let backoff =
+                (self.opts.backoff * 2u32.saturating_pow(attempt - 1)).min(self.opts.max_backoff);
+            let wait = err.retry_after().unwrap_or(backoff);
+            tracing::debug!(what, attempt, ?wait, error = %err, "retrying Apple request");
+            self.pacer.block(key, wait);
+        }
+    }
+
+    async fn rate(&self) -> f64 {
+        let rps = self.limit(limit::MAX_REQUEST_PER_SECOND, 15).await;
+        if rps <= 0 {
+            0.0
+        } else {
+            f64::from(rps) * self.opts.rate_margin
+        }
+    }
+
+    async fn once<T: DeserializeOwned>(
+        &self,
+        token: Option<&Bearer>,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        kind: Kind,
+        what: &str,
+    ) -> AppleResult<T> {
+        let mut req = self.http.request(method, url);
+        if let Some(t) = token {
+            req = req.bearer_auth(&t.0);
+        }
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b);
+        }
+        let res = match req.send().await {
+            Ok(r) => r,
+            // Never connected: nothing reached Apple, so even a write may go again.
+            Err(e) if e.is_connect() => {
+                return Err(AppleError::Unavailable {
+                    number: 0,
+                    retry_after: None,
+                })
+            }
+            Err(e) if kind == Kind::Write => {
+                tracing::warn!(what, error = %e, "write to Apple broke off after sending");
+                return Err(AppleError::OutcomeUnknown(what.to_owned()));
+            }
+            Err(e) => return Err(AppleError::Transport(e.without_url().to_string())),
+        };
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let bytes = match res.bytes().await {
+            Ok(b) => b,
+            Err(_) if kind == Kind::Write => {
+                return Err(AppleError::OutcomeUnknown(what.to_owned()))
+            }
+            Err(e) => return Err(AppleError::Transport(e.without_url().to_string())),
+        };
+        // Apple sends error bodies with any status, 200 included.
+        if let Ok(ErrorProbe {
+            error_number: Some(n),
+            error_message,
+            error_info,
+        }) = serde_json::from_slice(&bytes)
+        {
+            let body = ErrorResponse {
+                error_number: n,
+                error_message: error_message.unwrap_or_default(),
+                error_info,
+            };
+            return Err(AppleError::from_body(body, retry_after));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(AppleError::RateLimited { retry_after });
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            return Err(AppleError::Unavailable {
+                number: 0,
+                retry_after,
+            });
+        }
+        if status.is_server_error() {
+            return Err(AppleError::ServerError {
+                number: 0,
+                retry_after,
+            });
+        }
+        if !status.is_success() {
+            return Err(AppleError::Http {
+                status: status.as_u16(),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| AppleError::Decode(format!("{what}: {e}")))
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("request types serialise")
+}
+
+fn query_string<Q: Serialize>(q: &Q, page: i32) -> String {
+    let mut s = serde_urlencoded::to_string(q).unwrap_or_default();
+    if !s.is_empty() {
+        s.push('&');
+    }
+    s.push_str(&format!("pageIndex={page}"));
+    s
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .num_milliseconds()
+        .max(0) as u64;
+    Some(Duration::from_millis(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let d = parse_retry_after(&soon).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn bearer_debug_hides_the_token() {
+        assert_eq!(format!("{:?}", Bearer::new("c2VjcmV0")), "Bearer(…)");
+    }
+}
