@@ -1,0 +1,131 @@
+//! Allot's storage contract and its two implementations: SQLite (the default: one file, no
+//! set-up) and PostgreSQL (several Allot instances behind a load balancer). Each backend has its
+//! own migrations; the queries are shared (see `queries.rs`), and [`Store`] dispatches to the
+//! backend so that generics do not spread through the server.
+
+mod postgres;
+mod queries;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod types;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (token name, location, key) exists already.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StoreError {
+    fn from_insert(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.message().to_owned())
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// The store, whichever backend holds it.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// `postgres://…` selects PostgreSQL; anything else is a SQLite file path (or
+    /// `sqlite::memory:`). Migrations run before the store is handed out.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::connect(url).await?))
+        } else {
+            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($( fn $name:ident(&self $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    match self {
+                        Store::Sqlite(s) => s.$name($($arg),*).await,
+                        Store::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    fn setting(&self, key: &str) -> Option<String>;
+    fn setting_or_insert(&self, key: &str, value: &str) -> String;
+    fn insert_token(&self, t: &NewToken, now: i64) -> TokenRow;
+    fn token(&self, id: i64) -> Option<TokenRow>;
+    fn token_by_uid(&self, uid: &str) -> Option<TokenRow>;
+    fn token_by_name(&self, name: &str) -> Option<TokenRow>;
+    fn tokens(&self) -> Vec<TokenRow>;
+    fn renew_token(&self, id: i64, secret: &[u8], expires_at: i64, org_name: &str, now: i64) -> ();
+    fn set_claim(&self, id: i64, claim: allot_domain::Claim, other_mdm: Option<&str>, now: i64) -> ();
+    fn set_location(&self, id: i64, location_name: &str, country: &str) -> ();
+    fn set_notification_secret(&self, id: i64, secret: Option<&[u8]>) -> ();
+    fn set_auth_error(&self, id: i64, number: Option<i32>, now: i64) -> ();
+    fn set_last_error(&self, id: i64, error: Option<&str>, now: i64) -> ();
+    fn set_full_sync_wanted(&self, id: i64, wanted: bool) -> ();
+    fn mark_synced(&self, id: i64, full: bool, assignments_version: Option<&str>, users_version: Option<&str>, serial: i64, now: i64) -> ();
+    fn delete_token(&self, id: i64) -> bool;
+    fn try_lease(&self, id: i64, owner: &str, now: i64, until: i64) -> bool;
+    fn release_lease(&self, id: i64, owner: &str) -> ();
+    fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> ();
+    fn delete_stale_assets(&self, token_id: i64, generation: i64) -> u64;
+    fn assets(&self, token_id: i64) -> Vec<AssetRow>;
+    fn adjust_asset_total(&self, token_id: i64, adam_id: &str, pricing: &str, delta: i64, now: i64) -> bool;
+    fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> ();
+    fn delete_stale_assignments(&self, token_id: i64, generation: i64) -> u64;
+    fn replace_asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str, rows: &[AssignmentRow], generation: i64) -> (i64, i64);
+    fn count_assignments(&self, token_id: i64) -> i64;
+    fn assignment_counts(&self, token_id: i64) -> Vec<(String, String, i64)>;
+    fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> bool;
+    fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> bool;
+    fn assignments(&self, token_id: i64) -> Vec<AssignmentRow>;
+    fn current_generation(&self, token_id: i64) -> i64;
+    fn upsert_users(&self, token_id: i64, rows: &[UserRow], generation: i64) -> ();
+    fn delete_stale_users(&self, token_id: i64, generation: i64) -> u64;
+    fn users(&self, token_id: i64) -> Vec<UserRow>;
+    fn upsert_metadata(&self, rows: &[MetadataRow], now: i64) -> ();
+    fn metadata_due(&self, token_id: i64, older_than: i64) -> Vec<String>;
+    fn metadata(&self, adam_id: &str) -> Option<MetadataRow>;
+    fn mark_notification_seen(&self, id: &str, token_id: i64, kind: &str, now: i64) -> bool;
+    fn start_sync_run(&self, token_id: i64, kind: &str, reason: &str, now: i64) -> i64;
+    fn sync_progress(&self, run: i64, pages: i64, pages_total: i64) -> ();
+    fn finish_sync_run(&self, run: i64, status: &str, counts: SyncCounts, error: Option<&str>, now: i64) -> ();
+    fn sync_run(&self, id: i64) -> Option<SyncRun>;
+    fn latest_sync_run(&self, token_id: i64) -> Option<SyncRun>;
+    fn interrupt_abandoned_runs(&self, now: i64) -> u64;
+    fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, now: i64) -> i64;
+    fn api_key_by_hash(&self, key_hash: &str) -> Option<ApiKeyRow>;
+    fn count_api_keys(&self) -> i64;
+    fn app_licenses(&self, f: &AppFilter) -> (Vec<AppLicense>, i64);
+}

@@ -1,0 +1,21 @@
+//! PostgreSQL, for several Allot instances sharing one database.
+
+use sqlx::postgres::PgPoolOptions;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+crate::queries::impl_queries!(PgStore);

@@ -1,0 +1,901 @@
+//! Every query, written once. SQLite and PostgreSQL both accept `$N` parameters, `ON CONFLICT`,
+//! `RETURNING` and multi-row `VALUES`; this macro stamps the same methods onto each backend's
+//! store, so the two cannot drift apart.
+
+/// `($s,$s+1,…),(…)` for `rows` rows of `cols` columns, numbered from `start`.
+pub(crate) fn values(rows: usize, cols: usize, start: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(start + r * cols + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Rows per multi-row statement: well under both backends' parameter limits.
+pub(crate) const BATCH: usize = 500;
+
+pub(crate) fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).expect("strings serialise")
+}
+
+pub(crate) fn parse_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+macro_rules! impl_queries {
+    ($store:ty) => {
+        use sqlx::Row as _;
+        use $crate::queries::{json_list, parse_list, values, BATCH};
+        use $crate::types::*;
+        use $crate::StoreError;
+
+        const TOKEN_COLUMNS: &str = "id, name, description, categories, apple_account, program, uid, org_name, \
+            location_name, country, secret, notification_secret, expires_at, claim, other_mdm, auth_error, last_error, \
+            last_error_at, assignments_version, users_version, last_delta_sync_at, last_full_sync_at, sync_serial, \
+            lease_owner, lease_until, full_sync_wanted, created_at, updated_at";
+
+        fn token_row<R: sqlx::Row>(r: &R) -> Result<TokenRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            let program: String = r.try_get("program")?;
+            let claim: String = r.try_get("claim")?;
+            let categories: String = r.try_get("categories")?;
+            Ok(TokenRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                description: r.try_get("description")?,
+                categories: parse_list(&categories),
+                apple_account: r.try_get("apple_account")?,
+                program: allot_domain::Program::parse(&program).unwrap_or(allot_domain::Program::Business),
+                uid: r.try_get("uid")?,
+                org_name: r.try_get("org_name")?,
+                location_name: r.try_get("location_name")?,
+                country: r.try_get("country")?,
+                secret: r.try_get("secret")?,
+                notification_secret: r.try_get("notification_secret")?,
+                expires_at: r.try_get("expires_at")?,
+                claim: allot_domain::Claim::parse(&claim),
+                other_mdm: r.try_get("other_mdm")?,
+                auth_error: r.try_get::<Option<i64>, _>("auth_error")?.map(|v| v as i32),
+                last_error: r.try_get("last_error")?,
+                last_error_at: r.try_get("last_error_at")?,
+                assignments_version: r.try_get("assignments_version")?,
+                users_version: r.try_get("users_version")?,
+                last_delta_sync_at: r.try_get("last_delta_sync_at")?,
+                last_full_sync_at: r.try_get("last_full_sync_at")?,
+                sync_serial: r.try_get("sync_serial")?,
+                lease_owner: r.try_get("lease_owner")?,
+                lease_until: r.try_get("lease_until")?,
+                full_sync_wanted: r.try_get("full_sync_wanted")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        const RUN_COLUMNS: &str = "id, token_id, kind, reason, status, started_at, finished_at, pages, pages_total, \
+            assets_changed, assignments_added, assignments_removed, users_changed, error";
+
+        fn run_row<R: sqlx::Row>(r: &R) -> Result<SyncRun, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok(SyncRun {
+                id: r.try_get("id")?,
+                token_id: r.try_get("token_id")?,
+                kind: r.try_get("kind")?,
+                reason: r.try_get("reason")?,
+                status: r.try_get("status")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+                pages: r.try_get("pages")?,
+                pages_total: r.try_get("pages_total")?,
+                assets_changed: r.try_get("assets_changed")?,
+                assignments_added: r.try_get("assignments_added")?,
+                assignments_removed: r.try_get("assignments_removed")?,
+                users_changed: r.try_get("users_changed")?,
+                error: r.try_get("error")?,
+            })
+        }
+
+        impl $store {
+            // ---- settings ----
+
+            pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+            }
+
+            /// Stores `value` unless the key has one; returns the value that is stored.
+            pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(self.setting(key).await?.unwrap_or_else(|| value.to_owned()))
+            }
+
+            // ---- tokens ----
+
+            pub async fn insert_token(&self, t: &NewToken, now: i64) -> Result<TokenRow, StoreError> {
+                let sql = format!(
+                    "INSERT INTO tokens (name, description, categories, apple_account, program, uid, org_name, location_name, \
+                     country, secret, notification_secret, expires_at, claim, other_mdm, created_at, updated_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15) RETURNING {TOKEN_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(&t.name)
+                    .bind(&t.description)
+                    .bind(json_list(&t.categories))
+                    .bind(&t.apple_account)
+                    .bind(t.program.as_str())
+                    .bind(&t.uid)
+                    .bind(&t.org_name)
+                    .bind(&t.location_name)
+                    .bind(&t.country)
+                    .bind(&t.secret)
+                    .bind(&t.notification_secret)
+                    .bind(t.expires_at)
+                    .bind(t.claim.as_str())
+                    .bind(&t.other_mdm)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_insert)?;
+                Ok(token_row(&row)?)
+            }
+
+            pub async fn token(&self, id: i64) -> Result<Option<TokenRow>, StoreError> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(token_row).transpose()?)
+            }
+
+            pub async fn token_by_uid(&self, uid: &str) -> Result<Option<TokenRow>, StoreError> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE uid = $1");
+                let row = sqlx::query(&sql).bind(uid).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(token_row).transpose()?)
+            }
+
+            pub async fn token_by_name(&self, name: &str) -> Result<Option<TokenRow>, StoreError> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = $1");
+                let row = sqlx::query(&sql).bind(name).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(token_row).transpose()?)
+            }
+
+            pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name");
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+            }
+
+            /// A renewed token for the same location: new secret and expiry, errors cleared, data kept.
+            pub async fn renew_token(&self, id: i64, secret: &[u8], expires_at: i64, org_name: &str, now: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE tokens SET secret = $2, expires_at = $3, org_name = $4, auth_error = NULL, last_error = NULL, \
+                     last_error_at = NULL, updated_at = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(secret)
+                .bind(expires_at)
+                .bind(org_name)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn set_claim(&self, id: i64, claim: allot_domain::Claim, other_mdm: Option<&str>, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET claim = $2, other_mdm = $3, updated_at = $4 WHERE id = $1")
+                    .bind(id)
+                    .bind(claim.as_str())
+                    .bind(other_mdm)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn set_location(&self, id: i64, location_name: &str, country: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET location_name = $2, country = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(location_name)
+                    .bind(country)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn set_notification_secret(&self, id: i64, secret: Option<&[u8]>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET notification_secret = $2 WHERE id = $1").bind(id).bind(secret).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            /// Apple refused the token (9621 expired, 9625 revoked).
+            pub async fn set_auth_error(&self, id: i64, number: Option<i32>, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET auth_error = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(number.map(i64::from))
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn set_last_error(&self, id: i64, error: Option<&str>, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET last_error = $2, last_error_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(error)
+                    .bind(error.map(|_| now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn set_full_sync_wanted(&self, id: i64, wanted: bool) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET full_sync_wanted = $2 WHERE id = $1").bind(id).bind(wanted).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            /// A sync finished: record versions for the next delta, when, and the new sync serial.
+            pub async fn mark_synced(
+                &self,
+                id: i64,
+                full: bool,
+                assignments_version: Option<&str>,
+                users_version: Option<&str>,
+                serial: i64,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let column = if full { "last_full_sync_at" } else { "last_delta_sync_at" };
+                let sql = format!(
+                    "UPDATE tokens SET assignments_version = $2, users_version = $3, sync_serial = $4, {column} = $5, \
+                     last_delta_sync_at = $5, last_error = NULL, last_error_at = NULL, auth_error = NULL, \
+                     full_sync_wanted = CASE WHEN $6 THEN FALSE ELSE full_sync_wanted END WHERE id = $1"
+                );
+                sqlx::query(&sql)
+                    .bind(id)
+                    .bind(assignments_version)
+                    .bind(users_version)
+                    .bind(serial)
+                    .bind(now)
+                    .bind(full)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // Children first: one statement each, rather than relying on cascades row by row.
+                for table in ["assignments", "assets", "apple_users", "notifications_seen", "sync_runs"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE token_id = $1")).bind(id).execute(&mut *tx).await?;
+                }
+                let n = sqlx::query("DELETE FROM tokens WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(n > 0)
+            }
+
+            /// Takes the token's sync lease if it is free or expired: only one sync of a token runs
+            /// at a time, across every Allot instance sharing the database.
+            pub async fn try_lease(&self, id: i64, owner: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "UPDATE tokens SET lease_owner = $2, lease_until = $4 WHERE id = $1 \
+                     AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $2)",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(now)
+                .bind(until)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub async fn release_lease(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            // ---- assets ----
+
+            pub async fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO assets (token_id, adam_id, pricing, product_type, total, assigned, available, retired, \
+                         device_assignable, revocable, unlimited, platforms, generation, updated_at) VALUES {} \
+                         ON CONFLICT (token_id, adam_id, pricing) DO UPDATE SET product_type = excluded.product_type, \
+                         total = excluded.total, assigned = excluded.assigned, available = excluded.available, \
+                         retired = excluded.retired, device_assignable = excluded.device_assignable, \
+                         revocable = excluded.revocable, unlimited = excluded.unlimited, platforms = excluded.platforms, \
+                         generation = excluded.generation, updated_at = excluded.updated_at",
+                        values(chunk.len(), 14, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for a in chunk {
+                        q = q
+                            .bind(token_id)
+                            .bind(&a.adam_id)
+                            .bind(&a.pricing)
+                            .bind(&a.product_type)
+                            .bind(a.total)
+                            .bind(a.assigned)
+                            .bind(a.available)
+                            .bind(a.retired)
+                            .bind(a.device_assignable)
+                            .bind(a.revocable)
+                            .bind(a.unlimited)
+                            .bind(json_list(&a.platforms))
+                            .bind(generation)
+                            .bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Removes assets (and their assignments) not seen by the sync of `generation`.
+            pub async fn delete_stale_assets(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "DELETE FROM assignments WHERE token_id = $1 AND EXISTS (SELECT 1 FROM assets s WHERE s.token_id = $1 \
+                     AND s.adam_id = assignments.adam_id AND s.pricing = assignments.pricing AND s.generation < $2)",
+                )
+                .bind(token_id)
+                .bind(generation)
+                .execute(&mut *tx)
+                .await?;
+                let n = sqlx::query("DELETE FROM assets WHERE token_id = $1 AND generation < $2")
+                    .bind(token_id)
+                    .bind(generation)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            pub async fn assets(&self, token_id: i64) -> Result<Vec<AssetRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT adam_id, pricing, product_type, total, assigned, available, retired, device_assignable, \
+                     revocable, unlimited, platforms FROM assets WHERE token_id = $1 ORDER BY adam_id, pricing",
+                )
+                .bind(token_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AssetRow {
+                            adam_id: r.try_get("adam_id")?,
+                            pricing: r.try_get("pricing")?,
+                            product_type: r.try_get("product_type")?,
+                            total: r.try_get("total")?,
+                            assigned: r.try_get("assigned")?,
+                            available: r.try_get("available")?,
+                            retired: r.try_get("retired")?,
+                            device_assignable: r.try_get("device_assignable")?,
+                            revocable: r.try_get("revocable")?,
+                            unlimited: r.try_get("unlimited")?,
+                            platforms: parse_list(&r.try_get::<String, _>("platforms")?),
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// ASSET_COUNT: licenses bought or refunded. False when the asset is not known yet.
+            pub async fn adjust_asset_total(&self, token_id: i64, adam_id: &str, pricing: &str, delta: i64, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "UPDATE assets SET total = total + $4, available = available + $4, updated_at = $5 \
+                     WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND NOT unlimited",
+                )
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(pricing)
+                .bind(delta)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            // ---- assignments ----
+
+            /// Inserts or refreshes assignments as seen by the sync of `generation`.
+            pub async fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES {} \
+                         ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO UPDATE SET generation = excluded.generation",
+                        values(chunk.len(), 6, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for a in chunk {
+                        q = q.bind(token_id).bind(&a.adam_id).bind(&a.pricing).bind(a.holder.kind()).bind(a.holder.id()).bind(generation);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn delete_stale_assignments(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM assignments WHERE token_id = $1 AND generation < $2")
+                    .bind(token_id)
+                    .bind(generation)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+
+            /// Replaces one asset's assignments with what Apple lists for it now; returns
+            /// (added, removed).
+            pub async fn replace_asset_assignments(
+                &self,
+                token_id: i64,
+                adam_id: &str,
+                pricing: &str,
+                rows: &[AssignmentRow],
+                generation: i64,
+            ) -> Result<(i64, i64), StoreError> {
+                let before = self.count_asset_assignments(token_id, adam_id, pricing).await?;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3")
+                    .bind(token_id)
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .execute(&mut *tx)
+                    .await?;
+                for chunk in rows.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES {} \
+                         ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
+                        values(chunk.len(), 6, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for a in chunk {
+                        q = q.bind(token_id).bind(&a.adam_id).bind(&a.pricing).bind(a.holder.kind()).bind(a.holder.id()).bind(generation);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                let after = self.count_asset_assignments(token_id, adam_id, pricing).await?;
+                // Without a row-by-row diff, report the net change.
+                Ok(((after - before).max(0), (before - after).max(0)))
+            }
+
+            async fn count_asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3")
+                    .bind(token_id)
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            pub async fn count_assignments(&self, token_id: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM assignments WHERE token_id = $1").bind(token_id).fetch_one(&self.pool).await?)
+            }
+
+            /// Assignments held locally per asset.
+            pub async fn assignment_counts(&self, token_id: i64) -> Result<Vec<(String, String, i64)>, StoreError> {
+                let rows = sqlx::query("SELECT adam_id, pricing, COUNT(*) AS n FROM assignments WHERE token_id = $1 GROUP BY adam_id, pricing")
+                    .bind(token_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("adam_id")?, r.try_get("pricing")?, r.try_get("n")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// One assignment from a notification; true if it was new. Counts move with it.
+            pub async fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let n = sqlx::query(
+                    "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES ($1,$2,$3,$4,$5,$6) \
+                     ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
+                )
+                .bind(token_id)
+                .bind(&a.adam_id)
+                .bind(&a.pricing)
+                .bind(a.holder.kind())
+                .bind(a.holder.id())
+                .bind(generation)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    sqlx::query(
+                        "UPDATE assets SET assigned = assigned + 1, available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END \
+                         WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                    )
+                    .bind(token_id)
+                    .bind(&a.adam_id)
+                    .bind(&a.pricing)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            /// One assignment removed (a notification); true if it was there. Counts move with it.
+            pub async fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let n = sqlx::query(
+                    "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND holder_kind = $4 AND holder = $5",
+                )
+                .bind(token_id)
+                .bind(&a.adam_id)
+                .bind(&a.pricing)
+                .bind(a.holder.kind())
+                .bind(a.holder.id())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    sqlx::query(
+                        "UPDATE assets SET assigned = CASE WHEN assigned > 0 THEN assigned - 1 ELSE 0 END, \
+                         available = CASE WHEN unlimited THEN available ELSE available + 1 END \
+                         WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                    )
+                    .bind(token_id)
+                    .bind(&a.adam_id)
+                    .bind(&a.pricing)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            /// Every assignment of a token, in a stable order (tests, exports).
+            pub async fn assignments(&self, token_id: i64) -> Result<Vec<AssignmentRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT adam_id, pricing, holder_kind, holder FROM assignments WHERE token_id = $1 \
+                     ORDER BY adam_id, pricing, holder_kind, holder",
+                )
+                .bind(token_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AssignmentRow {
+                            adam_id: r.try_get("adam_id")?,
+                            pricing: r.try_get("pricing")?,
+                            holder: Holder::from_parts(&r.try_get::<String, _>("holder_kind")?, r.try_get("holder")?),
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// The generation to give rows that arrive between syncs (notifications): the latest
+            /// sync run's, so that a full sync running now does not delete them as stale.
+            pub async fn current_generation(&self, token_id: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sync_runs WHERE token_id = $1")
+                    .bind(token_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            // ---- users ----
+
+            pub async fn upsert_users(&self, token_id: i64, rows: &[UserRow], generation: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO apple_users (token_id, client_user_id, status, email, invite_code, id_hash, generation) VALUES {} \
+                         ON CONFLICT (token_id, client_user_id) DO UPDATE SET status = excluded.status, email = excluded.email, \
+                         invite_code = excluded.invite_code, id_hash = excluded.id_hash, generation = excluded.generation",
+                        values(chunk.len(), 7, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for u in chunk {
+                        q = q.bind(token_id).bind(&u.client_user_id).bind(&u.status).bind(&u.email).bind(&u.invite_code).bind(&u.id_hash).bind(generation);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn delete_stale_users(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM apple_users WHERE token_id = $1 AND generation < $2")
+                    .bind(token_id)
+                    .bind(generation)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+
+            pub async fn users(&self, token_id: i64) -> Result<Vec<UserRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT client_user_id, status, email, invite_code, id_hash FROM apple_users WHERE token_id = $1 ORDER BY client_user_id",
+                )
+                .bind(token_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(UserRow {
+                            client_user_id: r.try_get("client_user_id")?,
+                            status: r.try_get("status")?,
+                            email: r.try_get("email")?,
+                            invite_code: r.try_get("invite_code")?,
+                            id_hash: r.try_get("id_hash")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            // ---- app metadata ----
+
+            pub async fn upsert_metadata(&self, rows: &[MetadataRow], now: i64) -> Result<(), StoreError> {
+                for chunk in rows.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO app_metadata (adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, \
+                         device_licensing, fetched_at) VALUES {} ON CONFLICT (adam_id) DO UPDATE SET name = excluded.name, \
+                         bundle_id = excluded.bundle_id, icon_url = excluded.icon_url, platforms = excluded.platforms, \
+                         version = excluded.version, kind = excluded.kind, artist = excluded.artist, genre = excluded.genre, \
+                         device_licensing = excluded.device_licensing, fetched_at = excluded.fetched_at",
+                        values(chunk.len(), 11, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for m in chunk {
+                        q = q
+                            .bind(&m.adam_id)
+                            .bind(&m.name)
+                            .bind(&m.bundle_id)
+                            .bind(&m.icon_url)
+                            .bind(json_list(&m.platforms))
+                            .bind(&m.version)
+                            .bind(&m.kind)
+                            .bind(&m.artist)
+                            .bind(&m.genre)
+                            .bind(m.device_licensing)
+                            .bind(now);
+                    }
+                    q.execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            /// adamIds of a token's assets whose metadata is missing or older than `older_than`.
+            pub async fn metadata_due(&self, token_id: i64, older_than: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT a.adam_id FROM assets a LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
+                     WHERE a.token_id = $1 AND (m.adam_id IS NULL OR m.fetched_at < $2) ORDER BY a.adam_id",
+                )
+                .bind(token_id)
+                .bind(older_than)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            pub async fn metadata(&self, adam_id: &str) -> Result<Option<MetadataRow>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, device_licensing \
+                     FROM app_metadata WHERE adam_id = $1",
+                )
+                .bind(adam_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(MetadataRow {
+                        adam_id: r.try_get("adam_id")?,
+                        name: r.try_get("name")?,
+                        bundle_id: r.try_get("bundle_id")?,
+                        icon_url: r.try_get("icon_url")?,
+                        platforms: parse_list(&r.try_get::<String, _>("platforms")?),
+                        version: r.try_get("version")?,
+                        kind: r.try_get("kind")?,
+                        artist: r.try_get("artist")?,
+                        genre: r.try_get("genre")?,
+                        device_licensing: r.try_get("device_licensing")?,
+                    })
+                })
+                .transpose()
+                .map_err(|e: sqlx::Error| e.into())
+            }
+
+            // ---- notifications ----
+
+            /// Records a notification id; false if it was seen before (a duplicate delivery).
+            pub async fn mark_notification_seen(&self, id: &str, token_id: i64, kind: &str, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "INSERT INTO notifications_seen (notification_id, token_id, kind, received_at) VALUES ($1,$2,$3,$4) \
+                     ON CONFLICT (notification_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(token_id)
+                .bind(kind)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            // ---- sync runs ----
+
+            pub async fn start_sync_run(&self, token_id: i64, kind: &str, reason: &str, now: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO sync_runs (token_id, kind, reason, status, started_at) VALUES ($1,$2,$3,'running',$4) RETURNING id",
+                )
+                .bind(token_id)
+                .bind(kind)
+                .bind(reason)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            pub async fn sync_progress(&self, run: i64, pages: i64, pages_total: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE sync_runs SET pages = $2, pages_total = $3 WHERE id = $1")
+                    .bind(run)
+                    .bind(pages)
+                    .bind(pages_total)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn finish_sync_run(&self, run: i64, status: &str, counts: SyncCounts, error: Option<&str>, now: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE sync_runs SET status = $2, assets_changed = $3, assignments_added = $4, assignments_removed = $5, \
+                     users_changed = $6, error = $7, finished_at = $8 WHERE id = $1",
+                )
+                .bind(run)
+                .bind(status)
+                .bind(counts.assets_changed)
+                .bind(counts.assignments_added)
+                .bind(counts.assignments_removed)
+                .bind(counts.users_changed)
+                .bind(error)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn sync_run(&self, id: i64) -> Result<Option<SyncRun>, StoreError> {
+                let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(run_row).transpose()?)
+            }
+
+            pub async fn latest_sync_run(&self, token_id: i64) -> Result<Option<SyncRun>, StoreError> {
+                let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE token_id = $1 ORDER BY id DESC LIMIT 1");
+                let row = sqlx::query(&sql).bind(token_id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(run_row).transpose()?)
+            }
+
+            /// Runs left `running` by a process that died: their token's lease has expired.
+            pub async fn interrupt_abandoned_runs(&self, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE sync_runs SET status = 'interrupted', finished_at = $1, error = 'the process stopped during the sync' \
+                     WHERE status = 'running' AND token_id IN (SELECT id FROM tokens WHERE lease_until IS NULL OR lease_until < $1)",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            // ---- API keys ----
+
+            pub async fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, now: i64) -> Result<i64, StoreError> {
+                sqlx::query_scalar("INSERT INTO api_keys (name, key_hash, role, created_at) VALUES ($1,$2,$3,$4) RETURNING id")
+                    .bind(name)
+                    .bind(key_hash)
+                    .bind(role)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_insert)
+            }
+
+            pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+                let row = sqlx::query("SELECT id, name, role FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await?;
+                row.map(|r| Ok(ApiKeyRow { id: r.try_get("id")?, name: r.try_get("name")?, role: r.try_get("role")? }))
+                    .transpose()
+                    .map_err(|e: sqlx::Error| e.into())
+            }
+
+            pub async fn count_api_keys(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&self.pool).await?)
+            }
+
+            // ---- license information for store apps ----
+
+            pub async fn app_licenses(&self, f: &AppFilter) -> Result<(Vec<AppLicense>, i64), StoreError> {
+                let search = f.search.as_ref().map(|s| format!("%{}%", s.to_lowercase()));
+                let filter = "FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
+                     WHERE ($1 IS NULL OR a.token_id = $1) \
+                     AND ($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 OR a.adam_id LIKE $2) \
+                     AND ($3 IS NULL OR a.product_type = $3)";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
+                    .bind(f.token_id)
+                    .bind(&search)
+                    .bind(&f.product_type)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let sql = format!(
+                    "SELECT a.token_id, t.name AS token_name, t.program, a.adam_id, a.pricing, a.product_type, m.name, m.bundle_id, \
+                     m.icon_url, a.platforms, a.total, a.assigned, a.available, a.unlimited, a.device_assignable {filter} \
+                     ORDER BY LOWER(COALESCE(m.name, a.adam_id)), t.name, a.pricing LIMIT $4 OFFSET $5"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(f.token_id)
+                    .bind(&search)
+                    .bind(&f.product_type)
+                    .bind(f.limit)
+                    .bind(f.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let list = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(AppLicense {
+                            token_id: r.try_get("token_id")?,
+                            token_name: r.try_get("token_name")?,
+                            program: r.try_get("program")?,
+                            adam_id: r.try_get("adam_id")?,
+                            pricing: r.try_get("pricing")?,
+                            product_type: r.try_get("product_type")?,
+                            name: r.try_get("name")?,
+                            bundle_id: r.try_get("bundle_id")?,
+                            icon_url: r.try_get("icon_url")?,
+                            platforms: parse_list(&r.try_get::<String, _>("platforms")?),
+                            total: r.try_get("total")?,
+                            assigned: r.try_get("assigned")?,
+                            available: r.try_get("available")?,
+                            unlimited: r.try_get("unlimited")?,
+                            device_assignable: r.try_get("device_assignable")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()?;
+                Ok((list, total))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_queries;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_numbers_parameters_row_by_row() {
+        assert_eq!(super::values(2, 3, 1), "($1,$2,$3),($4,$5,$6)");
+    }
+}

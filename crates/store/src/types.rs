@@ -1,0 +1,213 @@
+//! Rows as the rest of Allot sees them. Times are Unix milliseconds.
+
+use allot_domain::{Claim, Program};
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub apple_account: String,
+    pub program: Program,
+    pub uid: String,
+    pub org_name: String,
+    pub location_name: String,
+    pub country: String,
+    /// The content token, encrypted.
+    pub secret: Vec<u8>,
+    /// The notification secret, encrypted.
+    pub notification_secret: Option<Vec<u8>>,
+    pub expires_at: i64,
+    pub claim: Claim,
+    pub other_mdm: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub apple_account: String,
+    pub program: Program,
+    pub uid: String,
+    pub org_name: String,
+    pub location_name: String,
+    pub country: String,
+    pub secret: Vec<u8>,
+    pub notification_secret: Option<Vec<u8>>,
+    pub expires_at: i64,
+    pub claim: Claim,
+    /// JSON `mdmInfo` of the MDM holding the location when it is not us.
+    pub other_mdm: Option<String>,
+    /// 9621 or 9625 when Apple refused the token.
+    pub auth_error: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub assignments_version: Option<String>,
+    pub users_version: Option<String>,
+    pub last_delta_sync_at: Option<i64>,
+    pub last_full_sync_at: Option<i64>,
+    pub sync_serial: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub full_sync_wanted: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Secrets stay out of logs.
+impl std::fmt::Debug for TokenRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("uid", &self.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssetRow {
+    pub adam_id: String,
+    pub pricing: String,
+    pub product_type: String,
+    pub total: i64,
+    pub assigned: i64,
+    pub available: i64,
+    pub retired: i64,
+    pub device_assignable: bool,
+    pub revocable: bool,
+    pub unlimited: bool,
+    pub platforms: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "lowercase")]
+pub enum Holder {
+    User(String),
+    Device(String),
+}
+
+impl Holder {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Holder::User(_) => "user",
+            Holder::Device(_) => "device",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Holder::User(s) | Holder::Device(s) => s,
+        }
+    }
+
+    pub fn from_parts(kind: &str, id: String) -> Self {
+        if kind == "device" {
+            Holder::Device(id)
+        } else {
+            Holder::User(id)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AssignmentRow {
+    pub adam_id: String,
+    pub pricing: String,
+    pub holder: Holder,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRow {
+    pub client_user_id: String,
+    pub status: String,
+    pub email: Option<String>,
+    pub invite_code: Option<String>,
+    pub id_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetadataRow {
+    pub adam_id: String,
+    pub name: String,
+    pub bundle_id: Option<String>,
+    pub icon_url: Option<String>,
+    pub platforms: Vec<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub artist: Option<String>,
+    pub genre: Option<String>,
+    pub device_licensing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncRun {
+    pub id: i64,
+    pub token_id: i64,
+    /// `full` or `delta`.
+    pub kind: String,
+    /// `manual`, `schedule`, `added`, `restore`, `renewed`, `version_expired`.
+    pub reason: String,
+    /// `running`, `succeeded`, `failed`, `interrupted`.
+    pub status: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub pages: i64,
+    pub pages_total: i64,
+    pub assets_changed: i64,
+    pub assignments_added: i64,
+    pub assignments_removed: i64,
+    pub users_changed: i64,
+    pub error: Option<String>,
+}
+
+/// What a sync changed, for its run record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    pub assets_changed: i64,
+    pub assignments_added: i64,
+    pub assignments_removed: i64,
+    pub users_changed: i64,
+}
+
+/// One row of "license information for store apps": an asset of a token with its metadata.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppLicense {
+    pub token_id: i64,
+    pub token_name: String,
+    pub program: String,
+    pub adam_id: String,
+    pub pricing: String,
+    pub product_type: String,
+    pub name: Option<String>,
+    pub bundle_id: Option<String>,
+    pub icon_url: Option<String>,
+    pub platforms: Vec<String>,
+    pub total: i64,
+    pub assigned: i64,
+    pub available: i64,
+    pub unlimited: bool,
+    pub device_assignable: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AppFilter {
+    pub token_id: Option<i64>,
+    /// Matches the app's name, bundle id or adamId.
+    pub search: Option<String>,
+    /// `App` or `Book`.
+    pub product_type: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub name: String,
+    /// `admin` or `read_only`.
+    pub role: String,
+}

@@ -1,0 +1,348 @@
+//! The storage contract, checked on SQLite and on PostgreSQL alike.
+
+use allot_domain::{Claim, Program};
+use allot_store::testing::TestDb;
+use allot_store::*;
+
+fn new_token(name: &str, uid: &str) -> NewToken {
+    NewToken {
+        name: name.into(),
+        description: "d".into(),
+        categories: vec!["schools".into(), "north".into()],
+        apple_account: "admin@example.com".into(),
+        program: Program::Education,
+        uid: uid.into(),
+        org_name: "Org".into(),
+        location_name: "Loc".into(),
+        country: "US".into(),
+        secret: vec![1, 2, 3],
+        notification_secret: None,
+        expires_at: 1_000,
+        claim: Claim::Ours,
+        other_mdm: None,
+    }
+}
+
+fn asset(adam: &str, total: i64, assigned: i64) -> AssetRow {
+    AssetRow {
+        adam_id: adam.into(),
+        pricing: "STDQ".into(),
+        product_type: "App".into(),
+        total,
+        assigned,
+        available: total - assigned,
+        retired: 0,
+        device_assignable: true,
+        revocable: true,
+        unlimited: false,
+        platforms: vec!["iOS".into()],
+    }
+}
+
+fn dev(adam: &str, serial: &str) -> AssignmentRow {
+    AssignmentRow {
+        adam_id: adam.into(),
+        pricing: "STDQ".into(),
+        holder: Holder::Device(serial.into()),
+    }
+}
+
+#[tokio::test]
+async fn tokens_round_trip_and_names_and_locations_are_unique() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 5).await.unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.program, t.claim, t.categories.len()),
+            ("A", Program::Education, Claim::Ours, 2),
+            "{}",
+            db.backend()
+        );
+        assert_eq!(t.secret, vec![1, 2, 3]);
+        assert!(
+            matches!(
+                s.insert_token(&new_token("A", "2"), 5).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{}",
+            db.backend()
+        );
+        assert!(
+            matches!(
+                s.insert_token(&new_token("B", "1"), 5).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{}",
+            db.backend()
+        );
+        assert_eq!(s.token_by_uid("1").await.unwrap().unwrap().id, t.id);
+        s.set_claim(t.id, Claim::OtherMdm, Some("{\"name\":\"X\"}"), 6)
+            .await
+            .unwrap();
+        s.renew_token(t.id, &[9], 2_000, "Org2", 7).await.unwrap();
+        let back = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                back.claim,
+                back.secret.clone(),
+                back.expires_at,
+                back.org_name.as_str()
+            ),
+            (Claim::OtherMdm, vec![9], 2_000, "Org2")
+        );
+        assert_eq!(s.tokens().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_full_sync_generation_replaces_what_disappeared() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        s.upsert_assets(t, &[asset("1", 5, 2), asset("2", 1, 0)], 1, 0)
+            .await
+            .unwrap();
+        s.upsert_assignments(t, &[dev("1", "S1"), dev("1", "S2")], 1)
+            .await
+            .unwrap();
+        // Generation 2 sees asset 1 only, with S2 and S3.
+        s.upsert_assets(t, &[asset("1", 5, 2)], 2, 0).await.unwrap();
+        s.upsert_assignments(t, &[dev("1", "S2"), dev("1", "S3")], 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.delete_stale_assignments(t, 2).await.unwrap(),
+            1,
+            "{}",
+            db.backend()
+        );
+        assert_eq!(s.delete_stale_assets(t, 2).await.unwrap(), 1);
+        assert_eq!(
+            s.assignments(t).await.unwrap(),
+            vec![dev("1", "S2"), dev("1", "S3")]
+        );
+        assert_eq!(s.assets(t).await.unwrap().len(), 1);
+        assert_eq!(
+            s.assignment_counts(t).await.unwrap(),
+            vec![("1".into(), "STDQ".into(), 2)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn notifications_move_counts_once() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        s.upsert_assets(t, &[asset("1", 3, 0)], 1, 0).await.unwrap();
+        assert!(s.add_assignment(t, &dev("1", "S1"), 1).await.unwrap());
+        assert!(
+            !s.add_assignment(t, &dev("1", "S1"), 1).await.unwrap(),
+            "a duplicate changes nothing"
+        );
+        let a = &s.assets(t).await.unwrap()[0];
+        assert_eq!((a.assigned, a.available), (1, 2), "{}", db.backend());
+        assert!(s.remove_assignment(t, &dev("1", "S1")).await.unwrap());
+        assert!(!s.remove_assignment(t, &dev("1", "S1")).await.unwrap());
+        assert!(s.adjust_asset_total(t, "1", "STDQ", 5, 0).await.unwrap());
+        assert!(!s.adjust_asset_total(t, "9", "STDQ", 5, 0).await.unwrap());
+        let a = &s.assets(t).await.unwrap()[0];
+        assert_eq!((a.total, a.assigned, a.available), (8, 0, 8));
+        assert!(s
+            .mark_notification_seen("n1", t, "ASSET_COUNT", 0)
+            .await
+            .unwrap());
+        assert!(!s
+            .mark_notification_seen("n1", t, "ASSET_COUNT", 0)
+            .await
+            .unwrap());
+    }
+}
+
+#[tokio::test]
+async fn replacing_one_assets_assignments() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        s.upsert_assignments(t, &[dev("1", "S1"), dev("1", "S2"), dev("2", "S1")], 1)
+            .await
+            .unwrap();
+        let (added, removed) = s
+            .replace_asset_assignments(t, "1", "STDQ", &[dev("1", "S2")], 1)
+            .await
+            .unwrap();
+        assert_eq!((added, removed), (0, 1), "{}", db.backend());
+        assert_eq!(
+            s.assignments(t).await.unwrap(),
+            vec![dev("1", "S2"), dev("2", "S1")]
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_sync_lease_at_a_time() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        assert!(s.try_lease(t, "a", 100, 200).await.unwrap());
+        assert!(
+            !s.try_lease(t, "b", 150, 250).await.unwrap(),
+            "{}: held",
+            db.backend()
+        );
+        assert!(
+            s.try_lease(t, "b", 201, 300).await.unwrap(),
+            "expired leases can be taken"
+        );
+        s.release_lease(t, "a").await.unwrap();
+        assert!(
+            !s.try_lease(t, "c", 250, 300).await.unwrap(),
+            "only the owner releases"
+        );
+        s.release_lease(t, "b").await.unwrap();
+        assert!(s.try_lease(t, "c", 250, 300).await.unwrap());
+        let run = s.start_sync_run(t, "full", "manual", 250).await.unwrap();
+        assert_eq!(s.current_generation(t).await.unwrap(), run);
+        // The process holding the lease died: its run is found and marked.
+        assert_eq!(s.interrupt_abandoned_runs(301).await.unwrap(), 1);
+        assert_eq!(
+            s.sync_run(run).await.unwrap().unwrap().status,
+            "interrupted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_token_removes_everything_synced_from_it() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        let other = s.insert_token(&new_token("B", "2"), 0).await.unwrap().id;
+        for id in [t, other] {
+            s.upsert_assets(id, &[asset("1", 3, 1)], 1, 0)
+                .await
+                .unwrap();
+            s.upsert_assignments(id, &[dev("1", "S")], 1).await.unwrap();
+            s.upsert_users(
+                id,
+                &[UserRow {
+                    client_user_id: "u".into(),
+                    status: "Registered".into(),
+                    email: None,
+                    invite_code: None,
+                    id_hash: None,
+                }],
+                1,
+            )
+            .await
+            .unwrap();
+            s.start_sync_run(id, "full", "added", 0).await.unwrap();
+        }
+        assert!(s.delete_token(t).await.unwrap());
+        assert!(s.token(t).await.unwrap().is_none());
+        assert!(
+            s.assets(t).await.unwrap().is_empty() && s.assignments(t).await.unwrap().is_empty(),
+            "{}",
+            db.backend()
+        );
+        assert!(s.users(t).await.unwrap().is_empty());
+        assert_eq!(
+            s.assignments(other).await.unwrap().len(),
+            1,
+            "other tokens keep theirs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn license_listing_joins_metadata_and_filters() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        let u = s.insert_token(&new_token("B", "2"), 0).await.unwrap().id;
+        s.upsert_assets(t, &[asset("10", 5, 1), asset("20", 2, 2)], 1, 0)
+            .await
+            .unwrap();
+        s.upsert_assets(u, &[asset("10", 1, 0)], 1, 0)
+            .await
+            .unwrap();
+        let meta = |id: &str, name: &str| MetadataRow {
+            adam_id: id.into(),
+            name: name.into(),
+            bundle_id: Some(format!("com.x.{id}")),
+            icon_url: None,
+            platforms: vec![],
+            version: None,
+            kind: None,
+            artist: None,
+            genre: None,
+            device_licensing: true,
+        };
+        s.upsert_metadata(&[meta("10", "Zebra Notes"), meta("20", "Alpha Math")], 0)
+            .await
+            .unwrap();
+        let all = AppFilter {
+            limit: 50,
+            ..Default::default()
+        };
+        let (rows, total) = s.app_licenses(&all).await.unwrap();
+        assert_eq!(
+            total,
+            3,
+            "{}: the same app under two tokens is two rows",
+            db.backend()
+        );
+        assert_eq!(
+            rows[0].name.as_deref(),
+            Some("Alpha Math"),
+            "sorted by name"
+        );
+        let (rows, total) = s
+            .app_licenses(&AppFilter {
+                search: Some("zebra".into()),
+                token_id: Some(u),
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!((total, rows[0].token_name.as_str()), (1, "B"));
+        let (_, total) = s
+            .app_licenses(&AppFilter {
+                search: Some("com.x.2".into()),
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 1);
+        let (rows, total) = s
+            .app_licenses(&AppFilter {
+                limit: 1,
+                offset: 1,
+                ..all
+            })
+            .await
+            .unwrap();
+        assert_eq!((rows.len(), total), (1, 3));
+    }
+}
+
+#[tokio::test]
+async fn settings_and_api_keys() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        assert_eq!(s.setting_or_insert("instance_id", "x").await.unwrap(), "x");
+        assert_eq!(
+            s.setting_or_insert("instance_id", "y").await.unwrap(),
+            "x",
+            "{}: first value stays",
+            db.backend()
+        );
+        let id = s
+            .insert_api_key("admin", "hash1", "admin", 0)
+            .await
+            .unwrap();
+        assert_eq!(s.api_key_by_hash("hash1").await.unwrap().unwrap().id, id);
+        assert!(s.api_key_by_hash("nope").await.unwrap().is_none());
+        assert_eq!(s.count_api_keys().await.unwrap(), 1);
+    }
+}
