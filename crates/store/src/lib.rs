@@ -38,6 +38,15 @@ impl StoreError {
     }
 }
 
+/// Generations per sync run: rows written by step `k` of run `r` carry `r * 1000 + k`, so a run
+/// can replace part of the data (one asset's assignments) with a later step, and rows from
+/// notifications (step 999) are never older than the run in progress.
+pub const GENERATION_STEPS: i64 = 1000;
+
+pub fn generation(run: i64, step: i64) -> i64 {
+    run * GENERATION_STEPS + step
+}
+
 /// The store, whichever backend holds it.
 #[derive(Clone)]
 pub enum Store {
@@ -104,7 +113,8 @@ delegate! {
     fn adjust_asset_total(&self, token_id: i64, adam_id: &str, pricing: &str, delta: i64, now: i64) -> bool;
     fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> ();
     fn delete_stale_assignments(&self, token_id: i64, generation: i64) -> u64;
-    fn replace_asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str, rows: &[AssignmentRow], generation: i64) -> (i64, i64);
+    fn delete_stale_asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str, generation: i64) -> u64;
+    fn set_sync_run_kind(&self, run: i64, kind: &str, reason: &str) -> ();
     fn count_assignments(&self, token_id: i64) -> i64;
     fn assignment_counts(&self, token_id: i64) -> Vec<(String, String, i64)>;
     fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> bool;

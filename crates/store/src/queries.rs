@@ -454,49 +454,22 @@ macro_rules! impl_queries {
                     .rows_affected())
             }
 
-            /// Replaces one asset's assignments with what Apple lists for it now; returns
-            /// (added, removed).
-            pub async fn replace_asset_assignments(
+            /// Removes one asset's assignments not refreshed at `generation` or later.
+            pub async fn delete_stale_asset_assignments(
                 &self,
                 token_id: i64,
                 adam_id: &str,
                 pricing: &str,
-                rows: &[AssignmentRow],
                 generation: i64,
-            ) -> Result<(i64, i64), StoreError> {
-                let before = self.count_asset_assignments(token_id, adam_id, pricing).await?;
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3")
+            ) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND generation < $4")
                     .bind(token_id)
                     .bind(adam_id)
                     .bind(pricing)
-                    .execute(&mut *tx)
-                    .await?;
-                for chunk in rows.chunks(BATCH) {
-                    let sql = format!(
-                        "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES {} \
-                         ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
-                        values(chunk.len(), 6, 1)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for a in chunk {
-                        q = q.bind(token_id).bind(&a.adam_id).bind(&a.pricing).bind(a.holder.kind()).bind(a.holder.id()).bind(generation);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                let after = self.count_asset_assignments(token_id, adam_id, pricing).await?;
-                // Without a row-by-row diff, report the net change.
-                Ok(((after - before).max(0), (before - after).max(0)))
-            }
-
-            async fn count_asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3")
-                    .bind(token_id)
-                    .bind(adam_id)
-                    .bind(pricing)
-                    .fetch_one(&self.pool)
-                    .await?)
+                    .bind(generation)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
             }
 
             pub async fn count_assignments(&self, token_id: i64) -> Result<i64, StoreError> {
@@ -597,13 +570,19 @@ macro_rules! impl_queries {
                     .map_err(Into::into)
             }
 
-            /// The generation to give rows that arrive between syncs (notifications): the latest
-            /// sync run's, so that a full sync running now does not delete them as stale.
+            /// The generation to give rows that arrive between syncs (notifications): above every
+            /// step of the latest run, so that a sync running now does not delete them as stale.
             pub async fn current_generation(&self, token_id: i64) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sync_runs WHERE token_id = $1")
+                let run: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sync_runs WHERE token_id = $1")
                     .bind(token_id)
                     .fetch_one(&self.pool)
-                    .await?)
+                    .await?;
+                Ok($crate::generation(run, $crate::GENERATION_STEPS - 1))
+            }
+
+            pub async fn set_sync_run_kind(&self, run: i64, kind: &str, reason: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE sync_runs SET kind = $2, reason = $3 WHERE id = $1").bind(run).bind(kind).bind(reason).execute(&self.pool).await?;
+                Ok(())
             }
 
             // ---- users ----

@@ -160,22 +160,17 @@ async fn notifications_move_counts_once() {
 }
 
 #[tokio::test]
-async fn replacing_one_assets_assignments() {
+async fn replacing_one_assets_assignments_within_a_run() {
     for db in TestDb::both().await {
         let s = &db.store;
         let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
-        s.upsert_assignments(t, &[dev("1", "S1"), dev("1", "S2"), dev("2", "S1")], 1)
-            .await
-            .unwrap();
-        let (added, removed) = s
-            .replace_asset_assignments(t, "1", "STDQ", &[dev("1", "S2")], 1)
-            .await
-            .unwrap();
-        assert_eq!((added, removed), (0, 1), "{}", db.backend());
-        assert_eq!(
-            s.assignments(t).await.unwrap(),
-            vec![dev("1", "S2"), dev("2", "S1")]
-        );
+        let run = s.start_sync_run(t, "full", "manual", 0).await.unwrap();
+        s.upsert_assignments(t, &[dev("1", "S1"), dev("1", "S2"), dev("2", "S1")], generation(run, 0)).await.unwrap();
+        // A notification during the run, then a re-read of asset 1 alone (step 1).
+        s.add_assignment(t, &dev("1", "S9"), s.current_generation(t).await.unwrap()).await.unwrap();
+        s.upsert_assignments(t, &[dev("1", "S2")], generation(run, 1)).await.unwrap();
+        assert_eq!(s.delete_stale_asset_assignments(t, "1", "STDQ", generation(run, 1)).await.unwrap(), 1, "{}", db.backend());
+        assert_eq!(s.assignments(t).await.unwrap(), vec![dev("1", "S2"), dev("1", "S9"), dev("2", "S1")]);
     }
 }
 
@@ -202,7 +197,7 @@ async fn one_sync_lease_at_a_time() {
         s.release_lease(t, "b").await.unwrap();
         assert!(s.try_lease(t, "c", 250, 300).await.unwrap());
         let run = s.start_sync_run(t, "full", "manual", 250).await.unwrap();
-        assert_eq!(s.current_generation(t).await.unwrap(), run);
+        assert_eq!(s.current_generation(t).await.unwrap(), generation(run, GENERATION_STEPS - 1));
         // The process holding the lease died: its run is found and marked.
         assert_eq!(s.interrupt_abandoned_runs(301).await.unwrap(), 1);
         assert_eq!(

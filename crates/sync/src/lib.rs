@@ -1,0 +1,137 @@
+//! Keeps Allot's copy of every location exact: adding and renewing content tokens, full and delta
+//! syncs that stream into the store in bounded memory, Apple's notifications applied between
+//! syncs, and the schedule that runs it all.
+
+mod metadata;
+mod notifications;
+mod reconcile;
+mod run;
+mod schedule;
+mod tokens;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use allot_apple_client::AppleClient;
+use allot_secrets::SecretBox;
+use allot_store::Store;
+
+pub use notifications::{NotificationError, NotificationOutcome};
+pub use run::{SyncError, SyncKind, SyncOutcome};
+pub use schedule::next_due;
+pub use tokens::{AddToken, TokenError};
+
+/// Intervals and limits of syncing.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Delta sync interval (default 12 h: twice a day).
+    pub delta_interval: Duration,
+    /// Full sync interval (default 7 days).
+    pub full_interval: Duration,
+    /// How long a sync may hold a token before another instance may take over.
+    pub lease: Duration,
+    /// Syncs running at once across all tokens.
+    pub max_concurrent: usize,
+    /// Re-fetch app metadata older than this.
+    pub metadata_max_age: Duration,
+    /// More mismatched assets than this after a walk: walk all assignments again instead of
+    /// re-reading them asset by asset.
+    pub reconcile_asset_limit: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            delta_interval: Duration::from_secs(12 * 3600),
+            full_interval: Duration::from_secs(7 * 86400),
+            lease: Duration::from_secs(600),
+            max_concurrent: 4,
+            metadata_max_age: Duration::from_secs(7 * 86400),
+            reconcile_asset_limit: 50,
+        }
+    }
+}
+
+/// Who we are to Apple: the `mdmInfo` we put on locations we manage.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// Where Apple reaches this instance for notifications (`https://allot.example.com`); none
+    /// means notifications are not configured and syncs alone keep data current.
+    pub public_url: Option<String>,
+}
+
+/// Live progress of a running sync, for progress bars.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Progress {
+    pub run_id: i64,
+    pub kind: String,
+    pub phase: String,
+    pub pages: i64,
+    pub pages_total: i64,
+}
+
+#[derive(Clone)]
+pub struct SyncEngine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub apple: AppleClient,
+    pub secrets: SecretBox,
+    pub instance: Instance,
+    pub config: SyncConfig,
+    pub progress: Mutex<HashMap<i64, Progress>>,
+    pub slots: tokio::sync::Semaphore,
+    /// Identifies this process as a lease owner.
+    pub lease_owner: String,
+}
+
+impl SyncEngine {
+    pub fn new(store: Store, apple: AppleClient, secrets: SecretBox, instance: Instance, config: SyncConfig) -> Self {
+        let slots = tokio::sync::Semaphore::new(config.max_concurrent.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                apple,
+                secrets,
+                instance,
+                config,
+                progress: Mutex::default(),
+                slots,
+                lease_owner: format!("allot-{}", uuid::Uuid::new_v4().simple()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &SyncConfig {
+        &self.inner.config
+    }
+
+    pub fn instance(&self) -> &Instance {
+        &self.inner.instance
+    }
+
+    /// The running sync of a token, if any (this instance only).
+    pub fn progress(&self, token_id: i64) -> Option<Progress> {
+        self.inner.progress.lock().expect("progress lock").get(&token_id).cloned()
+    }
+
+    /// The notification URL Apple is given for a token.
+    pub fn notification_url(&self, token_id: i64) -> Option<String> {
+        self.inner.instance.public_url.as_ref().map(|u| format!("{}/apple/notifications/{token_id}", u.trim_end_matches('/')))
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
