@@ -16,7 +16,9 @@ pub enum SecretError {
     BadKey(String),
     #[error("cannot read or write the key file {path}: {error}")]
     KeyFile { path: PathBuf, error: String },
-    #[error("a stored secret cannot be decrypted: it was written with another key, or it is damaged")]
+    #[error(
+        "a stored secret cannot be decrypted: it was written with another key, or it is damaged"
+    )]
     Decrypt,
 }
 
@@ -37,17 +39,27 @@ impl std::fmt::Debug for SecretBox {
 impl SecretBox {
     /// A key given as base64 text (configuration or environment).
     pub fn from_base64(text: &str) -> Result<Self, SecretError> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|e| SecretError::BadKey(e.to_string()))?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|e| SecretError::BadKey(e.to_string()))?;
         if bytes.len() != 32 {
-            return Err(SecretError::BadKey(format!("this one has {} bytes", bytes.len())));
+            return Err(SecretError::BadKey(format!(
+                "this one has {} bytes",
+                bytes.len()
+            )));
         }
-        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)) })
+        Ok(Self {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+        })
     }
 
     /// Reads the key file, or creates it (mode 0600) with a new random key. The bool says it was
     /// created, so the caller can tell the administrator to back it up.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), SecretError> {
-        let io = |e: std::io::Error| SecretError::KeyFile { path: path.to_owned(), error: e.to_string() };
+        let io = |e: std::io::Error| SecretError::KeyFile {
+            path: path.to_owned(),
+            error: e.to_string(),
+        };
         if path.exists() {
             let text = std::fs::read_to_string(path).map_err(io)?;
             return Ok((Self::from_base64(&text)?, false));
@@ -58,12 +70,20 @@ impl SecretBox {
         let key = ChaCha20Poly1305::generate_key(&mut OsRng);
         let text = STANDARD.encode(key);
         write_private(path, text.as_bytes()).map_err(io)?;
-        Ok((Self { cipher: ChaCha20Poly1305::new(&key) }, true))
+        Ok((
+            Self {
+                cipher: ChaCha20Poly1305::new(&key),
+            },
+            true,
+        ))
     }
 
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let sealed = self.cipher.encrypt(&nonce, plain).expect("encryption in memory does not fail");
+        let sealed = self
+            .cipher
+            .encrypt(&nonce, plain)
+            .expect("encryption in memory does not fail");
         let mut out = Vec::with_capacity(1 + nonce.len() + sealed.len());
         out.push(VERSION);
         out.extend_from_slice(&nonce);
@@ -76,7 +96,9 @@ impl SecretBox {
             return Err(SecretError::Decrypt);
         }
         let nonce = Nonce::from_slice(&sealed[1..13]);
-        self.cipher.decrypt(nonce, &sealed[13..]).map_err(|_| SecretError::Decrypt)
+        self.cipher
+            .decrypt(nonce, &sealed[13..])
+            .map_err(|_| SecretError::Decrypt)
     }
 
     pub fn open_string(&self, sealed: &[u8]) -> Result<String, SecretError> {
@@ -88,7 +110,11 @@ impl SecretBox {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(bytes)
 }
 
@@ -105,7 +131,10 @@ pub fn random_token(prefix: &str) -> String {
 
 /// The stored form of an API key. Keys are 256 random bits, so a plain hash suffices.
 pub fn hash_api_key(key: &str) -> String {
-    Sha256::digest(key.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(key.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Compares secrets in constant time.
@@ -132,7 +161,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let other = SecretBox::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
         assert!(matches!(other.open(&sealed), Err(SecretError::Decrypt)));
@@ -150,6 +182,10 @@ mod tests {
         assert_ne!(random_token(""), random_token(""));
         assert_eq!(hash_api_key(&k), hash_api_key(&format!("{k}\n")));
         assert_eq!(hash_api_key("x").len(), 64);
-        assert!(same_secret(b"abc", b"abc") && !same_secret(b"abc", b"abd") && !same_secret(b"ab", b"abc"));
+        assert!(
+            same_secret(b"abc", b"abc")
+                && !same_secret(b"abc", b"abd")
+                && !same_secret(b"ab", b"abc")
+        );
     }
 }

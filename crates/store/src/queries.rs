@@ -264,9 +264,10 @@ macro_rules! impl_queries {
                 serial: i64,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let column = if full { "last_full_sync_at" } else { "last_delta_sync_at" };
+                // A full sync is also the latest delta: both times move.
+                let full_at = if full { "last_full_sync_at = $5," } else { "" };
                 let sql = format!(
-                    "UPDATE tokens SET assignments_version = $2, users_version = $3, sync_serial = $4, {column} = $5, \
+                    "UPDATE tokens SET assignments_version = $2, users_version = $3, sync_serial = $4, {full_at} \
                      last_delta_sync_at = $5, last_error = NULL, last_error_at = NULL, auth_error = NULL, \
                      full_sync_wanted = CASE WHEN $6 THEN FALSE ELSE full_sync_wanted END WHERE id = $1"
                 );

@@ -165,12 +165,32 @@ async fn replacing_one_assets_assignments_within_a_run() {
         let s = &db.store;
         let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
         let run = s.start_sync_run(t, "full", "manual", 0).await.unwrap();
-        s.upsert_assignments(t, &[dev("1", "S1"), dev("1", "S2"), dev("2", "S1")], generation(run, 0)).await.unwrap();
+        s.upsert_assignments(
+            t,
+            &[dev("1", "S1"), dev("1", "S2"), dev("2", "S1")],
+            generation(run, 0),
+        )
+        .await
+        .unwrap();
         // A notification during the run, then a re-read of asset 1 alone (step 1).
-        s.add_assignment(t, &dev("1", "S9"), s.current_generation(t).await.unwrap()).await.unwrap();
-        s.upsert_assignments(t, &[dev("1", "S2")], generation(run, 1)).await.unwrap();
-        assert_eq!(s.delete_stale_asset_assignments(t, "1", "STDQ", generation(run, 1)).await.unwrap(), 1, "{}", db.backend());
-        assert_eq!(s.assignments(t).await.unwrap(), vec![dev("1", "S2"), dev("1", "S9"), dev("2", "S1")]);
+        s.add_assignment(t, &dev("1", "S9"), s.current_generation(t).await.unwrap())
+            .await
+            .unwrap();
+        s.upsert_assignments(t, &[dev("1", "S2")], generation(run, 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.delete_stale_asset_assignments(t, "1", "STDQ", generation(run, 1))
+                .await
+                .unwrap(),
+            1,
+            "{}",
+            db.backend()
+        );
+        assert_eq!(
+            s.assignments(t).await.unwrap(),
+            vec![dev("1", "S2"), dev("1", "S9"), dev("2", "S1")]
+        );
     }
 }
 
@@ -197,7 +217,10 @@ async fn one_sync_lease_at_a_time() {
         s.release_lease(t, "b").await.unwrap();
         assert!(s.try_lease(t, "c", 250, 300).await.unwrap());
         let run = s.start_sync_run(t, "full", "manual", 250).await.unwrap();
-        assert_eq!(s.current_generation(t).await.unwrap(), generation(run, GENERATION_STEPS - 1));
+        assert_eq!(
+            s.current_generation(t).await.unwrap(),
+            generation(run, GENERATION_STEPS - 1)
+        );
         // The process holding the lease died: its run is found and marked.
         assert_eq!(s.interrupt_abandoned_runs(301).await.unwrap(), 1);
         assert_eq!(
@@ -339,5 +362,52 @@ async fn settings_and_api_keys() {
         assert_eq!(s.api_key_by_hash("hash1").await.unwrap().unwrap().id, id);
         assert!(s.api_key_by_hash("nope").await.unwrap().is_none());
         assert_eq!(s.count_api_keys().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn marking_syncs_moves_the_right_times() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        s.set_full_sync_wanted(t, true).await.unwrap();
+        s.set_last_error(t, Some("boom"), 1).await.unwrap();
+        s.mark_synced(t, true, Some("va"), Some("vu"), 1, 10)
+            .await
+            .unwrap();
+        let r = s.token(t).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                r.last_full_sync_at,
+                r.last_delta_sync_at,
+                r.full_sync_wanted
+            ),
+            (Some(10), Some(10), false),
+            "{}",
+            db.backend()
+        );
+        assert_eq!(
+            (
+                r.assignments_version.as_deref(),
+                r.sync_serial,
+                r.last_error
+            ),
+            (Some("va"), 1, None)
+        );
+        s.set_full_sync_wanted(t, true).await.unwrap();
+        s.mark_synced(t, false, Some("vb"), Some("vu"), 2, 20)
+            .await
+            .unwrap();
+        let r = s.token(t).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                r.last_full_sync_at,
+                r.last_delta_sync_at,
+                r.full_sync_wanted
+            ),
+            (Some(10), Some(20), true),
+            "{}: a delta leaves a wanted full sync wanted",
+            db.backend()
+        );
     }
 }

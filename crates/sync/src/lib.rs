@@ -92,7 +92,13 @@ pub(crate) struct Inner {
 }
 
 impl SyncEngine {
-    pub fn new(store: Store, apple: AppleClient, secrets: SecretBox, instance: Instance, config: SyncConfig) -> Self {
+    pub fn new(
+        store: Store,
+        apple: AppleClient,
+        secrets: SecretBox,
+        instance: Instance,
+        config: SyncConfig,
+    ) -> Self {
         let slots = tokio::sync::Semaphore::new(config.max_concurrent.max(1));
         Self {
             inner: Arc::new(Inner {
@@ -122,12 +128,21 @@ impl SyncEngine {
 
     /// The running sync of a token, if any (this instance only).
     pub fn progress(&self, token_id: i64) -> Option<Progress> {
-        self.inner.progress.lock().expect("progress lock").get(&token_id).cloned()
+        self.inner
+            .progress
+            .lock()
+            .expect("progress lock")
+            .get(&token_id)
+            .cloned()
     }
 
     /// The notification URL Apple is given for a token.
     pub fn notification_url(&self, token_id: i64) -> Option<String> {
-        self.inner.instance.public_url.as_ref().map(|u| format!("{}/apple/notifications/{token_id}", u.trim_end_matches('/')))
+        self.inner
+            .instance
+            .public_url
+            .as_ref()
+            .map(|u| format!("{}/apple/notifications/{token_id}", u.trim_end_matches('/')))
     }
 }
 

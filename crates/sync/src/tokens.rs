@@ -2,7 +2,10 @@
 //! MDM holds it), renewed with a new file for the same location, taken over, deleted.
 
 use allot_apple_client::{AppleError, Bearer};
-use allot_apple_wire::{codes, notification_type, ClientConfigRequest, ClientConfigResponse, ContentToken, MdmInfo, TokenError as DecodeError};
+use allot_apple_wire::{
+    codes, notification_type, ClientConfigRequest, ClientConfigResponse, ContentToken, MdmInfo,
+    TokenError as DecodeError,
+};
 use allot_domain::{Claim, Program};
 use allot_store::{NewToken, StoreError, TokenRow};
 
@@ -33,7 +36,11 @@ pub enum TokenError {
     #[error("this location ({location}) is already managed here as token {existing:?}: renew that token instead of adding it again")]
     DuplicateLocation { location: String, existing: String },
     #[error("this token belongs to location {got}, not to {want} (the location of {name:?}): renew a token with the file of its own location")]
-    WrongLocation { name: String, want: String, got: String },
+    WrongLocation {
+        name: String,
+        want: String,
+        got: String,
+    },
     #[error("Apple refused the token: {0}")]
     Rejected(AppleError),
     #[error("Apple could not be reached, try again shortly: {0}")]
@@ -49,7 +56,10 @@ pub enum TokenError {
 impl TokenError {
     fn from_apple(e: AppleError) -> Self {
         match e {
-            AppleError::TokenExpired | AppleError::TokenRevoked | AppleError::NotAuthorized(_) | AppleError::Api(_) => TokenError::Rejected(e),
+            AppleError::TokenExpired
+            | AppleError::TokenRevoked
+            | AppleError::NotAuthorized(_)
+            | AppleError::Api(_) => TokenError::Rejected(e),
             other => TokenError::AppleUnavailable(other),
         }
     }
@@ -61,14 +71,18 @@ fn check_name(name: &str) -> Result<String, TokenError> {
         return Err(TokenError::Invalid("a token needs a name".into()));
     }
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(TokenError::Invalid("a token name is at most 200 printable characters".into()));
+        return Err(TokenError::Invalid(
+            "a token name is at most 200 printable characters".into(),
+        ));
     }
     Ok(name.to_owned())
 }
 
 fn decode(text: &str) -> Result<ContentToken, TokenError> {
     if text.len() > 64 * 1024 {
-        return Err(TokenError::Invalid("a content token file is a few hundred bytes; this one is over 64 KiB".into()));
+        return Err(TokenError::Invalid(
+            "a content token file is a few hundred bytes; this one is over 64 KiB".into(),
+        ));
     }
     let token = ContentToken::parse(text)?;
     if token.expires_at().timestamp_millis() <= now_ms() {
@@ -96,8 +110,17 @@ impl SyncEngine {
     /// Claims a location: our `mdmInfo`, and notifications when a public URL is configured. If
     /// Apple cannot reach the notification URL the claim is made without it (syncs still keep
     /// data current) and the reason is returned.
-    pub(crate) async fn claim(&self, bearer: &Bearer, token_id: i64, serial: i64, notification_secret: Option<&str>) -> Result<Option<String>, AppleError> {
-        let mut req = ClientConfigRequest { mdm_info: Some(self.mdm_info(serial)), ..Default::default() };
+    pub(crate) async fn claim(
+        &self,
+        bearer: &Bearer,
+        token_id: i64,
+        serial: i64,
+        notification_secret: Option<&str>,
+    ) -> Result<Option<String>, AppleError> {
+        let mut req = ClientConfigRequest {
+            mdm_info: Some(self.mdm_info(serial)),
+            ..Default::default()
+        };
         if let (Some(url), Some(secret)) = (self.notification_url(token_id), notification_secret) {
             req.notification_url = Some(url);
             req.notification_auth_token = Some(secret.to_owned());
@@ -114,10 +137,21 @@ impl SyncEngine {
         }
         match self.inner.apple.set_client_config(bearer, &req).await {
             Ok(_) => Ok(None),
-            Err(AppleError::Api(e)) if req.notification_url.is_some() && (9710..=9712).contains(&e.error_number) || e_is_unreachable(&e) => {
-                let warning = format!("notifications are off: Apple cannot use the notification URL ({})", e.error_message);
-                let only_identity = ClientConfigRequest { mdm_info: req.mdm_info, ..Default::default() };
-                self.inner.apple.set_client_config(bearer, &only_identity).await?;
+            Err(AppleError::Api(e))
+                if req.notification_url.is_some() && notification_problem(&e) =>
+            {
+                let warning = format!(
+                    "notifications are off: Apple cannot use the notification URL ({})",
+                    e.error_message
+                );
+                let only_identity = ClientConfigRequest {
+                    mdm_info: req.mdm_info,
+                    ..Default::default()
+                };
+                self.inner
+                    .apple
+                    .set_client_config(bearer, &only_identity)
+                    .await?;
                 Ok(Some(warning))
             }
             Err(e) => Err(e),
@@ -129,7 +163,9 @@ impl SyncEngine {
     }
 
     pub(crate) fn notification_secret(&self, t: &TokenRow) -> Option<String> {
-        t.notification_secret.as_ref().and_then(|s| self.inner.secrets.open_string(s).ok())
+        t.notification_secret
+            .as_ref()
+            .and_then(|s| self.inner.secrets.open_string(s).ok())
     }
 
     /// Adds a token. The caller starts its first (full) sync.
@@ -141,19 +177,39 @@ impl SyncEngine {
             return Err(TokenError::DuplicateName(name));
         }
         let bearer = Bearer::new(token.as_bearer());
-        let config = self.inner.apple.client_config(&bearer).await.map_err(TokenError::from_apple)?;
-        let uid = config.u_id.clone().ok_or_else(|| TokenError::Invalid("Apple's answer names no location (uId)".into()))?;
+        let config = self
+            .inner
+            .apple
+            .client_config(&bearer)
+            .await
+            .map_err(TokenError::from_apple)?;
+        let uid = config
+            .u_id
+            .clone()
+            .ok_or_else(|| TokenError::Invalid("Apple's answer names no location (uId)".into()))?;
         if let Some(existing) = store.token_by_uid(&uid).await? {
-            return Err(TokenError::DuplicateLocation { location: location_label(&config, &uid), existing: existing.name });
+            return Err(TokenError::DuplicateLocation {
+                location: location_label(&config, &uid),
+                existing: existing.name,
+            });
         }
-        let claim = if self.is_ours(config.mdm_info.as_ref()) { Claim::Ours } else { Claim::OtherMdm };
+        let claim = if self.is_ours(config.mdm_info.as_ref()) {
+            Claim::Ours
+        } else {
+            Claim::OtherMdm
+        };
         let notification_secret = allot_secrets::random_token("");
         let row = store
             .insert_token(
                 &NewToken {
                     name: name.clone(),
                     description: req.description.trim().to_owned(),
-                    categories: req.categories.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect(),
+                    categories: req
+                        .categories
+                        .iter()
+                        .map(|c| c.trim().to_owned())
+                        .filter(|c| !c.is_empty())
+                        .collect(),
                     apple_account: req.apple_account.trim().to_owned(),
                     program: req.program,
                     uid,
@@ -161,7 +217,9 @@ impl SyncEngine {
                     location_name: config.location_name.clone().unwrap_or_default(),
                     country: config.country_iso2a_code.clone().unwrap_or_default(),
                     secret: self.inner.secrets.seal(token.as_bearer().as_bytes()),
-                    notification_secret: Some(self.inner.secrets.seal(notification_secret.as_bytes())),
+                    notification_secret: Some(
+                        self.inner.secrets.seal(notification_secret.as_bytes()),
+                    ),
                     expires_at: token.expires_at().timestamp_millis(),
                     claim,
                     other_mdm: other_mdm_json(claim, &config),
@@ -174,9 +232,24 @@ impl SyncEngine {
                 e => e.into(),
             })?;
         if claim == Claim::Ours {
-            match self.claim(&bearer, row.id, 0, Some(&notification_secret)).await {
-                Ok(warning) => store.set_last_error(row.id, warning.as_deref(), now_ms()).await?,
-                Err(e) => store.set_last_error(row.id, Some(&format!("claiming the location failed: {e}")), now_ms()).await?,
+            match self
+                .claim(&bearer, row.id, 0, Some(&notification_secret))
+                .await
+            {
+                Ok(warning) => {
+                    store
+                        .set_last_error(row.id, warning.as_deref(), now_ms())
+                        .await?
+                }
+                Err(e) => {
+                    store
+                        .set_last_error(
+                            row.id,
+                            Some(&format!("claiming the location failed: {e}")),
+                            now_ms(),
+                        )
+                        .await?
+                }
             }
         }
         tracing::info!(token = row.id, name = %row.name, claim = claim.as_str(), "content token added");
@@ -189,18 +262,44 @@ impl SyncEngine {
         let row = store.token(id).await?.ok_or(TokenError::NotFound(id))?;
         let token = decode(token_text)?;
         let bearer = Bearer::new(token.as_bearer());
-        let config = self.inner.apple.client_config(&bearer).await.map_err(TokenError::from_apple)?;
+        let config = self
+            .inner
+            .apple
+            .client_config(&bearer)
+            .await
+            .map_err(TokenError::from_apple)?;
         let uid = config.u_id.clone().unwrap_or_default();
         if uid != row.uid {
-            return Err(TokenError::WrongLocation { name: row.name, want: row.uid, got: uid });
+            return Err(TokenError::WrongLocation {
+                name: row.name,
+                want: row.uid,
+                got: uid,
+            });
         }
         store
-            .renew_token(id, &self.inner.secrets.seal(token.as_bearer().as_bytes()), token.expires_at().timestamp_millis(), &token.org_name, now_ms())
+            .renew_token(
+                id,
+                &self.inner.secrets.seal(token.as_bearer().as_bytes()),
+                token.expires_at().timestamp_millis(),
+                &token.org_name,
+                now_ms(),
+            )
             .await?;
-        let claim = if self.is_ours(config.mdm_info.as_ref()) { Claim::Ours } else { Claim::OtherMdm };
-        store.set_claim(id, claim, other_mdm_json(claim, &config).as_deref(), now_ms()).await?;
+        let claim = if self.is_ours(config.mdm_info.as_ref()) {
+            Claim::Ours
+        } else {
+            Claim::OtherMdm
+        };
+        store
+            .set_claim(
+                id,
+                claim,
+                other_mdm_json(claim, &config).as_deref(),
+                now_ms(),
+            )
+            .await?;
         tracing::info!(token = id, "content token renewed");
-        Ok(store.token(id).await?.ok_or(TokenError::NotFound(id))?)
+        store.token(id).await?.ok_or(TokenError::NotFound(id))
     }
 
     /// Explicit take-over of a location another MDM holds: our `mdmInfo` replaces theirs.
@@ -209,12 +308,17 @@ impl SyncEngine {
         let row = store.token(id).await?.ok_or(TokenError::NotFound(id))?;
         let bearer = self.bearer(&row)?;
         let secret = self.notification_secret(&row);
-        let warning = self.claim(&bearer, id, row.sync_serial, secret.as_deref()).await.map_err(TokenError::from_apple)?;
+        let warning = self
+            .claim(&bearer, id, row.sync_serial, secret.as_deref())
+            .await
+            .map_err(TokenError::from_apple)?;
         store.set_claim(id, Claim::Ours, None, now_ms()).await?;
-        store.set_last_error(id, warning.as_deref(), now_ms()).await?;
+        store
+            .set_last_error(id, warning.as_deref(), now_ms())
+            .await?;
         store.set_full_sync_wanted(id, true).await?;
         tracing::warn!(token = id, "location taken over from another MDM");
-        Ok(store.token(id).await?.ok_or(TokenError::NotFound(id))?)
+        store.token(id).await?.ok_or(TokenError::NotFound(id))
     }
 
     /// Deletes a token and everything synced from it. Apple is not told: the location stays
@@ -228,8 +332,15 @@ impl SyncEngine {
     }
 }
 
-fn e_is_unreachable(e: &allot_apple_wire::ErrorResponse) -> bool {
-    e.error_number == codes::NOTIFICATION_URL_UNREACHABLE
+/// Errors about the notification settings, as opposed to the identity.
+fn notification_problem(e: &allot_apple_wire::ErrorResponse) -> bool {
+    matches!(
+        e.error_number,
+        codes::NOTIFICATION_URL_AND_TOKEN
+            | codes::NOTIFICATION_TOO_LONG
+            | codes::NOTIFICATION_URL_INVALID
+            | codes::NOTIFICATION_URL_UNREACHABLE
+    )
 }
 
 fn location_label(config: &ClientConfigResponse, uid: &str) -> String {
