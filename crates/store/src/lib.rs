@@ -133,6 +133,7 @@ delegate! {
     fn finish_sync_run(&self, run: i64, status: &str, counts: SyncCounts, error: Option<&str>, now: i64) -> ();
     fn sync_run(&self, id: i64) -> Option<SyncRun>;
     fn latest_sync_run(&self, token_id: i64) -> Option<SyncRun>;
+    fn latest_sync_runs(&self) -> Vec<SyncRun>;
     fn interrupt_abandoned_runs(&self, now: i64) -> u64;
     fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, now: i64) -> i64;
     fn api_key_by_hash(&self, key_hash: &str) -> Option<ApiKeyRow>;

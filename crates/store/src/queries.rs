@@ -779,6 +779,15 @@ macro_rules! impl_queries {
                 Ok(row.as_ref().map(run_row).transpose()?)
             }
 
+            /// The latest run of every token, in one query (token lists of thousands).
+            pub async fn latest_sync_runs(&self) -> Result<Vec<SyncRun>, StoreError> {
+                let sql = format!(
+                    "SELECT {RUN_COLUMNS} FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs GROUP BY token_id)"
+                );
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(run_row).collect::<Result<_, _>>()?)
+            }
+
             /// Runs left `running` by a process that died: their token's lease has expired.
             pub async fn interrupt_abandoned_runs(&self, now: i64) -> Result<u64, StoreError> {
                 Ok(sqlx::query(

@@ -221,6 +221,15 @@ async fn one_sync_lease_at_a_time() {
             s.current_generation(t).await.unwrap(),
             generation(run, GENERATION_STEPS - 1)
         );
+        assert_eq!(
+            s.latest_sync_runs()
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>(),
+            vec![run]
+        );
         // The process holding the lease died: its run is found and marked.
         assert_eq!(s.interrupt_abandoned_runs(301).await.unwrap(), 1);
         assert_eq!(

@@ -1,0 +1,415 @@
+//! `/api/v1/tokens`: content tokens, their state, and their syncs.
+
+use allot_domain::{token_health, HealthInputs, Program};
+use allot_store::{SyncRun, TokenRow};
+use allot_sync::{AddToken, SyncKind};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::AppState;
+
+/// A content token as the API shows it. The token itself is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub apple_account: String,
+    /// `business` or `education`.
+    pub program_type: String,
+    pub organization: String,
+    pub location: String,
+    pub u_id: String,
+    /// `healthy`, `syncing`, `stale`, `failing`, `expiring`, `expired`, `revoked`, `claimed_by_other_mdm`.
+    pub state: String,
+    /// The last error or warning, in words.
+    pub last_error: Option<String>,
+    pub expires_at: String,
+    pub days_to_expiry: i64,
+    pub last_update: String,
+    pub last_delta_sync: Option<String>,
+    pub last_full_sync: Option<String>,
+    /// The MDM holding the location, when it is not this Allot.
+    pub claimed_by: Option<String>,
+    pub sync: Option<SyncProgressView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncProgressView {
+    pub run_id: i64,
+    pub kind: String,
+    pub phase: String,
+    pub pages: i64,
+    pub pages_total: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRunView {
+    pub id: i64,
+    pub kind: String,
+    pub reason: String,
+    /// `running`, `succeeded`, `failed`, `interrupted`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub pages: i64,
+    pub assets_changed: i64,
+    pub assignments_added: i64,
+    pub assignments_removed: i64,
+    pub users_changed: i64,
+    pub error: Option<String>,
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+pub(crate) fn run_view(r: SyncRun) -> SyncRunView {
+    SyncRunView {
+        id: r.id,
+        kind: r.kind,
+        reason: r.reason,
+        status: r.status,
+        started_at: time(r.started_at),
+        finished_at: r.finished_at.map(time),
+        pages: r.pages,
+        assets_changed: r.assets_changed,
+        assignments_added: r.assignments_added,
+        assignments_removed: r.assignments_removed,
+        users_changed: r.users_changed,
+        error: r.error,
+    }
+}
+
+pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> TokenView {
+    let now = allot_sync::now_ms();
+    let progress = state.engine.progress(t.id);
+    let syncing = progress.is_some()
+        || t.lease_until.is_some_and(|u| u > now)
+        || latest.is_some_and(|r| r.status == "running");
+    let inputs = HealthInputs {
+        now,
+        expires_at: t.expires_at,
+        revoked: t.auth_error == Some(9625),
+        expired_at_apple: t.auth_error == Some(9621),
+        claim: t.claim,
+        syncing,
+        last_sync_failed: latest.is_some_and(|r| r.status == "failed"),
+        last_success: t.last_delta_sync_at.max(t.last_full_sync_at),
+        created_at: t.created_at,
+        delta_interval_ms: state.engine.config().delta_interval.as_millis() as i64,
+    };
+    let claimed_by = t
+        .other_mdm
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned));
+    TokenView {
+        id: t.id,
+        state: token_health::state(&inputs).as_str().into(),
+        name: t.name,
+        description: t.description,
+        categories: t.categories,
+        apple_account: t.apple_account,
+        program_type: t.program.as_str().into(),
+        organization: t.org_name,
+        location: t.location_name,
+        u_id: t.uid,
+        last_error: t.last_error,
+        expires_at: time(t.expires_at),
+        days_to_expiry: (t.expires_at - now).div_euclid(86_400_000),
+        last_update: time(t.updated_at),
+        last_delta_sync: t.last_delta_sync_at.map(time),
+        last_full_sync: t.last_full_sync_at.map(time),
+        claimed_by,
+        sync: progress.map(|p| SyncProgressView {
+            run_id: p.run_id,
+            kind: p.kind,
+            phase: p.phase,
+            pages: p.pages,
+            pages_total: p.pages_total,
+        }),
+    }
+}
+
+/// A token by id, or by name when the path is not a number.
+pub(crate) async fn find(state: &AppState, key: &str) -> Result<TokenRow, ApiError> {
+    if let Ok(id) = key.parse::<i64>() {
+        if let Some(t) = state.store.token(id).await? {
+            return Ok(t);
+        }
+    }
+    state
+        .store
+        .token_by_name(key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no token with id or name {key:?}")))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
+}
+
+/// Every content token with its state.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list(State(state): State<AppState>, _c: Caller) -> Result<Json<TokenList>, ApiError> {
+    let runs: std::collections::HashMap<i64, SyncRun> = state
+        .store
+        .latest_sync_runs()
+        .await?
+        .into_iter()
+        .map(|r| (r.token_id, r))
+        .collect();
+    let tokens = state.store.tokens().await?;
+    Ok(Json(TokenList {
+        tokens: tokens
+            .into_iter()
+            .map(|t| {
+                let r = runs.get(&t.id);
+                view(&state, t, r)
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddTokenRequest {
+    pub name: String,
+    /// The text of the `.vpptoken` file.
+    pub token: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// The Apple Account (email) the token belongs to.
+    #[serde(default)]
+    pub apple_account: String,
+    /// `business` or `education`.
+    pub program_type: String,
+}
+
+/// Adds a content token: decoded, checked with Apple, its location claimed (unless another MDM
+/// holds it), and a first full sync started.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = AddTokenRequest,
+    responses((status = 201, body = TokenView), (status = 409, description = "duplicate name or location", body = ErrorBody),
+              (status = 422, description = "malformed, expired or refused token", body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn add(
+    State(state): State<AppState>,
+    _a: Admin,
+    ApiJson(req): ApiJson<AddTokenRequest>,
+) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+    let program = Program::parse(&req.program_type).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "programType {:?} must be business or education",
+            req.program_type
+        ))
+    })?;
+    let t = state
+        .engine
+        .add_token(AddToken {
+            name: req.name,
+            token_text: req.token,
+            description: req.description,
+            categories: req.categories,
+            apple_account: req.apple_account,
+            program,
+        })
+        .await?;
+    let id = t.id;
+    match state.engine.start_sync(id, SyncKind::Full, "added").await {
+        Ok(_) | Err(allot_sync::SyncError::AlreadyRunning) => {}
+        Err(e) => tracing::warn!(token = id, error = %e, "first sync did not start"),
+    }
+    let latest = state.store.latest_sync_run(id).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, t, latest.as_ref()))))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenDetail {
+    #[serde(flatten)]
+    pub token: TokenView,
+    pub latest_sync: Option<SyncRunView>,
+}
+
+/// One token (by id or name) with its latest sync.
+#[utoipa::path(get, path = "/api/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path, description = "id or name")),
+    responses((status = 200, body = TokenDetail), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    _c: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<TokenDetail>, ApiError> {
+    let t = find(&state, &key).await?;
+    let latest = state.store.latest_sync_run(t.id).await?;
+    let token = view(&state, t, latest.as_ref());
+    Ok(Json(TokenDetail {
+        token,
+        latest_sync: latest.map(run_view),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// The text of the new `.vpptoken` file of the same location.
+    pub token: String,
+}
+
+/// Renews a token with a new file for the same location; all data stays. A delta sync follows.
+#[utoipa::path(put, path = "/api/v1/tokens/{token}/file", tag = "tokens", request_body = RenewRequest, params(("token" = String, Path)),
+    responses((status = 200, body = TokenView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn renew(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<RenewRequest>,
+) -> Result<Json<TokenView>, ApiError> {
+    let t = find(&state, &key).await?;
+    let t = state.engine.renew_token(t.id, &req.token).await?;
+    let _ = state
+        .engine
+        .start_sync(t.id, SyncKind::Delta, "renewed")
+        .await;
+    let latest = state.store.latest_sync_run(t.id).await?;
+    Ok(Json(view(&state, t, latest.as_ref())))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// `full` (the default: a manual sync is full) or `delta`.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStarted {
+    pub run_id: i64,
+}
+
+/// Starts a sync now.
+#[utoipa::path(post, path = "/api/v1/tokens/{token}/sync", tag = "tokens", request_body = SyncRequest, params(("token" = String, Path)),
+    responses((status = 202, body = SyncStarted), (status = 409, description = "a sync is running", body = ErrorBody)), security(("api_key" = [])))]
+pub async fn sync(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
+    let t = find(&state, &key).await?;
+    // The body is optional: none means a full sync.
+    let req: SyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SyncRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?
+    };
+    let kind = match req.kind.as_deref() {
+        None | Some("full") => SyncKind::Full,
+        Some("delta") => SyncKind::Delta,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "kind {other:?} must be full or delta"
+            )))
+        }
+    };
+    let run_id = state.engine.start_sync(t.id, kind, "manual").await?;
+    Ok((StatusCode::ACCEPTED, Json(SyncStarted { run_id })))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    pub running: Option<SyncProgressView>,
+    pub latest: Option<SyncRunView>,
+}
+
+/// The running sync (with progress) and the latest run.
+#[utoipa::path(get, path = "/api/v1/tokens/{token}/sync", tag = "tokens", params(("token" = String, Path)),
+    responses((status = 200, body = SyncStatus)), security(("api_key" = [])))]
+pub async fn sync_status(
+    State(state): State<AppState>,
+    _c: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<SyncStatus>, ApiError> {
+    let t = find(&state, &key).await?;
+    let running = state.engine.progress(t.id).map(|p| SyncProgressView {
+        run_id: p.run_id,
+        kind: p.kind,
+        phase: p.phase,
+        pages: p.pages,
+        pages_total: p.pages_total,
+    });
+    let latest = state.store.latest_sync_run(t.id).await?.map(run_view);
+    Ok(Json(SyncStatus { running, latest }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Confirm {
+    /// Must be `true`: the action cannot be undone.
+    pub confirm: Option<bool>,
+}
+
+fn confirmed(c: &Confirm, what: &str) -> Result<(), ApiError> {
+    if c.confirm == Some(true) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("{what} needs ?confirm=true")))
+    }
+}
+
+/// Takes over a location another MDM holds (our identity replaces theirs at Apple), then syncs.
+#[utoipa::path(post, path = "/api/v1/tokens/{token}/takeover", tag = "tokens", params(("token" = String, Path), Confirm),
+    responses((status = 200, body = TokenView), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn take_over(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(key): Path<String>,
+    Query(c): Query<Confirm>,
+) -> Result<Json<TokenView>, ApiError> {
+    confirmed(&c, "taking over a location from another MDM")?;
+    let t = find(&state, &key).await?;
+    let t = state.engine.take_over(t.id).await?;
+    let _ = state
+        .engine
+        .start_sync(t.id, SyncKind::Full, "takeover")
+        .await;
+    let latest = state.store.latest_sync_run(t.id).await?;
+    Ok(Json(view(&state, t, latest.as_ref())))
+}
+
+/// Deletes a token and everything synced from it.
+#[utoipa::path(delete, path = "/api/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path), Confirm),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(key): Path<String>,
+    Query(c): Query<Confirm>,
+) -> Result<StatusCode, ApiError> {
+    confirmed(&c, "deleting a token and all data synced from it")?;
+    let t = find(&state, &key).await?;
+    if state.engine.progress(t.id).is_some() {
+        return Err(ApiError::conflict(
+            "a sync of this token is running; delete it when the sync has finished",
+        ));
+    }
+    state.engine.delete_token(t.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,283 @@
+//! Configuration, layered: defaults, then a TOML file, then `ALLOT_*` environment variables.
+//! Every value is checked at start-up; a bad one stops the server with a message naming it.
+//! Secrets may come from a file (`ALLOT_ADMIN_API_KEY_FILE`, `ALLOT_SECRET_KEY_FILE`) and never
+//! appear in `Debug` output or logs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_APPLE_URL: &str = allot_apple_client::APPLE_BASE_URL;
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Holds the SQLite database and the secret key file.
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; none means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub apple_url: String,
+    /// The first admin API key, for automation (otherwise one is made and printed once).
+    pub admin_api_key: Option<String>,
+    /// Base64 of 32 bytes; otherwise `data_dir/secret.key` (created on first run).
+    pub secret_key: Option<String>,
+    /// Where Apple reaches this server for notifications.
+    pub public_url: Option<String>,
+    pub delta_interval: Duration,
+    pub full_interval: Duration,
+    pub schedule_tick: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database",
+                &self.database_url.as_ref().map(|u| redact_url(u)),
+            )
+            .field("apple_url", &self.apple_url)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:…@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:…{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            data_dir: PathBuf::from("allot-data"),
+            database_url: None,
+            apple_url: DEFAULT_APPLE_URL.into(),
+            admin_api_key: None,
+            secret_key: None,
+            public_url: None,
+            delta_interval: Duration::from_secs(12 * 3600),
+            full_interval: Duration::from_secs(7 * 86400),
+            schedule_tick: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The TOML file: the same names as the variables, lower case, without `ALLOT_`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    apple_url: Option<String>,
+    admin_api_key: Option<String>,
+    secret_key: Option<String>,
+    public_url: Option<String>,
+    delta_sync_hours: Option<f64>,
+    full_sync_days: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults ← `file` (if given) ← environment (`env` lists the variables, for tests).
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut c = Config::default();
+        let mut f = FileConfig::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            f = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        }
+        let pick = |var: &str, from_file: Option<String>| -> Result<Option<String>, ConfigError> {
+            if let Some(v) = env(var) {
+                return Ok(Some(v));
+            }
+            if let Some(path) = env(&format!("{var}_FILE")) {
+                let v = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(format!("{var}_FILE: cannot read {path}: {e}")))?;
+                return Ok(Some(v.trim().to_owned()));
+            }
+            Ok(from_file)
+        };
+        if let Some(v) = pick("ALLOT_LISTEN", f.listen)? {
+            c.listen = v.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "ALLOT_LISTEN {v:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Some(v) = pick(
+            "ALLOT_DATA_DIR",
+            f.data_dir.map(|p| p.to_string_lossy().into_owned()),
+        )? {
+            if v.trim().is_empty() {
+                return Err(ConfigError("ALLOT_DATA_DIR is empty".into()));
+            }
+            c.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = pick("ALLOT_DATABASE_URL", f.database_url)? {
+            let v = v.trim().to_owned();
+            if !(v.starts_with("postgres://")
+                || v.starts_with("postgresql://")
+                || v.starts_with("sqlite:"))
+            {
+                return Err(ConfigError(
+                    "ALLOT_DATABASE_URL must start with postgres:// (or sqlite:)".into(),
+                ));
+            }
+            c.database_url = Some(v);
+        }
+        if let Some(v) = pick("ALLOT_APPLE_URL", f.apple_url)? {
+            let url = v.trim().to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError(format!(
+                    "ALLOT_APPLE_URL {url:?} is not an http(s) URL"
+                )));
+            }
+            c.apple_url = url;
+        }
+        if let Some(v) = pick("ALLOT_PUBLIC_URL", f.public_url)? {
+            let url = v.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError(format!(
+                    "ALLOT_PUBLIC_URL {url:?} is not an http(s) URL"
+                )));
+            }
+            c.public_url = Some(url);
+        }
+        if let Some(v) = pick("ALLOT_ADMIN_API_KEY", f.admin_api_key)? {
+            if v.trim().len() < 16 {
+                return Err(ConfigError(
+                    "ALLOT_ADMIN_API_KEY must be at least 16 characters".into(),
+                ));
+            }
+            c.admin_api_key = Some(v.trim().to_owned());
+        }
+        if let Some(v) = pick("ALLOT_SECRET_KEY", f.secret_key)? {
+            allot_secrets::SecretBox::from_base64(&v)
+                .map_err(|e| ConfigError(format!("ALLOT_SECRET_KEY: {e}")))?;
+            c.secret_key = Some(v.trim().to_owned());
+        }
+        let hours = |name: &str, v: String| -> Result<f64, ConfigError> {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|h| h.is_finite() && *h > 0.0)
+                .ok_or_else(|| ConfigError(format!("{name} {v:?} must be a positive number")))
+        };
+        if let Some(v) = pick(
+            "ALLOT_DELTA_SYNC_HOURS",
+            f.delta_sync_hours.map(|h| h.to_string()),
+        )? {
+            c.delta_interval =
+                Duration::from_secs_f64(hours("ALLOT_DELTA_SYNC_HOURS", v)? * 3600.0);
+        }
+        if let Some(v) = pick(
+            "ALLOT_FULL_SYNC_DAYS",
+            f.full_sync_days.map(|d| d.to_string()),
+        )? {
+            c.full_interval = Duration::from_secs_f64(hours("ALLOT_FULL_SYNC_DAYS", v)? * 86400.0);
+        }
+        Ok(c)
+    }
+
+    /// The database to open.
+    pub fn database(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("allot.db")
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("allot-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("allot.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\napple_url = \"http://127.0.0.1:9100/mdm/v2/\"\ndelta_sync_hours = 6\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[("ALLOT_LISTEN", "0.0.0.0:8443")])).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(c.apple_url, "http://127.0.0.1:9100/mdm/v2/");
+        assert_eq!(c.delta_interval, Duration::from_secs(6 * 3600));
+        assert_eq!(c.database(), "allot-data/allot.db");
+        std::fs::write(dir.join("key"), "0123456789abcdef0123\n").unwrap();
+        let c = Config::load(
+            None,
+            &env(&[(
+                "ALLOT_ADMIN_API_KEY_FILE",
+                dir.join("key").to_str().unwrap(),
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.admin_api_key.as_deref(), Some("0123456789abcdef0123"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = |vars: &[(&str, &str)]| Config::load(None, &env(vars)).unwrap_err().to_string();
+        assert!(err(&[("ALLOT_LISTEN", "eighty")]).contains("ALLOT_LISTEN"));
+        assert!(err(&[("ALLOT_DATABASE_URL", "mysql://x")]).contains("ALLOT_DATABASE_URL"));
+        assert!(err(&[("ALLOT_APPLE_URL", "ftp://x")]).contains("ALLOT_APPLE_URL"));
+        assert!(err(&[("ALLOT_ADMIN_API_KEY", "short")]).contains("ALLOT_ADMIN_API_KEY"));
+        assert!(err(&[("ALLOT_SECRET_KEY", "abc")]).contains("ALLOT_SECRET_KEY"));
+        assert!(err(&[("ALLOT_DELTA_SYNC_HOURS", "-1")]).contains("ALLOT_DELTA_SYNC_HOURS"));
+        let dir = std::env::temp_dir().join(format!("allot-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.toml"), "lisen = \"x\"").unwrap();
+        let e = Config::load(Some(&dir.join("a.toml")), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lisen"), "{e}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn database_passwords_are_not_shown() {
+        assert_eq!(
+            redact_url("postgres://allot:hunter2@db/allot"),
+            "postgres://allot:…@db/allot"
+        );
+        let c = Config {
+            database_url: Some("postgres://a:pw@h/d".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{c:?}").contains("pw"));
+    }
+}

@@ -1,0 +1,151 @@
+//! The API's one error type: a status and a JSON body `{"error": {"code", "message"}}` with a
+//! message a person can act on. Internal failures are logged in full and answered briefly.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `not_found`, `conflict`, `invalid`, …
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", m)
+    }
+    pub fn invalid(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m)
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", m)
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", m)
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on the server; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code.into(),
+                    message: self.message,
+                },
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is too large",
+                )
+            }
+            other => Self::bad_request(format!(
+                "the request body is not valid: {}",
+                other.body_text()
+            )),
+        }
+    }
+}
+
+impl From<allot_store::StoreError> for ApiError {
+    fn from(e: allot_store::StoreError) -> Self {
+        match e {
+            allot_store::StoreError::Conflict(m) => Self::conflict(m),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<allot_sync::TokenError> for ApiError {
+    fn from(e: allot_sync::TokenError) -> Self {
+        use allot_sync::TokenError as T;
+        let msg = e.to_string();
+        match e {
+            T::Invalid(_)
+            | T::Malformed(_)
+            | T::Expired(_)
+            | T::Rejected(_)
+            | T::WrongLocation { .. } => Self::invalid(msg),
+            T::DuplicateName(_) | T::DuplicateLocation { .. } => Self::conflict(msg),
+            T::AppleUnavailable(_) => Self::new(StatusCode::BAD_GATEWAY, "apple_unavailable", msg),
+            T::NotFound(_) => Self::not_found(msg),
+            T::Store(s) => s.into(),
+            T::Secret(s) => Self::internal(s),
+        }
+    }
+}
+
+impl From<allot_sync::SyncError> for ApiError {
+    fn from(e: allot_sync::SyncError) -> Self {
+        use allot_sync::SyncError as S;
+        match e {
+            S::AlreadyRunning => Self::conflict("a sync of this token is already running; follow it at GET /api/v1/tokens/{id}/sync"),
+            S::NotFound(id) => Self::not_found(format!("no token with id {id}")),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// JSON bodies whose mistakes become our error body rather than axum's plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}

@@ -1,0 +1,200 @@
+//! `allot serve`: opens the store, loads the secret key, makes the first admin key, starts the
+//! sync schedule, and serves the REST API and Apple's notification endpoint.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod notifications;
+
+use std::time::Duration;
+
+use allot_apple_client::{AppleClient, ClientOptions};
+use allot_secrets::SecretBox;
+use allot_store::Store;
+use allot_sync::{Instance, SyncConfig, SyncEngine};
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: SyncEngine,
+}
+
+/// A server ready to serve; tests use it directly.
+pub struct Server {
+    pub state: AppState,
+    pub router: Router,
+    /// The admin API key, when this start created it (to print once).
+    pub new_admin_key: Option<String>,
+    /// True when this start created the secret key file (tell the admin to back it up).
+    pub new_secret_key: Option<std::path::PathBuf>,
+    schedule_tick: Duration,
+}
+
+/// The request size limit: content tokens and API bodies are small.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+impl Server {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let store = Store::connect(&config.database()).await.with_context(|| {
+            format!(
+                "opening the database {}",
+                config::redact_url(&config.database())
+            )
+        })?;
+        let (secrets, new_secret_key) = match &config.secret_key {
+            Some(k) => (SecretBox::from_base64(k)?, None),
+            None => {
+                let path = config.data_dir.join("secret.key");
+                let (b, created) = SecretBox::load_or_create(&path)?;
+                (b, created.then_some(path))
+            }
+        };
+        check_secret_key(&store, &secrets).await?;
+        let instance_id = store
+            .setting_or_insert("instance_id", &uuid::Uuid::new_v4().to_string())
+            .await?;
+        let new_admin_key = ensure_admin_key(&store, config.admin_api_key.as_deref()).await?;
+        let apple = AppleClient::new(ClientOptions::new(&config.apple_url));
+        let instance = Instance {
+            id: instance_id,
+            name: "Allot".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            public_url: config.public_url.clone(),
+        };
+        let sync_config = SyncConfig {
+            delta_interval: config.delta_interval,
+            full_interval: config.full_interval,
+            ..Default::default()
+        };
+        let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
+        let state = AppState { store, engine };
+        let router = Router::new()
+            .merge(api::router())
+            .route(
+                "/apple/notifications/{token_id}",
+                post(notifications::receive),
+            )
+            .route("/health", get(|| async { "ok" }))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .with_state(state.clone());
+        Ok(Self {
+            state,
+            router,
+            new_admin_key,
+            new_secret_key,
+            schedule_tick: config.schedule_tick,
+        })
+    }
+
+    /// Starts the sync schedule in the background.
+    pub fn start_schedule(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.state.engine.clone().run_schedule(self.schedule_tick))
+    }
+}
+
+/// The key must be the one the stored secrets were written with: checked once at start-up.
+async fn check_secret_key(store: &Store, secrets: &SecretBox) -> anyhow::Result<()> {
+    const PROBE: &str = "allot secret key check";
+    let sealed = allot_secrets_hex(&secrets.seal(PROBE.as_bytes()));
+    let stored = store.setting_or_insert("secret_key_check", &sealed).await?;
+    let bytes = from_hex(&stored).context("the stored secret key check is damaged")?;
+    match secrets.open(&bytes) {
+        Ok(p) if p == PROBE.as_bytes() => Ok(()),
+        _ => anyhow::bail!(
+            "the secret key does not match this database: start with the key file (or ALLOT_SECRET_KEY) it was created with"
+        ),
+    }
+}
+
+fn allot_secrets_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+/// With no API key stored, the configured one becomes the admin key, or one is made.
+async fn ensure_admin_key(
+    store: &Store,
+    configured: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let now = allot_sync::now_ms();
+    if let Some(k) = configured {
+        if store
+            .api_key_by_hash(&allot_secrets::hash_api_key(k))
+            .await?
+            .is_none()
+        {
+            store
+                .insert_api_key(
+                    "admin (ALLOT_ADMIN_API_KEY)",
+                    &allot_secrets::hash_api_key(k),
+                    "admin",
+                    now,
+                )
+                .await?;
+        }
+        return Ok(None);
+    }
+    if store.count_api_keys().await? > 0 {
+        return Ok(None);
+    }
+    let key = allot_secrets::random_token("allot_");
+    store
+        .insert_api_key("admin", &allot_secrets::hash_api_key(&key), "admin", now)
+        .await?;
+    Ok(Some(key))
+}
+
+/// Runs `allot serve` until Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = Server::build(&config).await?;
+    if let Some(path) = &server.new_secret_key {
+        tracing::warn!("created the secret key {}: back it up — without it the stored content tokens cannot be read", path.display());
+    }
+    if let Some(key) = &server.new_admin_key {
+        // Printed once, to the terminal, not to the log.
+        println!("Admin API key (shown only now; keep it safe):\n  {key}");
+    }
+    let interrupted = server
+        .state
+        .store
+        .interrupt_abandoned_runs(allot_sync::now_ms())
+        .await?;
+    if interrupted > 0 {
+        tracing::info!(
+            interrupted,
+            "syncs stopped by a previous shutdown will run again"
+        );
+    }
+    let _schedule = server.start_schedule();
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, database = server.state.store.backend(), "Allot is serving");
+    println!(
+        "Allot API at http://{}/api/v1/ (OpenAPI: /api/v1/openapi.json)",
+        listener.local_addr()?
+    );
+    axum::serve(listener, server.router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

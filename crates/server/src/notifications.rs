@@ -1,0 +1,45 @@
+//! `POST /apple/notifications/{token_id}`: where Apple delivers notifications. Authenticated by
+//! the token's notification secret; a 2xx tells Apple to stop retrying, so only a failure to
+//! store is answered 5xx (Apple then retries).
+
+use allot_sync::NotificationError;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(token_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state
+        .engine
+        .receive_notification(token_id, auth, &body)
+        .await
+    {
+        Ok(o) => Ok(Json(
+            serde_json::json!({ "received": o.notification_type, "duplicate": o.duplicate, "applied": o.applied }),
+        )),
+        Err(NotificationError::UnknownToken(_)) => Err(ApiError::not_found("no such token")),
+        Err(NotificationError::Unauthorized) => {
+            tracing::warn!(token = token_id, "notification with a wrong secret refused");
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "wrong notification secret",
+            ))
+        }
+        Err(e @ (NotificationError::Malformed(_) | NotificationError::WrongLocation { .. })) => {
+            Err(ApiError::bad_request(e.to_string()))
+        }
+        Err(NotificationError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}

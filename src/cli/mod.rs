@@ -1,0 +1,93 @@
+//! Command-line arguments and dispatch.
+
+mod apps;
+mod client;
+mod output;
+mod sim;
+mod tokens;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "allot",
+    version,
+    about = "Manage Apple Apps and Books (VPP) licenses"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How to reach a running `allot serve`.
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// Base URL of the Allot server.
+    #[arg(
+        long,
+        env = "ALLOT_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// API key (printed by `allot serve` on first run).
+    #[arg(long, env = "ALLOT_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// `table` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    pub output: output::Format,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: REST API, Apple notifications, sync schedule.
+    Serve {
+        /// A TOML configuration file (environment variables override it).
+        #[arg(long, env = "ALLOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Serve a simulator of Apple's Apps and Books service (v2) over HTTP.
+    Sim(sim::SimArgs),
+    /// Content tokens: add, list, show, renew, sync, take over, delete.
+    Tokens {
+        #[command(subcommand)]
+        command: tokens::TokensCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// License information for store apps.
+    Apps {
+        #[command(subcommand)]
+        command: apps::AppsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+impl Cli {
+    /// Servers log at info; client commands stay quiet unless asked.
+    pub fn default_log(&self) -> &'static str {
+        match self.command {
+            Command::Serve { .. } | Command::Sim(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = allot_server::Config::load(config.as_deref(), &|k| std::env::var(k).ok())?;
+            allot_server::serve(config).await
+        }
+        Command::Sim(args) => sim::run(args).await,
+        Command::Tokens { command, server } => {
+            tokens::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Apps { command, server } => {
+            apps::run(command, &client::Client::new(&server)?, server.output).await
+        }
+    }
+}
