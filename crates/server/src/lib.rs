@@ -161,6 +161,11 @@ async fn ensure_admin_key(
     Ok(Some(key))
 }
 
+/// The stored form of an API key (for tools that provision keys).
+pub fn auth_hash(key: &str) -> String {
+    allot_secrets::hash_api_key(key)
+}
+
 /// Runs `allot serve` until Ctrl-C.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::build(&config).await?;

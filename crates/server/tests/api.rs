@@ -1,0 +1,661 @@
+//! The real server, over HTTP, against the simulator; notifications travel from the simulator to
+//! the server's endpoint. The main story runs on SQLite and on PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use allot_apple_sim::{RunningSim, Scenario, SimOptions};
+use allot_server::{Config, Server};
+use allot_store::testing::TestDb;
+use serde_json::{json, Value};
+
+const ADMIN: &str = "test-admin-key-0123456789";
+
+const SCENARIO: &str = r#"{
+  "settings": { "assignmentsPageSize": 20, "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50,
+                "limits": { "maxRequestPerSecond": 0 } },
+  "organizations": [
+    { "name": "Acme", "locations": [
+      { "name": "Acme HQ", "uId": "4000000000000001",
+        "assets": [ { "adamId": "111", "totalCount": 50, "name": "Acme Notes", "bundleId": "com.acme.notes" },
+                    { "adamId": "222", "productType": "Book", "totalCount": 5, "name": "Acme Handbook" },
+                    { "adamId": "333", "unlimited": true, "name": "Free Reader" } ],
+        "users": [ { "clientUserId": "alice", "status": "Associated" } ],
+        "assignments": [ { "adamId": "111", "serialNumber": "S1" }, { "adamId": "222", "clientUserId": "alice" } ] },
+      { "name": "Acme Branch", "uId": "4000000000000002",
+        "mdmInfo": { "id": "other", "name": "Legacy MDM", "metadata": "1" },
+        "assets": [ { "adamId": "111", "totalCount": 2 } ] }
+    ] } ]
+}"#;
+
+struct App {
+    sim: RunningSim,
+    base: String,
+    http: reqwest::Client,
+    db: TestDb,
+    data_dir: std::path::PathBuf,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+fn config(db: &TestDb, data_dir: &std::path::Path, apple: &str, public: Option<String>) -> Config {
+    Config {
+        data_dir: data_dir.to_owned(),
+        database_url: Some(db.url.clone()),
+        apple_url: apple.into(),
+        admin_api_key: Some(ADMIN.into()),
+        public_url: public,
+        ..Default::default()
+    }
+}
+
+impl App {
+    async fn start(db: TestDb) -> Self {
+        let sim = allot_apple_sim::start(SimOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            scenario: Scenario::parse(SCENARIO).unwrap(),
+            token_dir: None,
+            public_url: None,
+        })
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let data_dir =
+            std::env::temp_dir().join(format!("allot-api-{}", uuid::Uuid::new_v4().simple()));
+        let server = Server::build(&config(
+            &db,
+            &data_dir,
+            &sim.apple_url(),
+            Some(base.clone()),
+        ))
+        .await
+        .unwrap();
+        let router = server.router.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            sim,
+            base,
+            http: reqwest::Client::new(),
+            db,
+            data_dir,
+            _server: task,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, Some(ADMIN), None)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(ADMIN), Some(body))
+            .await
+    }
+
+    async fn sim_token(&self, uid: &str) -> String {
+        let locs: Value = self
+            .http
+            .get(format!("{}/_sim/locations", self.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        locs.as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["uId"] == uid)
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn sim_post(&self, path: &str, body: Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.sim.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}");
+    }
+
+    async fn add(&self, name: &str, uid: &str) -> (u16, Value) {
+        let token = self.sim_token(uid).await;
+        self.post("/api/v1/tokens", json!({ "name": name, "token": token, "programType": "business", "categories": ["east"] })).await
+    }
+
+    /// Polls until `check` holds for GET `path`.
+    async fn until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && check(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn synced(&self, id: i64) -> Value {
+        self.until(&format!("/api/v1/tokens/{id}/sync"), "the sync", |b| {
+            b["running"].is_null() && b["latest"]["status"] == "succeeded"
+        })
+        .await
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.data_dir).ok();
+    }
+}
+
+fn app_row<'a>(apps: &'a Value, adam: &str) -> &'a Value {
+    apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["adamId"] == adam)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_sync_and_notifications_end_to_end() {
+    for db in TestDb::both().await {
+        let backend = db.backend();
+        let app = App::start(db).await;
+        let (status, t) = app.add("HQ", "4000000000000001").await;
+        assert_eq!(status, 201, "{backend}: {t}");
+        assert_eq!(
+            (
+                t["organization"].as_str(),
+                t["location"].as_str(),
+                t["categories"][0].as_str()
+            ),
+            (Some("Acme"), Some("Acme HQ"), Some("east"))
+        );
+        assert!(
+            t.get("token").is_none()
+                && !t
+                    .to_string()
+                    .contains(&app.sim_token("4000000000000001").await),
+            "the token is never returned"
+        );
+        let id = t["id"].as_i64().unwrap();
+        let s = app.synced(id).await;
+        assert_eq!(s["latest"]["kind"], "full");
+
+        let apps = app
+            .until("/api/v1/apps?token=HQ", "apps", |b| b["total"] == 3)
+            .await;
+        let notes = app_row(&apps, "111");
+        assert_eq!(
+            (
+                notes["name"].as_str(),
+                notes["total"].as_i64(),
+                notes["used"].as_i64(),
+                notes["available"].as_i64()
+            ),
+            (Some("Acme Notes"), Some(50), Some(1), Some(49)),
+            "{backend}"
+        );
+        assert!(notes["iconUrl"].as_str().unwrap().contains("512x512bb.png"));
+        assert_eq!(app_row(&apps, "333")["total"], Value::Null, "unlimited");
+        assert_eq!(app_row(&apps, "222")["type"], "book");
+
+        // Apple's notifications keep counts current between syncs.
+        app.sim_post(
+            "/_sim/locations/4000000000000001/purchase",
+            json!({ "adamId": "111", "count": 10 }),
+        )
+        .await;
+        let token = app.sim_token("4000000000000001").await;
+        let res = app
+            .http
+            .post(format!("{}/mdm/v2/assets/associate", app.sim.base_url))
+            .bearer_auth(&token)
+            .json(&json!({ "assets": [{ "adamId": "111" }], "serialNumbers": ["N1", "N2", "N3"] }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let apps = app
+            .until("/api/v1/apps?search=notes", "notified counts", |b| {
+                b["apps"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty() && a[0]["total"] == 60 && a[0]["used"] == 4)
+            })
+            .await;
+        assert_eq!(app_row(&apps, "111")["available"], 56, "{backend}");
+
+        // A manual sync is full, and finds nothing else to change.
+        let (status, started) = app
+            .post(&format!("/api/v1/tokens/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(status, 202);
+        let s = app.synced(id).await;
+        assert_eq!(s["latest"]["id"], started["runId"]);
+        assert_eq!(
+            (
+                s["latest"]["kind"].as_str(),
+                s["latest"]["assignmentsAdded"].as_i64()
+            ),
+            (Some("full"), Some(0)),
+            "{backend}"
+        );
+
+        let (_, list) = app.get("/api/v1/tokens").await;
+        assert_eq!(list["tokens"][0]["state"], "healthy", "{backend}");
+        assert!(list["tokens"][0]["lastFullSync"].is_string());
+
+        // Deleting needs confirmation, then removes everything.
+        let (status, body) = app
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("confirm=true"));
+        let (status, _) = app
+            .call(
+                reqwest::Method::DELETE,
+                "/api/v1/tokens/HQ?confirm=true",
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        assert_eq!(app.get("/api/v1/apps").await.1["total"], 0);
+        assert_eq!(app.get(&format!("/api/v1/tokens/{id}")).await.0, 404);
+    }
+}
+
+#[tokio::test]
+async fn another_mdm_duplicates_and_take_over() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (status, t) = app.add("Branch", "4000000000000002").await;
+    assert_eq!(status, 201);
+    assert_eq!(t["claimedBy"], "Legacy MDM");
+    let id = t["id"].as_i64().unwrap();
+    app.synced(id).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/tokens/{id}")).await.1["state"],
+        "claimed_by_other_mdm"
+    );
+    let (status, body) = app.add("Branch again", "4000000000000002").await;
+    assert_eq!(status, 409);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already managed here as token \"Branch\""));
+    let (status, _) = app.add("Branch", "4000000000000001").await;
+    assert_eq!(status, 409, "duplicate name");
+    let (status, _) = app
+        .post(&format!("/api/v1/tokens/{id}/takeover"), json!({}))
+        .await;
+    assert_eq!(status, 400, "needs confirmation");
+    let (status, t) = app
+        .post(
+            &format!("/api/v1/tokens/{id}/takeover?confirm=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["claimedBy"], Value::Null);
+    app.synced(id).await;
+    let state: Value = app
+        .http
+        .get(format!(
+            "{}/_sim/state?uId=4000000000000002",
+            app.sim.base_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["locations"][0]["mdmInfo"]["name"], "Allot");
+    assert!(state["locations"][0]["notification"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/apple/notifications/{id}")));
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_loses_nothing() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (status, _) = app.add("HQ", "4000000000000001").await;
+    assert_eq!(status, 201);
+    let cases = [
+        (
+            json!({ "name": "X", "token": "garbage!", "programType": "business" }),
+            422,
+            "not a content token",
+        ),
+        (
+            json!({ "name": "X", "token": "e30=", "programType": "business" }),
+            422,
+            "not a content token",
+        ),
+        (
+            json!({ "name": "X", "token": "x", "programType": "retail" }),
+            422,
+            "business or education",
+        ),
+        (
+            json!({ "name": "", "token": "x", "programType": "business" }),
+            422,
+            "needs a name",
+        ),
+        (
+            json!({ "name": "X", "programType": "business" }),
+            400,
+            "token",
+        ),
+        (
+            json!({ "name": "X", "token": "x", "programType": "business", "colour": "red" }),
+            400,
+            "colour",
+        ),
+    ];
+    for (body, want, words) in cases {
+        let (status, res) = app.post("/api/v1/tokens", body.clone()).await;
+        assert_eq!(status, want, "{body}: {res}");
+        assert!(
+            res["error"]["message"].as_str().unwrap().contains(words),
+            "{body}: {res}"
+        );
+    }
+    let res = app
+        .http
+        .post(format!("{}/api/v1/tokens", app.base))
+        .bearer_auth(ADMIN)
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.json::<Value>().await.unwrap()["error"]["message"].is_string());
+    let res = app
+        .http
+        .post(format!("{}/api/v1/tokens", app.base))
+        .bearer_auth(ADMIN)
+        .body("{}")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+    let huge =
+        json!({ "name": "X", "token": "A".repeat(2 * 1024 * 1024), "programType": "business" });
+    let (status, _) = app.post("/api/v1/tokens", huge).await;
+    assert_eq!(status, 413);
+    let hostile = "<script>alert(1)</script> ' OR 1=1 --";
+    let (status, res) = app
+        .get(&format!("/api/v1/tokens/{}", urlencode(hostile)))
+        .await;
+    assert_eq!(status, 404);
+    assert!(res["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no token"));
+    let (status, _) = app.get("/api/v1/apps?limit=0").await;
+    assert_eq!(status, 422);
+    let (status, _) = app.get("/api/v1/apps?type=movie").await;
+    assert_eq!(status, 422);
+    let (status, _) = app
+        .post("/api/v1/tokens/HQ/sync", json!({ "kind": "sideways" }))
+        .await;
+    assert_eq!(status, 422);
+    // Nothing stored was lost.
+    assert_eq!(
+        app.get("/api/v1/tokens").await.1["tokens"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn api_keys_and_roles() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/api/v1/tokens", None, None)
+        .await;
+    assert_eq!(status, 401);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Bearer"));
+    assert_eq!(
+        app.call(reqwest::Method::GET, "/api/v1/tokens", Some("nope"), None)
+            .await
+            .0,
+        401
+    );
+    app.db
+        .store
+        .insert_api_key(
+            "auditor",
+            &allot_server::auth_hash("read-only-key-123456"),
+            "read_only",
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.call(
+            reqwest::Method::GET,
+            "/api/v1/tokens",
+            Some("read-only-key-123456"),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            Some("read-only-key-123456"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    // The OpenAPI document needs no key and lists the endpoints.
+    let (status, doc) = app
+        .call(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    for p in [
+        "/api/v1/tokens",
+        "/api/v1/tokens/{token}/sync",
+        "/api/v1/apps",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} documented");
+    }
+    assert!(doc["components"]["schemas"]["TokenView"].is_object());
+}
+
+#[tokio::test]
+async fn the_notification_endpoint_refuses_what_is_not_apples() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (_, t) = app.add("HQ", "4000000000000001").await;
+    let id = t["id"].as_i64().unwrap();
+    app.synced(id).await;
+    let url = format!("{}/apple/notifications/{id}", app.base);
+    let post = |auth: &str, body: String| {
+        app.http
+            .post(&url)
+            .header("authorization", auth.to_owned())
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        post("Bearer wrong", "{}".into())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let state: Value = app
+        .http
+        .get(format!(
+            "{}/_sim/state?uId=4000000000000001",
+            app.sim.base_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = format!(
+        "Bearer {}",
+        state["locations"][0]["notification"]["authToken"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(
+        post(&secret, "not json".into())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
+    let wrong_place = json!({ "notificationId": "n1", "notificationType": "ASSET_COUNT", "uId": "999",
+        "notification": { "adamId": "111", "pricingParam": "STDQ", "countDelta": 5 } });
+    assert_eq!(
+        post(&secret, wrong_place.to_string())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
+    let good = json!({ "notificationId": "n2", "notificationType": "ASSET_COUNT", "uId": "4000000000000001",
+        "notification": { "adamId": "111", "pricingParam": "STDQ", "countDelta": 5 } });
+    let first: Value = post(&secret, good.to_string())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: Value = post(&secret, good.to_string())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["duplicate"].as_bool(), again["duplicate"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(
+        app_row(&app.get("/api/v1/apps").await.1, "111")["total"],
+        55,
+        "applied once"
+    );
+    let other = app
+        .http
+        .post(format!("{}/apple/notifications/9999", app.base))
+        .header("authorization", secret.clone())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn first_run_makes_an_admin_key_and_the_secret_key_must_match() {
+    let db = TestDb::sqlite().await;
+    let dir =
+        std::env::temp_dir().join(format!("allot-first-run-{}", uuid::Uuid::new_v4().simple()));
+    let mut c = config(&db, &dir, "http://127.0.0.1:9/mdm/v2/", None);
+    c.admin_api_key = None;
+    let first = Server::build(&c).await.unwrap();
+    let key = first
+        .new_admin_key
+        .clone()
+        .expect("a key is made on first run");
+    assert!(first.new_secret_key.is_some(), "and the secret key file");
+    assert!(dir.join("secret.key").exists());
+    assert!(first
+        .state
+        .store
+        .api_key_by_hash(&allot_server::auth_hash(&key))
+        .await
+        .unwrap()
+        .is_some());
+    let second = Server::build(&c).await.unwrap();
+    assert!(
+        second.new_admin_key.is_none() && second.new_secret_key.is_none(),
+        "nothing new on the second run"
+    );
+    let mut wrong = c.clone();
+    wrong.secret_key = Some("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=".into());
+    let err = Server::build(&wrong).await.err().unwrap().to_string();
+    assert!(err.contains("secret key does not match"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
