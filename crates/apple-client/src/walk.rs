@@ -74,7 +74,6 @@ where
     check_page(0, &first)?;
     let version_id = first.page_info().version_id.clone();
     let mut total_pages = first.page_info().total_pages.max(1);
-    let mut changed = false;
     let mut records = count(&first);
     let mut pages = 1;
     let more = first.page_info().next_page_index.is_some();
@@ -87,52 +86,71 @@ where
             changed_during_walk: false,
         });
     }
-    let mut next = 1;
-    // Pages are requested in rounds up to the latest known total, so a walk whose total grows
-    // keeps going and one whose total shrinks stops at the new end.
-    while next < total_pages {
-        let round_end = total_pages;
-        let mut fetched = stream::iter(next..round_end).map(|i| {
-            let f = fetch(i);
-            async move { (i, f.await) }
-        });
-        let mut ordered = (&mut fetched).buffered(parallel.clamp(1, 5));
-        let mut ended_early = false;
-        while let Some((i, res)) = ordered.next().await {
-            let page = match res {
-                Ok(p) => p,
-                // The data shrank: this page no longer exists.
-                Err(AppleError::Api(e))
-                    if e.error_number == allot_apple_wire::codes::PAGE_OUT_OF_RANGE =>
-                {
+    // Fetching and storing run side by side: the next pages are on their way (at Apple's pace)
+    // while the sink writes the last one. The channel bounds what waits in memory.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<T>(2 * parallel.clamp(1, 5));
+    let first_version = version_id.clone();
+    let producer = async move {
+        let mut changed = false;
+        let mut next = 1;
+        // Pages are requested in rounds up to the latest known total, so a walk whose total grows
+        // keeps going and one whose total shrinks stops at the new end.
+        while next < total_pages {
+            let round_end = total_pages;
+            let mut fetched = stream::iter(next..round_end).map(|i| {
+                let f = fetch(i);
+                async move { (i, f.await) }
+            });
+            let mut ordered = (&mut fetched).buffered(parallel.clamp(1, 5));
+            let mut ended_early = false;
+            while let Some((i, res)) = ordered.next().await {
+                let page = match res {
+                    Ok(p) => p,
+                    // The data shrank: this page no longer exists.
+                    Err(AppleError::Api(e))
+                        if e.error_number == allot_apple_wire::codes::PAGE_OUT_OF_RANGE =>
+                    {
+                        changed = true;
+                        ended_early = true;
+                        break;
+                    }
+                    Err(e) => return Err(WalkError::from(e)),
+                };
+                check_page(i, &page)?;
+                let info = page.page_info();
+                if info.version_id != first_version || info.total_pages != total_pages {
                     changed = true;
+                }
+                let latest_total = info.total_pages.max(1);
+                let last = info.next_page_index.is_none();
+                if tx.send(page).await.is_err() {
+                    // The sink failed; its error is reported below.
+                    return Ok(changed);
+                }
+                if last && i + 1 < round_end {
                     ended_early = true;
                     break;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            check_page(i, &page)?;
-            let info = page.page_info();
-            if info.version_id != version_id || info.total_pages != total_pages {
-                changed = true;
+                total_pages = total_pages.max(latest_total);
             }
-            let latest_total = info.total_pages.max(1);
-            let last = info.next_page_index.is_none();
+            if ended_early {
+                break;
+            }
+            next = round_end;
+        }
+        Ok(changed)
+    };
+    let consumer = async {
+        while let Some(page) = rx.recv().await {
             records += count(&page);
             pages += 1;
             sink.page(page).await.map_err(WalkError::Sink)?;
-            if last && i + 1 < round_end {
-                ended_early = true;
-                total_pages = latest_total;
-                break;
-            }
-            total_pages = total_pages.max(latest_total);
         }
-        if ended_early {
-            break;
-        }
-        next = round_end;
-    }
+        Ok::<(), WalkError>(())
+    };
+    let (produced, consumed) = tokio::join!(producer, consumer);
+    consumed?;
+    let changed = produced?;
     Ok(WalkSummary {
         pages,
         records,

@@ -62,7 +62,7 @@ CREATE TABLE assignments (
     holder      TEXT NOT NULL,
     generation  INTEGER NOT NULL,
     PRIMARY KEY (token_id, adam_id, pricing, holder_kind, holder)
-);
+) WITHOUT ROWID;
 CREATE INDEX assignments_holder ON assignments (token_id, holder_kind, holder);
 
 CREATE TABLE apple_users (

@@ -1,0 +1,81 @@
+//! Write speed of the store: 1,000,000 assignments upserted in pages of 1,000, as a full sync
+//! does, then again (the next full sync refreshes every row).
+//!
+//!     cargo run --release -p allot-store --example store_bench -- [postgres://…]
+
+use std::time::Instant;
+
+use allot_domain::{Claim, Program};
+use allot_store::{AssignmentRow, Holder, NewToken, Store};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("allot-store-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| dir.join("bench.db").to_string_lossy().into_owned());
+    let store = Store::connect(&url).await?;
+    let t = store
+        .insert_token(
+            &NewToken {
+                name: format!("bench-{}", std::process::id()),
+                description: String::new(),
+                categories: vec![],
+                apple_account: String::new(),
+                program: Program::Business,
+                uid: format!("9{}", std::process::id()),
+                org_name: "Bench".into(),
+                location_name: String::new(),
+                country: String::new(),
+                secret: vec![0],
+                notification_secret: None,
+                expires_at: i64::MAX,
+                claim: Claim::Ours,
+                other_mdm: None,
+            },
+            0,
+        )
+        .await?;
+    let page = |p: usize| -> Vec<AssignmentRow> {
+        (0..1000)
+            .map(|i| {
+                let n = p * 1000 + i;
+                AssignmentRow {
+                    adam_id: format!("{}", 1_000_000_000 + n % 500),
+                    pricing: "STDQ".into(),
+                    holder: if n % 4 == 0 {
+                        Holder::User(format!("u-7-{:07}", n / 500))
+                    } else {
+                        Holder::Device(format!("G7{:09}", n / 500))
+                    },
+                }
+            })
+            .collect()
+    };
+    for (round, gen) in [
+        ("first full sync (inserts)", 1000),
+        ("next full sync (refreshes)", 2000),
+    ] {
+        let started = Instant::now();
+        for p in 0..1000 {
+            store.upsert_assignments(t.id, &page(p), gen).await?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{} {round}: 1,000,000 rows in {secs:.1} s ({:.0} rows/s)",
+            store.backend(),
+            1e6 / secs
+        );
+    }
+    let started = Instant::now();
+    let removed = store.delete_stale_assignments(t.id, 2000).await?;
+    println!(
+        "{} stale deletion (none stale) {removed} rows in {:.2} s",
+        store.backend(),
+        started.elapsed().as_secs_f64()
+    );
+    store.delete_token(t.id).await?;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
