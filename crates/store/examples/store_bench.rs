@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 AssignmentRow {
                     adam_id: format!("{}", 1_000_000_000 + n % 500),
                     pricing: "STDQ".into(),
-                    holder: if n % 4 == 0 {
+                    holder: if n.is_multiple_of(4) {
                         Holder::User(format!("u-7-{:07}", n / 500))
                     } else {
                         Holder::Device(format!("G7{:09}", n / 500))
