@@ -206,17 +206,46 @@ impl AppleClient {
         format!("{}{path}", self.opts.base_url)
     }
 
-    pub async fn client_config(&self, token: &Bearer) -> AppleResult<ClientConfigResponse> {
-        let url = self.url(url_key::CLIENT_CONFIG, "client/config").await;
+    /// A GET of an endpoint named `key` in `service/config` (`path` under the base URL otherwise).
+    async fn read<T: DeserializeOwned>(
+        &self,
+        token: &Bearer,
+        key: &str,
+        path: &str,
+        query: Option<String>,
+    ) -> AppleResult<T> {
+        let url = self.url(key, path).await;
+        let url = match query {
+            Some(q) => format!("{url}?{q}"),
+            None => url,
+        };
+        self.send(Some(token), Method::GET, url, None, Kind::Read, path)
+            .await
+    }
+
+    /// A POST of a JSON body: never replayed unless Apple refused it.
+    async fn write<B: Serialize, T: DeserializeOwned>(
+        &self,
+        token: &Bearer,
+        key: &str,
+        path: &str,
+        body: &B,
+    ) -> AppleResult<T> {
+        let url = self.url(key, path).await;
         self.send(
             Some(token),
-            Method::GET,
+            Method::POST,
             url,
-            None,
-            Kind::Read,
-            "client/config",
+            Some(json(body)),
+            Kind::Write,
+            path,
         )
         .await
+    }
+
+    pub async fn client_config(&self, token: &Bearer) -> AppleResult<ClientConfigResponse> {
+        self.read(token, url_key::CLIENT_CONFIG, "client/config", None)
+            .await
     }
 
     pub async fn set_client_config(
@@ -224,27 +253,16 @@ impl AppleClient {
         token: &Bearer,
         req: &ClientConfigRequest,
     ) -> AppleResult<ClientConfigResponse> {
-        let url = self.url(url_key::CLIENT_CONFIG, "client/config").await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
-            "client/config",
-        )
-        .await
+        self.write(token, url_key::CLIENT_CONFIG, "client/config", req)
+            .await
     }
 
     pub async fn assets_page(&self, token: &Bearer, page: i32) -> AppleResult<GetAssetsResponse> {
-        let url = self.url(url_key::GET_ASSETS, "assets").await;
-        self.send(
-            Some(token),
-            Method::GET,
-            format!("{url}?pageIndex={page}"),
-            None,
-            Kind::Read,
+        self.read(
+            token,
+            url_key::GET_ASSETS,
             "assets",
+            Some(format!("pageIndex={page}")),
         )
         .await
     }
@@ -255,15 +273,11 @@ impl AppleClient {
         q: &AssignmentsQuery,
         page: i32,
     ) -> AppleResult<GetAssignmentsResponse> {
-        let url = self.url(url_key::GET_ASSIGNMENTS, "assignments").await;
-        let query = query_string(q, page);
-        self.send(
-            Some(token),
-            Method::GET,
-            format!("{url}?{query}"),
-            None,
-            Kind::Read,
+        self.read(
+            token,
+            url_key::GET_ASSIGNMENTS,
             "assignments",
+            Some(query_string(q, page)),
         )
         .await
     }
@@ -274,15 +288,11 @@ impl AppleClient {
         q: &UsersQuery,
         page: i32,
     ) -> AppleResult<GetUsersResponse> {
-        let url = self.url(url_key::GET_USERS, "users").await;
-        let query = query_string(q, page);
-        self.send(
-            Some(token),
-            Method::GET,
-            format!("{url}?{query}"),
-            None,
-            Kind::Read,
+        self.read(
+            token,
+            url_key::GET_USERS,
             "users",
+            Some(query_string(q, page)),
         )
         .await
     }
@@ -292,18 +302,8 @@ impl AppleClient {
         token: &Bearer,
         req: &ManageAssetsRequest,
     ) -> AppleResult<EventResponse> {
-        let url = self
-            .url(url_key::ASSOCIATE_ASSETS, "assets/associate")
-            .await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
-            "assets/associate",
-        )
-        .await
+        self.write(token, url_key::ASSOCIATE_ASSETS, "assets/associate", req)
+            .await
     }
 
     pub async fn disassociate(
@@ -311,16 +311,11 @@ impl AppleClient {
         token: &Bearer,
         req: &ManageAssetsRequest,
     ) -> AppleResult<EventResponse> {
-        let url = self
-            .url(url_key::DISASSOCIATE_ASSETS, "assets/disassociate")
-            .await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
+        self.write(
+            token,
+            url_key::DISASSOCIATE_ASSETS,
             "assets/disassociate",
+            req,
         )
         .await
     }
@@ -330,16 +325,8 @@ impl AppleClient {
         token: &Bearer,
         req: &RevokeAssetsRequest,
     ) -> AppleResult<EventResponse> {
-        let url = self.url(url_key::REVOKE_ASSETS, "assets/revoke").await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
-            "assets/revoke",
-        )
-        .await
+        self.write(token, url_key::REVOKE_ASSETS, "assets/revoke", req)
+            .await
     }
 
     pub async fn create_users(
@@ -347,16 +334,8 @@ impl AppleClient {
         token: &Bearer,
         req: &ManageUsersRequest,
     ) -> AppleResult<EventResponse> {
-        let url = self.url(url_key::CREATE_USERS, "users/create").await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
-            "users/create",
-        )
-        .await
+        self.write(token, url_key::CREATE_USERS, "users/create", req)
+            .await
     }
 
     pub async fn update_users(
@@ -364,16 +343,8 @@ impl AppleClient {
         token: &Bearer,
         req: &ManageUsersRequest,
     ) -> AppleResult<EventResponse> {
-        let url = self.url(url_key::UPDATE_USERS, "users/update").await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
-            "users/update",
-        )
-        .await
+        self.write(token, url_key::UPDATE_USERS, "users/update", req)
+            .await
     }
 
     pub async fn retire_users(
@@ -381,31 +352,15 @@ impl AppleClient {
         token: &Bearer,
         req: &ManageUsersRequest,
     ) -> AppleResult<EventResponse> {
-        let url = self.url(url_key::RETIRE_USERS, "users/retire").await;
-        self.send(
-            Some(token),
-            Method::POST,
-            url,
-            Some(json(req)),
-            Kind::Write,
-            "users/retire",
-        )
-        .await
+        self.write(token, url_key::RETIRE_USERS, "users/retire", req)
+            .await
     }
 
     /// `GET /status`. Callers polling a PENDING event should wait at least 30 s between calls.
     pub async fn status(&self, token: &Bearer, event_id: &str) -> AppleResult<StatusResponse> {
-        let url = self.url(url_key::EVENT_STATUS, "status").await;
         let q = serde_urlencoded::to_string([("eventId", event_id)]).unwrap_or_default();
-        self.send(
-            Some(token),
-            Method::GET,
-            format!("{url}?{q}"),
-            None,
-            Kind::Read,
-            "status",
-        )
-        .await
+        self.read(token, url_key::EVENT_STATUS, "status", Some(q))
+            .await
     }
 
     /// Store metadata of up to a few hundred ids (spec §18.1).

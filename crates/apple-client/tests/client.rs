@@ -5,7 +5,6 @@ use std::time::Duration;
 use allot_apple_client::{
     walk, AppleClient, AppleError, AssignmentsQuery, Bearer, ClientOptions, PageSink, SinkError,
 };
-use allot_apple_sim::{Scenario, SimOptions};
 use allot_apple_wire::{AssetRef, GetAssignmentsResponse, ManageAssetsRequest};
 use serde_json::{json, Value};
 
@@ -23,14 +22,7 @@ struct Env {
 }
 
 async fn env(scenario: &str) -> Env {
-    let sim = allot_apple_sim::start(SimOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        scenario: Scenario::parse(scenario).unwrap(),
-        token_dir: None,
-        public_url: None,
-    })
-    .await
-    .unwrap();
+    let sim = allot_apple_sim::start_local(scenario).await.unwrap();
     let mut opts = ClientOptions::new(&sim.apple_url());
     opts.backoff = Duration::from_millis(20);
     let client = AppleClient::new(opts);

@@ -108,6 +108,17 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<RunningSim> {
     })
 }
 
+/// A simulator of `scenario` (JSON) on a free loopback port: what tests start.
+pub async fn start_local(scenario: &str) -> anyhow::Result<RunningSim> {
+    start(SimOptions {
+        listen: "127.0.0.1:0".parse().expect("a valid address"),
+        scenario: Scenario::parse(scenario).map_err(anyhow::Error::msg)?,
+        token_dir: None,
+        public_url: None,
+    })
+    .await
+}
+
 /// Advances due events every tick.
 async fn run_events(shared: Shared) {
     loop {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use allot_apple_sim::{RunningSim, Scenario, SimOptions};
+use allot_apple_sim::RunningSim;
 use allot_server::{Config, Server};
 use allot_store::testing::TestDb;
 use serde_json::{json, Value};
@@ -49,14 +49,7 @@ fn config(db: &TestDb, data_dir: &std::path::Path, apple: &str, public: Option<S
 
 impl App {
     async fn start(db: TestDb) -> Self {
-        let sim = allot_apple_sim::start(SimOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            scenario: Scenario::parse(SCENARIO).unwrap(),
-            token_dir: None,
-            public_url: None,
-        })
-        .await
-        .unwrap();
+        let sim = allot_apple_sim::start_local(SCENARIO).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let data_dir =

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use allot_apple_client::{AppleClient, ClientOptions};
-use allot_apple_sim::{RunningSim, Scenario, SimOptions};
+use allot_apple_sim::RunningSim;
 use allot_domain::{Claim, Program};
 use allot_secrets::SecretBox;
 use allot_store::testing::TestDb;
@@ -33,14 +33,7 @@ struct Env {
 
 impl Env {
     async fn start(scenario: &str) -> Self {
-        let sim = allot_apple_sim::start(SimOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            scenario: Scenario::parse(scenario).unwrap(),
-            token_dir: None,
-            public_url: None,
-        })
-        .await
-        .unwrap();
+        let sim = allot_apple_sim::start_local(scenario).await.unwrap();
         Self {
             sim,
             http: reqwest::Client::new(),
