@@ -1,0 +1,163 @@
+//! The `allot` binary as an administrator uses it: against a real server and simulator.
+
+use std::process::Command;
+
+use allot_server::{Config, Server};
+use allot_store::testing::TestDb;
+use serde_json::Value;
+
+const KEY: &str = "cli-test-admin-key-0123456789";
+
+const SCENARIO: &str = r#"{
+  "settings": { "eventDelayMs": 0, "limits": { "maxRequestPerSecond": 0 } },
+  "organizations": [ { "name": "Acme", "locations": [
+    { "name": "Acme HQ", "assets": [ { "adamId": "111", "totalCount": 8, "name": "Acme Notes" },
+                                     { "adamId": "222", "productType": "Book", "totalCount": 2, "name": "Acme Handbook" } ],
+      "assignments": [ { "adamId": "111", "serialNumber": "S1" } ] } ] } ]
+}"#;
+
+struct Env {
+    base: String,
+    dir: std::path::PathBuf,
+    _sim: allot_apple_sim::RunningSim,
+    _db: TestDb,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+async fn env() -> Env {
+    let sim = allot_apple_sim::start_local(SCENARIO).await.unwrap();
+    let db = TestDb::sqlite().await;
+    let dir = std::env::temp_dir().join(format!("allot-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = Config {
+        data_dir: dir.clone(),
+        database_url: Some(db.url.clone()),
+        apple_url: sim.apple_url(),
+        admin_api_key: Some(KEY.into()),
+        ..Default::default()
+    };
+    let server = Server::build(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, server.router).await.unwrap() });
+    let token = {
+        let w = sim.shared.lock().unwrap();
+        w.current_token[0].clone()
+    };
+    std::fs::write(dir.join("hq.vpptoken"), token).unwrap();
+    std::fs::write(dir.join("junk.vpptoken"), "this is not a token").unwrap();
+    Env {
+        base,
+        dir,
+        _sim: sim,
+        _db: db,
+        _server: task,
+    }
+}
+
+/// Runs the binary off the async runtime's threads; returns (success, stdout, stderr).
+async fn allot(env: &Env, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_allot"));
+    cmd.args(args)
+        .env("ALLOT_SERVER", &env.base)
+        .env("ALLOT_API_KEY", KEY)
+        .env_remove("ALLOT_LOG");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_apps_from_the_command_line() {
+    let e = env().await;
+    let file = e.dir.join("hq.vpptoken");
+    let (ok, out, err) = allot(
+        &e,
+        &[
+            "tokens",
+            "add",
+            file.to_str().unwrap(),
+            "--name",
+            "HQ",
+            "--category",
+            "east",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Added token HQ") && out.contains("Acme"),
+        "{out}"
+    );
+
+    // A sync follows to its end and says what changed.
+    let (ok, out, err) = allot(&e, &["tokens", "sync", "HQ"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("full sync succeeded"), "{out}");
+
+    let (ok, out, _) = allot(&e, &["tokens", "list"]).await;
+    assert!(
+        ok && out.lines().next().unwrap().starts_with("ID")
+            && out.contains("HQ")
+            && out.contains("healthy"),
+        "{out}"
+    );
+    let (ok, out, _) = allot(&e, &["tokens", "show", "HQ", "--output", "json"]).await;
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["categories"][0], "east");
+    assert_eq!(shown["latestSync"]["status"], "succeeded");
+
+    let (ok, out, _) = allot(&e, &["apps", "list", "--token", "HQ"]).await;
+    assert!(ok, "{out}");
+    let notes = out
+        .lines()
+        .find(|l| l.starts_with("Acme Notes"))
+        .expect("a row per app");
+    assert!(
+        notes
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .ends_with(&["8", "1", "7"]),
+        "total, used, available: {notes}"
+    );
+    let (ok, out, _) = allot(&e, &["apps", "list", "--type", "book", "--output", "json"]).await;
+    assert!(ok);
+    let books: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(books.as_array().unwrap().len(), 1);
+    assert_eq!(books[0]["name"], "Acme Handbook");
+
+    // Clear errors for what a person gets wrong.
+    let junk = e.dir.join("junk.vpptoken");
+    let (ok, _, err) = allot(
+        &e,
+        &["tokens", "add", junk.to_str().unwrap(), "--name", "Junk"],
+    )
+    .await;
+    assert!(!ok && err.contains("not a content token"), "{err}");
+    let (ok, _, err) = allot(&e, &["tokens", "add", "/no/such/file", "--name", "X"]).await;
+    assert!(!ok && err.contains("cannot read /no/such/file"), "{err}");
+    let (ok, _, err) = allot(&e, &["tokens", "delete", "HQ"]).await;
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, _, err) = allot(&e, &["tokens", "show", "Nope"]).await;
+    assert!(!ok && err.contains("no token"), "{err}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_allot"));
+    cmd.args(["tokens", "list"])
+        .env("ALLOT_SERVER", &e.base)
+        .env_remove("ALLOT_API_KEY");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no API key"));
+
+    let (ok, out, err) = allot(&e, &["tokens", "delete", "HQ", "--yes"]).await;
+    assert!(ok && out.contains("Deleted HQ"), "{err}");
+    let (_, out, _) = allot(&e, &["apps", "list", "--output", "json"]).await;
+    assert_eq!(out.trim(), "[]");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
