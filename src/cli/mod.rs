@@ -2,6 +2,7 @@
 
 mod apps;
 mod client;
+mod demo;
 mod output;
 mod sim;
 mod tokens;
@@ -50,6 +51,8 @@ enum Command {
     },
     /// Serve a simulator of Apple's Apps and Books service (v2) over HTTP.
     Sim(sim::SimArgs),
+    /// Run everything: simulated Apple with a demo organization, the server, tokens added and synced.
+    Demo(demo::DemoArgs),
     /// Content tokens: add, list, show, renew, sync, take over, delete.
     Tokens {
         #[command(subcommand)]
@@ -71,6 +74,7 @@ impl Cli {
     pub fn default_log(&self) -> &'static str {
         match self.command {
             Command::Serve { .. } | Command::Sim(_) => "info",
+            Command::Demo(_) => "warn",
             _ => "warn",
         }
     }
@@ -83,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             allot_server::serve(config).await
         }
         Command::Sim(args) => sim::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Tokens { command, server } => {
             tokens::run(command, &client::Client::new(&server)?, server.output).await
         }

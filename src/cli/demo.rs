@@ -1,0 +1,124 @@
+//! `allot demo`: the simulated Apple service with a demo organization, the server on SQLite, every
+//! location's token added and synced — one command, nothing to set up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use allot_apple_sim::{Scenario, SimOptions};
+use allot_server::{Config, Server};
+use allot_sync::{AddToken, SyncKind};
+use anyhow::Context;
+
+use super::output::say;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its database and tokens (default: a new folder under the temp dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address of the Allot server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the simulated Apple service.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    sim_listen: SocketAddr,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("allot-demo-{}", std::process::id())));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let sim = allot_apple_sim::start(SimOptions {
+        listen: args.sim_listen,
+        scenario: Scenario::demo(),
+        token_dir: Some(data_dir.join("tokens")),
+        public_url: None,
+    })
+    .await?;
+    let locations: Vec<(String, String, allot_domain::Program)> = {
+        let w = sim.shared.lock().expect("world lock");
+        w.locations
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let program = match l.program {
+                    allot_apple_sim::model::Program::Education => allot_domain::Program::Education,
+                    allot_apple_sim::model::Program::Business => allot_domain::Program::Business,
+                };
+                (l.name.clone(), w.current_token[i].clone(), program)
+            })
+            .collect()
+    };
+    let admin_key = allot_secrets::random_token("allot_demo_");
+    let config = Config {
+        listen: args.listen,
+        data_dir: data_dir.clone(),
+        apple_url: sim.apple_url(),
+        public_url: Some(format!("http://{}", args.listen)),
+        admin_api_key: Some(admin_key.clone()),
+        ..Default::default()
+    };
+    let server = Server::build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let router = server.router.clone();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("server stopped: {e}");
+        }
+    });
+    let engine = server.state.engine.clone();
+    say!("Adding the demo organization's content tokens…");
+    for (name, token, program) in &locations {
+        let added = match server.state.store.token_by_name(name).await? {
+            Some(t) => t,
+            None => {
+                engine
+                    .add_token(AddToken {
+                        name: name.clone(),
+                        token_text: token.clone(),
+                        description: format!("Demo location {name}"),
+                        categories: vec!["demo".into()],
+                        apple_account: "content-manager@example.com".into(),
+                        program: *program,
+                    })
+                    .await?
+            }
+        };
+        match engine.sync(added.id, SyncKind::Full, "added").await {
+            Ok(o) => say!(
+                "  {name:<22} synced: {} assignments",
+                o.counts.assignments_added
+            ),
+            Err(e) => say!("  {name:<22} {e}"),
+        }
+    }
+    let _schedule = server.start_schedule();
+    say!("");
+    say!("Allot demo is running (data in {})", data_dir.display());
+    say!(
+        "  API        http://{}/api/v1/   (OpenAPI: /api/v1/openapi.json)",
+        args.listen
+    );
+    say!("  API key    {admin_key}");
+    say!(
+        "  Apple      {} (simulated; control API at {}/_sim/)",
+        sim.apple_url(),
+        sim.base_url
+    );
+    say!("Try, in another terminal:");
+    say!(
+        "  export ALLOT_SERVER=http://{} ALLOT_API_KEY={admin_key}",
+        args.listen
+    );
+    say!("  cargo run --release -- tokens list");
+    say!("  cargo run --release -- apps list");
+    say!("Stop with Ctrl-C.");
+    tokio::signal::ctrl_c().await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
