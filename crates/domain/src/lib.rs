@@ -1,5 +1,10 @@
 //! Allot's domain types and rules, without I/O.
 
+pub mod licensing;
 pub mod token_health;
 
+pub use licensing::{
+    license_for, plan, AssetFacts, Choice, CollectionKind, License, OnShortage, Outcome, Plan,
+    PlanTarget,
+};
 pub use token_health::{Claim, HealthInputs, Program, TokenState};
