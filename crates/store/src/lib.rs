@@ -3,6 +3,8 @@
 //! own migrations; the queries are shared (see `queries.rs`), and [`Store`] dispatches to the
 //! backend so that generics do not spread through the server.
 
+pub mod inventory;
+mod inventory_queries;
 mod postgres;
 mod queries;
 mod sqlite;
@@ -10,6 +12,7 @@ mod sqlite;
 pub mod testing;
 pub mod types;
 
+pub use inventory::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -139,4 +142,23 @@ delegate! {
     fn api_key_by_hash(&self, key_hash: &str) -> Option<ApiKeyRow>;
     fn count_api_keys(&self) -> i64;
     fn app_licenses(&self, f: &AppFilter) -> (Vec<AppLicense>, i64);
+    fn insert_person(&self, p: &NewPerson, client_user_id: &str, now: i64) -> PersonRow;
+    fn update_person(&self, id: i64, p: &NewPerson, now: i64) -> ();
+    fn person(&self, id: i64) -> Option<PersonRow>;
+    fn person_by_email(&self, email: &str) -> Option<PersonRow>;
+    fn people(&self, search: Option<&str>, limit: i64, offset: i64) -> (Vec<PersonRow>, i64);
+    fn remove_person(&self, id: i64, now: i64) -> bool;
+    fn upsert_device(&self, d: &NewDevice, now: i64) -> (DeviceRow, bool);
+    fn device(&self, id: i64) -> Option<DeviceRow>;
+    fn device_by_serial(&self, serial: &str) -> Option<DeviceRow>;
+    fn device_by_enrollment(&self, enrollment_id: &str) -> Option<DeviceRow>;
+    fn devices(&self, search: Option<&str>, limit: i64, offset: i64) -> (Vec<DeviceRow>, i64);
+    fn set_device_unenrolled(&self, id: i64, now: i64) -> bool;
+    fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> ();
+    fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
+    fn collections(&self) -> Vec<CollectionRow>;
+    fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;
+    fn remove_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;
+    fn collection_members(&self, collection_id: i64) -> Vec<i64>;
+    fn delete_collection(&self, id: i64) -> bool;
 }

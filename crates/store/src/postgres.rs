@@ -19,3 +19,4 @@ impl PgStore {
 }
 
 crate::queries::impl_queries!(PgStore);
+crate::inventory_queries::impl_inventory_queries!(PgStore);

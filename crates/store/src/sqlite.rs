@@ -44,3 +44,4 @@ impl SqliteStore {
 }
 
 crate::queries::impl_queries!(SqliteStore);
+crate::inventory_queries::impl_inventory_queries!(SqliteStore);

@@ -1,0 +1,298 @@
+//! Inventory queries (people, devices, collections), written once for both backends like
+//! `queries.rs`.
+
+macro_rules! impl_inventory_queries {
+    ($store:ty) => {
+        const PERSON_COLUMNS: &str = "id, client_user_id, name, email, managed_apple_id, removed_at, created_at";
+        const DEVICE_COLUMNS: &str =
+            "id, serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, last_seen_at, unenrolled_at";
+
+        fn person_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::PersonRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok($crate::inventory::PersonRow {
+                id: r.try_get("id")?,
+                client_user_id: r.try_get("client_user_id")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+                managed_apple_id: r.try_get("managed_apple_id")?,
+                removed_at: r.try_get("removed_at")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        fn device_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::DeviceRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok($crate::inventory::DeviceRow {
+                id: r.try_get("id")?,
+                serial_number: r.try_get("serial_number")?,
+                enrollment_id: r.try_get("enrollment_id")?,
+                platform: r.try_get("platform")?,
+                model: r.try_get("model")?,
+                name: r.try_get("name")?,
+                primary_person_id: r.try_get("primary_person_id")?,
+                enrolled: r.try_get("enrolled")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                unenrolled_at: r.try_get("unenrolled_at")?,
+            })
+        }
+
+        impl $store {
+            // ---- people ----
+
+            pub async fn insert_person(
+                &self,
+                p: &$crate::inventory::NewPerson,
+                client_user_id: &str,
+                now: i64,
+            ) -> Result<$crate::inventory::PersonRow, StoreError> {
+                let sql = format!(
+                    "INSERT INTO people (client_user_id, name, email, managed_apple_id, created_at, updated_at) \
+                     VALUES ($1,$2,$3,$4,$5,$5) RETURNING {PERSON_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(client_user_id)
+                    .bind(&p.name)
+                    .bind(&p.email)
+                    .bind(&p.managed_apple_id)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_insert)?;
+                Ok(person_row(&row)?)
+            }
+
+            /// Updates name and Managed Apple Account of a person; a removed person comes back.
+            pub async fn update_person(&self, id: i64, p: &$crate::inventory::NewPerson, now: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE people SET name = $2, email = COALESCE($3, email), managed_apple_id = COALESCE($4, managed_apple_id), \
+                     removed_at = NULL, updated_at = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&p.name)
+                .bind(&p.email)
+                .bind(&p.managed_apple_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_insert)?;
+                Ok(())
+            }
+
+            pub async fn person(&self, id: i64) -> Result<Option<$crate::inventory::PersonRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(person_row).transpose()?)
+            }
+
+            pub async fn person_by_email(&self, email: &str) -> Result<Option<$crate::inventory::PersonRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE LOWER(email) = LOWER($1)"))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(person_row).transpose()?)
+            }
+
+            /// People matching `search` (name or email), by name; and how many match.
+            pub async fn people(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::PersonRow>, i64), StoreError> {
+                let pattern = search.map(|s| format!("%{}%", s.to_lowercase()));
+                let filter = "FROM people WHERE ($1 IS NULL OR LOWER(name) LIKE $1 OR LOWER(COALESCE(email, '')) LIKE $1)";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}")).bind(&pattern).fetch_one(&self.pool).await?;
+                let rows = sqlx::query(&format!("SELECT {PERSON_COLUMNS} {filter} ORDER BY LOWER(name), id LIMIT $2 OFFSET $3"))
+                    .bind(&pattern)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok((rows.iter().map(person_row).collect::<Result<_, _>>()?, total))
+            }
+
+            /// The person left: kept (their licenses are reclaimed by policy), marked removed.
+            pub async fn remove_person(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query("UPDATE people SET removed_at = $2, updated_at = $2 WHERE id = $1 AND removed_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            // ---- devices ----
+
+            /// Adds a device, or updates the one with this serial number (it is enrolled again).
+            /// Returns the row and whether it is new.
+            pub async fn upsert_device(&self, d: &$crate::inventory::NewDevice, now: i64) -> Result<($crate::inventory::DeviceRow, bool), StoreError> {
+                let existed = self.device_by_serial(&d.serial_number).await?.is_some();
+                let sql = format!(
+                    "INSERT INTO devices (serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, \
+                     last_seen_at, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7) \
+                     ON CONFLICT (serial_number) DO UPDATE SET enrollment_id = COALESCE(excluded.enrollment_id, devices.enrollment_id), \
+                     platform = excluded.platform, model = CASE WHEN excluded.model = '' THEN devices.model ELSE excluded.model END, \
+                     name = CASE WHEN excluded.name = '' THEN devices.name ELSE excluded.name END, \
+                     primary_person_id = COALESCE(excluded.primary_person_id, devices.primary_person_id), enrolled = TRUE, \
+                     unenrolled_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at \
+                     RETURNING {DEVICE_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(&d.serial_number)
+                    .bind(&d.enrollment_id)
+                    .bind(&d.platform)
+                    .bind(&d.model)
+                    .bind(&d.name)
+                    .bind(d.primary_person_id)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_insert)?;
+                Ok((device_row(&row)?, !existed))
+            }
+
+            pub async fn device(&self, id: i64) -> Result<Option<$crate::inventory::DeviceRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(device_row).transpose()?)
+            }
+
+            pub async fn device_by_serial(&self, serial: &str) -> Result<Option<$crate::inventory::DeviceRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE serial_number = $1"))
+                    .bind(serial)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(device_row).transpose()?)
+            }
+
+            pub async fn device_by_enrollment(&self, enrollment_id: &str) -> Result<Option<$crate::inventory::DeviceRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE enrollment_id = $1"))
+                    .bind(enrollment_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(device_row).transpose()?)
+            }
+
+            pub async fn devices(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::DeviceRow>, i64), StoreError> {
+                let pattern = search.map(|s| format!("%{}%", s.to_lowercase()));
+                let filter = "FROM devices WHERE ($1 IS NULL OR LOWER(serial_number) LIKE $1 OR LOWER(name) LIKE $1 OR LOWER(model) LIKE $1)";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}")).bind(&pattern).fetch_one(&self.pool).await?;
+                let rows = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} {filter} ORDER BY serial_number LIMIT $2 OFFSET $3"))
+                    .bind(&pattern)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok((rows.iter().map(device_row).collect::<Result<_, _>>()?, total))
+            }
+
+            /// The device left management (MDM check-out, or removed by an administrator).
+            pub async fn set_device_unenrolled(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query("UPDATE devices SET enrolled = FALSE, unenrolled_at = $2, updated_at = $2 WHERE id = $1 AND enrolled")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub async fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE devices SET primary_person_id = $2, updated_at = $3 WHERE id = $1")
+                    .bind(device_id)
+                    .bind(person_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            // ---- collections ----
+
+            pub async fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> Result<$crate::inventory::CollectionRow, StoreError> {
+                let id: i64 = sqlx::query_scalar("INSERT INTO collections (name, kind, description, created_at) VALUES ($1,$2,$3,$4) RETURNING id")
+                    .bind(name)
+                    .bind(kind)
+                    .bind(description)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_insert)?;
+                Ok($crate::inventory::CollectionRow { id, name: name.into(), kind: kind.into(), description: description.into(), members: 0 })
+            }
+
+            pub async fn collections(&self) -> Result<Vec<$crate::inventory::CollectionRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT c.id, c.name, c.kind, c.description, (SELECT COUNT(*) FROM collection_members m WHERE m.collection_id = c.id) AS members \
+                     FROM collections c ORDER BY LOWER(c.name)",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::inventory::CollectionRow {
+                            id: r.try_get("id")?,
+                            name: r.try_get("name")?,
+                            kind: r.try_get("kind")?,
+                            description: r.try_get("description")?,
+                            members: r.try_get("members")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Adds members (people or devices, by the collection's kind); returns how many were new.
+            pub async fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut added = 0;
+                for chunk in member_ids.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO collection_members (collection_id, member_id) VALUES {} ON CONFLICT DO NOTHING",
+                        values(chunk.len(), 2, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for m in chunk {
+                        q = q.bind(collection_id).bind(*m);
+                    }
+                    added += q.execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            pub async fn remove_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> Result<u64, StoreError> {
+                let mut removed = 0;
+                for m in member_ids {
+                    removed += sqlx::query("DELETE FROM collection_members WHERE collection_id = $1 AND member_id = $2")
+                        .bind(collection_id)
+                        .bind(*m)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(removed)
+            }
+
+            pub async fn collection_members(&self, collection_id: i64) -> Result<Vec<i64>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT member_id FROM collection_members WHERE collection_id = $1 ORDER BY member_id")
+                    .bind(collection_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            pub async fn delete_collection(&self, id: i64) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM collection_members WHERE collection_id = $1").bind(id).execute(&mut *tx).await?;
+                let n = sqlx::query("DELETE FROM collections WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_inventory_queries;

@@ -1,0 +1,165 @@
+//! The inventory contract (people, devices, collections) on SQLite and PostgreSQL.
+
+use allot_store::testing::TestDb;
+use allot_store::*;
+
+fn person(name: &str, email: Option<&str>) -> NewPerson {
+    NewPerson {
+        name: name.into(),
+        email: email.map(Into::into),
+        managed_apple_id: None,
+    }
+}
+
+fn device(serial: &str, enrollment: Option<&str>) -> NewDevice {
+    NewDevice {
+        serial_number: serial.into(),
+        enrollment_id: enrollment.map(Into::into),
+        platform: "iPadOS".into(),
+        model: "iPad13,1".into(),
+        name: String::new(),
+        primary_person_id: None,
+    }
+}
+
+#[tokio::test]
+async fn people_are_unique_by_email_and_kept_when_removed() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let a = s
+            .insert_person(&person("Ada", Some("ada@example.com")), "cu-1", 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.client_user_id.as_str(), a.email.as_deref()),
+            ("cu-1", Some("ada@example.com"))
+        );
+        let dup = s
+            .insert_person(&person("Ada 2", Some("ada@example.com")), "cu-2", 1)
+            .await;
+        assert!(
+            matches!(dup, Err(StoreError::Conflict(_))),
+            "{}",
+            db.backend()
+        );
+        s.insert_person(&person("Bob", None), "cu-3", 1)
+            .await
+            .unwrap();
+        s.insert_person(&person("Cy", None), "cu-4", 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.person_by_email("ADA@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            a.id,
+            "emails match without case"
+        );
+        let (rows, total) = s.people(Some("ad"), 10, 0).await.unwrap();
+        assert_eq!((rows.len(), total), (1, 1));
+        let (rows, total) = s.people(None, 2, 1).await.unwrap();
+        assert_eq!((rows[0].name.as_str(), total), ("Bob", 3));
+        assert!(s.remove_person(a.id, 5).await.unwrap());
+        assert!(!s.remove_person(a.id, 6).await.unwrap());
+        assert_eq!(s.person(a.id).await.unwrap().unwrap().removed_at, Some(5));
+        s.update_person(a.id, &person("Ada L.", None), 7)
+            .await
+            .unwrap();
+        let back = s.person(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (back.name.as_str(), back.removed_at, back.email.as_deref()),
+            ("Ada L.", None, Some("ada@example.com"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn devices_upsert_by_serial_and_unenroll() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let p = s
+            .insert_person(&person("Ada", None), "cu-1", 1)
+            .await
+            .unwrap();
+        let (d, new) = s
+            .upsert_device(
+                &NewDevice {
+                    primary_person_id: Some(p.id),
+                    ..device("SER1", None)
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        assert!(new && d.enrolled);
+        // The MDM reports it (re-)enrolling: the enrollment id arrives, the primary user stays.
+        assert!(s.set_device_unenrolled(d.id, 2).await.unwrap());
+        let (d2, new) = s
+            .upsert_device(
+                &NewDevice {
+                    name: "Ada's iPad".into(),
+                    ..device("SER1", Some("UDID-1"))
+                },
+                3,
+            )
+            .await
+            .unwrap();
+        assert!(!new, "{}", db.backend());
+        assert_eq!(
+            (
+                d2.id,
+                d2.enrollment_id.as_deref(),
+                d2.primary_person_id,
+                d2.enrolled,
+                d2.unenrolled_at
+            ),
+            (d.id, Some("UDID-1"), Some(p.id), true, None)
+        );
+        assert_eq!(d2.name, "Ada's iPad");
+        assert_eq!(
+            s.device_by_enrollment("UDID-1").await.unwrap().unwrap().id,
+            d.id
+        );
+        let clash = s.upsert_device(&device("SER2", Some("UDID-1")), 4).await;
+        assert!(
+            matches!(clash, Err(StoreError::Conflict(_))),
+            "an enrollment id belongs to one device"
+        );
+        s.set_primary_person(d.id, None, 5).await.unwrap();
+        assert_eq!(
+            s.device(d.id).await.unwrap().unwrap().primary_person_id,
+            None
+        );
+        let (rows, total) = s.devices(Some("ser"), 10, 0).await.unwrap();
+        assert_eq!((rows.len(), total), (1, 1));
+    }
+}
+
+#[tokio::test]
+async fn collections_hold_members_once() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let c = s
+            .insert_collection("Grade 5 iPads", "devices", "", 1)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.insert_collection("Grade 5 iPads", "devices", "", 1).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.add_collection_members(c.id, &[3, 1, 2]).await.unwrap(), 3);
+        assert_eq!(
+            s.add_collection_members(c.id, &[2, 4]).await.unwrap(),
+            1,
+            "{}",
+            db.backend()
+        );
+        assert_eq!(s.remove_collection_members(c.id, &[1, 9]).await.unwrap(), 1);
+        assert_eq!(s.collection_members(c.id).await.unwrap(), vec![2, 3, 4]);
+        assert_eq!(s.collections().await.unwrap()[0].members, 3);
+        assert!(s.delete_collection(c.id).await.unwrap());
+        assert!(s.collections().await.unwrap().is_empty());
+    }
+}
