@@ -1,9 +1,12 @@
 //! The REST API under `/api/v1/`, and its OpenAPI document.
 
 pub mod apps;
+pub mod collections;
+pub mod inventory;
 pub mod tokens;
 
-use axum::routing::{get, post, put};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -13,14 +16,24 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Allot API", description = "Apple Apps and Books license management. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list),
+    paths(
+        tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list,
+        inventory::add_user, inventory::list_users, inventory::remove_user, inventory::import_users,
+        inventory::add_device, inventory::list_devices, inventory::import_devices,
+        collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete
+    ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
         tokens::SyncRequest, tokens::SyncStarted, tokens::SyncStatus, tokens::SyncRunView, tokens::SyncProgressView,
-        apps::AppView, apps::AppList, crate::error::ErrorBody, crate::error::ErrorDetail
+        apps::AppView, apps::AppList, crate::error::ErrorBody, crate::error::ErrorDetail,
+        inventory::UserView, inventory::UserList, inventory::NewUserRequest, inventory::DeviceView, inventory::DeviceList,
+        inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
+        collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
+        collections::MembersRequest, collections::MembersChanged
     )),
     modifiers(&ApiKeyScheme),
-    tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"))
+    tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
+        (name = "inventory", description = "Users, devices and collections"))
 )]
 pub struct ApiDoc;
 
@@ -40,6 +53,9 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// CSV imports may be large (half a million devices is about 30 MB).
+const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
@@ -55,4 +71,33 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/tokens/{token}/takeover", post(tokens::take_over))
         .route("/api/v1/apps", get(apps::list))
+        .route(
+            "/api/v1/users",
+            get(inventory::list_users).post(inventory::add_user),
+        )
+        .route(
+            "/api/v1/users/import",
+            post(inventory::import_users).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
+        .route("/api/v1/users/{user}", delete(inventory::remove_user))
+        .route(
+            "/api/v1/devices",
+            get(inventory::list_devices).post(inventory::add_device),
+        )
+        .route(
+            "/api/v1/devices/import",
+            post(inventory::import_devices).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
+        .route(
+            "/api/v1/collections",
+            get(collections::list).post(collections::create),
+        )
+        .route(
+            "/api/v1/collections/{collection}",
+            get(collections::show).delete(collections::delete),
+        )
+        .route(
+            "/api/v1/collections/{collection}/members",
+            post(collections::add_members).delete(collections::remove_members),
+        )
 }
