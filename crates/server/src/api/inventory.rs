@@ -338,12 +338,15 @@ pub struct ImportError {
     pub message: String,
 }
 
+/// A CSV line: its number (the header is line 1) and its cells, or why it cannot be read.
+type CsvLine = (u64, Result<Vec<String>, String>);
+
 /// Reads CSV with a header; every named column must be known and the required ones present.
 fn csv_rows(
     body: &[u8],
     known: &[&str],
     required: &[&str],
-) -> Result<(Vec<String>, Vec<(u64, Result<Vec<String>, String>)>), ApiError> {
+) -> Result<(Vec<String>, Vec<CsvLine>), ApiError> {
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
