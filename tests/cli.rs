@@ -155,6 +155,44 @@ async fn tokens_and_apps_from_the_command_line() {
         .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no API key"));
 
+    // Inventory: users, devices, a collection.
+    let users_csv = e.dir.join("users.csv");
+    std::fs::write(
+        &users_csv,
+        "name,email\nAda,ada@example.com\n,broken@example.com\n",
+    )
+    .unwrap();
+    let (ok, out, err) = allot(&e, &["users", "import", users_csv.to_str().unwrap()]).await;
+    assert!(
+        ok && out.contains("1 created, 0 updated, 1 not imported") && out.contains("line 3"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = allot(
+        &e,
+        &[
+            "devices",
+            "add",
+            "dmq1",
+            "--platform",
+            "ipados",
+            "--user",
+            "ada@example.com",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = allot(&e, &["collections", "create", "Carts", "--kind", "devices"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = allot(&e, &["collections", "add", "Carts", "DMQ1"]).await;
+    assert!(ok && out.contains("1 added"), "{err}");
+    let (ok, out, _) = allot(&e, &["collections", "show", "Carts"]).await;
+    assert!(
+        ok && out.contains("DMQ1") && out.contains("iPadOS"),
+        "{out}"
+    );
+    let (ok, _, err) = allot(&e, &["collections", "add", "Carts", "GHOST"]).await;
+    assert!(!ok && err.contains("GHOST"), "{err}");
+
     let (ok, out, err) = allot(&e, &["tokens", "delete", "HQ", "--yes"]).await;
     assert!(ok && out.contains("Deleted HQ"), "{err}");
     let (_, out, _) = allot(&e, &["apps", "list", "--output", "json"]).await;

@@ -61,6 +61,27 @@ impl Client {
             .await
     }
 
+    /// A body that is not JSON (CSV imports).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn delete_json(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(self.http.delete(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
     pub async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.send(self.http.put(format!("{}{path}", self.base)).json(&body))
             .await

@@ -3,6 +3,7 @@
 mod apps;
 mod client;
 mod demo;
+mod inventory;
 mod output;
 mod sim;
 mod tokens;
@@ -60,6 +61,27 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Users (people licenses go to): add, list, import CSV, remove.
+    Users {
+        #[command(subcommand)]
+        command: inventory::UsersCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Devices: add, list, import CSV.
+    Devices {
+        #[command(subcommand)]
+        command: inventory::DevicesCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Collections of users or devices that deployments target.
+    Collections {
+        #[command(subcommand)]
+        command: inventory::CollectionsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// License information for store apps.
     Apps {
         #[command(subcommand)]
@@ -90,6 +112,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Tokens { command, server } => {
             tokens::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Users { command, server } => {
+            inventory::users(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Devices { command, server } => {
+            inventory::devices(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Collections { command, server } => {
+            inventory::collections(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Apps { command, server } => {
             apps::run(command, &client::Client::new(&server)?, server.output).await

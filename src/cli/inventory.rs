@@ -1,0 +1,339 @@
+//! `allot users …`, `allot devices …`, `allot collections …`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::client::{segment, Client};
+use super::output::{self, cell, say, Format};
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Add a user (or update the one with this email).
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// A Managed Apple Account: joining the program then needs no invitation.
+        #[arg(long)]
+        managed_apple_id: Option<String>,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Import users from CSV: name,email,managed_apple_id.
+    Import { file: PathBuf },
+    /// Mark a user (id or email) as gone: their licenses are reclaimed by policy.
+    Remove {
+        user: String,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DevicesCommand {
+    /// Add a device (or update the one with this serial number).
+    Add {
+        serial_number: String,
+        /// iOS, iPadOS or macOS.
+        #[arg(long)]
+        platform: String,
+        #[arg(long, default_value = "")]
+        model: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The primary user (id or email).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List devices.
+    List {
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Import devices from CSV: serial_number,platform,model,name,user_email.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum CollectionsCommand {
+    /// Create a collection of users or of devices.
+    Create {
+        name: String,
+        /// users or devices.
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List,
+    /// Show a collection and its members.
+    Show {
+        collection: String,
+    },
+    /// Add members: users by id or email, devices by id or serial number.
+    Add {
+        collection: String,
+        members: Vec<String>,
+    },
+    /// Remove members.
+    Remove {
+        collection: String,
+        members: Vec<String>,
+    },
+    Delete {
+        collection: String,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+async fn import(c: &Client, path: &str, file: &PathBuf, format: Format) -> anyhow::Result<()> {
+    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = c.post_raw(path, "text/csv", body).await?;
+    match format {
+        Format::Json => output::json(&report),
+        Format::Table => {
+            say!(
+                "{} created, {} updated, {} not imported",
+                cell(&report["created"]),
+                cell(&report["updated"]),
+                report["errors"].as_array().map_or(0, Vec::len)
+            );
+            for e in report["errors"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                say!("  line {}: {}", cell(&e["line"]), cell(&e["message"]));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rows(list: &Value, key: &str, cols: &[&str]) -> Vec<Vec<String>> {
+    list[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| cols.iter().map(|c| cell(&r[*c])).collect())
+        .collect()
+}
+
+pub async fn users(cmd: UsersCommand, c: &Client, format: Format) -> anyhow::Result<()> {
+    match cmd {
+        UsersCommand::Add {
+            name,
+            email,
+            managed_apple_id,
+        } => {
+            let u = c
+                .post(
+                    "/api/v1/users",
+                    json!({ "name": name, "email": email, "managedAppleId": managed_apple_id }),
+                )
+                .await?;
+            match format {
+                Format::Json => output::json(&u),
+                Format::Table => say!("User {} (id {})", cell(&u["name"]), cell(&u["id"])),
+            }
+        }
+        UsersCommand::List { search } => {
+            let q = search
+                .map(|s| format!("&search={}", segment(&s)))
+                .unwrap_or_default();
+            let list: Value = c.get(&format!("/api/v1/users?limit=1000{q}")).await?;
+            match format {
+                Format::Json => output::json(&list),
+                Format::Table => output::table(
+                    &["ID", "NAME", "EMAIL", "MANAGED APPLE ACCOUNT", "REMOVED"],
+                    &rows(
+                        &list,
+                        "users",
+                        &["id", "name", "email", "managedAppleId", "removed"],
+                    ),
+                ),
+            }
+        }
+        UsersCommand::Import { file } => import(c, "/api/v1/users/import", &file, format).await?,
+        UsersCommand::Remove { user, yes } => {
+            if !yes {
+                bail!("removing a user reclaims their licenses: run again with --yes to confirm");
+            }
+            c.delete(&format!("/api/v1/users/{}", segment(&user)))
+                .await?;
+            say!("Removed {user}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn devices(cmd: DevicesCommand, c: &Client, format: Format) -> anyhow::Result<()> {
+    match cmd {
+        DevicesCommand::Add {
+            serial_number,
+            platform,
+            model,
+            name,
+            user,
+        } => {
+            let d = c
+                .post("/api/v1/devices", json!({ "serialNumber": serial_number, "platform": platform, "model": model, "name": name, "user": user }))
+                .await?;
+            match format {
+                Format::Json => output::json(&d),
+                Format::Table => say!(
+                    "Device {} (id {})",
+                    cell(&d["serialNumber"]),
+                    cell(&d["id"])
+                ),
+            }
+        }
+        DevicesCommand::List { search } => {
+            let q = search
+                .map(|s| format!("&search={}", segment(&s)))
+                .unwrap_or_default();
+            let list: Value = c.get(&format!("/api/v1/devices?limit=1000{q}")).await?;
+            match format {
+                Format::Json => output::json(&list),
+                Format::Table => output::table(
+                    &[
+                        "ID", "SERIAL", "PLATFORM", "MODEL", "NAME", "USER", "ENROLLED",
+                    ],
+                    &rows(
+                        &list,
+                        "devices",
+                        &[
+                            "id",
+                            "serialNumber",
+                            "platform",
+                            "model",
+                            "name",
+                            "primaryUserId",
+                            "enrolled",
+                        ],
+                    ),
+                ),
+            }
+        }
+        DevicesCommand::Import { file } => {
+            import(c, "/api/v1/devices/import", &file, format).await?
+        }
+    }
+    Ok(())
+}
+
+pub async fn collections(
+    cmd: CollectionsCommand,
+    c: &Client,
+    format: Format,
+) -> anyhow::Result<()> {
+    let out = |v: &Value, line: String| match format {
+        Format::Json => output::json(v),
+        Format::Table => say!("{line}"),
+    };
+    match cmd {
+        CollectionsCommand::Create {
+            name,
+            kind,
+            description,
+        } => {
+            let col = c
+                .post(
+                    "/api/v1/collections",
+                    json!({ "name": name, "kind": kind, "description": description }),
+                )
+                .await?;
+            out(
+                &col,
+                format!(
+                    "Collection {} of {} (id {})",
+                    cell(&col["name"]),
+                    cell(&col["kind"]),
+                    cell(&col["id"])
+                ),
+            );
+        }
+        CollectionsCommand::List => {
+            let list: Value = c.get("/api/v1/collections").await?;
+            match format {
+                Format::Json => output::json(&list),
+                Format::Table => output::table(
+                    &["ID", "NAME", "KIND", "MEMBERS"],
+                    &rows(&list, "collections", &["id", "name", "kind", "members"]),
+                ),
+            }
+        }
+        CollectionsCommand::Show { collection } => {
+            let col: Value = c
+                .get(&format!("/api/v1/collections/{}", segment(&collection)))
+                .await?;
+            match format {
+                Format::Json => output::json(&col),
+                Format::Table => {
+                    say!(
+                        "{} ({}), {} members",
+                        cell(&col["name"]),
+                        cell(&col["kind"]),
+                        cell(&col["members"])
+                    );
+                    if col["kind"] == "users" {
+                        output::table(
+                            &["ID", "NAME", "EMAIL"],
+                            &rows(&col, "users", &["id", "name", "email"]),
+                        );
+                    } else {
+                        output::table(
+                            &["ID", "SERIAL", "PLATFORM", "NAME"],
+                            &rows(&col, "devices", &["id", "serialNumber", "platform", "name"]),
+                        );
+                    }
+                }
+            }
+        }
+        CollectionsCommand::Add {
+            collection,
+            members,
+        } => {
+            let r = c
+                .post(
+                    &format!("/api/v1/collections/{}/members", segment(&collection)),
+                    json!({ "members": members }),
+                )
+                .await?;
+            out(&r, format!("{} added", cell(&r["changed"])));
+        }
+        CollectionsCommand::Remove {
+            collection,
+            members,
+        } => {
+            let r = c
+                .delete_json(
+                    &format!("/api/v1/collections/{}/members", segment(&collection)),
+                    json!({ "members": members }),
+                )
+                .await?;
+            out(&r, format!("{} removed", cell(&r["changed"])));
+        }
+        CollectionsCommand::Delete { collection, yes } => {
+            if !yes {
+                bail!("run again with --yes to delete the collection");
+            }
+            c.delete(&format!(
+                "/api/v1/collections/{}?confirm=true",
+                segment(&collection)
+            ))
+            .await?;
+            say!("Deleted {collection}");
+        }
+    }
+    Ok(())
+}
