@@ -28,6 +28,8 @@ pub struct Config {
     pub delta_interval: Duration,
     pub full_interval: Duration,
     pub schedule_tick: Duration,
+    /// NanoMDM's `-webhook-hmac-key`: turns on `POST /mdm/webhook` and authenticates it.
+    pub mdm_webhook_hmac_key: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             delta_interval: Duration::from_secs(12 * 3600),
             full_interval: Duration::from_secs(7 * 86400),
             schedule_tick: Duration::from_secs(30),
+            mdm_webhook_hmac_key: None,
         }
     }
 }
@@ -89,6 +92,7 @@ struct FileConfig {
     public_url: Option<String>,
     delta_sync_hours: Option<f64>,
     full_sync_days: Option<f64>,
+    mdm_webhook_hmac_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +182,14 @@ impl Config {
             allot_secrets::SecretBox::from_base64(&v)
                 .map_err(|e| ConfigError(format!("ALLOT_SECRET_KEY: {e}")))?;
             c.secret_key = Some(v.trim().to_owned());
+        }
+        if let Some(v) = pick("ALLOT_MDM_WEBHOOK_HMAC_KEY", f.mdm_webhook_hmac_key)? {
+            if v.trim().len() < 16 {
+                return Err(ConfigError(
+                    "ALLOT_MDM_WEBHOOK_HMAC_KEY must be at least 16 characters".into(),
+                ));
+            }
+            c.mdm_webhook_hmac_key = Some(v.trim().to_owned());
         }
         let hours = |name: &str, v: String| -> Result<f64, ConfigError> {
             v.trim()

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod mdm_webhook;
 mod notifications;
 
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub use config::Config;
 pub struct AppState {
     pub store: Store,
     pub engine: SyncEngine,
+    /// Key of NanoMDM's webhook signature; none turns the webhook off.
+    pub mdm_webhook_key: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// A server ready to serve; tests use it directly.
@@ -77,13 +80,22 @@ impl Server {
             ..Default::default()
         };
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
-        let state = AppState { store, engine };
+        let mdm_webhook_key = config
+            .mdm_webhook_hmac_key
+            .as_ref()
+            .map(|k| std::sync::Arc::new(k.as_bytes().to_vec()));
+        let state = AppState {
+            store,
+            engine,
+            mdm_webhook_key,
+        };
         let router = Router::new()
             .merge(api::router())
             .route(
                 "/apple/notifications/{token_id}",
                 post(notifications::receive),
             )
+            .route("/mdm/webhook", post(mdm_webhook::receive))
             .route("/health", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(tower_http::trace::TraceLayer::new_for_http())

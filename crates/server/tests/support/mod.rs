@@ -10,6 +10,8 @@ use allot_store::testing::TestDb;
 use serde_json::{json, Value};
 
 pub const ADMIN: &str = "test-admin-key-0123456789";
+/// NanoMDM's `-webhook-hmac-key` in tests.
+pub const WEBHOOK_KEY: &str = "webhook-hmac-key-0123456789";
 
 pub const SCENARIO: &str = r#"{
   "settings": { "assignmentsPageSize": 20, "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50,
@@ -49,6 +51,7 @@ pub fn config(
         apple_url: apple.into(),
         admin_api_key: Some(ADMIN.into()),
         public_url: public,
+        mdm_webhook_hmac_key: Some(WEBHOOK_KEY.into()),
         ..Default::default()
     }
 }

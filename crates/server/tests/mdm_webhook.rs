@@ -1,0 +1,152 @@
+//! Devices learned from NanoMDM's webhook, signed as NanoMDM signs it.
+
+mod support;
+
+use allot_store::testing::TestDb;
+use base64::Engine;
+use serde_json::{json, Value};
+use support::*;
+
+fn raw_payload(pairs: &[(&str, &str)]) -> String {
+    let mut d = plist::Dictionary::new();
+    for (k, v) in pairs {
+        d.insert((*k).into(), plist::Value::String((*v).into()));
+    }
+    let mut out = Vec::new();
+    plist::to_writer_xml(&mut out, &plist::Value::Dictionary(d)).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+fn checkin(topic: &str, id: &str, pairs: &[(&str, &str)]) -> String {
+    json!({ "topic": topic, "event_id": "0123456789abcdef", "created_at": "2026-11-21T05:00:00.123456789Z",
+            "checkin_event": { "udid": id, "ids": { "id": id, "type": "Device" }, "raw_payload": raw_payload(pairs) } })
+    .to_string()
+}
+
+async fn deliver(app: &App, body: &str, signature: Option<String>) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(format!("{}/mdm/webhook", app.base))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body.to_owned());
+    if let Some(s) = signature {
+        req = req.header("X-Hmac-Signature", s);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn signed(app: &App, body: &str) -> (u16, Value) {
+    deliver(
+        app,
+        body,
+        Some(allot_mdm::webhook::sign(
+            WEBHOOK_KEY.as_bytes(),
+            body.as_bytes(),
+        )),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn devices_enroll_and_leave_through_the_webhook() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let udid = "00008020-000915083C80012E";
+    let auth = checkin(
+        "mdm.Authenticate",
+        udid,
+        &[
+            ("MessageType", "Authenticate"),
+            ("UDID", udid),
+            ("SerialNumber", "dmpxq1a2b3c4"),
+            ("ProductName", "iPad13,1"),
+            ("DeviceName", "Cart 3 iPad"),
+        ],
+    );
+
+    assert_eq!(deliver(&app, &auth, None).await.0, 401, "unsigned");
+    assert_eq!(
+        deliver(
+            &app,
+            &auth,
+            Some(allot_mdm::webhook::sign(
+                b"wrong-key-wrong-key",
+                auth.as_bytes()
+            ))
+        )
+        .await
+        .0,
+        401
+    );
+    let (status, res) = signed(&app, &auth).await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["created"], true);
+    let (_, list) = app.get("/api/v1/devices?search=DMPXQ").await;
+    let d = &list["devices"][0];
+    assert_eq!(
+        (
+            d["serialNumber"].as_str(),
+            d["platform"].as_str(),
+            d["name"].as_str(),
+            d["enrollmentId"].as_str(),
+            d["enrolled"].as_bool()
+        ),
+        (
+            Some("DMPXQ1A2B3C4"),
+            Some("iPadOS"),
+            Some("Cart 3 iPad"),
+            Some(udid),
+            Some(true)
+        )
+    );
+
+    let (status, _) = signed(
+        &app,
+        &checkin(
+            "mdm.CheckOut",
+            udid,
+            &[("MessageType", "CheckOut"), ("UDID", udid)],
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.get("/api/v1/devices?search=DMPXQ").await.1["devices"][0]["enrolled"],
+        false,
+        "checked out"
+    );
+    // Re-enrolling: the same device, enrolled again.
+    let (_, res) = signed(&app, &auth).await;
+    assert_eq!(res["created"], false);
+    assert_eq!(
+        app.get("/api/v1/devices?search=DMPXQ").await.1["devices"][0]["enrolled"],
+        true
+    );
+
+    // User Enrollment has no serial number: nothing to record, but no error for NanoMDM.
+    let (status, res) = signed(
+        &app,
+        &checkin(
+            "mdm.Authenticate",
+            "ENROLL-XYZ",
+            &[("MessageType", "Authenticate")],
+        ),
+    )
+    .await;
+    assert_eq!((status, res["device"].clone()), (200, Value::Null));
+    // Topics Allot does not use are acknowledged, bad bodies refused with the reason.
+    let (status, _) = signed(
+        &app,
+        &json!({ "topic": "mdm.GetBootstrapToken", "checkin_event": {} }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, res) = signed(&app, "{\"topic\": 7}").await;
+    assert_eq!(status, 400);
+    assert!(res["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not NanoMDM's event JSON"));
+    assert_eq!(app.get("/api/v1/devices").await.1["total"], 1);
+}
