@@ -1,6 +1,12 @@
-//! The MDM channel. Today: NanoMDM's webhook — the envelope, the check-in and command-report
-//! plists inside it, and its HMAC signature (see `shared/mdm/mdm-integration.md` §1.5).
+//! The MDM channel: NanoMDM's webhook (the envelope, the check-in and command-report plists inside
+//! it, its HMAC signature), the commands a license manager sends, NanoMDM's command API, and a fake
+//! NanoMDM with simulated devices (see `shared/mdm/mdm-integration.md`).
 
+pub mod commands;
+pub mod fake;
+pub mod nanomdm;
 pub mod webhook;
 
+pub use commands::Command;
+pub use nanomdm::{Enqueued, IdResult, MdmError, NanoMdm, NanoMdmConfig};
 pub use webhook::{CheckIn, Event, WebhookError};

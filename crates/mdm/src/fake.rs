@@ -1,0 +1,594 @@
+//! A fake NanoMDM with simulated devices, for tests and the demo (`shared/mdm/mdm-integration.md`
+//! §5). Its API behaves as NanoMDM's does — Basic auth, plist validation, duplicate CommandUUIDs
+//! refused, unknown ids queued (filekv) or refusing the whole request (SQL backends), `nopush`,
+//! the 200/207/500 rule — and its devices check in, answer commands from their queue (or say
+//! `NotNow`, or fail with an `ErrorChain`), and report through the webhook, signed, once.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use plist::{Dictionary, Value};
+use serde_json::json;
+
+/// How unknown enrollment ids are treated at enqueue time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownIds {
+    /// filekv / inmem: queued anyway, push fails for them.
+    Queue,
+    /// MySQL / PostgreSQL: the whole request fails, nothing is queued.
+    Reject,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeOptions {
+    pub api_key: String,
+    pub prefix: String,
+    pub user: String,
+    pub webhook_url: Option<String>,
+    pub hmac_key: Option<Vec<u8>>,
+    pub unknown_ids: UnknownIds,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        Self {
+            api_key: "nanomdm-api-key".into(),
+            prefix: "/v1".into(),
+            user: "nanomdm".into(),
+            webhook_url: None,
+            hmac_key: None,
+            unknown_ids: UnknownIds::Queue,
+        }
+    }
+}
+
+/// A simulated device.
+#[derive(Debug, Clone)]
+pub struct SimDevice {
+    pub udid: String,
+    pub serial_number: String,
+    /// `iPad13,1`, `iPhone14,2`, `Mac14,2`…
+    pub product_name: String,
+    pub name: String,
+}
+
+/// How a device answers its next commands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Behaviour {
+    Accept,
+    /// `NotNow` this many times (locked, in Setup Assistant…), then accept.
+    NotNow(u32),
+    /// `Error` with this `ErrorChain` entry for installs.
+    FailInstalls {
+        code: i64,
+        domain: String,
+        description: String,
+    },
+}
+
+#[derive(Debug)]
+struct Enrollment {
+    device: SimDevice,
+    token_updates: i64,
+    queue: VecDeque<(String, Vec<u8>)>,
+    behaviour: Behaviour,
+    /// Bundle id → adamId of managed apps.
+    apps: BTreeMap<String, i64>,
+    books: HashSet<i64>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    enrollments: HashMap<String, Enrollment>,
+    used_uuids: HashSet<String>,
+    /// Every accepted enqueue: ids and the exact plist bytes.
+    log: Vec<(Vec<String>, Vec<u8>)>,
+    bundle_ids: HashMap<i64, String>,
+    /// Webhook deliveries that were not answered 200 (NanoMDM does not retry).
+    webhook_failures: u64,
+}
+
+type Shared = Arc<(FakeOptions, Mutex<FakeState>)>;
+
+pub struct FakeNanoMdm {
+    pub base_url: String,
+    shared: Shared,
+    http: reqwest::Client,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeNanoMdm {
+    pub async fn start(opts: FakeOptions) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let prefix = opts.prefix.clone();
+        let shared: Shared = Arc::new((opts, Mutex::default()));
+        let app = Router::new()
+            .route(&format!("{prefix}/enqueue/{{ids}}"), any(enqueue))
+            .route(&format!("{prefix}/push/{{ids}}"), any(push))
+            .route(
+                "/version",
+                get(|| async { Json(json!({ "version": "v0.9.0-fake" })) }),
+            )
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            base_url,
+            shared,
+            http: reqwest::Client::new(),
+            _task: task,
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.shared.1.lock().expect("fake state lock")
+    }
+
+    /// The bundle id a device reports for an app it installs.
+    pub fn set_bundle_id(&self, adam_id: i64, bundle_id: &str) {
+        self.state()
+            .bundle_ids
+            .insert(adam_id, bundle_id.to_owned());
+    }
+
+    pub fn set_behaviour(&self, udid: &str, b: Behaviour) {
+        if let Some(e) = self.state().enrollments.get_mut(udid) {
+            e.behaviour = b;
+        }
+    }
+
+    /// Enrolls (or re-enrolls) a device: Authenticate, which clears its queue, then the first
+    /// TokenUpdate. Returns whether both webhooks were answered 200.
+    pub async fn enroll(&self, device: SimDevice) -> bool {
+        let udid = device.udid.clone();
+        let auth = checkin_plist(&[
+            ("MessageType", "Authenticate"),
+            ("UDID", &udid),
+            ("SerialNumber", &device.serial_number),
+            ("ProductName", &device.product_name),
+            ("DeviceName", &device.name),
+            ("Topic", "com.apple.mgmt.External.fake"),
+        ]);
+        {
+            let mut s = self.state();
+            let e = s
+                .enrollments
+                .entry(udid.clone())
+                .or_insert_with(|| Enrollment {
+                    device: device.clone(),
+                    token_updates: 0,
+                    queue: VecDeque::new(),
+                    behaviour: Behaviour::Accept,
+                    apps: BTreeMap::new(),
+                    books: HashSet::new(),
+                });
+            e.device = device;
+            e.queue.clear();
+            e.token_updates = 0;
+        }
+        let a = self.webhook(json!({ "topic": "mdm.Authenticate", "checkin_event": checkin_event(&udid, &auth, None) })).await;
+        let tally = {
+            let mut s = self.state();
+            let e = s.enrollments.get_mut(&udid).expect("just enrolled");
+            e.token_updates += 1;
+            e.token_updates
+        };
+        let update = checkin_plist(&[
+            ("MessageType", "TokenUpdate"),
+            ("UDID", &udid),
+            ("Topic", "com.apple.mgmt.External.fake"),
+        ]);
+        let t = self.webhook(json!({ "topic": "mdm.TokenUpdate", "checkin_event": checkin_event(&udid, &update, Some(tally)) })).await;
+        a && t
+    }
+
+    /// The device's MDM profile is removed: CheckOut.
+    pub async fn check_out(&self, udid: &str) -> bool {
+        let p = checkin_plist(&[
+            ("MessageType", "CheckOut"),
+            ("UDID", udid),
+            ("Topic", "com.apple.mgmt.External.fake"),
+        ]);
+        self.webhook(
+            json!({ "topic": "mdm.CheckOut", "checkin_event": checkin_event(udid, &p, None) }),
+        )
+        .await
+    }
+
+    /// One device connection: answers the next queued command (or reports `Idle`). Returns the
+    /// status reported and the command's uuid.
+    pub async fn check_in(&self, udid: &str) -> Option<(String, Option<String>)> {
+        let (status, uuid, report) = {
+            let mut s = self.state();
+            let bundles = s.bundle_ids.clone();
+            let e = s.enrollments.get_mut(udid)?;
+            match e.queue.front().cloned() {
+                None => (
+                    "Idle".to_owned(),
+                    None,
+                    report_plist(udid, "Idle", None, Dictionary::new()),
+                ),
+                Some((uuid, bytes)) => {
+                    let (status, keys) = answer(e, &bytes, &bundles);
+                    if status != "NotNow" {
+                        e.queue.pop_front();
+                    }
+                    (
+                        status.clone(),
+                        Some(uuid.clone()),
+                        report_plist(udid, &status, Some(&uuid), keys),
+                    )
+                }
+            }
+        };
+        let mut ack = json!({ "udid": udid, "ids": { "id": udid, "type": "Device" }, "status": status, "raw_payload": STANDARD.encode(&report) });
+        if let Some(u) = &uuid {
+            ack["command_uuid"] = json!(u);
+        }
+        self.webhook(json!({ "topic": "mdm.Connect", "acknowledge_event": ack }))
+            .await;
+        Some((status, uuid))
+    }
+
+    /// Checks in while commands are queued, until the device says `NotNow`; returns the statuses.
+    pub async fn drain(&self, udid: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        while !self.queue(udid).is_empty() {
+            match self.check_in(udid).await {
+                Some((status, Some(_))) if status != "NotNow" => seen.push(status),
+                _ => break,
+            }
+        }
+        seen
+    }
+
+    /// Queued commands of a device: (uuid, RequestType).
+    pub fn queue(&self, udid: &str) -> Vec<(String, String)> {
+        let s = self.state();
+        s.enrollments
+            .get(udid)
+            .map(|e| {
+                e.queue
+                    .iter()
+                    .map(|(u, b)| {
+                        (
+                            u.clone(),
+                            crate::commands::parse_command(b)
+                                .map(|c| c.1)
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Bundle ids of the apps a device manages.
+    pub fn installed_apps(&self, udid: &str) -> Vec<String> {
+        self.state()
+            .enrollments
+            .get(udid)
+            .map(|e| e.apps.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every accepted enqueue: ids and the exact plist bytes.
+    pub fn enqueued(&self) -> Vec<(Vec<String>, Vec<u8>)> {
+        self.state().log.clone()
+    }
+
+    pub fn webhook_failures(&self) -> u64 {
+        self.state().webhook_failures
+    }
+
+    /// One attempt, as NanoMDM: anything but 200 is counted and dropped.
+    async fn webhook(&self, mut event: serde_json::Value) -> bool {
+        let opts = &self.shared.0;
+        let Some(url) = &opts.webhook_url else {
+            return true;
+        };
+        event["event_id"] = json!(format!("{:016x}", rand_u64()));
+        event["created_at"] = json!("2026-11-21T00:00:00.000000000Z");
+        let body = serde_json::to_vec(&event).expect("serialisable");
+        let mut req = self
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+        if let Some(key) = &opts.hmac_key {
+            req = req.header("X-Hmac-Signature", crate::webhook::sign(key, &body));
+        }
+        let ok = req
+            .body(body)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK);
+        if !ok {
+            self.state().webhook_failures += 1;
+        }
+        ok
+    }
+}
+
+fn rand_u64() -> u64 {
+    let u = uuid::Uuid::new_v4();
+    u.as_u64_pair().0
+}
+
+fn checkin_plist(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut d = Dictionary::new();
+    for (k, v) in pairs {
+        d.insert((*k).into(), Value::String((*v).into()));
+    }
+    let mut out = Vec::new();
+    plist::to_writer_xml(&mut out, &Value::Dictionary(d)).expect("plist to memory");
+    out
+}
+
+fn checkin_event(udid: &str, raw: &[u8], tally: Option<i64>) -> serde_json::Value {
+    let mut e = json!({ "udid": udid, "ids": { "id": udid, "type": "Device" }, "raw_payload": STANDARD.encode(raw) });
+    if let Some(t) = tally {
+        e["token_update_tally"] = json!(t);
+    }
+    e
+}
+
+fn report_plist(udid: &str, status: &str, uuid: Option<&str>, mut keys: Dictionary) -> Vec<u8> {
+    keys.insert("UDID".into(), Value::String(udid.into()));
+    keys.insert("Status".into(), Value::String(status.into()));
+    if let Some(u) = uuid {
+        keys.insert("CommandUUID".into(), Value::String(u.into()));
+    }
+    let mut out = Vec::new();
+    plist::to_writer_xml(&mut out, &Value::Dictionary(keys)).expect("plist to memory");
+    out
+}
+
+/// The device's answer to a command: its status and response keys.
+fn answer(
+    e: &mut Enrollment,
+    bytes: &[u8],
+    bundles: &HashMap<i64, String>,
+) -> (String, Dictionary) {
+    let mut keys = Dictionary::new();
+    let Some((_, request_type, cmd)) = crate::commands::parse_command(bytes) else {
+        return ("CommandFormatError".into(), keys);
+    };
+    if let Behaviour::NotNow(n) = &mut e.behaviour {
+        if *n > 0 {
+            *n -= 1;
+            return ("NotNow".into(), keys);
+        }
+    }
+    let adam = cmd.get("iTunesStoreID").and_then(Value::as_signed_integer);
+    match request_type.as_str() {
+        "InstallApplication" => {
+            if let Behaviour::FailInstalls {
+                code,
+                domain,
+                description,
+            } = &e.behaviour
+            {
+                let mut err = Dictionary::new();
+                err.insert("ErrorCode".into(), Value::Integer((*code).into()));
+                err.insert("ErrorDomain".into(), Value::String(domain.clone()));
+                err.insert(
+                    "LocalizedDescription".into(),
+                    Value::String(description.clone()),
+                );
+                err.insert(
+                    "USEnglishDescription".into(),
+                    Value::String(description.clone()),
+                );
+                keys.insert(
+                    "ErrorChain".into(),
+                    Value::Array(vec![Value::Dictionary(err)]),
+                );
+                return ("Error".into(), keys);
+            }
+            let adam = adam.unwrap_or_default();
+            let bundle = bundles
+                .get(&adam)
+                .cloned()
+                .unwrap_or_else(|| format!("com.example.app{adam}"));
+            e.apps.insert(bundle.clone(), adam);
+            keys.insert("Identifier".into(), Value::String(bundle));
+            keys.insert("State".into(), Value::String("Managed".into()));
+        }
+        "RemoveApplication" => {
+            if let Some(id) = cmd.get("Identifier").and_then(Value::as_string) {
+                e.apps.remove(id);
+            }
+        }
+        "InstallMedia" => {
+            e.books.insert(adam.unwrap_or_default());
+            keys.insert("State".into(), Value::String("Installed".into()));
+            keys.insert("MediaType".into(), Value::String("Book".into()));
+        }
+        "RemoveMedia" => {
+            e.books.remove(&adam.unwrap_or_default());
+        }
+        "InviteToProgram" => {
+            keys.insert(
+                "InvitationResult".into(),
+                Value::String("Acknowledged".into()),
+            );
+        }
+        "ManagedApplicationList" => {
+            let mut list = Dictionary::new();
+            for bundle in e.apps.keys() {
+                let mut entry = Dictionary::new();
+                entry.insert("Status".into(), Value::String("Managed".into()));
+                list.insert(bundle.clone(), Value::Dictionary(entry));
+            }
+            keys.insert("ManagedApplicationList".into(), Value::Dictionary(list));
+        }
+        _ => {}
+    }
+    ("Acknowledged".into(), keys)
+}
+
+fn authorized(opts: &FakeOptions, headers: &HeaderMap) -> bool {
+    let expected = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", opts.user, opts.api_key))
+    );
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected.as_str())
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"nanomdm\"")],
+        "Unauthorized\n",
+    )
+        .into_response()
+}
+
+/// NanoMDM's status rule: 200 if nothing failed, 207 if some ids failed, 500 if all did or a
+/// top-level error happened.
+fn respond(body: serde_json::Value, ids: usize, failed: usize) -> Response {
+    let top = body.get("command_error").is_some() || body.get("push_error").is_some();
+    let status = if top || (ids > 0 && failed == ids) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else if failed > 0 {
+        StatusCode::MULTI_STATUS
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
+}
+
+fn split_ids(ids: &str) -> Vec<String> {
+    ids.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn enqueue(
+    State(shared): State<Shared>,
+    Path(ids): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let opts = &shared.0;
+    if !authorized(opts, &headers) {
+        return unauthorized();
+    }
+    let ids = split_ids(&ids);
+    let nopush = q.as_deref().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.strip_prefix("nopush=").is_some_and(|v| !v.is_empty()))
+    });
+    let Ok(value) = plist::from_bytes::<Value>(&body) else {
+        return respond(
+            json!({ "command_error": "decoding command: parse error: not a plist" }),
+            0,
+            0,
+        );
+    };
+    let Some((uuid, request_type, _)) = value
+        .into_dictionary()
+        .and_then(|_| crate::commands::parse_command(&body))
+    else {
+        return respond(
+            json!({ "command_error": "decoding command: invalid command" }),
+            0,
+            0,
+        );
+    };
+    let mut s = shared.1.lock().expect("fake state lock");
+    if !s.used_uuids.insert(uuid.clone()) {
+        return respond(
+            json!({ "command_error": format!("command already exists: {uuid}"), "command_uuid": uuid, "request_type": request_type }),
+            0,
+            0,
+        );
+    }
+    let unknown: Vec<&String> = ids
+        .iter()
+        .filter(|i| !s.enrollments.contains_key(*i))
+        .collect();
+    if !unknown.is_empty() && opts.unknown_ids == UnknownIds::Reject {
+        s.used_uuids.remove(&uuid);
+        return respond(
+            json!({ "command_error": format!("storing command: foreign key violation for id {}", unknown[0]) }),
+            0,
+            0,
+        );
+    }
+    let mut status = serde_json::Map::new();
+    let mut failed = 0;
+    for id in &ids {
+        // filekv also "queues" for ids it has never seen; their Authenticate would clear it anyway.
+        if let Some(e) = s.enrollments.get_mut(id) {
+            e.queue.push_back((uuid.clone(), body.to_vec()));
+        }
+        if !nopush {
+            let known = s.enrollments.get(id).is_some_and(|e| e.token_updates > 0);
+            if known {
+                status.insert(
+                    id.clone(),
+                    json!({ "push_result": uuid::Uuid::new_v4().to_string().to_uppercase() }),
+                );
+            } else {
+                failed += 1;
+                status.insert(
+                    id.clone(),
+                    json!({ "push_error": "push data missing for id" }),
+                );
+            }
+        }
+    }
+    s.log.push((ids.clone(), body.to_vec()));
+    let mut out = json!({ "command_uuid": uuid, "request_type": request_type });
+    if !status.is_empty() {
+        out["status"] = serde_json::Value::Object(status);
+    }
+    if nopush {
+        out["no_push"] = json!(true);
+    }
+    respond(out, ids.len(), failed)
+}
+
+async fn push(
+    State(shared): State<Shared>,
+    Path(ids): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&shared.0, &headers) {
+        return unauthorized();
+    }
+    let ids = split_ids(&ids);
+    let s = shared.1.lock().expect("fake state lock");
+    let mut status = serde_json::Map::new();
+    let mut failed = 0;
+    for id in &ids {
+        if s.enrollments.get(id).is_some_and(|e| e.token_updates > 0) {
+            status.insert(
+                id.clone(),
+                json!({ "push_result": uuid::Uuid::new_v4().to_string().to_uppercase() }),
+            );
+        } else {
+            failed += 1;
+            status.insert(
+                id.clone(),
+                json!({ "push_error": "push data missing for id" }),
+            );
+        }
+    }
+    respond(json!({ "status": status }), ids.len(), failed)
+}

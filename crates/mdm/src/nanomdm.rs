@@ -1,0 +1,174 @@
+//! NanoMDM's command API: `PUT {base}{prefix}/enqueue/{id,id,…}` with HTTP Basic auth (user
+//! `nanomdm`, or `nanohub` behind NanoHUB), the raw command plist as body. The answer is read per
+//! enrollment: HTTP 200, 207 and even 500 can mean "queued" (a push failure is only a delayed
+//! wake-up), so what was queued is decided from the body (§1.3).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::commands::Command;
+
+#[derive(Debug, Clone)]
+pub struct NanoMdmConfig {
+    /// `http://nanomdm:9000`.
+    pub base_url: String,
+    /// `/v1` for NanoMDM, `/api/v1/nanomdm` for NanoHUB.
+    pub prefix: String,
+    /// `nanomdm` or `nanohub`.
+    pub user: String,
+    pub api_key: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MdmError {
+    #[error("NanoMDM refused the API key (HTTP 401): check the MDM API key")]
+    Unauthorized,
+    /// Nothing was queued for anyone (bad plist, duplicate CommandUUID, an unknown id on the SQL
+    /// backends, a database error).
+    #[error("NanoMDM queued nothing: {0}")]
+    Rejected(String),
+    #[error("cannot reach NanoMDM: {0}")]
+    Transport(String),
+    #[error("NanoMDM's answer could not be read: {0}")]
+    Decode(String),
+}
+
+/// What happened for one enrollment id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdResult {
+    pub queued: bool,
+    /// The device was not woken now; it still picks the command up at its next check-in.
+    pub push_error: Option<String>,
+    pub command_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub command_uuid: String,
+    pub ids: BTreeMap<String, IdResult>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ApiResult {
+    #[serde(default)]
+    status: BTreeMap<String, IdStatus>,
+    #[serde(default)]
+    command_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct IdStatus {
+    #[serde(default)]
+    push_error: Option<String>,
+    #[serde(default)]
+    command_error: Option<String>,
+}
+
+pub struct NanoMdm {
+    http: reqwest::Client,
+    cfg: NanoMdmConfig,
+}
+
+/// Enrollment ids are percent-encoded as path segments; a comma can never be part of one.
+fn encode_id(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl NanoMdm {
+    pub fn new(cfg: NanoMdmConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self { http, cfg }
+    }
+
+    /// Queues one command for the ids (one CommandUUID shared by all of them).
+    pub async fn enqueue(
+        &self,
+        ids: &[String],
+        command: &Command,
+        command_uuid: &str,
+        push: bool,
+    ) -> Result<Enqueued, MdmError> {
+        if ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.contains(',')) {
+            return Err(MdmError::Rejected(
+                "enrollment ids must be non-empty and contain no comma".into(),
+            ));
+        }
+        let path: Vec<String> = ids.iter().map(|i| encode_id(i)).collect();
+        let mut url = format!(
+            "{}{}/enqueue/{}",
+            self.cfg.base_url.trim_end_matches('/'),
+            self.cfg.prefix,
+            path.join(",")
+        );
+        if !push {
+            url.push_str("?nopush=1");
+        }
+        let res = self
+            .http
+            .put(url)
+            .basic_auth(&self.cfg.user, Some(&self.cfg.api_key))
+            .body(command.to_plist(command_uuid))
+            .send()
+            .await
+            .map_err(|e| MdmError::Transport(e.without_url().to_string()))?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(MdmError::Unauthorized);
+        }
+        let status = res.status();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| MdmError::Transport(e.to_string()))?;
+        let result: ApiResult = serde_json::from_slice(&body)
+            .map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))?;
+        if let Some(e) = result.command_error {
+            return Err(MdmError::Rejected(e));
+        }
+        let ids = ids
+            .iter()
+            .map(|id| {
+                let s = result
+                    .status
+                    .get(id)
+                    .map(|s| (s.push_error.clone(), s.command_error.clone()))
+                    .unwrap_or_default();
+                (
+                    id.clone(),
+                    IdResult {
+                        queued: s.1.is_none(),
+                        push_error: s.0,
+                        command_error: s.1,
+                    },
+                )
+            })
+            .collect();
+        Ok(Enqueued {
+            command_uuid: command_uuid.to_owned(),
+            ids,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_path_segments() {
+        assert_eq!(
+            super::encode_id("00008020-000915083C80012E"),
+            "00008020-000915083C80012E"
+        );
+        assert_eq!(super::encode_id("UDID:user@x"), "UDID:user@x");
+        assert_eq!(super::encode_id("a b/c"), "a%20b%2Fc");
+    }
+}
