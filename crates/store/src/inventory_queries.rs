@@ -210,6 +210,23 @@ macro_rules! impl_inventory_queries {
                 Ok(())
             }
 
+            /// Holders (`user`/`device`, id) with a license of the asset on any of the tokens.
+            pub async fn asset_holders(&self, token_ids: &[i64], adam_id: &str, pricing: &str) -> Result<Vec<(String, String)>, StoreError> {
+                let mut out = Vec::new();
+                for t in token_ids {
+                    let rows = sqlx::query("SELECT holder_kind, holder FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3")
+                        .bind(*t)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for r in rows {
+                        out.push((r.try_get("holder_kind")?, r.try_get("holder")?));
+                    }
+                }
+                Ok(out)
+            }
+
             // ---- collections ----
 
             pub async fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> Result<$crate::inventory::CollectionRow, StoreError> {

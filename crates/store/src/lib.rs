@@ -155,6 +155,7 @@ delegate! {
     fn devices(&self, search: Option<&str>, limit: i64, offset: i64) -> (Vec<DeviceRow>, i64);
     fn set_device_unenrolled(&self, id: i64, now: i64) -> bool;
     fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> ();
+    fn asset_holders(&self, token_ids: &[i64], adam_id: &str, pricing: &str) -> Vec<(String, String)>;
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
     fn collections(&self) -> Vec<CollectionRow>;
     fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;

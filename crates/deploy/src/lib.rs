@@ -1,0 +1,7 @@
+//! Deployments: an app or book × a collection × an action. Today: the plan a deployment shows
+//! before it acts — what license each target claims (the rule in `allot_domain::licensing`), what
+//! is already licensed, and how the free licenses of the chosen tokens cover the rest.
+
+pub mod plan;
+
+pub use plan::{plan_deployment, Action, DeploymentPlan, PlanError, PlanRequest, TokenPlan};

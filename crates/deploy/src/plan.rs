@@ -1,0 +1,345 @@
+//! The plan: computed from what the store holds (collection members, devices' primary users,
+//! assignments synced from Apple, free counts), changing nothing.
+
+use std::collections::HashSet;
+
+use allot_domain::{
+    license_for, plan, AssetFacts, Choice, CollectionKind, License, OnShortage, Outcome, PlanTarget,
+};
+use allot_store::{CollectionRow, Store, StoreError, TokenRow};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Install now.
+    Required,
+    /// Self-service: the license is claimed when the user asks.
+    Available,
+    /// Remove, then reclaim.
+    Uninstall,
+    /// Reclaim without uninstalling.
+    Revoke,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "required" | "install" => Some(Action::Required),
+            "available" => Some(Action::Available),
+            "uninstall" | "remove" => Some(Action::Uninstall),
+            "revoke" => Some(Action::Revoke),
+            _ => None,
+        }
+    }
+
+    fn claims(self) -> bool {
+        matches!(self, Action::Required | Action::Available)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub adam_id: String,
+    pub pricing: String,
+    /// Tokens to draw licenses from, in order; empty = every token holding the app, by name.
+    pub tokens: Vec<TokenRow>,
+    pub collection: CollectionRow,
+    pub action: Action,
+    pub on_shortage: OnShortage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPlan {
+    pub token_id: i64,
+    pub token: String,
+    pub free: u64,
+    pub claims: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentPlan {
+    pub action: Action,
+    pub targets: u64,
+    /// `device`, `user`, or `mixed` (a device collection where some targets get user licenses).
+    pub license_type: String,
+    pub needed: u64,
+    pub already_licensed: u64,
+    pub claims: u64,
+    pub waiting: u64,
+    pub failing: u64,
+    pub needs_user: u64,
+    /// For Uninstall and Revoke: licenses that will come back.
+    pub reclaims: u64,
+    pub tokens: Vec<TokenPlan>,
+    /// Devices that cannot get user-licensed content (no primary user), first 20.
+    pub needs_user_targets: Vec<String>,
+    /// The plan in one sentence.
+    pub summary: String,
+}
+
+/// Who a member is for licensing: its label, its holder ids, and its choice.
+struct Member {
+    label: String,
+    choice: Choice,
+    device_holder: Option<String>,
+    user_holder: Option<String>,
+}
+
+pub async fn plan_deployment(
+    store: &Store,
+    req: &PlanRequest,
+) -> Result<DeploymentPlan, PlanError> {
+    // The asset, as the chosen tokens hold it.
+    let mut tokens = req.tokens.clone();
+    let mut asset = None;
+    if tokens.is_empty() {
+        for t in store.tokens().await? {
+            if let Some(a) = store
+                .assets(t.id)
+                .await?
+                .into_iter()
+                .find(|a| a.adam_id == req.adam_id && a.pricing == req.pricing)
+            {
+                asset.get_or_insert(a);
+                tokens.push(t);
+            }
+        }
+    }
+    let mut free = Vec::with_capacity(tokens.len());
+    for t in &tokens {
+        match store
+            .assets(t.id)
+            .await?
+            .into_iter()
+            .find(|a| a.adam_id == req.adam_id && a.pricing == req.pricing)
+        {
+            Some(a) => {
+                free.push(if a.unlimited {
+                    u64::MAX / 4
+                } else {
+                    a.available.max(0) as u64
+                });
+                asset.get_or_insert(a);
+            }
+            None => {
+                return Err(PlanError::Invalid(format!(
+                    "token {:?} holds no licenses of app {} {}",
+                    t.name, req.adam_id, req.pricing
+                )))
+            }
+        }
+    }
+    let asset = asset.ok_or_else(|| {
+        PlanError::Invalid(format!(
+            "no token holds app {} {}: sync the tokens, or check the adamId",
+            req.adam_id, req.pricing
+        ))
+    })?;
+    let facts = AssetFacts {
+        is_book: asset.product_type == "Book",
+        device_assignable: asset.device_assignable,
+    };
+    let kind = CollectionKind::parse(&req.collection.kind)
+        .ok_or_else(|| PlanError::Invalid("the collection has no kind".into()))?;
+    if facts.is_book && matches!(req.action, Action::Uninstall) && !asset.revocable {
+        return Err(PlanError::Invalid("book licenses cannot be taken back: Uninstall removes the book but Apple keeps the license with the user".into()));
+    }
+
+    // The members and the license each claims.
+    let mut members = Vec::new();
+    for id in store.collection_members(req.collection.id).await? {
+        match kind {
+            CollectionKind::Users => {
+                let Some(p) = store.person(id).await? else {
+                    continue;
+                };
+                if p.removed_at.is_some() {
+                    continue;
+                }
+                members.push(Member {
+                    label: p.email.clone().unwrap_or(p.name.clone()),
+                    choice: license_for(facts, kind, false),
+                    device_holder: None,
+                    user_holder: Some(p.client_user_id),
+                });
+            }
+            CollectionKind::Devices => {
+                let Some(d) = store.device(id).await? else {
+                    continue;
+                };
+                if !d.enrolled {
+                    continue;
+                }
+                let user = match d.primary_person_id {
+                    Some(pid) => store
+                        .person(pid)
+                        .await?
+                        .filter(|p| p.removed_at.is_none())
+                        .map(|p| p.client_user_id),
+                    None => None,
+                };
+                members.push(Member {
+                    label: d.serial_number.clone(),
+                    choice: license_for(facts, kind, user.is_some()),
+                    device_holder: Some(d.serial_number),
+                    user_holder: user,
+                });
+            }
+        }
+    }
+
+    let token_ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
+    let holders: HashSet<(String, String)> = store
+        .asset_holders(&token_ids, &req.adam_id, &req.pricing)
+        .await?
+        .into_iter()
+        .collect();
+    let licensed = |m: &Member| match m.choice {
+        Choice::Claim(License::Device) => m
+            .device_holder
+            .as_ref()
+            .is_some_and(|s| holders.contains(&("device".into(), s.clone()))),
+        Choice::Claim(License::User) => m
+            .user_holder
+            .as_ref()
+            .is_some_and(|u| holders.contains(&("user".into(), u.clone()))),
+        Choice::NeedsUser => false,
+    };
+    let targets: Vec<PlanTarget> = members
+        .iter()
+        .map(|m| PlanTarget {
+            choice: m.choice,
+            licensed: licensed(m),
+        })
+        .collect();
+    let device_licenses = members
+        .iter()
+        .filter(|m| m.choice == Choice::Claim(License::Device))
+        .count();
+    let user_licenses = members
+        .iter()
+        .filter(|m| m.choice == Choice::Claim(License::User))
+        .count();
+    let license_type = match (device_licenses, user_licenses) {
+        (0, _) => "user",
+        (_, 0) => "device",
+        _ => "mixed",
+    };
+
+    let p = if req.action.claims() {
+        plan(&targets, &free, req.on_shortage)
+    } else {
+        plan(&[], &free, req.on_shortage)
+    };
+    let reclaims = if req.action.claims() {
+        0
+    } else {
+        targets.iter().filter(|t| t.licensed).count() as u64
+    };
+    let token_plans: Vec<TokenPlan> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TokenPlan {
+            token_id: t.id,
+            token: t.name.clone(),
+            free: if asset.unlimited { 0 } else { free[i] },
+            claims: p
+                .outcomes
+                .iter()
+                .filter(|o| **o == Outcome::Claim(i))
+                .count() as u64,
+        })
+        .collect();
+    let needs_user_targets: Vec<String> = members
+        .iter()
+        .filter(|m| m.choice == Choice::NeedsUser)
+        .take(20)
+        .map(|m| m.label.clone())
+        .collect();
+    let summary = summary(
+        req.action,
+        &p,
+        reclaims,
+        &token_plans,
+        asset.unlimited,
+        needs_user_targets.len() as u64,
+        members.len() as u64,
+    );
+    Ok(DeploymentPlan {
+        action: req.action,
+        targets: members.len() as u64,
+        license_type: license_type.into(),
+        needed: p.needed,
+        already_licensed: if req.action.claims() {
+            p.already_licensed
+        } else {
+            reclaims
+        },
+        claims: p.claims,
+        waiting: p.waiting,
+        failing: p.failing,
+        needs_user: if req.action.claims() { p.needs_user } else { 0 },
+        reclaims,
+        tokens: token_plans,
+        needs_user_targets,
+        summary,
+    })
+}
+
+fn summary(
+    action: Action,
+    p: &allot_domain::Plan,
+    reclaims: u64,
+    tokens: &[TokenPlan],
+    unlimited: bool,
+    needs_user: u64,
+    targets: u64,
+) -> String {
+    if !action.claims() {
+        return format!("{targets} targets; {reclaims} hold a license that will be reclaimed.");
+    }
+    let mut s = format!("This deployment needs {} licenses", p.needed);
+    if unlimited {
+        s.push_str(" (the app is unlimited)");
+    } else {
+        let free: Vec<String> = tokens
+            .iter()
+            .map(|t| format!("{} free on {}", t.free, t.token))
+            .collect();
+        s.push_str(&format!("; {}", free.join(", ")));
+    }
+    if p.already_licensed > 0 {
+        s.push_str(&format!(
+            "; {} targets are already licensed",
+            p.already_licensed
+        ));
+    }
+    if p.waiting > 0 {
+        s.push_str(&format!("; {} targets will wait for a license", p.waiting));
+    }
+    if p.failing > 0 {
+        s.push_str(&format!(
+            "; {} targets will fail: no license available",
+            p.failing
+        ));
+    }
+    if needs_user > 0 {
+        s.push_str(&format!(
+            "; {} devices need a user for this user-licensed content",
+            p.needs_user
+        ));
+    }
+    s.push('.');
+    s
+}
