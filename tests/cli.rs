@@ -190,6 +190,22 @@ async fn tokens_and_apps_from_the_command_line() {
         ok && out.contains("DMQ1") && out.contains("iPadOS"),
         "{out}"
     );
+    let (ok, out, err) = allot(
+        &e,
+        &[
+            "deployments",
+            "plan",
+            "--app",
+            "111",
+            "--collection",
+            "Carts",
+        ],
+    )
+    .await;
+    assert!(
+        ok && out.contains("needs 1 license; 7 free on HQ"),
+        "{out}{err}"
+    );
     let (ok, _, err) = allot(&e, &["collections", "add", "Carts", "GHOST"]).await;
     assert!(!ok && err.contains("GHOST"), "{err}");
 

@@ -3,6 +3,7 @@
 mod apps;
 mod client;
 mod demo;
+mod deployments;
 mod inventory;
 mod output;
 mod sim;
@@ -82,6 +83,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Deployments of apps and books to collections.
+    Deployments {
+        #[command(subcommand)]
+        command: deployments::DeploymentsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// License information for store apps.
     Apps {
         #[command(subcommand)]
@@ -121,6 +129,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Collections { command, server } => {
             inventory::collections(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Deployments { command, server } => {
+            deployments::run(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Apps { command, server } => {
             apps::run(command, &client::Client::new(&server)?, server.output).await

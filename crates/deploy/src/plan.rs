@@ -297,6 +297,11 @@ pub async fn plan_deployment(
     })
 }
 
+/// `1 license`, `2 licenses`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn summary(
     action: Action,
     p: &allot_domain::Plan,
@@ -307,9 +312,16 @@ fn summary(
     targets: u64,
 ) -> String {
     if !action.claims() {
-        return format!("{targets} targets; {reclaims} hold a license that will be reclaimed.");
+        return format!(
+            "{}; {} that will be reclaimed.",
+            count(targets, "target", "targets"),
+            count(reclaims, "license", "licenses")
+        );
     }
-    let mut s = format!("This deployment needs {} licenses", p.needed);
+    let mut s = format!(
+        "This deployment needs {}",
+        count(p.needed, "license", "licenses")
+    );
     if unlimited {
         s.push_str(" (the app is unlimited)");
     } else {
@@ -321,23 +333,26 @@ fn summary(
     }
     if p.already_licensed > 0 {
         s.push_str(&format!(
-            "; {} targets are already licensed",
-            p.already_licensed
+            "; {} already licensed",
+            count(p.already_licensed, "target is", "targets are")
         ));
     }
     if p.waiting > 0 {
-        s.push_str(&format!("; {} targets will wait for a license", p.waiting));
+        s.push_str(&format!(
+            "; {} for a license",
+            count(p.waiting, "target will wait", "targets will wait")
+        ));
     }
     if p.failing > 0 {
         s.push_str(&format!(
-            "; {} targets will fail: no license available",
-            p.failing
+            "; {}: no license available",
+            count(p.failing, "target will fail", "targets will fail")
         ));
     }
     if needs_user > 0 {
         s.push_str(&format!(
-            "; {} devices need a user for this user-licensed content",
-            p.needs_user
+            "; {} a user for this user-licensed content",
+            count(p.needs_user, "device needs", "devices need")
         ));
     }
     s.push('.');

@@ -243,3 +243,86 @@ async fn csv_imports_report_each_bad_line_and_keep_the_rest() {
         "S1 and S2 before"
     );
 }
+
+#[tokio::test]
+async fn a_deployment_plan_from_synced_licenses() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (_, t) = app.add("HQ", "4000000000000001").await;
+    app.synced(t["id"].as_i64().unwrap()).await;
+    for serial in ["S1", "D2", "D3"] {
+        assert_eq!(
+            app.post(
+                "/api/v1/devices",
+                json!({ "serialNumber": serial, "platform": "iPadOS" })
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    app.post(
+        "/api/v1/collections",
+        json!({ "name": "Carts", "kind": "devices" }),
+    )
+    .await;
+    app.post(
+        "/api/v1/collections/Carts/members",
+        json!({ "members": ["S1", "D2", "D3"] }),
+    )
+    .await;
+
+    let (status, p) = app
+        .post(
+            "/api/v1/deployments/plan",
+            json!({ "adamId": "111", "collection": "Carts", "onShortage": "wait" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(
+        (
+            p["licenseType"].as_str(),
+            p["targets"].as_i64(),
+            p["alreadyLicensed"].as_i64(),
+            p["claims"].as_i64()
+        ),
+        (Some("device"), Some(3), Some(1), Some(2)),
+        "S1 already holds a license at Apple"
+    );
+    assert_eq!(p["tokens"][0]["free"], 49);
+    assert_eq!(
+        p["summary"],
+        "This deployment needs 2 licenses; 49 free on HQ; 1 target is already licensed."
+    );
+    // A book goes to users: these devices have none.
+    let (_, p) = app
+        .post(
+            "/api/v1/deployments/plan",
+            json!({ "adamId": "222", "collection": "Carts" }),
+        )
+        .await;
+    assert_eq!(
+        (
+            p["needsUser"].as_i64(),
+            p["needsUserTargets"].as_array().map(Vec::len)
+        ),
+        (Some(3), Some(3))
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/deployments/plan",
+            json!({ "adamId": "111", "collection": "Nope" }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, res) = app
+        .post(
+            "/api/v1/deployments/plan",
+            json!({ "adamId": "111", "collection": "Carts", "action": "explode" }),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(res["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("required, available, uninstall or revoke"));
+}

@@ -2,6 +2,7 @@
 
 pub mod apps;
 pub mod collections;
+pub mod deployments;
 pub mod inventory;
 pub mod tokens;
 
@@ -20,7 +21,8 @@ use crate::AppState;
         tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list,
         inventory::add_user, inventory::list_users, inventory::remove_user, inventory::import_users,
         inventory::add_device, inventory::list_devices, inventory::import_devices,
-        collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete
+        collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
+        deployments::plan
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -29,11 +31,12 @@ use crate::AppState;
         inventory::UserView, inventory::UserList, inventory::NewUserRequest, inventory::DeviceView, inventory::DeviceList,
         inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
-        collections::MembersRequest, collections::MembersChanged
+        collections::MembersRequest, collections::MembersChanged, deployments::PlanBody
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
-        (name = "inventory", description = "Users, devices and collections"))
+        (name = "inventory", description = "Users, devices and collections"),
+        (name = "deployments", description = "Apps and books onto collections"))
 )]
 pub struct ApiDoc;
 
@@ -88,6 +91,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/devices/import",
             post(inventory::import_devices).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
+        .route("/api/v1/deployments/plan", post(deployments::plan))
         .route(
             "/api/v1/collections",
             get(collections::list).post(collections::create),

@@ -1,0 +1,84 @@
+//! `/api/v1/deployments`: today, the plan a deployment shows before acting.
+
+use allot_deploy::{plan_deployment, Action, DeploymentPlan, PlanError, PlanRequest};
+use allot_domain::OnShortage;
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanBody {
+    pub adam_id: String,
+    /// `STDQ` (default) or `PLUS`.
+    pub pricing_param: Option<String>,
+    /// Tokens (ids or names) to draw licenses from, in order; default: every token holding the app.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// The collection (id or name).
+    pub collection: String,
+    /// `required` (default), `available`, `uninstall` or `revoke`.
+    pub action: Option<String>,
+    /// `fail` (default) or `wait`, when licenses run out.
+    pub on_shortage: Option<String>,
+}
+
+/// What a deployment would do: licenses needed, free per token, targets that will claim, wait,
+/// fail or need a user. Changes nothing.
+#[utoipa::path(post, path = "/api/v1/deployments/plan", tag = "deployments", request_body = PlanBody,
+    responses((status = 200, description = "the plan"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn plan(
+    State(state): State<AppState>,
+    _c: Caller,
+    ApiJson(body): ApiJson<PlanBody>,
+) -> Result<Json<DeploymentPlan>, ApiError> {
+    let action = match body.action.as_deref() {
+        None => Action::Required,
+        Some(a) => Action::parse(a).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "action {a:?} must be required, available, uninstall or revoke"
+            ))
+        })?,
+    };
+    let on_shortage = match body
+        .on_shortage
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("fail") => OnShortage::Fail,
+        Some("wait") => OnShortage::Wait,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "onShortage {other:?} must be fail or wait"
+            )))
+        }
+    };
+    let pricing = body.pricing_param.unwrap_or_else(|| "STDQ".into());
+    if pricing != "STDQ" && pricing != "PLUS" {
+        return Err(ApiError::invalid("pricingParam must be STDQ or PLUS"));
+    }
+    let mut tokens = Vec::new();
+    for t in &body.tokens {
+        tokens.push(crate::api::tokens::find(&state, t).await?);
+    }
+    let collection = crate::api::collections::find(&state, &body.collection).await?;
+    let req = PlanRequest {
+        adam_id: body.adam_id.trim().to_owned(),
+        pricing,
+        tokens,
+        collection,
+        action,
+        on_shortage,
+    };
+    match plan_deployment(&state.store, &req).await {
+        Ok(p) => Ok(Json(p)),
+        Err(PlanError::Invalid(m)) => Err(ApiError::invalid(m)),
+        Err(PlanError::Store(e)) => Err(e.into()),
+    }
+}
