@@ -518,7 +518,9 @@ async fn a_sync_killed_half_way_is_finished_by_the_next_without_duplicates() {
     let env = Env::start(SCENARIO).await;
     let (uid, token, _) = env.tokens().await;
     for db in TestDb::both().await {
-        let first = env.engine(&db, Duration::from_millis(500));
+        // The lease outlives the test's steps on a loaded machine, then lapses.
+        let lease = Duration::from_secs(3);
+        let first = env.engine(&db, lease);
         let t = first.add_token(add("HQ", &token)).await.unwrap();
         env.control(
             "faults",
@@ -549,12 +551,12 @@ async fn a_sync_killed_half_way_is_finished_by_the_next_without_duplicates() {
         assert!(partial < 600, "killed half-way ({partial})");
 
         // A restarted process: another lease owner, which must wait for the lease to lapse.
-        let second = env.engine(&db, Duration::from_millis(500));
+        let second = env.engine(&db, lease);
         assert!(matches!(
             second.sync(t.id, SyncKind::Delta, "schedule").await,
             Err(SyncError::AlreadyRunning)
         ));
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(lease + Duration::from_millis(100)).await;
         assert_eq!(
             second.schedule_once(allot_sync_now()).await.unwrap(),
             1,
