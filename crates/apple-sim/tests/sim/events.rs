@@ -133,7 +133,8 @@ async fn management_requests_are_validated_before_anything_is_queued() {
 #[tokio::test]
 async fn an_event_is_pending_with_growing_progress_then_complete() {
     let sim = TestSim::small().await;
-    sim.settings(json!({ "eventTasksPerTick": 1, "tickMs": 40 }))
+    // One task per 100 ms: over half a second of PENDING, visible even on a loaded machine.
+    sim.settings(json!({ "eventTasksPerTick": 1, "tickMs": 100 }))
         .await;
     let t = sim.token(SCHOOL).await;
     let serials: Vec<String> = (0..6).map(|i| format!("P{i}")).collect();
