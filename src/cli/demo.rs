@@ -53,12 +53,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .collect()
     };
     let admin_key = allot_secrets::random_token("allot_demo_");
+    let webhook_key = allot_secrets::random_token("");
     let config = Config {
         listen: args.listen,
         data_dir: data_dir.clone(),
         apple_url: sim.apple_url(),
         public_url: Some(format!("http://{}", args.listen)),
         admin_api_key: Some(admin_key.clone()),
+        mdm_webhook_hmac_key: Some(webhook_key.clone()),
         ..Default::default()
     };
     let server = Server::build(&config).await?;
@@ -98,6 +100,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let _schedule = server.start_schedule();
+    let (mdm, enrolled) = fleet(
+        &server,
+        &format!("http://{}/mdm/webhook", args.listen),
+        webhook_key.as_bytes(),
+    )
+    .await?;
+    say!("Simulated devices: {enrolled} enrolled through a fake NanoMDM ({}); collections \"Northwind iPhones\" and \"Springfield High iPads\"", mdm.base_url);
     say!("");
     say!("Allot demo is running (data in {})", data_dir.display());
     say!(
@@ -117,8 +126,64 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     say!("  cargo run --release -- tokens list");
     say!("  cargo run --release -- apps list");
+    say!("  cargo run --release -- deployments plan --app 908519492 --collection \"Springfield High iPads\"");
     say!("Stop with Ctrl-C.");
     tokio::signal::ctrl_c().await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
+}
+
+/// The simulated fleet: devices whose serial numbers match the demo organization's device
+/// licenses, enrolled through a fake NanoMDM whose webhook tells the server about them.
+async fn fleet(
+    server: &Server,
+    webhook_url: &str,
+    key: &[u8],
+) -> anyhow::Result<(allot_mdm::fake::FakeNanoMdm, usize)> {
+    use allot_mdm::fake::{FakeNanoMdm, FakeOptions, SimDevice};
+    let mdm = FakeNanoMdm::start(FakeOptions {
+        webhook_url: Some(webhook_url.into()),
+        hmac_key: Some(key.to_vec()),
+        ..Default::default()
+    })
+    .await?;
+    let groups = [
+        ("Northwind iPhones", "DMPNW", 40, "iPhone14,2", "iPhone"),
+        ("Springfield High iPads", "DMQSP", 60, "iPad13,1", "iPad"),
+    ];
+    let store = &server.state.store;
+    let mut enrolled = 0;
+    for (collection, prefix, n, product, kind) in groups {
+        let c = match store
+            .insert_collection(collection, "devices", "Demo devices", allot_sync::now_ms())
+            .await
+        {
+            Ok(c) => c.id,
+            Err(_) => store
+                .collections()
+                .await?
+                .into_iter()
+                .find(|c| c.name == collection)
+                .map(|c| c.id)
+                .unwrap_or_default(),
+        };
+        let mut ids = Vec::new();
+        for i in 1..=n {
+            let serial = format!("{prefix}{i:05}");
+            let device = SimDevice {
+                udid: format!("0000{:04X}-{serial}", i),
+                serial_number: serial.clone(),
+                product_name: product.into(),
+                name: format!("{kind} {i}"),
+            };
+            if mdm.enroll(device).await {
+                enrolled += 1;
+            }
+            if let Some(d) = store.device_by_serial(&serial).await? {
+                ids.push(d.id);
+            }
+        }
+        store.add_collection_members(c, &ids).await?;
+    }
+    Ok((mdm, enrolled))
 }

@@ -4,4 +4,6 @@
 
 pub mod plan;
 
-pub use plan::{plan_deployment, Action, DeploymentPlan, PlanError, PlanRequest, TokenPlan};
+pub use plan::{
+    plan_deployment, unusable, Action, DeploymentPlan, PlanError, PlanRequest, TokenPlan,
+};

@@ -96,15 +96,48 @@ struct Member {
     user_holder: Option<String>,
 }
 
+/// Why licenses of a token cannot be used now, if they cannot.
+pub fn unusable(t: &TokenRow, now: i64) -> Option<String> {
+    if t.claim != allot_domain::Claim::Ours {
+        Some(format!(
+            "token {:?} is managed by another MDM: take it over first",
+            t.name
+        ))
+    } else if t.auth_error == Some(9625) {
+        Some(format!("token {:?} was revoked by Apple: renew it", t.name))
+    } else if t.auth_error == Some(9621) || t.expires_at <= now {
+        Some(format!("token {:?} has expired: renew it", t.name))
+    } else {
+        None
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 pub async fn plan_deployment(
     store: &Store,
     req: &PlanRequest,
 ) -> Result<DeploymentPlan, PlanError> {
+    let now = now_ms();
+    if let Some(why) = req.tokens.iter().find_map(|t| unusable(t, now)) {
+        return Err(PlanError::Invalid(why));
+    }
     // The asset, as the chosen tokens hold it.
     let mut tokens = req.tokens.clone();
     let mut asset = None;
     if tokens.is_empty() {
-        for t in store.tokens().await? {
+        // Every usable token holding the app, by name.
+        for t in store
+            .tokens()
+            .await?
+            .into_iter()
+            .filter(|t| unusable(t, now).is_none())
+        {
             if let Some(a) = store
                 .assets(t.id)
                 .await?
@@ -142,7 +175,7 @@ pub async fn plan_deployment(
     }
     let asset = asset.ok_or_else(|| {
         PlanError::Invalid(format!(
-            "no token holds app {} {}: sync the tokens, or check the adamId",
+            "no usable token holds app {} {}: sync the tokens, or check the adamId",
             req.adam_id, req.pricing
         ))
     })?;

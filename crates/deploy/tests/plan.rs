@@ -288,7 +288,44 @@ async fn plans_refuse_what_cannot_be() {
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("no token holds app 999"), "{err}");
+    assert!(
+        err.to_string().contains("no usable token holds app 999"),
+        "{err}"
+    );
+    // A token another MDM holds is never drawn from, and refused when named.
+    s.set_claim(w.b.id, Claim::OtherMdm, None, 0).await.unwrap();
+    let p = plan_deployment(
+        s,
+        &req("1", vec![], &w.devices, Action::Required, OnShortage::Fail),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        p.tokens
+            .iter()
+            .map(|t| t.token.as_str())
+            .collect::<Vec<_>>(),
+        vec!["A"]
+    );
+    let b = s.token(w.b.id).await.unwrap().unwrap();
+    let err = plan_deployment(
+        s,
+        &req("1", vec![b], &w.devices, Action::Required, OnShortage::Fail),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("managed by another MDM"), "{err}");
+    s.set_claim(w.b.id, Claim::Ours, None, 0).await.unwrap();
+    s.set_auth_error(w.b.id, Some(9625), 0).await.unwrap();
+    let b = s.token(w.b.id).await.unwrap().unwrap();
+    assert!(plan_deployment(
+        s,
+        &req("1", vec![b], &w.devices, Action::Required, OnShortage::Fail)
+    )
+    .await
+    .unwrap_err()
+    .to_string()
+    .contains("revoked"));
     let err = plan_deployment(
         s,
         &req(
