@@ -215,3 +215,98 @@ async fn tokens_and_apps_from_the_command_line() {
     assert_eq!(out.trim(), "[]");
     std::fs::remove_dir_all(&e.dir).ok();
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The README's first command: everything starts, tokens sync, devices enroll, and the printed
+/// key works.
+#[test]
+fn the_demo_runs_in_one_command() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("allot-demo-test-{}", std::process::id()));
+    let (api, sim) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{sim}"),
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut key = None;
+    let mut printed = String::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(k) = line.trim().strip_prefix("API key") {
+            key = Some(k.trim().to_owned());
+        }
+        if line.contains("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_allot"))
+            .args(args)
+            .env("ALLOT_SERVER", format!("http://127.0.0.1:{api}"))
+            .env("ALLOT_API_KEY", key.clone().unwrap_or_default())
+            .output()
+            .unwrap()
+    };
+    let tokens = run(&["tokens", "list", "--output", "json"]);
+    let plan = run(&[
+        "deployments",
+        "plan",
+        "--app",
+        "908519492",
+        "--collection",
+        "Springfield High iPads",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        printed.contains("100 enrolled through a fake NanoMDM"),
+        "{printed}"
+    );
+    let tokens: Value = serde_json::from_slice(&tokens.stdout).unwrap_or(Value::Null);
+    let states: Vec<&str> = tokens["tokens"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["state"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(states.len(), 4, "{printed}");
+    assert!(
+        states.contains(&"expiring")
+            && states.contains(&"claimed_by_other_mdm")
+            && states.contains(&"healthy"),
+        "{states:?}"
+    );
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains(
+            "needs 18 licenses; 18 free on Springfield High; 42 targets are already licensed"
+        ),
+        "{plan}"
+    );
+}
