@@ -54,3 +54,45 @@ pub struct CollectionRow {
     pub description: String,
     pub members: i64,
 }
+
+#[derive(Debug, Clone)]
+pub struct NewDeployment {
+    pub adam_id: String,
+    pub pricing: String,
+    pub token_ids: Vec<i64>,
+    pub collection_id: i64,
+    pub action: String,
+    pub on_shortage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentRow {
+    pub id: i64,
+    pub adam_id: String,
+    pub pricing: String,
+    pub token_ids: Vec<i64>,
+    pub collection_id: i64,
+    pub action: String,
+    pub on_shortage: String,
+    pub created_at: i64,
+}
+
+/// One target of a deployment and where it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TargetRow {
+    pub deployment_id: i64,
+    pub member_id: i64,
+    /// Serial number or email, for people to read.
+    pub label: String,
+    pub status: String,
+    /// `device` or `user`.
+    pub license: Option<String>,
+    /// The serial number or clientUserId holding the license.
+    pub holder: Option<String>,
+    pub enrollment_id: Option<String>,
+    pub token_id: Option<i64>,
+    pub event_id: Option<String>,
+    pub command_uuid: Option<String>,
+    /// What went wrong, in words.
+    pub detail: Option<String>,
+}

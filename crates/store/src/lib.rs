@@ -3,6 +3,7 @@
 //! own migrations; the queries are shared (see `queries.rs`), and [`Store`] dispatches to the
 //! backend so that generics do not spread through the server.
 
+mod deployment_queries;
 pub mod inventory;
 mod inventory_queries;
 mod postgres;
@@ -156,6 +157,16 @@ delegate! {
     fn set_device_unenrolled(&self, id: i64, now: i64) -> bool;
     fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> ();
     fn asset_holders(&self, token_ids: &[i64], adam_id: &str, pricing: &str) -> Vec<(String, String)>;
+    fn insert_deployment(&self, d: &NewDeployment, now: i64) -> DeploymentRow;
+    fn deployments(&self) -> Vec<DeploymentRow>;
+    fn deployment(&self, id: i64) -> Option<DeploymentRow>;
+    fn add_targets(&self, deployment_id: i64, members: &[(i64, String)], now: i64) -> u64;
+    fn targets(&self, deployment_id: i64) -> Vec<TargetRow>;
+    fn targets_by_command(&self, command_uuid: &str) -> Vec<TargetRow>;
+    fn update_target(&self, t: &TargetRow, now: i64) -> ();
+    fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> bool;
+    fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> ();
+    fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> i64;
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
     fn collections(&self) -> Vec<CollectionRow>;
     fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;

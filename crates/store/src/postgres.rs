@@ -20,3 +20,4 @@ impl PgStore {
 
 crate::queries::impl_queries!(PgStore);
 crate::inventory_queries::impl_inventory_queries!(PgStore);
+crate::deployment_queries::impl_deployment_queries!(PgStore);

@@ -45,3 +45,4 @@ impl SqliteStore {
 
 crate::queries::impl_queries!(SqliteStore);
 crate::inventory_queries::impl_inventory_queries!(SqliteStore);
+crate::deployment_queries::impl_deployment_queries!(SqliteStore);

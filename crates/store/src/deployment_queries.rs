@@ -1,0 +1,186 @@
+//! Deployment queries, written once for both backends like `queries.rs`.
+
+macro_rules! impl_deployment_queries {
+    ($store:ty) => {
+        const TARGET_COLUMNS: &str =
+            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail";
+
+        fn target_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::TargetRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok($crate::inventory::TargetRow {
+                deployment_id: r.try_get("deployment_id")?,
+                member_id: r.try_get("member_id")?,
+                label: r.try_get("label")?,
+                status: r.try_get("status")?,
+                license: r.try_get("license")?,
+                holder: r.try_get("holder")?,
+                enrollment_id: r.try_get("enrollment_id")?,
+                token_id: r.try_get("token_id")?,
+                event_id: r.try_get("event_id")?,
+                command_uuid: r.try_get("command_uuid")?,
+                detail: r.try_get("detail")?,
+            })
+        }
+
+        fn deployment_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::DeploymentRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            let tokens: String = r.try_get("token_ids")?;
+            Ok($crate::inventory::DeploymentRow {
+                id: r.try_get("id")?,
+                adam_id: r.try_get("adam_id")?,
+                pricing: r.try_get("pricing")?,
+                token_ids: serde_json::from_str(&tokens).unwrap_or_default(),
+                collection_id: r.try_get("collection_id")?,
+                action: r.try_get("action")?,
+                on_shortage: r.try_get("on_shortage")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        impl $store {
+            pub async fn insert_deployment(&self, d: &$crate::inventory::NewDeployment, now: i64) -> Result<$crate::inventory::DeploymentRow, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO deployments (adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at",
+                )
+                .bind(&d.adam_id)
+                .bind(&d.pricing)
+                .bind(serde_json::to_string(&d.token_ids).expect("ids serialise"))
+                .bind(d.collection_id)
+                .bind(&d.action)
+                .bind(&d.on_shortage)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(deployment_row(&row)?)
+            }
+
+            pub async fn deployments(&self) -> Result<Vec<$crate::inventory::DeploymentRow>, StoreError> {
+                let rows = sqlx::query("SELECT id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at FROM deployments ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(deployment_row).collect::<Result<_, _>>()?)
+            }
+
+            pub async fn deployment(&self, id: i64) -> Result<Option<$crate::inventory::DeploymentRow>, StoreError> {
+                let row = sqlx::query("SELECT id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at FROM deployments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(deployment_row).transpose()?)
+            }
+
+            /// Adds targets not there yet, as `pending`.
+            pub async fn add_targets(&self, deployment_id: i64, members: &[(i64, String)], now: i64) -> Result<u64, StoreError> {
+                let mut added = 0;
+                for chunk in members.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO deployment_targets (deployment_id, member_id, label, status, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+                        values(chunk.len(), 5, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (m, label) in chunk {
+                        q = q.bind(deployment_id).bind(*m).bind(label).bind("pending").bind(now);
+                    }
+                    added += q.execute(&self.pool).await?.rows_affected();
+                }
+                Ok(added)
+            }
+
+            pub async fn targets(&self, deployment_id: i64) -> Result<Vec<$crate::inventory::TargetRow>, StoreError> {
+                let rows = sqlx::query(&format!("SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 ORDER BY label"))
+                    .bind(deployment_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
+            }
+
+            pub async fn targets_by_command(&self, command_uuid: &str) -> Result<Vec<$crate::inventory::TargetRow>, StoreError> {
+                let rows = sqlx::query(&format!("SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE command_uuid = $1"))
+                    .bind(command_uuid)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
+            }
+
+            /// Writes a target's state (every field but the key and label).
+            pub async fn update_target(&self, t: &$crate::inventory::TargetRow, now: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE deployment_targets SET status = $3, license = $4, holder = $5, enrollment_id = $6, token_id = $7, \
+                     event_id = $8, command_uuid = $9, detail = $10, updated_at = $11 WHERE deployment_id = $1 AND member_id = $2",
+                )
+                .bind(t.deployment_id)
+                .bind(t.member_id)
+                .bind(&t.status)
+                .bind(&t.license)
+                .bind(&t.holder)
+                .bind(&t.enrollment_id)
+                .bind(t.token_id)
+                .bind(&t.event_id)
+                .bind(&t.command_uuid)
+                .bind(&t.detail)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            /// Reserves `n` licenses if that many are free and not reserved; all or nothing.
+            pub async fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> Result<bool, StoreError> {
+                let changed = sqlx::query(
+                    "UPDATE assets SET reserved = reserved + $4 WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 \
+                     AND (unlimited OR available - reserved >= $4)",
+                )
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(pricing)
+                .bind(n)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            }
+
+            /// Gives reserved licenses back (a claim failed).
+            pub async fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE assets SET reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END \
+                     WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                )
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(pricing)
+                .bind(n)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            /// Licenses free for new claims: available minus reserved.
+            pub async fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> Result<i64, StoreError> {
+                let row: Option<(i64, i64, bool)> =
+                    sqlx::query_as("SELECT available, reserved, unlimited FROM assets WHERE token_id = $1 AND adam_id = $2 AND pricing = $3")
+                        .bind(token_id)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(match row {
+                    Some((_, _, true)) => i64::MAX / 4,
+                    Some((available, reserved, false)) => (available - reserved).max(0),
+                    None => 0,
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_deployment_queries;
