@@ -2,8 +2,10 @@
 //! before it acts — what license each target claims (the rule in `allot_domain::licensing`), what
 //! is already licensed, and how the free licenses of the chosen tokens cover the rest.
 
+pub mod execute;
 pub mod plan;
 
+pub use execute::{status, DeployError, Executor};
 pub use plan::{
     plan_deployment, unusable, Action, DeploymentPlan, PlanError, PlanRequest, TokenPlan,
 };

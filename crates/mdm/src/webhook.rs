@@ -70,6 +70,47 @@ struct Ids {
     id: String,
 }
 
+/// A command report's keys.
+pub type Report = plist::Dictionary;
+
+/// A failed command report in words: the `ErrorChain`'s descriptions with code and domain.
+pub fn error_words(status: &str, report: Option<&Report>) -> String {
+    if status == "CommandFormatError" {
+        return "the device could not read the command (CommandFormatError)".into();
+    }
+    let chain: Vec<String> = report
+        .and_then(|r| r.get("ErrorChain"))
+        .and_then(|c| c.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_dictionary())
+                .map(|e| {
+                    let text = e
+                        .get("USEnglishDescription")
+                        .or_else(|| e.get("LocalizedDescription"))
+                        .and_then(|v| v.as_string())
+                        .unwrap_or("error");
+                    let code = e
+                        .get("ErrorCode")
+                        .and_then(|v| v.as_signed_integer())
+                        .unwrap_or_default();
+                    let domain = e
+                        .get("ErrorDomain")
+                        .and_then(|v| v.as_string())
+                        .unwrap_or("");
+                    format!("{text} ({domain} {code})")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if chain.is_empty() {
+        "the device reported an error".into()
+    } else {
+        format!("the device reported: {}", chain.join("; "))
+    }
+}
+
 /// What a check-in says about the device.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckIn {

@@ -30,6 +30,18 @@ pub struct Config {
     pub schedule_tick: Duration,
     /// NanoMDM's `-webhook-hmac-key`: turns on `POST /mdm/webhook` and authenticates it.
     pub mdm_webhook_hmac_key: Option<String>,
+    /// NanoMDM's base URL (`http://nanomdm:9000`); installs are sent there.
+    pub nanomdm_url: Option<String>,
+    /// NanoMDM's `-api` key.
+    pub nanomdm_api_key: Option<String>,
+    /// `/v1` for NanoMDM, `/api/v1/nanomdm` for NanoHUB.
+    pub nanomdm_prefix: String,
+    /// `nanomdm`, or `nanohub` for NanoHUB.
+    pub nanomdm_user: String,
+    /// How often deployments take a step.
+    pub deploy_tick: Duration,
+    /// Least time between two polls of one Apple event (Apple: 30 s).
+    pub event_poll: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -75,6 +87,12 @@ impl Default for Config {
             full_interval: Duration::from_secs(7 * 86400),
             schedule_tick: Duration::from_secs(30),
             mdm_webhook_hmac_key: None,
+            nanomdm_url: None,
+            nanomdm_api_key: None,
+            nanomdm_prefix: "/v1".into(),
+            nanomdm_user: "nanomdm".into(),
+            deploy_tick: Duration::from_secs(15),
+            event_poll: Duration::from_secs(30),
         }
     }
 }
@@ -93,6 +111,10 @@ struct FileConfig {
     delta_sync_hours: Option<f64>,
     full_sync_days: Option<f64>,
     mdm_webhook_hmac_key: Option<String>,
+    nanomdm_url: Option<String>,
+    nanomdm_api_key: Option<String>,
+    nanomdm_prefix: Option<String>,
+    nanomdm_user: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +212,28 @@ impl Config {
                 ));
             }
             c.mdm_webhook_hmac_key = Some(v.trim().to_owned());
+        }
+        if let Some(v) = pick("ALLOT_NANOMDM_URL", f.nanomdm_url)? {
+            let url = v.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError(format!(
+                    "ALLOT_NANOMDM_URL {url:?} is not an http(s) URL"
+                )));
+            }
+            c.nanomdm_url = Some(url);
+        }
+        c.nanomdm_api_key =
+            pick("ALLOT_NANOMDM_API_KEY", f.nanomdm_api_key)?.map(|k| k.trim().to_owned());
+        if c.nanomdm_url.is_some() != c.nanomdm_api_key.is_some() {
+            return Err(ConfigError(
+                "ALLOT_NANOMDM_URL and ALLOT_NANOMDM_API_KEY go together".into(),
+            ));
+        }
+        if let Some(v) = pick("ALLOT_NANOMDM_PREFIX", f.nanomdm_prefix)? {
+            c.nanomdm_prefix = v.trim().trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = pick("ALLOT_NANOMDM_USER", f.nanomdm_user)? {
+            c.nanomdm_user = v.trim().to_owned();
         }
         let hours = |name: &str, v: String| -> Result<f64, ConfigError> {
             v.trim()

@@ -27,6 +27,7 @@ pub struct AppState {
     pub engine: SyncEngine,
     /// Key of NanoMDM's webhook signature; none turns the webhook off.
     pub mdm_webhook_key: Option<std::sync::Arc<Vec<u8>>>,
+    pub executor: allot_deploy::Executor,
 }
 
 /// A server ready to serve; tests use it directly.
@@ -38,6 +39,7 @@ pub struct Server {
     /// True when this start created the secret key file (tell the admin to back it up).
     pub new_secret_key: Option<std::path::PathBuf>,
     schedule_tick: Duration,
+    deploy_tick: Duration,
 }
 
 /// The request size limit: content tokens and API bodies are small.
@@ -84,10 +86,21 @@ impl Server {
             .mdm_webhook_hmac_key
             .as_ref()
             .map(|k| std::sync::Arc::new(k.as_bytes().to_vec()));
+        let mdm = match (&config.nanomdm_url, &config.nanomdm_api_key) {
+            (Some(url), Some(key)) => Some(allot_mdm::NanoMdm::new(allot_mdm::NanoMdmConfig {
+                base_url: url.clone(),
+                prefix: config.nanomdm_prefix.clone(),
+                user: config.nanomdm_user.clone(),
+                api_key: key.clone(),
+            })),
+            _ => None,
+        };
+        let executor = allot_deploy::Executor::new(engine.clone(), mdm, config.event_poll);
         let state = AppState {
             store,
             engine,
             mdm_webhook_key,
+            executor,
         };
         let router = Router::new()
             .merge(api::router())
@@ -106,12 +119,27 @@ impl Server {
             new_admin_key,
             new_secret_key,
             schedule_tick: config.schedule_tick,
+            deploy_tick: config.deploy_tick,
         })
     }
 
     /// Starts the sync schedule in the background.
     pub fn start_schedule(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.state.engine.clone().run_schedule(self.schedule_tick))
+    }
+
+    /// Starts the deployment loop in the background: every deployment takes a step each tick.
+    pub fn start_deployments(&self) -> tokio::task::JoinHandle<()> {
+        let executor = self.state.executor.clone();
+        let tick = self.deploy_tick;
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = executor.run_all().await {
+                    tracing::warn!(error = %e, "deployment pass failed");
+                }
+                tokio::time::sleep(tick).await;
+            }
+        })
     }
 }
 
@@ -200,6 +228,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let _schedule = server.start_schedule();
+    let _deployments = server.start_deployments();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -73,7 +73,22 @@ pub async fn receive(
             json!({ "event": "mdm.CheckOut", "device": device.map(|d| d.id) })
         }
         Event::TokenUpdate { .. } => json!({ "event": "mdm.TokenUpdate" }),
-        Event::Connect { status, .. } => json!({ "event": "mdm.Connect", "status": status }),
+        Event::Connect {
+            enrollment_id,
+            status,
+            command_uuid,
+            report,
+        } => {
+            let updated = match &command_uuid {
+                Some(uuid) => state
+                    .executor
+                    .command_result(&enrollment_id, uuid, &status, report.as_ref())
+                    .await
+                    .map_err(ApiError::internal)?,
+                None => 0,
+            };
+            json!({ "event": "mdm.Connect", "status": status, "targets": updated })
+        }
         Event::Other(topic) => json!({ "event": topic, "ignored": true }),
     }))
 }

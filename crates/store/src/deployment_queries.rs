@@ -164,6 +164,88 @@ macro_rules! impl_deployment_queries {
                 Ok(())
             }
 
+            /// Ends a claim in one transaction: the reservation is released, the assignment (when
+            /// Apple granted it) recorded with its counts, and the target's new state written — so
+            /// a crash cannot release a reservation twice.
+            pub async fn finish_claim(
+                &self,
+                token_id: i64,
+                target: &$crate::inventory::TargetRow,
+                granted: Option<&$crate::types::AssignmentRow>,
+                generation: i64,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let still_requested: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM deployment_targets WHERE deployment_id = $1 AND member_id = $2")
+                        .bind(target.deployment_id)
+                        .bind(target.member_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if still_requested.as_deref() != Some("license_requested") {
+                    // Finished already (by another step or instance).
+                    return Ok(());
+                }
+                let (adam, pricing) = match granted {
+                    Some(a) => (a.adam_id.clone(), a.pricing.clone()),
+                    None => {
+                        let d: (String, String) = sqlx::query_as("SELECT adam_id, pricing FROM deployments WHERE id = $1")
+                            .bind(target.deployment_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        d
+                    }
+                };
+                sqlx::query(
+                    "UPDATE assets SET reserved = CASE WHEN reserved > 0 THEN reserved - 1 ELSE 0 END \
+                     WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                )
+                .bind(token_id)
+                .bind(&adam)
+                .bind(&pricing)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(a) = granted {
+                    let new = sqlx::query(
+                        "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES ($1,$2,$3,$4,$5,$6) \
+                         ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
+                    )
+                    .bind(token_id)
+                    .bind(&a.adam_id)
+                    .bind(&a.pricing)
+                    .bind(a.holder.kind())
+                    .bind(a.holder.id())
+                    .bind(generation)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if new == 1 {
+                        sqlx::query(
+                            "UPDATE assets SET assigned = assigned + 1, available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END \
+                             WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                        )
+                        .bind(token_id)
+                        .bind(&a.adam_id)
+                        .bind(&a.pricing)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                sqlx::query(
+                    "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5 \
+                     WHERE deployment_id = $1 AND member_id = $2",
+                )
+                .bind(target.deployment_id)
+                .bind(target.member_id)
+                .bind(&target.status)
+                .bind(&target.detail)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             /// Licenses free for new claims: available minus reserved.
             pub async fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> Result<i64, StoreError> {
                 let row: Option<(i64, i64, bool)> =

@@ -167,6 +167,7 @@ delegate! {
     fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> bool;
     fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> ();
     fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> i64;
+    fn finish_claim(&self, token_id: i64, target: &TargetRow, granted: Option<&AssignmentRow>, generation: i64, now: i64) -> ();
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
     fn collections(&self) -> Vec<CollectionRow>;
     fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;

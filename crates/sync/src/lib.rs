@@ -126,6 +126,19 @@ impl SyncEngine {
         &self.inner.instance
     }
 
+    /// The Apple client (one per process, so one pacer governs each token's requests).
+    pub fn apple(&self) -> &AppleClient {
+        &self.inner.apple
+    }
+
+    /// A stored token's bearer credential, decrypted.
+    pub fn bearer_of(
+        &self,
+        t: &allot_store::TokenRow,
+    ) -> Result<allot_apple_client::Bearer, TokenError> {
+        self.bearer(t)
+    }
+
     /// The running sync of a token, if any (this instance only).
     pub fn progress(&self, token_id: i64) -> Option<Progress> {
         self.inner

@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod collections;
 pub mod deployments;
+pub mod deployments_exec;
 pub mod inventory;
 pub mod tokens;
 
@@ -22,7 +23,7 @@ use crate::AppState;
         inventory::add_user, inventory::list_users, inventory::remove_user, inventory::import_users,
         inventory::add_device, inventory::list_devices, inventory::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
-        deployments::plan
+        deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -31,7 +32,8 @@ use crate::AppState;
         inventory::UserView, inventory::UserList, inventory::NewUserRequest, inventory::DeviceView, inventory::DeviceList,
         inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
-        collections::MembersRequest, collections::MembersChanged, deployments::PlanBody
+        collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
+        deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
@@ -92,6 +94,11 @@ pub fn router() -> Router<AppState> {
             post(inventory::import_devices).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
         .route("/api/v1/deployments/plan", post(deployments::plan))
+        .route(
+            "/api/v1/deployments",
+            get(deployments_exec::list).post(deployments_exec::create),
+        )
+        .route("/api/v1/deployments/{id}", get(deployments_exec::show))
         .route(
             "/api/v1/collections",
             get(collections::list).post(collections::create),
