@@ -283,6 +283,33 @@ fn the_demo_runs_in_one_command() {
         "--collection",
         "Springfield High iPads",
     ]);
+    // Deploy it: the 18 unlicensed iPads get licenses, all 60 get the app as the fleet checks in.
+    let created = run(&[
+        "deployments",
+        "create",
+        "--app",
+        "908519492",
+        "--collection",
+        "Springfield High iPads",
+        "--output",
+        "json",
+    ]);
+    let id = serde_json::from_slice::<Value>(&created.stdout)
+        .ok()
+        .and_then(|d| d["id"].as_i64())
+        .unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut shown = Value::Null;
+    while std::time::Instant::now() < deadline {
+        shown = serde_json::from_slice(
+            &run(&["deployments", "show", &id.to_string(), "--output", "json"]).stdout,
+        )
+        .unwrap_or(Value::Null);
+        if shown["statuses"]["installed"].as_i64() == Some(60) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     let _ = child.kill();
     let _ = child.wait();
     std::fs::remove_dir_all(&dir).ok();
@@ -301,6 +328,15 @@ fn the_demo_runs_in_one_command() {
             && states.contains(&"claimed_by_other_mdm")
             && states.contains(&"healthy"),
         "{states:?}"
+    );
+    assert_eq!(shown["statuses"]["installed"], 60, "{shown}");
+    let claimed = shown["targets"]
+        .as_array()
+        .map(|t| t.iter().filter(|t| t["tokenId"].is_i64()).count())
+        .unwrap_or_default();
+    assert_eq!(
+        claimed, 18,
+        "licenses claimed for the 18 unlicensed iPads only"
     );
     let plan = String::from_utf8_lossy(&plan.stdout);
     assert!(

@@ -54,6 +54,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let admin_key = allot_secrets::random_token("allot_demo_");
     let webhook_key = allot_secrets::random_token("");
+    // The simulated MDM: its devices report to the server's webhook, the server sends it installs.
+    let mdm = std::sync::Arc::new(
+        allot_mdm::fake::FakeNanoMdm::start(allot_mdm::fake::FakeOptions {
+            webhook_url: Some(format!("http://{}/mdm/webhook", args.listen)),
+            hmac_key: Some(webhook_key.as_bytes().to_vec()),
+            ..Default::default()
+        })
+        .await?,
+    );
     let config = Config {
         listen: args.listen,
         data_dir: data_dir.clone(),
@@ -61,6 +70,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         public_url: Some(format!("http://{}", args.listen)),
         admin_api_key: Some(admin_key.clone()),
         mdm_webhook_hmac_key: Some(webhook_key.clone()),
+        nanomdm_url: Some(mdm.base_url.clone()),
+        nanomdm_api_key: Some(allot_mdm::fake::FakeOptions::default().api_key),
+        deploy_tick: Duration::from_secs(2),
+        event_poll: Duration::from_secs(1),
         ..Default::default()
     };
     let server = Server::build(&config).await?;
@@ -100,13 +113,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let _schedule = server.start_schedule();
-    let (mdm, enrolled) = fleet(
-        &server,
-        &format!("http://{}/mdm/webhook", args.listen),
-        webhook_key.as_bytes(),
-    )
-    .await?;
-    say!("Simulated devices: {enrolled} enrolled through a fake NanoMDM ({}); collections \"Northwind iPhones\" and \"Springfield High iPads\"", mdm.base_url);
+    let _deployments = server.start_deployments();
+    let (udids, enrolled) = fleet(&server, &mdm).await?;
+    // Devices check in every few seconds and answer what is queued for them.
+    tokio::spawn(async move {
+        loop {
+            for u in &udids {
+                mdm.drain(u).await;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    say!("Simulated devices: {enrolled} enrolled through a fake NanoMDM; collections \"Northwind iPhones\" and \"Springfield High iPads\"");
     say!("");
     say!("Allot demo is running (data in {})", data_dir.display());
     say!(
@@ -127,6 +145,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     say!("  cargo run --release -- tokens list");
     say!("  cargo run --release -- apps list");
     say!("  cargo run --release -- deployments plan --app 908519492 --collection \"Springfield High iPads\"");
+    say!("  cargo run --release -- deployments create --app 908519492 --collection \"Springfield High iPads\"");
+    say!("  cargo run --release -- deployments show 1");
     say!("Stop with Ctrl-C.");
     tokio::signal::ctrl_c().await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -134,25 +154,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// The simulated fleet: devices whose serial numbers match the demo organization's device
-/// licenses, enrolled through a fake NanoMDM whose webhook tells the server about them.
+/// licenses, enrolled through the fake NanoMDM whose webhook tells the server about them.
 async fn fleet(
     server: &Server,
-    webhook_url: &str,
-    key: &[u8],
-) -> anyhow::Result<(allot_mdm::fake::FakeNanoMdm, usize)> {
-    use allot_mdm::fake::{FakeNanoMdm, FakeOptions, SimDevice};
-    let mdm = FakeNanoMdm::start(FakeOptions {
-        webhook_url: Some(webhook_url.into()),
-        hmac_key: Some(key.to_vec()),
-        ..Default::default()
-    })
-    .await?;
+    mdm: &allot_mdm::fake::FakeNanoMdm,
+) -> anyhow::Result<(Vec<String>, usize)> {
+    use allot_mdm::fake::SimDevice;
     let groups = [
         ("Northwind iPhones", "DMPNW", 40, "iPhone14,2", "iPhone"),
         ("Springfield High iPads", "DMQSP", 60, "iPad13,1", "iPad"),
     ];
     let store = &server.state.store;
-    let mut enrolled = 0;
+    let mut udids = Vec::new();
     for (collection, prefix, n, product, kind) in groups {
         let c = match store
             .insert_collection(collection, "devices", "Demo devices", allot_sync::now_ms())
@@ -170,14 +183,15 @@ async fn fleet(
         let mut ids = Vec::new();
         for i in 1..=n {
             let serial = format!("{prefix}{i:05}");
+            let udid = format!("0000{:04X}-{serial}", i);
             let device = SimDevice {
-                udid: format!("0000{:04X}-{serial}", i),
+                udid: udid.clone(),
                 serial_number: serial.clone(),
                 product_name: product.into(),
                 name: format!("{kind} {i}"),
             };
             if mdm.enroll(device).await {
-                enrolled += 1;
+                udids.push(udid);
             }
             if let Some(d) = store.device_by_serial(&serial).await? {
                 ids.push(d.id);
@@ -185,5 +199,6 @@ async fn fleet(
         }
         store.add_collection_members(c, &ids).await?;
     }
-    Ok((mdm, enrolled))
+    let enrolled = udids.len();
+    Ok((udids, enrolled))
 }

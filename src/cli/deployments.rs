@@ -26,16 +26,125 @@ pub enum DeploymentsCommand {
         #[arg(long, default_value = "fail")]
         on_shortage: String,
     },
+    /// Deploy an app to a collection (Required; device licenses in this version).
+    Create {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        collection: String,
+        #[arg(long = "token")]
+        tokens: Vec<String>,
+        /// fail or wait, when licenses run out.
+        #[arg(long, default_value = "fail")]
+        on_shortage: String,
+    },
+    /// Deployments with their targets per status.
+    List,
+    /// One deployment's targets (optionally only one status).
+    Show {
+        id: i64,
+        #[arg(long)]
+        status: Option<String>,
+    },
+}
+
+fn statuses(d: &serde_json::Value) -> String {
+    d["statuses"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow::Result<()> {
-    let DeploymentsCommand::Plan {
-        app,
-        collection,
-        tokens,
-        action,
-        on_shortage,
-    } = cmd;
+    let (app, collection, tokens, action, on_shortage) = match cmd {
+        DeploymentsCommand::Plan {
+            app,
+            collection,
+            tokens,
+            action,
+            on_shortage,
+        } => (app, collection, tokens, action, on_shortage),
+        DeploymentsCommand::Create {
+            app,
+            collection,
+            tokens,
+            on_shortage,
+        } => {
+            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "onShortage": on_shortage })).await?;
+            match format {
+                Format::Json => output::json(&d),
+                Format::Table => say!(
+                    "Deployment {} started: follow it with `allot deployments show {}`",
+                    cell(&d["id"]),
+                    cell(&d["id"])
+                ),
+            }
+            return Ok(());
+        }
+        DeploymentsCommand::List => {
+            let list: serde_json::Value = c.get("/api/v1/deployments").await?;
+            match format {
+                Format::Json => output::json(&list),
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = list["deployments"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|d| {
+                            vec![
+                                cell(&d["id"]),
+                                cell(&d["adamId"]),
+                                cell(&d["collectionId"]),
+                                cell(&d["action"]),
+                                statuses(d),
+                            ]
+                        })
+                        .collect();
+                    output::table(&["ID", "APP", "COLLECTION", "ACTION", "TARGETS"], &rows);
+                }
+            }
+            return Ok(());
+        }
+        DeploymentsCommand::Show { id, status } => {
+            let q = status
+                .map(|s| format!("?status={}", super::client::segment(&s)))
+                .unwrap_or_default();
+            let d: serde_json::Value = c.get(&format!("/api/v1/deployments/{id}{q}")).await?;
+            match format {
+                Format::Json => output::json(&d),
+                Format::Table => {
+                    say!(
+                        "Deployment {} of app {}: {}",
+                        cell(&d["id"]),
+                        cell(&d["adamId"]),
+                        statuses(&d)
+                    );
+                    let rows: Vec<Vec<String>> = d["targets"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                cell(&t["target"]),
+                                cell(&t["status"]),
+                                cell(&t["license"]),
+                                cell(&t["detail"]),
+                            ]
+                        })
+                        .collect();
+                    output::table(&["TARGET", "STATUS", "LICENSE", "DETAIL"], &rows);
+                }
+            }
+            return Ok(());
+        }
+    };
     let p = c
         .post("/api/v1/deployments/plan", json!({ "adamId": app, "collection": collection, "tokens": tokens, "action": action, "onShortage": on_shortage }))
         .await?;
