@@ -206,10 +206,7 @@ macro_rules! impl_deployment_queries {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(a) = granted {
-                    let new = sqlx::query(
-                        "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES ($1,$2,$3,$4,$5,$6) \
-                         ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
-                    )
+                    let new = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
                     .bind(token_id)
                     .bind(&a.adam_id)
                     .bind(&a.pricing)
@@ -220,10 +217,7 @@ macro_rules! impl_deployment_queries {
                     .await?
                     .rows_affected();
                     if new == 1 {
-                        sqlx::query(
-                            "UPDATE assets SET assigned = assigned + 1, available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END \
-                             WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                        )
+                        sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
                         .bind(token_id)
                         .bind(&a.adam_id)
                         .bind(&a.pricing)

@@ -22,6 +22,15 @@ pub(crate) fn values(rows: usize, cols: usize, start: usize) -> String {
     s
 }
 
+/// One assignment, if new: `$1` token, `$2` adamId, `$3` pricing, `$4` holder kind, `$5` holder,
+/// `$6` generation.
+pub(crate) const INSERT_ONE_ASSIGNMENT: &str = "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
+     VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING";
+
+/// The counts of an asset after one new assignment: `$1` token, `$2` adamId, `$3` pricing.
+pub(crate) const COUNT_ONE_MORE_ASSIGNED: &str = "UPDATE assets SET assigned = assigned + 1, \
+     available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
+
 /// Rows per multi-row statement: well under both backends' parameter limits.
 pub(crate) const BATCH: usize = 500;
 
@@ -492,10 +501,7 @@ macro_rules! impl_queries {
             /// One assignment from a notification; true if it was new. Counts move with it.
             pub async fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let n = sqlx::query(
-                    "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES ($1,$2,$3,$4,$5,$6) \
-                     ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
-                )
+                let n = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
                 .bind(token_id)
                 .bind(&a.adam_id)
                 .bind(&a.pricing)
@@ -506,10 +512,7 @@ macro_rules! impl_queries {
                 .await?
                 .rows_affected();
                 if n == 1 {
-                    sqlx::query(
-                        "UPDATE assets SET assigned = assigned + 1, available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END \
-                         WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                    )
+                    sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
                     .bind(token_id)
                     .bind(&a.adam_id)
                     .bind(&a.pricing)

@@ -1,0 +1,187 @@
+//! A Required deployment of one device-licensed app to 100,000 devices: Apple calls made against
+//! the minimum, time, peak memory. The simulator runs as its own process; no MDM is configured,
+//! so this measures the licensing half (installs are one enqueue per 100 devices).
+//!
+//!     cargo build --release && cargo run --release -p allot-deploy --example deploy_bench [-- DEVICES]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use allot_apple_client::{AppleClient, ClientOptions};
+use allot_deploy::Executor;
+use allot_domain::Program;
+use allot_secrets::SecretBox;
+use allot_store::{NewDeployment, NewDevice, Store};
+use allot_sync::{AddToken, Instance, SyncConfig, SyncEngine, SyncKind};
+
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+async fn calls(http: &reqwest::Client, base: &str) -> (u64, u64) {
+    let s: serde_json::Value = http
+        .get(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        s["requests"]["assets/associate"].as_u64().unwrap_or(0),
+        s["requests"]["status"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("a number of devices"))
+        .unwrap_or(100_000);
+    let dir = std::env::temp_dir().join(format!("allot-deploy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let scenario = dir.join("scenario.json");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"{{ "settings": {{ "eventDelayMs": 0, "eventTasksPerTick": 5000, "limits": {{ "maxRequestPerSecond": 0 }} }},
+                "organizations": [ {{ "name": "Bench", "locations": [ {{ "name": "Bench HQ",
+                  "assets": [ {{ "adamId": "1000000001", "totalCount": {n}, "name": "Bench App" }} ] }} ] }} ] }}"#
+        ),
+    )?;
+    let exe = std::env::current_exe()?;
+    let allot = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("allot"))
+        .expect("target/release");
+    assert!(
+        allot.exists(),
+        "build the allot binary first: cargo build --release"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _sim = Sim(Command::new(allot)
+        .args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()?);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let locations: serde_json::Value = loop {
+        if let Ok(r) = http.get(format!("{base}/_sim/locations")).send().await {
+            break r.json().await?;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let store = Store::connect(&dir.join("bench.db").to_string_lossy()).await?;
+    let instance = Instance {
+        id: "bench".into(),
+        name: "Allot".into(),
+        version: "bench".into(),
+        public_url: None,
+    };
+    let engine = SyncEngine::new(
+        store.clone(),
+        AppleClient::new(ClientOptions::new(&format!("{base}/mdm/v2/"))),
+        SecretBox::from_base64("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")?,
+        instance,
+        SyncConfig::default(),
+    );
+    let t = engine
+        .add_token(AddToken {
+            name: "bench".into(),
+            token_text: locations[0]["token"].as_str().unwrap().into(),
+            description: String::new(),
+            categories: vec![],
+            apple_account: String::new(),
+            program: Program::Business,
+        })
+        .await?;
+    engine.sync(t.id, SyncKind::Full, "bench").await?;
+
+    let setup = Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let (d, _) = store
+            .upsert_device(
+                &NewDevice {
+                    serial_number: format!("BENCH{i:08}"),
+                    platform: "iPadOS".into(),
+                    ..Default::default()
+                },
+                0,
+            )
+            .await?;
+        ids.push(d.id);
+    }
+    let c = store.insert_collection("Bench", "devices", "", 0).await?;
+    store.add_collection_members(c.id, &ids).await?;
+    println!(
+        "{n} devices and their collection stored in {:.1} s (setup, not measured below)",
+        setup.elapsed().as_secs_f64()
+    );
+
+    let d = store
+        .insert_deployment(
+            &NewDeployment {
+                adam_id: "1000000001".into(),
+                pricing: "STDQ".into(),
+                token_ids: vec![],
+                collection_id: c.id,
+                action: "required".into(),
+                on_shortage: "fail".into(),
+            },
+            0,
+        )
+        .await?;
+    let executor = Executor::new(engine, None, Duration::ZERO);
+    let started = Instant::now();
+    let mut steps = 0;
+    loop {
+        executor.run(&d).await?;
+        steps += 1;
+        let targets = store.targets(d.id).await?;
+        if targets.len() == n && targets.iter().all(|t| t.status == "license_assigned") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (associate, status) = calls(&http, &base).await;
+    let limit = 1000;
+    println!(
+        "licensed {n} devices in {secs:.1} s ({steps} steps): {associate} associate calls (minimum ceil({n} / {limit}) = {}), {status} status polls",
+        n.div_ceil(limit)
+    );
+    println!(
+        "peak resident memory of the deploying process: {} MiB",
+        peak_rss_mib()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
