@@ -8,6 +8,25 @@ use std::time::Instant;
 use allot_domain::{Claim, Program};
 use allot_store::{AssignmentRow, Holder, NewToken, Store};
 
+fn token(name: &str, uid: &str) -> NewToken {
+    NewToken {
+        name: name.into(),
+        description: String::new(),
+        categories: vec![],
+        apple_account: String::new(),
+        program: Program::Business,
+        uid: uid.into(),
+        org_name: "Bench".into(),
+        location_name: String::new(),
+        country: String::new(),
+        secret: vec![0; 48],
+        notification_secret: None,
+        expires_at: i64::MAX,
+        claim: Claim::Ours,
+        other_mdm: None,
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("allot-store-bench-{}", std::process::id()));
@@ -18,22 +37,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::connect(&url).await?;
     let t = store
         .insert_token(
-            &NewToken {
-                name: format!("bench-{}", std::process::id()),
-                description: String::new(),
-                categories: vec![],
-                apple_account: String::new(),
-                program: Program::Business,
-                uid: format!("9{}", std::process::id()),
-                org_name: "Bench".into(),
-                location_name: String::new(),
-                country: String::new(),
-                secret: vec![0],
-                notification_secret: None,
-                expires_at: i64::MAX,
-                claim: Claim::Ours,
-                other_mdm: None,
-            },
+            &token(
+                &format!("bench-{}", std::process::id()),
+                &format!("9{}", std::process::id()),
+            ),
             0,
         )
         .await?;
@@ -76,6 +83,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     store.delete_token(t.id).await?;
+
+    // Thousands of tokens: what listing them costs (the token list in the API and console).
+    let started = Instant::now();
+    for i in 0..3000 {
+        let mut nt = token(&format!("many-{i:04}"), &format!("8{i:08}"));
+        nt.org_name = "Many".into();
+        let t = store.insert_token(&nt, 0).await?;
+        let run = store.start_sync_run(t.id, "full", "bench", 0).await?;
+        store
+            .finish_sync_run(run, "succeeded", Default::default(), None, 1)
+            .await?;
+    }
+    println!(
+        "{} 3,000 tokens with a sync run each stored in {:.1} s",
+        store.backend(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let (tokens, runs) = (store.tokens().await?, store.latest_sync_runs().await?);
+    println!(
+        "{} listing 3,000 tokens and their latest runs: {} + {} rows in {:.0} ms",
+        store.backend(),
+        tokens.len(),
+        runs.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    for t in tokens {
+        store.delete_token(t.id).await?;
+    }
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
