@@ -216,25 +216,29 @@ impl Executor {
             if to_claim.is_empty() {
                 break;
             }
+            let bearer = self
+                .engine
+                .bearer_of(token)
+                .map_err(|e| DeployError::Invalid(e.to_string()))?;
             let free = store.claimable(token.id, &d.adam_id, &d.pricing).await?;
             let n = (free.min(to_claim.len() as i64)) as usize;
-            if n == 0
-                || !store
-                    .reserve_licenses(token.id, &d.adam_id, &d.pricing, n as i64)
-                    .await?
+            if n == 0 {
+                continue;
+            }
+            let mut batch: Vec<TargetRow> = to_claim[..n].to_vec();
+            // Reserved and marked together: a crash from here on leaves targets that say what was
+            // reserved, and following them up (outcome unknown) releases it.
+            if !store
+                .reserve_for_targets(token.id, &d.adam_id, &d.pricing, &batch, now_ms())
+                .await?
             {
                 continue;
             }
-            let batch: Vec<TargetRow> = to_claim.drain(..n).collect();
-            let bearer = match self.engine.bearer_of(token) {
-                Ok(b) => b,
-                Err(e) => {
-                    store
-                        .release_licenses(token.id, &d.adam_id, &d.pricing, n as i64)
-                        .await?;
-                    return Err(DeployError::Invalid(e.to_string()));
-                }
-            };
+            to_claim.drain(..n);
+            for t in &mut batch {
+                t.status = status::LICENSE_REQUESTED.into();
+                t.token_id = Some(token.id);
+            }
             for chunk in batch.chunks(max) {
                 let serials: Vec<String> = chunk.iter().filter_map(|t| t.holder.clone()).collect();
                 let req = ManageAssetsRequest {
@@ -242,33 +246,30 @@ impl Executor {
                     client_user_ids: vec![],
                     serial_numbers: serials,
                 };
-                let result = self.engine.apple().associate(&bearer, &req).await;
-                let (state, event, detail) = match &result {
-                    Ok(e) => (status::LICENSE_REQUESTED, Some(e.event_id.clone()), None),
-                    // Apple may or may not have it: read back later, never send blindly again.
-                    Err(AppleError::OutcomeUnknown(_)) => (
-                        status::LICENSE_REQUESTED,
-                        None,
-                        Some("checking with Apple".to_owned()),
-                    ),
-                    Err(e) => {
-                        store
-                            .release_licenses(token.id, &d.adam_id, &d.pricing, chunk.len() as i64)
-                            .await?;
-                        (
-                            status::PENDING,
-                            None,
-                            Some(format!("Apple refused the license request: {e}")),
-                        )
+                match self.engine.apple().associate(&bearer, &req).await {
+                    Ok(e) => {
+                        for t in chunk {
+                            let mut t = t.clone();
+                            t.event_id = Some(e.event_id.clone());
+                            store.update_target(&t, now_ms()).await?;
+                        }
                     }
-                };
-                for t in chunk {
-                    let mut t = t.clone();
-                    t.status = state.into();
-                    t.token_id = Some(token.id);
-                    t.event_id = event.clone();
-                    t.detail = detail.clone();
-                    store.update_target(&t, now_ms()).await?;
+                    // Apple may or may not have it: read back later, never send blindly again.
+                    Err(AppleError::OutcomeUnknown(_)) => {
+                        for t in chunk {
+                            let mut t = t.clone();
+                            t.detail = Some("checking with Apple".into());
+                            store.update_target(&t, now_ms()).await?;
+                        }
+                    }
+                    Err(e) => {
+                        for t in chunk {
+                            let mut t = t.clone();
+                            t.status = status::PENDING.into();
+                            t.detail = Some(format!("Apple refused the license request: {e}"));
+                            store.finish_claim(token.id, &t, None, 0, now_ms()).await?;
+                        }
+                    }
                 }
             }
         }

@@ -149,6 +149,51 @@ macro_rules! impl_deployment_queries {
                 Ok(changed == 1)
             }
 
+            /// Reserves one license per target and marks the targets `license_requested` on this
+            /// token, in one transaction: if the process dies before Apple answers, the targets
+            /// say what was reserved, and following them up releases it. All or nothing.
+            pub async fn reserve_for_targets(
+                &self,
+                token_id: i64,
+                adam_id: &str,
+                pricing: &str,
+                targets: &[$crate::inventory::TargetRow],
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let reserved = sqlx::query(
+                    "UPDATE assets SET reserved = reserved + $4 WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 \
+                     AND (unlimited OR available - reserved >= $4)",
+                )
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(pricing)
+                .bind(targets.len() as i64)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if reserved != 1 {
+                    return Ok(false);
+                }
+                for t in targets {
+                    sqlx::query(
+                        "UPDATE deployment_targets SET status = 'license_requested', license = $3, holder = $4, enrollment_id = $5, \
+                         token_id = $6, event_id = NULL, detail = NULL, updated_at = $7 WHERE deployment_id = $1 AND member_id = $2",
+                    )
+                    .bind(t.deployment_id)
+                    .bind(t.member_id)
+                    .bind(&t.license)
+                    .bind(&t.holder)
+                    .bind(&t.enrollment_id)
+                    .bind(token_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
             /// Gives reserved licenses back (a claim failed).
             pub async fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> Result<(), StoreError> {
                 sqlx::query(

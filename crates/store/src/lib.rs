@@ -165,6 +165,7 @@ delegate! {
     fn targets_by_command(&self, command_uuid: &str) -> Vec<TargetRow>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();
     fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> bool;
+    fn reserve_for_targets(&self, token_id: i64, adam_id: &str, pricing: &str, targets: &[TargetRow], now: i64) -> bool;
     fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> ();
     fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> i64;
     fn finish_claim(&self, token_id: i64, target: &TargetRow, granted: Option<&AssignmentRow>, generation: i64, now: i64) -> ();
