@@ -7,7 +7,7 @@
 //! through NanoMDM; device reports through the webhook finish each target. Deployments that would
 //! need user licenses, and the other actions, are refused at creation until they are built.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ pub struct Executor {
 fn now_ms() -> i64 {
     allot_sync::now_ms()
 }
+
+/// Targets read at a time.
+const PAGE: i64 = 1000;
 
 impl Executor {
     pub fn new(engine: SyncEngine, mdm: Option<NanoMdm>, poll_interval: Duration) -> Self {
@@ -107,31 +110,20 @@ impl Executor {
         Ok(())
     }
 
-    /// One reconcile step of a deployment.
+    /// One reconcile step of a deployment. Targets are walked in pages, so memory stays bounded
+    /// whatever the size of the collection.
     pub async fn run(&self, d: &DeploymentRow) -> Result<(), DeployError> {
         let store = self.store();
         let tokens = self.tokens(d).await?;
         let Some(facts) = self.facts(d, &tokens).await? else {
             return Ok(());
         };
-
-        // Targets: the collection's enrolled devices.
-        let mut members = Vec::new();
-        for id in store.collection_members(d.collection_id).await? {
-            if let Some(dev) = store.device(id).await? {
-                if dev.enrolled {
-                    members.push((dev.id, dev.serial_number));
-                }
-            }
-        }
-        store.add_targets(d.id, &members, now_ms()).await?;
-        let targets = store.targets(d.id).await?;
-
-        self.follow_events(d, &targets).await?;
-        let targets = store.targets(d.id).await?;
-        self.claim(d, &tokens, facts, targets).await?;
-        let targets = store.targets(d.id).await?;
-        self.install(d, &targets).await?;
+        store
+            .sync_device_targets(d.id, d.collection_id, now_ms())
+            .await?;
+        self.follow_events(d).await?;
+        self.claim(d, &tokens, facts).await?;
+        self.install(d).await?;
         Ok(())
     }
 
@@ -163,55 +155,65 @@ impl Executor {
         d: &DeploymentRow,
         tokens: &[TokenRow],
         facts: AssetFacts,
-        targets: Vec<TargetRow>,
     ) -> Result<(), DeployError> {
         let store = self.store();
         let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
-        let holders: HashSet<(String, String)> = store
-            .asset_holders(&ids, &d.adam_id, &d.pricing)
-            .await?
-            .into_iter()
-            .collect();
-        let mut to_claim = Vec::new();
-        for mut t in targets
-            .into_iter()
-            .filter(|t| t.status == status::PENDING || t.status == status::WAITING)
-        {
-            let Some(dev) = store.device(t.member_id).await? else {
-                continue;
-            };
-            match license_for(
-                facts,
-                CollectionKind::Devices,
-                dev.primary_person_id.is_some(),
-            ) {
-                Choice::Claim(License::Device) => {}
-                Choice::Claim(License::User) | Choice::NeedsUser => {
-                    t.status = status::NEEDS_USER.into();
-                    t.detail = Some(
-                        "this app is user-licensed here, and user licenses are not deployed yet"
-                            .into(),
-                    );
-                    store.update_target(&t, now_ms()).await?;
-                    continue;
-                }
-            }
-            t.license = Some("device".into());
-            t.holder = Some(dev.serial_number.clone());
-            t.enrollment_id = dev.enrollment_id.clone();
-            if holders.contains(&("device".into(), dev.serial_number.clone())) {
-                t.status = status::LICENSE_ASSIGNED.into();
-                t.detail = None;
-                store.update_target(&t, now_ms()).await?;
-            } else {
-                to_claim.push(t);
-            }
-        }
         let max = self
             .engine
             .apple()
             .request_limit(limit::MAX_SERIAL_NUMBERS)
             .await;
+        let mut after = 0;
+        loop {
+            let page = store
+                .device_targets_page(d.id, &[status::PENDING, status::WAITING], after, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.target.member_id;
+            let serials: Vec<String> = page.iter().map(|p| p.serial_number.clone()).collect();
+            let holders = store
+                .holders_among(&ids, &d.adam_id, &d.pricing, "device", &serials)
+                .await?;
+            let mut to_claim = Vec::new();
+            for p in page {
+                let mut t = p.target;
+                if !p.enrolled {
+                    continue;
+                }
+                match license_for(facts, CollectionKind::Devices, p.has_user) {
+                    Choice::Claim(License::Device) => {}
+                    Choice::Claim(License::User) | Choice::NeedsUser => {
+                        t.status = status::NEEDS_USER.into();
+                        t.detail = Some("this app is user-licensed here, and user licenses are not deployed yet".into());
+                        store.update_target(&t, now_ms()).await?;
+                        continue;
+                    }
+                }
+                t.license = Some("device".into());
+                t.holder = Some(p.serial_number.clone());
+                t.enrollment_id = p.enrollment_id.clone();
+                if holders.contains(&p.serial_number) {
+                    t.status = status::LICENSE_ASSIGNED.into();
+                    t.detail = None;
+                    store.update_target(&t, now_ms()).await?;
+                } else {
+                    to_claim.push(t);
+                }
+            }
+            self.claim_page(d, tokens, max, to_claim).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims licenses for one page of targets from the tokens in order; the rest wait or fail.
+    async fn claim_page(
+        &self,
+        d: &DeploymentRow,
+        tokens: &[TokenRow],
+        max: usize,
+        mut to_claim: Vec<TargetRow>,
+    ) -> Result<(), DeployError> {
+        let store = self.store();
         for token in tokens {
             if to_claim.is_empty() {
                 break;
@@ -297,23 +299,9 @@ impl Executor {
 
     /// Requested licenses: Apple's event (polled at most every `poll_interval`), or, when the
     /// request's outcome is unknown, the device's assignments read back.
-    async fn follow_events(
-        &self,
-        d: &DeploymentRow,
-        targets: &[TargetRow],
-    ) -> Result<(), DeployError> {
+    async fn follow_events(&self, d: &DeploymentRow) -> Result<(), DeployError> {
         let store = self.store();
-        let mut by_event: BTreeMap<Option<String>, Vec<&TargetRow>> = BTreeMap::new();
-        for t in targets
-            .iter()
-            .filter(|t| t.status == status::LICENSE_REQUESTED)
-        {
-            by_event.entry(t.event_id.clone()).or_default().push(t);
-        }
-        for (event, group) in by_event {
-            let Some(token_id) = group[0].token_id else {
-                continue;
-            };
+        for (event, token_id) in store.pending_events(d.id).await? {
             let Some(token) = store.token(token_id).await? else {
                 continue;
             };
@@ -322,7 +310,7 @@ impl Executor {
                 .bearer_of(&token)
                 .map_err(|e| DeployError::Invalid(e.to_string()))?;
             let mut failed: HashMap<String, i32> = HashMap::new();
-            match &event {
+            let group = match &event {
                 Some(id) => {
                     if !self.due(id) {
                         continue;
@@ -341,8 +329,11 @@ impl Executor {
                             failed.insert(serial, f.error_number);
                         }
                     }
+                    // One event covers at most maxSerialNumbers targets.
+                    store.targets_of_event(d.id, Some(id), i64::MAX / 2).await?
                 }
                 None => {
+                    let group = store.targets_of_event(d.id, None, PAGE).await?;
                     for t in &group {
                         let q = AssignmentsQuery {
                             adam_id: Some(d.adam_id.clone()),
@@ -355,11 +346,11 @@ impl Executor {
                             failed.insert(t.holder.clone().unwrap_or_default(), 0);
                         }
                     }
+                    group
                 }
-            }
+            };
             let gen = store.current_generation(token_id).await?;
-            for t in group {
-                let mut t = t.clone();
+            for mut t in group.into_iter().filter(|t| t.token_id == Some(token_id)) {
                 let serial = t.holder.clone().unwrap_or_default();
                 let granted = match failed.get(&serial) {
                     None => {
@@ -419,70 +410,69 @@ impl Executor {
         }
     }
 
-    /// Licensed targets of a Required deployment get the app through the MDM.
-    async fn install(&self, d: &DeploymentRow, targets: &[TargetRow]) -> Result<(), DeployError> {
+    /// Licensed targets of a Required deployment get the app through the MDM, 100 per command.
+    async fn install(&self, d: &DeploymentRow) -> Result<(), DeployError> {
         let store = self.store();
-        let ready: Vec<&TargetRow> = targets
-            .iter()
-            .filter(|t| t.status == status::LICENSE_ASSIGNED)
-            .collect();
-        if ready.is_empty() {
-            return Ok(());
-        }
-        let Some(mdm) = &self.mdm else {
-            for t in ready.iter().filter(|t| t.detail.is_none()) {
-                let mut t = (*t).clone();
-                t.detail = Some(
-                    "licensed; no MDM is configured here, so install the app from your MDM".into(),
-                );
-                store.update_target(&t, now_ms()).await?;
-            }
-            return Ok(());
-        };
         let adam: i64 = d
             .adam_id
             .parse()
             .map_err(|_| DeployError::Invalid(format!("adamId {} is not a number", d.adam_id)))?;
-        let (with_id, without): (Vec<&&TargetRow>, Vec<&&TargetRow>) =
-            ready.iter().partition(|t| t.enrollment_id.is_some());
-        for t in without.into_iter().filter(|t| t.detail.is_none()) {
-            let mut t = (*t).clone();
-            t.detail = Some(
-                "licensed; the device has not enrolled through NanoMDM, so no install can be sent"
-                    .into(),
-            );
-            store.update_target(&t, now_ms()).await?;
-        }
-        for chunk in with_id.chunks(100) {
-            let ids: Vec<String> = chunk
-                .iter()
-                .filter_map(|t| t.enrollment_id.clone())
-                .collect();
-            let uuid = uuid::Uuid::new_v4().to_string();
-            let command = Command::InstallApplication {
-                itunes_store_id: adam,
-                managed_on_mac: false,
-            };
-            match mdm.enqueue(&ids, &command, &uuid, true).await {
-                Ok(res) => {
-                    for t in chunk {
-                        let mut t = (**t).clone();
-                        let r = res.ids.get(t.enrollment_id.as_deref().unwrap_or_default());
-                        if r.is_some_and(|r| r.queued) {
-                            t.status = status::INSTALL_SENT.into();
-                            t.command_uuid = Some(uuid.clone());
-                            t.detail = None;
-                        } else {
-                            t.detail = Some(format!(
-                                "NanoMDM did not queue the install: {}",
-                                r.and_then(|r| r.command_error.clone()).unwrap_or_default()
-                            ));
-                        }
-                        store.update_target(&t, now_ms()).await?;
+        let mut after = 0;
+        loop {
+            let page = store
+                .device_targets_page(d.id, &[status::LICENSE_ASSIGNED], after, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.target.member_id;
+            let mut sendable = Vec::new();
+            for p in page {
+                let mut t = p.target;
+                let note = match (&self.mdm, &p.enrollment_id) {
+                    (None, _) => Some("licensed; no MDM is configured here, so install the app from your MDM"),
+                    (Some(_), None) => Some("licensed; the device has not enrolled through NanoMDM, so no install can be sent"),
+                    (Some(_), Some(id)) => {
+                        t.enrollment_id = Some(id.clone());
+                        sendable.push(t);
+                        continue;
                     }
+                };
+                if t.detail.as_deref() != note {
+                    t.detail = note.map(str::to_owned);
+                    store.update_target(&t, now_ms()).await?;
                 }
-                Err(e) => {
-                    tracing::warn!(deployment = d.id, error = %e, "install not sent; next step tries again")
+            }
+            let Some(mdm) = &self.mdm else { continue };
+            for chunk in sendable.chunks(100) {
+                let ids: Vec<String> = chunk
+                    .iter()
+                    .filter_map(|t| t.enrollment_id.clone())
+                    .collect();
+                let uuid = uuid::Uuid::new_v4().to_string();
+                let command = Command::InstallApplication {
+                    itunes_store_id: adam,
+                    managed_on_mac: false,
+                };
+                match mdm.enqueue(&ids, &command, &uuid, true).await {
+                    Ok(res) => {
+                        for t in chunk {
+                            let mut t = t.clone();
+                            let r = res.ids.get(t.enrollment_id.as_deref().unwrap_or_default());
+                            if r.is_some_and(|r| r.queued) {
+                                t.status = status::INSTALL_SENT.into();
+                                t.command_uuid = Some(uuid.clone());
+                                t.detail = None;
+                            } else {
+                                t.detail = Some(format!(
+                                    "NanoMDM did not queue the install: {}",
+                                    r.and_then(|r| r.command_error.clone()).unwrap_or_default()
+                                ));
+                            }
+                            store.update_target(&t, now_ms()).await?;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(deployment = d.id, error = %e, "install not sent; next step tries again")
+                    }
                 }
             }
         }

@@ -96,3 +96,13 @@ pub struct TargetRow {
     /// What went wrong, in words.
     pub detail: Option<String>,
 }
+
+/// A target with what its device says, for claiming and installing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceTarget {
+    pub target: TargetRow,
+    pub serial_number: String,
+    pub enrollment_id: Option<String>,
+    pub has_user: bool,
+    pub enrolled: bool,
+}

@@ -164,6 +164,12 @@ delegate! {
     fn targets(&self, deployment_id: i64) -> Vec<TargetRow>;
     fn targets_by_command(&self, command_uuid: &str) -> Vec<TargetRow>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();
+    fn sync_device_targets(&self, deployment_id: i64, collection_id: i64, now: i64) -> u64;
+    fn device_targets_page(&self, deployment_id: i64, statuses: &[&str], after_member: i64, limit: i64) -> Vec<DeviceTarget>;
+    fn pending_events(&self, deployment_id: i64) -> Vec<(Option<String>, i64)>;
+    fn targets_of_event(&self, deployment_id: i64, event_id: Option<&str>, limit: i64) -> Vec<TargetRow>;
+    fn target_counts(&self, deployment_id: i64) -> Vec<(String, i64)>;
+    fn holders_among(&self, token_ids: &[i64], adam_id: &str, pricing: &str, kind: &str, holders: &[String]) -> std::collections::HashSet<String>;
     fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> bool;
     fn reserve_for_targets(&self, token_id: i64, adam_id: &str, pricing: &str, targets: &[TargetRow], now: i64) -> bool;
     fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> ();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use allot_deploy::{plan_deployment, Action, PlanError, PlanRequest};
 use allot_domain::OnShortage;
-use allot_store::{DeploymentRow, NewDeployment, TargetRow};
+use allot_store::{DeploymentRow, NewDeployment};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -31,11 +31,11 @@ pub struct DeploymentView {
     pub statuses: BTreeMap<String, u64>,
 }
 
-fn view(d: DeploymentRow, targets: &[TargetRow]) -> DeploymentView {
-    let mut statuses = BTreeMap::new();
-    for t in targets {
-        *statuses.entry(t.status.clone()).or_default() += 1;
-    }
+fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
+    let statuses: BTreeMap<String, u64> = counts
+        .into_iter()
+        .map(|(s, n)| (s, n.max(0) as u64))
+        .collect();
     DeploymentView {
         id: d.id,
         adam_id: d.adam_id,
@@ -137,7 +137,7 @@ pub async fn create(
             tracing::warn!(deployment = first.id, error = %e, "first deployment step failed");
         }
     });
-    Ok((StatusCode::CREATED, Json(view(d, &[]))))
+    Ok((StatusCode::CREATED, Json(view(d, Vec::new()))))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -152,8 +152,8 @@ pub async fn list(
 ) -> Result<Json<DeploymentList>, ApiError> {
     let mut out = Vec::new();
     for d in state.store.deployments().await? {
-        let targets = state.store.targets(d.id).await?;
-        out.push(view(d, &targets));
+        let counts = state.store.target_counts(d.id).await?;
+        out.push(view(d, counts));
     }
     Ok(Json(DeploymentList { deployments: out }))
 }
@@ -209,8 +209,9 @@ pub async fn show(
             detail: t.detail.clone(),
         })
         .collect();
+    let counts = state.store.target_counts(id).await?;
     Ok(Json(DeploymentDetail {
-        deployment: view(d, &targets),
+        deployment: view(d, counts),
         targets: shown,
     }))
 }
