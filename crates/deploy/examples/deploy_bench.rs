@@ -165,8 +165,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     loop {
         executor.run(&d).await?;
         steps += 1;
-        let targets = store.targets(d.id).await?;
-        if targets.len() == n && targets.iter().all(|t| t.status == "license_assigned") {
+        let counts = store.target_counts(d.id).await?;
+        if counts == vec![("license_assigned".to_owned(), n as i64)] {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
