@@ -230,6 +230,30 @@ async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly() {
         .call(reqwest::Method::GET, &format!("{path}?status=failed"), None)
         .await;
     assert_eq!(only_failed["targets"].as_array().unwrap().len(), 1);
+    let (_, paged) = e
+        .call(
+            reqwest::Method::GET,
+            &format!("{path}?limit=2&offset=1"),
+            None,
+        )
+        .await;
+    let labels: Vec<&str> = paged["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec!["C2", "C3"], "pages by serial number");
+    assert_eq!(
+        paged["statuses"]["installed"], 2,
+        "counts cover every target, not the page"
+    );
+    assert_eq!(
+        e.call(reqwest::Method::GET, &format!("{path}?limit=5000"), None)
+            .await
+            .0,
+        422
+    );
 
     // Two deployments race for the last license: exactly one gets it.
     e.devices("Left", &["L1"]).await;

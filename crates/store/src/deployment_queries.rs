@@ -264,6 +264,22 @@ macro_rules! impl_deployment_queries {
                 Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
             }
 
+            /// A page of a deployment's targets, optionally of one status, by label.
+            pub async fn targets_page(
+                &self,
+                deployment_id: i64,
+                status: Option<&str>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<$crate::inventory::TargetRow>, StoreError> {
+                let sql = format!(
+                    "SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 AND ($2 IS NULL OR status = $2) \
+                     ORDER BY label LIMIT $3 OFFSET $4"
+                );
+                let rows = sqlx::query(&sql).bind(deployment_id).bind(status).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
+            }
+
             /// Targets per status.
             pub async fn target_counts(&self, deployment_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
                 Ok(sqlx::query_as("SELECT status, COUNT(*) FROM deployment_targets WHERE deployment_id = $1 GROUP BY status ORDER BY status")

@@ -169,6 +169,7 @@ delegate! {
     fn pending_events(&self, deployment_id: i64) -> Vec<(Option<String>, i64)>;
     fn targets_of_event(&self, deployment_id: i64, event_id: Option<&str>, limit: i64) -> Vec<TargetRow>;
     fn target_counts(&self, deployment_id: i64) -> Vec<(String, i64)>;
+    fn targets_page(&self, deployment_id: i64, status: Option<&str>, limit: i64, offset: i64) -> Vec<TargetRow>;
     fn holders_among(&self, token_ids: &[i64], adam_id: &str, pricing: &str, kind: &str, holders: &[String]) -> std::collections::HashSet<String>;
     fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> bool;
     fn reserve_for_targets(&self, token_id: i64, adam_id: &str, pricing: &str, targets: &[TargetRow], now: i64) -> bool;

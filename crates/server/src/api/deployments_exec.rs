@@ -163,6 +163,9 @@ pub async fn list(
 pub struct TargetFilter {
     /// Only targets in this status (`installed`, `failed`, `waiting_for_license`, …).
     pub status: Option<String>,
+    /// Targets per page, at most 1000 (default 500).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -190,23 +193,30 @@ pub async fn show(
     State(state): State<AppState>,
     _c: Caller,
     Path(id): Path<i64>,
-    Query(f): Query<TargetFilter>,
+    f: Result<Query<TargetFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeploymentDetail>, ApiError> {
+    let Query(f) = f.map_err(|e| ApiError::invalid(e.body_text()))?;
     let d = state
         .store
         .deployment(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))?;
-    let targets = state.store.targets(id).await?;
+    let limit = f.limit.unwrap_or(500);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 1000"));
+    }
+    let targets = state
+        .store
+        .targets_page(id, f.status.as_deref(), limit, f.offset.unwrap_or(0).max(0))
+        .await?;
     let shown = targets
-        .iter()
-        .filter(|t| f.status.as_deref().is_none_or(|s| t.status == s))
+        .into_iter()
         .map(|t| TargetView {
-            target: t.label.clone(),
-            status: t.status.clone(),
-            license: t.license.clone(),
+            target: t.label,
+            status: t.status,
+            license: t.license,
             token_id: t.token_id,
-            detail: t.detail.clone(),
+            detail: t.detail,
         })
         .collect();
     let counts = state.store.target_counts(id).await?;
