@@ -47,6 +47,7 @@ pub struct Executor {
     /// Apple asks for at least 30 s between polls of one event.
     poll_interval: Duration,
     polled: Arc<Mutex<HashMap<String, Instant>>>,
+    reclaim_grace: Duration,
 }
 
 fn now_ms() -> i64 {
@@ -63,11 +64,22 @@ impl Executor {
             mdm: mdm.map(Arc::new),
             poll_interval,
             polled: Arc::default(),
+            reclaim_grace: Duration::from_secs(86_400),
         }
     }
 
     fn store(&self) -> &Store {
         self.engine.store()
+    }
+
+    pub(crate) fn engine(&self) -> &SyncEngine {
+        &self.engine
+    }
+
+    /// How long a departed device keeps its licenses (default a day).
+    pub fn with_reclaim_grace(mut self, grace: Duration) -> Self {
+        self.reclaim_grace = grace;
+        self
     }
 
     /// The tokens a deployment draws from, in order (usable ones only).
@@ -100,13 +112,14 @@ impl Executor {
         Ok(out)
     }
 
-    /// One reconcile step of every deployment.
+    /// One reconcile step of every deployment, then the reclaim policy.
     pub async fn run_all(&self) -> Result<(), DeployError> {
         for d in self.store().deployments().await? {
             if let Err(e) = self.run(&d).await {
                 tracing::warn!(deployment = d.id, error = %e, "deployment step failed");
             }
         }
+        self.reclaim_departed(self.reclaim_grace).await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 pub mod execute;
 pub mod plan;
+mod reclaim;
 
 pub use execute::{status, DeployError, Executor};
 pub use plan::{

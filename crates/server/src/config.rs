@@ -42,6 +42,8 @@ pub struct Config {
     pub deploy_tick: Duration,
     /// Least time between two polls of one Apple event (Apple: 30 s).
     pub event_poll: Duration,
+    /// How long a device that left management keeps its licenses before they are given back.
+    pub reclaim_grace: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             nanomdm_user: "nanomdm".into(),
             deploy_tick: Duration::from_secs(15),
             event_poll: Duration::from_secs(30),
+            reclaim_grace: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -115,6 +118,7 @@ struct FileConfig {
     nanomdm_api_key: Option<String>,
     nanomdm_prefix: Option<String>,
     nanomdm_user: Option<String>,
+    reclaim_grace_hours: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +259,22 @@ impl Config {
         )? {
             c.full_interval = Duration::from_secs_f64(hours("ALLOT_FULL_SYNC_DAYS", v)? * 86400.0);
         }
+        if let Some(v) = pick(
+            "ALLOT_RECLAIM_GRACE_HOURS",
+            f.reclaim_grace_hours.map(|h| h.to_string()),
+        )? {
+            let h = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|h| h.is_finite() && *h >= 0.0);
+            let h = h.ok_or_else(|| {
+                ConfigError(format!(
+                    "ALLOT_RECLAIM_GRACE_HOURS {v:?} must be a number of hours, 0 or more"
+                ))
+            })?;
+            c.reclaim_grace = Duration::from_secs_f64(h * 3600.0);
+        }
         Ok(c)
     }
 
@@ -314,6 +334,8 @@ mod tests {
         assert!(err(&[("ALLOT_ADMIN_API_KEY", "short")]).contains("ALLOT_ADMIN_API_KEY"));
         assert!(err(&[("ALLOT_SECRET_KEY", "abc")]).contains("ALLOT_SECRET_KEY"));
         assert!(err(&[("ALLOT_DELTA_SYNC_HOURS", "-1")]).contains("ALLOT_DELTA_SYNC_HOURS"));
+        assert!(err(&[("ALLOT_RECLAIM_GRACE_HOURS", "soon")]).contains("ALLOT_RECLAIM_GRACE_HOURS"));
+        assert!(err(&[("ALLOT_NANOMDM_URL", "http://mdm:9000")]).contains("go together"));
         let dir = std::env::temp_dir().join(format!("allot-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.toml"), "lisen = \"x\"").unwrap();

@@ -95,7 +95,8 @@ impl Server {
             })),
             _ => None,
         };
-        let executor = allot_deploy::Executor::new(engine.clone(), mdm, config.event_poll);
+        let executor = allot_deploy::Executor::new(engine.clone(), mdm, config.event_poll)
+            .with_reclaim_grace(config.reclaim_grace);
         let state = AppState {
             store,
             engine,

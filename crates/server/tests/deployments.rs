@@ -52,6 +52,7 @@ async fn env() -> Env {
         nanomdm_api_key: Some("nanomdm-api-key".into()),
         deploy_tick: Duration::from_millis(50),
         event_poll: Duration::ZERO,
+        reclaim_grace: Duration::ZERO,
         ..Default::default()
     };
     let server = Server::build(&config).await.unwrap();
@@ -253,6 +254,28 @@ async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly() {
             .await
             .0,
         422
+    );
+
+    // A device leaves management: its license goes back to Apple (grace period 0 here).
+    assert!(e.mdm.check_out(&udids[0]).await);
+    let d = e
+        .until(&path, "the reclaim", |b| count(b, "license_reclaimed") == 1)
+        .await;
+    assert_eq!(count(&d, "installed"), 1);
+    assert_eq!(
+        e.assigned("777").await,
+        1,
+        "the license is free again at Apple"
+    );
+    let (_, apps) = e
+        .call(reqwest::Method::GET, "/api/v1/apps?search=two", None)
+        .await;
+    assert_eq!(
+        (
+            apps["apps"][0]["used"].as_i64(),
+            apps["apps"][0]["available"].as_i64()
+        ),
+        (Some(1), Some(1))
     );
 
     // Two deployments race for the last license: exactly one gets it.

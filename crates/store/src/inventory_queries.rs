@@ -138,7 +138,7 @@ macro_rules! impl_inventory_queries {
                      platform = excluded.platform, model = CASE WHEN excluded.model = '' THEN devices.model ELSE excluded.model END, \
                      name = CASE WHEN excluded.name = '' THEN devices.name ELSE excluded.name END, \
                      primary_person_id = COALESCE(excluded.primary_person_id, devices.primary_person_id), enrolled = TRUE, \
-                     unenrolled_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at \
+                     unenrolled_at = NULL, licenses_reclaimed_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at \
                      RETURNING {DEVICE_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
@@ -225,6 +225,57 @@ macro_rules! impl_inventory_queries {
                     }
                 }
                 Ok(out)
+            }
+
+            /// Devices that left management at or before `before` and whose licenses have not been
+            /// given back yet.
+            pub async fn devices_to_reclaim(&self, before: i64, limit: i64) -> Result<Vec<$crate::inventory::DeviceRow>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE NOT enrolled AND unenrolled_at <= $1 AND licenses_reclaimed_at IS NULL \
+                     ORDER BY unenrolled_at LIMIT $2"
+                ))
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.iter().map(device_row).collect::<Result<_, _>>()?)
+            }
+
+            /// The device's licenses were given back: its deployment targets say so.
+            pub async fn mark_device_reclaimed(&self, device_id: i64, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE devices SET licenses_reclaimed_at = $2 WHERE id = $1").bind(device_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(
+                    "UPDATE deployment_targets SET status = 'license_reclaimed', detail = 'the device left management; its license was given back', \
+                     updated_at = $2 WHERE member_id = $1 AND license = 'device' AND status IN ('license_assigned', 'install_sent', 'installed')",
+                )
+                .bind(device_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Device licenses held by a serial number, per token.
+            pub async fn device_licenses(&self, serial: &str) -> Result<Vec<(i64, $crate::types::AssignmentRow)>, StoreError> {
+                let rows = sqlx::query("SELECT token_id, adam_id, pricing FROM assignments WHERE holder_kind = 'device' AND holder = $1 ORDER BY token_id")
+                    .bind(serial)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("token_id")?,
+                            $crate::types::AssignmentRow {
+                                adam_id: r.try_get("adam_id")?,
+                                pricing: r.try_get("pricing")?,
+                                holder: $crate::types::Holder::Device(serial.to_owned()),
+                            },
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
             }
 
             // ---- collections ----

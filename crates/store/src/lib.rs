@@ -155,6 +155,9 @@ delegate! {
     fn device_by_enrollment(&self, enrollment_id: &str) -> Option<DeviceRow>;
     fn devices(&self, search: Option<&str>, limit: i64, offset: i64) -> (Vec<DeviceRow>, i64);
     fn set_device_unenrolled(&self, id: i64, now: i64) -> bool;
+    fn devices_to_reclaim(&self, before: i64, limit: i64) -> Vec<DeviceRow>;
+    fn mark_device_reclaimed(&self, device_id: i64, now: i64) -> ();
+    fn device_licenses(&self, serial: &str) -> Vec<(i64, AssignmentRow)>;
     fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> ();
     fn asset_holders(&self, token_ids: &[i64], adam_id: &str, pricing: &str) -> Vec<(String, String)>;
     fn insert_deployment(&self, d: &NewDeployment, now: i64) -> DeploymentRow;
