@@ -132,6 +132,28 @@ async fn tokens_and_apps_from_the_command_line() {
     assert_eq!(books.as_array().unwrap().len(), 1);
     assert_eq!(books[0]["name"], "Acme Handbook");
 
+    // The licenses report, as CSV and JSON.
+    let (ok, out, err) = allot(&e, &["report", "licenses", "--format", "csv"]).await;
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("name,adamId,type,token,programType,totalPurchased,used,available,percentUsed")
+    );
+    assert!(
+        out.contains("Acme Notes,111,app,HQ,business,8,1,7,12.5"),
+        "{out}"
+    );
+    let (ok, out, _) = allot(
+        &e,
+        &["report", "licenses", "--format", "json", "--token", "HQ"],
+    )
+    .await;
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && rows.as_array().unwrap().len() == 2);
+    let (ok, _, err) = allot(&e, &["report", "licenses", "--format", "xml"]).await;
+    assert!(!ok && err.contains("csv or json"), "{err}");
+
     // Clear errors for what a person gets wrong.
     let junk = e.dir.join("junk.vpptoken");
     let (ok, _, err) = allot(

@@ -56,6 +56,28 @@ impl Client {
         )?)
     }
 
+    /// A body as text (CSV exports); errors as for JSON calls.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the Allot server at {}", self.base))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let msg = body["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(anyhow!("{msg}"));
+        }
+        Ok(text)
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
             .await

@@ -6,6 +6,7 @@ mod demo;
 mod deployments;
 mod inventory;
 mod output;
+mod report;
 mod sim;
 mod tokens;
 
@@ -90,6 +91,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Reports: `allot report licenses --format csv`.
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// License information for store apps.
     Apps {
         #[command(subcommand)]
@@ -132,6 +140,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Deployments { command, server } => {
             deployments::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Report { command, server } => {
+            report::run(command, &client::Client::new(&server)?).await
         }
         Command::Apps { command, server } => {
             apps::run(command, &client::Client::new(&server)?, server.output).await

@@ -102,6 +102,23 @@ async fn tokens_sync_and_notifications_end_to_end() {
             "{backend}"
         );
 
+        let csv = app
+            .http
+            .get(format!("{}/api/v1/reports/licenses", app.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = csv.text().await.unwrap();
+        assert!(
+            csv.contains("Acme Notes,111,app,HQ,business,60,4,56,6.7"),
+            "{backend}: {csv}"
+        );
+        assert!(
+            csv.contains("Free Reader,333,app,HQ,business,,0,,"),
+            "unlimited: no total"
+        );
         let (_, list) = app.get("/api/v1/tokens").await;
         assert_eq!(list["tokens"][0]["state"], "healthy", "{backend}");
         assert!(list["tokens"][0]["lastFullSync"].is_string());

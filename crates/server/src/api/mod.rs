@@ -5,6 +5,7 @@ pub mod collections;
 pub mod deployments;
 pub mod deployments_exec;
 pub mod inventory;
+pub mod reports;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
@@ -23,7 +24,7 @@ use crate::AppState;
         inventory::add_user, inventory::list_users, inventory::remove_user, inventory::import_users,
         inventory::add_device, inventory::list_devices, inventory::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
-        deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show
+        deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, reports::licenses
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -33,12 +34,13 @@ use crate::AppState;
         inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
-        deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView
+        deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, reports::LicenseRow
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
         (name = "inventory", description = "Users, devices and collections"),
-        (name = "deployments", description = "Apps and books onto collections"))
+        (name = "deployments", description = "Apps and books onto collections"),
+        (name = "reports", description = "Exports"))
 )]
 pub struct ApiDoc;
 
@@ -76,6 +78,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/tokens/{token}/takeover", post(tokens::take_over))
         .route("/api/v1/apps", get(apps::list))
+        .route("/api/v1/reports/licenses", get(reports::licenses))
         .route(
             "/api/v1/users",
             get(inventory::list_users).post(inventory::add_user),
