@@ -132,6 +132,7 @@ delegate! {
     fn metadata_due(&self, token_id: i64, older_than: i64) -> Vec<String>;
     fn metadata(&self, adam_id: &str) -> Option<MetadataRow>;
     fn mark_notification_seen(&self, id: &str, token_id: i64, kind: &str, now: i64) -> bool;
+    fn forget_notification(&self, id: &str) -> ();
     fn start_sync_run(&self, token_id: i64, kind: &str, reason: &str, now: i64) -> i64;
     fn sync_progress(&self, run: i64, pages: i64, pages_total: i64) -> ();
     fn finish_sync_run(&self, run: i64, status: &str, counts: SyncCounts, error: Option<&str>, now: i64) -> ();

@@ -728,6 +728,12 @@ macro_rules! impl_queries {
                 Ok(n == 1)
             }
 
+            /// Undoes `mark_notification_seen` for a notification that could not be applied.
+            pub async fn forget_notification(&self, id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM notifications_seen WHERE notification_id = $1").bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
             // ---- sync runs ----
 
             pub async fn start_sync_run(&self, token_id: i64, kind: &str, reason: &str, now: i64) -> Result<i64, StoreError> {

@@ -156,6 +156,14 @@ async fn notifications_move_counts_once() {
             .mark_notification_seen("n1", t, "ASSET_COUNT", 0)
             .await
             .unwrap());
+        s.forget_notification("n1").await.unwrap();
+        assert!(
+            s.mark_notification_seen("n1", t, "ASSET_COUNT", 0)
+                .await
+                .unwrap(),
+            "{}: forgotten, so seen anew",
+            db.backend()
+        );
     }
 }
 

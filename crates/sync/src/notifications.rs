@@ -108,7 +108,14 @@ impl SyncEngine {
                     applied,
                 })
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // Not applied: forget we saw it, so Apple's retry (after our 5xx) is applied
+                // rather than dropped as a duplicate.
+                if let Err(f) = store.forget_notification(&envelope.notification_id).await {
+                    tracing::warn!(error = %f, "could not forget a notification that failed to apply");
+                }
+                Err(e.into())
+            }
         }
     }
 
