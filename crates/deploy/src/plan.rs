@@ -191,15 +191,15 @@ pub async fn plan_deployment(
 
     // The members and the license each claims.
     let mut members = Vec::new();
-    for id in store.collection_members(req.collection.id).await? {
-        match kind {
-            CollectionKind::Users => {
-                let Some(p) = store.person(id).await? else {
-                    continue;
-                };
-                if p.removed_at.is_some() {
-                    continue;
-                }
+    // One query per collection, not one per member.
+    match kind {
+        CollectionKind::Users => {
+            for p in store
+                .collection_people(req.collection.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.removed_at.is_none())
+            {
                 members.push(Member {
                     label: p.email.clone().unwrap_or(p.name.clone()),
                     choice: license_for(facts, kind, false),
@@ -207,21 +207,14 @@ pub async fn plan_deployment(
                     user_holder: Some(p.client_user_id),
                 });
             }
-            CollectionKind::Devices => {
-                let Some(d) = store.device(id).await? else {
-                    continue;
-                };
-                if !d.enrolled {
-                    continue;
-                }
-                let user = match d.primary_person_id {
-                    Some(pid) => store
-                        .person(pid)
-                        .await?
-                        .filter(|p| p.removed_at.is_none())
-                        .map(|p| p.client_user_id),
-                    None => None,
-                };
+        }
+        CollectionKind::Devices => {
+            for (d, user) in store
+                .collection_devices(req.collection.id)
+                .await?
+                .into_iter()
+                .filter(|(d, _)| d.enrolled)
+            {
                 members.push(Member {
                     label: d.serial_number.clone(),
                     choice: license_for(facts, kind, user.is_some()),

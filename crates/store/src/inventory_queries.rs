@@ -334,13 +334,14 @@ macro_rules! impl_inventory_queries {
 
             pub async fn remove_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> Result<u64, StoreError> {
                 let mut removed = 0;
-                for m in member_ids {
-                    removed += sqlx::query("DELETE FROM collection_members WHERE collection_id = $1 AND member_id = $2")
-                        .bind(collection_id)
-                        .bind(*m)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected();
+                for chunk in member_ids.chunks(BATCH) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!("DELETE FROM collection_members WHERE collection_id = $1 AND member_id IN ({})", marks.join(","));
+                    let mut q = sqlx::query(&sql).bind(collection_id);
+                    for m in chunk {
+                        q = q.bind(*m);
+                    }
+                    removed += q.execute(&self.pool).await?.rows_affected();
                 }
                 Ok(removed)
             }
@@ -350,6 +351,34 @@ macro_rules! impl_inventory_queries {
                     .bind(collection_id)
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            /// The devices of a collection, each with its primary user's `clientUserId` (if that
+            /// user is not removed), in one query.
+            pub async fn collection_devices(&self, collection_id: i64) -> Result<Vec<($crate::inventory::DeviceRow, Option<String>)>, StoreError> {
+                let cols: Vec<String> = DEVICE_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect();
+                let sql = format!(
+                    "SELECT {}, p.client_user_id AS primary_user FROM collection_members m JOIN devices d ON d.id = m.member_id \
+                     LEFT JOIN people p ON p.id = d.primary_person_id AND p.removed_at IS NULL \
+                     WHERE m.collection_id = $1 ORDER BY d.serial_number",
+                    cols.join(", ")
+                );
+                let rows = sqlx::query(&sql).bind(collection_id).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| Ok((device_row(r)?, r.try_get("primary_user")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// The people of a collection, in one query.
+            pub async fn collection_people(&self, collection_id: i64) -> Result<Vec<$crate::inventory::PersonRow>, StoreError> {
+                let cols: Vec<String> = PERSON_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect();
+                let sql = format!(
+                    "SELECT {} FROM collection_members m JOIN people p ON p.id = m.member_id WHERE m.collection_id = $1 ORDER BY LOWER(p.name), p.id",
+                    cols.join(", ")
+                );
+                let rows = sqlx::query(&sql).bind(collection_id).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(person_row).collect::<Result<_, _>>()?)
             }
 
             pub async fn delete_collection(&self, id: i64) -> Result<bool, StoreError> {

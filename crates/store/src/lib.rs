@@ -186,4 +186,6 @@ delegate! {
     fn remove_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;
     fn collection_members(&self, collection_id: i64) -> Vec<i64>;
     fn delete_collection(&self, id: i64) -> bool;
+    fn collection_devices(&self, collection_id: i64) -> Vec<(DeviceRow, Option<String>)>;
+    fn collection_people(&self, collection_id: i64) -> Vec<PersonRow>;
 }

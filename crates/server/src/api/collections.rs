@@ -130,17 +130,29 @@ pub async fn show(
     Path(key): Path<String>,
 ) -> Result<Json<CollectionDetail>, ApiError> {
     let c = find(&state, &key).await?;
-    let ids = state.store.collection_members(c.id).await?;
-    let (mut users, mut devices) = (Vec::new(), Vec::new());
-    for id in ids {
-        if c.kind == "users" {
-            if let Some(p) = state.store.person(id).await? {
-                users.push(p.into());
-            }
-        } else if let Some(d) = state.store.device(id).await? {
-            devices.push(d.into());
-        }
-    }
+    let (users, devices) = if c.kind == "users" {
+        (
+            state
+                .store
+                .collection_people(c.id)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            Vec::new(),
+        )
+    } else {
+        (
+            Vec::new(),
+            state
+                .store
+                .collection_devices(c.id)
+                .await?
+                .into_iter()
+                .map(|(d, _)| d.into())
+                .collect(),
+        )
+    };
     Ok(Json(CollectionDetail {
         collection: c.into(),
         users,
