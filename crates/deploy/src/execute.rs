@@ -48,6 +48,9 @@ pub struct Executor {
     poll_interval: Duration,
     polled: Arc<Mutex<HashMap<String, Instant>>>,
     reclaim_grace: Duration,
+    /// One step of a deployment at a time in this process (the create handler's first step and
+    /// the loop's may otherwise overlap).
+    steps: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 fn now_ms() -> i64 {
@@ -65,6 +68,7 @@ impl Executor {
             poll_interval,
             polled: Arc::default(),
             reclaim_grace: Duration::from_secs(86_400),
+            steps: Arc::default(),
         }
     }
 
@@ -126,6 +130,14 @@ impl Executor {
     /// One reconcile step of a deployment. Targets are walked in pages, so memory stays bounded
     /// whatever the size of the collection.
     pub async fn run(&self, d: &DeploymentRow) -> Result<(), DeployError> {
+        let lock = self
+            .steps
+            .lock()
+            .expect("steps lock")
+            .entry(d.id)
+            .or_default()
+            .clone();
+        let _step = lock.lock().await;
         let store = self.store();
         let tokens = self.tokens(d).await?;
         let Some(facts) = self.facts(d, &tokens).await? else {
@@ -198,7 +210,9 @@ impl Executor {
                     Choice::Claim(License::User) | Choice::NeedsUser => {
                         t.status = status::NEEDS_USER.into();
                         t.detail = Some("this app is user-licensed here, and user licenses are not deployed yet".into());
-                        store.update_target(&t, now_ms()).await?;
+                        store
+                            .update_target_from(&t, &[status::PENDING, status::WAITING], now_ms())
+                            .await?;
                         continue;
                     }
                 }
@@ -208,7 +222,9 @@ impl Executor {
                 if holders.contains(&p.serial_number) {
                     t.status = status::LICENSE_ASSIGNED.into();
                     t.detail = None;
-                    store.update_target(&t, now_ms()).await?;
+                    store
+                        .update_target_from(&t, &[status::PENDING, status::WAITING], now_ms())
+                        .await?;
                 } else {
                     to_claim.push(t);
                 }
@@ -266,7 +282,9 @@ impl Executor {
                         for t in chunk {
                             let mut t = t.clone();
                             t.event_id = Some(e.event_id.clone());
-                            store.update_target(&t, now_ms()).await?;
+                            store
+                                .update_target_from(&t, &[status::LICENSE_REQUESTED], now_ms())
+                                .await?;
                         }
                     }
                     // Apple may or may not have it: read back later, never send blindly again.
@@ -274,7 +292,9 @@ impl Executor {
                         for t in chunk {
                             let mut t = t.clone();
                             t.detail = Some("checking with Apple".into());
-                            store.update_target(&t, now_ms()).await?;
+                            store
+                                .update_target_from(&t, &[status::LICENSE_REQUESTED], now_ms())
+                                .await?;
                         }
                     }
                     Err(e) => {
@@ -305,7 +325,9 @@ impl Executor {
                 }
                 .into(),
             );
-            store.update_target(&t, now_ms()).await?;
+            store
+                .update_target_from(&t, &[status::PENDING, status::WAITING], now_ms())
+                .await?;
         }
         Ok(())
     }
@@ -451,7 +473,9 @@ impl Executor {
                 };
                 if t.detail.as_deref() != note {
                     t.detail = note.map(str::to_owned);
-                    store.update_target(&t, now_ms()).await?;
+                    store
+                        .update_target_from(&t, &[status::LICENSE_ASSIGNED], now_ms())
+                        .await?;
                 }
             }
             let Some(mdm) = &self.mdm else { continue };
@@ -480,7 +504,9 @@ impl Executor {
                                     r.and_then(|r| r.command_error.clone()).unwrap_or_default()
                                 ));
                             }
-                            store.update_target(&t, now_ms()).await?;
+                            store
+                                .update_target_from(&t, &[status::LICENSE_ASSIGNED], now_ms())
+                                .await?;
                         }
                     }
                     Err(e) => {
@@ -518,8 +544,12 @@ impl Executor {
                 }
                 _ => continue,
             }
-            store.update_target(&t, now_ms()).await?;
-            changed += 1;
+            if store
+                .update_target_from(&t, &[status::INSTALL_SENT], now_ms())
+                .await?
+            {
+                changed += 1;
+            }
         }
         Ok(changed)
     }

@@ -111,6 +111,34 @@ macro_rules! impl_deployment_queries {
                 Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
             }
 
+            /// Writes a target's state only if it is still in one of `from` (a step racing another
+            /// step, or another instance, must not undo what that one did). True if written.
+            pub async fn update_target_from(&self, t: &$crate::inventory::TargetRow, from: &[&str], now: i64) -> Result<bool, StoreError> {
+                let marks: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 12)).collect();
+                let sql = format!(
+                    "UPDATE deployment_targets SET status = $3, license = $4, holder = $5, enrollment_id = $6, token_id = $7, \
+                     event_id = $8, command_uuid = $9, detail = $10, updated_at = $11 \
+                     WHERE deployment_id = $1 AND member_id = $2 AND status IN ({})",
+                    marks.join(",")
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(t.deployment_id)
+                    .bind(t.member_id)
+                    .bind(&t.status)
+                    .bind(&t.license)
+                    .bind(&t.holder)
+                    .bind(&t.enrollment_id)
+                    .bind(t.token_id)
+                    .bind(&t.event_id)
+                    .bind(&t.command_uuid)
+                    .bind(&t.detail)
+                    .bind(now);
+                for f in from {
+                    q = q.bind(*f);
+                }
+                Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+            }
+
             /// Writes a target's state (every field but the key and label).
             pub async fn update_target(&self, t: &$crate::inventory::TargetRow, now: i64) -> Result<(), StoreError> {
                 sqlx::query(

@@ -168,6 +168,7 @@ delegate! {
     fn targets(&self, deployment_id: i64) -> Vec<TargetRow>;
     fn targets_by_command(&self, command_uuid: &str) -> Vec<TargetRow>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();
+    fn update_target_from(&self, t: &TargetRow, from: &[&str], now: i64) -> bool;
     fn sync_device_targets(&self, deployment_id: i64, collection_id: i64, now: i64) -> u64;
     fn device_targets_page(&self, deployment_id: i64, statuses: &[&str], after_member: i64, limit: i64) -> Vec<DeviceTarget>;
     fn pending_events(&self, deployment_id: i64) -> Vec<(Option<String>, i64)>;

@@ -124,7 +124,28 @@ async fn deployments_and_their_targets() {
         target.command_uuid = Some("cmd-1".into());
         target.license = Some("device".into());
         s.update_target(&target, 7).await.unwrap();
-        assert_eq!(s.targets_by_command("cmd-1").await.unwrap(), vec![target]);
+        assert_eq!(
+            s.targets_by_command("cmd-1").await.unwrap(),
+            vec![target.clone()]
+        );
+        // A step that read the target as pending must not overwrite what another step did.
+        let mut stale = target.clone();
+        stale.status = "failed".into();
+        assert!(
+            !s.update_target_from(&stale, &["pending", "waiting_for_license"], 8)
+                .await
+                .unwrap(),
+            "{}",
+            db.backend()
+        );
+        assert!(s
+            .update_target_from(&stale, &["install_sent"], 8)
+            .await
+            .unwrap());
+        assert_eq!(
+            s.targets_by_command("cmd-1").await.unwrap()[0].status,
+            "failed"
+        );
         assert_eq!(s.deployments().await.unwrap().len(), 1);
         assert_eq!(s.deployment(d.id).await.unwrap().unwrap(), d);
     }
