@@ -196,6 +196,19 @@ impl AppleClient {
         self.limit(key, default).await.max(1) as usize
     }
 
+    /// The invitation a Registered user opens to join the program: `urls.invitationEmail` with
+    /// the user's `inviteCode` in place of its `%25inviteCode%25` placeholder.
+    pub async fn invitation_url(&self, invite_code: &str) -> AppleResult<String> {
+        let cfg = self.service_config().await?;
+        let template = cfg
+            .urls
+            .get(allot_apple_wire::url_key::INVITATION_EMAIL)
+            .ok_or_else(|| {
+                AppleError::Decode("service/config names no invitationEmail URL".into())
+            })?;
+        Ok(template.replace("%25inviteCode%25", invite_code))
+    }
+
     /// The URL of an endpoint: from `service/config` when it names one, else the base URL.
     async fn url(&self, key: &str, path: &str) -> String {
         if let Ok(cfg) = self.service_config().await {

@@ -33,7 +33,16 @@ impl Action {
         }
     }
 
-    fn claims(self) -> bool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Required => "required",
+            Action::Available => "available",
+            Action::Uninstall => "uninstall",
+            Action::Revoke => "revoke",
+        }
+    }
+
+    pub fn claims(self) -> bool {
         matches!(self, Action::Required | Action::Available)
     }
 }

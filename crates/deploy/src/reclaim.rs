@@ -1,11 +1,11 @@
-//! Reclaim policy: the device licenses of devices that left management (MDM check-out, or marked
-//! gone) are given back to Apple once a grace period has passed, so the devices can come back
-//! within it without losing their apps.
+//! Reclaim policies: the device licenses of devices that left management (MDM check-out, or marked
+//! gone), and the user licenses of people who left (removed), are given back to Apple once a grace
+//! period has passed, so a device or person can come back within it without losing their apps.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use allot_apple_wire::{limit, RevokeAssetsRequest};
+use allot_apple_wire::{limit, user_status, ManageUsersRequest, RequestUser, RevokeAssetsRequest};
 
 use crate::execute::{DeployError, Executor};
 
@@ -24,7 +24,7 @@ impl Executor {
         let mut per_token: BTreeMap<i64, Vec<(String, allot_store::AssignmentRow)>> =
             BTreeMap::new();
         for d in &devices {
-            for (token, a) in store.device_licenses(&d.serial_number).await? {
+            for (token, a) in store.licenses_held("device", &d.serial_number).await? {
                 per_token
                     .entry(token)
                     .or_default()
@@ -93,6 +93,100 @@ impl Executor {
                 .await?;
             tracing::info!(serial = %d.serial_number, "licenses of a departed device given back");
             done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Gives back the user licenses of up to 100 people who left: their licenses are revoked and
+    /// their Apple user retired on every location that knows them. Both are idempotent at Apple,
+    /// so a pass interrupted before it was recorded may safely run again.
+    pub async fn reclaim_departed_people(&self, grace: Duration) -> Result<usize, DeployError> {
+        let store = self.engine().store();
+        let now = allot_sync::now_ms();
+        let mut done = 0;
+        for person in store
+            .people_to_reclaim(now - grace.as_millis() as i64, 100)
+            .await?
+        {
+            let cuid = &person.client_user_id;
+            let held = store.licenses_held("user", cuid).await?;
+            let records = store.apple_user_records(cuid).await?;
+            let mut tokens: Vec<i64> = held.iter().map(|(t, _)| *t).collect();
+            tokens.extend(
+                records
+                    .iter()
+                    .filter(|(_, u)| {
+                        u.status == user_status::REGISTERED || u.status == user_status::ASSOCIATED
+                    })
+                    .map(|(t, _)| *t),
+            );
+            tokens.sort_unstable();
+            tokens.dedup();
+            let mut finished = true;
+            for token_id in tokens {
+                let Some(token) = store.token(token_id).await? else {
+                    continue;
+                };
+                if let Some(why) = crate::unusable(&token, now) {
+                    tracing::warn!(
+                        token = token_id,
+                        "cannot reclaim a departed person's licenses: {why}"
+                    );
+                    finished = false;
+                    continue;
+                }
+                let bearer = self
+                    .engine()
+                    .bearer_of(&token)
+                    .map_err(|e| DeployError::Invalid(e.to_string()))?;
+                let apple = self.engine().apple();
+                let revoked = apple
+                    .revoke(
+                        &bearer,
+                        &RevokeAssetsRequest {
+                            client_user_ids: vec![cuid.clone()],
+                            serial_numbers: vec![],
+                        },
+                    )
+                    .await;
+                let retired = apple
+                    .retire_users(
+                        &bearer,
+                        &ManageUsersRequest {
+                            users: vec![RequestUser {
+                                client_user_id: cuid.clone(),
+                                ..Default::default()
+                            }],
+                        },
+                    )
+                    .await;
+                match (revoked, retired) {
+                    (Ok(_), Ok(_)) => {
+                        for (_, a) in held.iter().filter(|(t, _)| *t == token_id) {
+                            store.remove_assignment(token_id, a).await?;
+                        }
+                    }
+                    (r1, r2) => {
+                        let e = r1
+                            .err()
+                            .or(r2.err())
+                            .map(|e| e.to_string())
+                            .unwrap_or_default();
+                        tracing::warn!(token = token_id, error = %e, "reclaiming a departed person's licenses failed; the next pass tries again");
+                        finished = false;
+                    }
+                }
+            }
+            if finished {
+                store
+                    .mark_person_reclaimed(&person, allot_sync::now_ms())
+                    .await?;
+                tracing::info!(
+                    person = person.id,
+                    "licenses of a person who left given back"
+                );
+                done += 1;
+            }
         }
         Ok(done)
     }

@@ -1,6 +1,7 @@
 //! `POST /mdm/webhook`: NanoMDM's webhook. Devices are learned from check-ins: Authenticate adds
-//! or updates a device with its serial number, CheckOut marks it unenrolled (its licenses are then
-//! reclaimed by policy). NanoMDM sends each event once and drops it unless answered exactly 200.
+//! or updates a device with its serial number (an enrollment again makes the commands NanoMDM
+//! wiped go again), CheckOut marks it unenrolled (its licenses are then reclaimed by policy).
+//! NanoMDM sends each event once and drops it unless answered exactly 200.
 
 use allot_mdm::{webhook, Event};
 use allot_store::{NewDevice, StoreError};
@@ -57,8 +58,10 @@ pub async fn receive(
                             )),
                             e => e.into(),
                         })?;
-                tracing::info!(serial = %serial, enrollment = %c.enrollment_id, created, "device enrolled");
-                json!({ "event": "mdm.Authenticate", "device": d.id, "created": created })
+                // Enrolling again wiped the device's NanoMDM queue: what was sent goes again.
+                let resent = store.resend_to_enrollment(&c.enrollment_id, now).await?;
+                tracing::info!(serial = %serial, enrollment = %c.enrollment_id, created, resent, "device enrolled");
+                json!({ "event": "mdm.Authenticate", "device": d.id, "created": created, "resent": resent })
             }
             // User Enrollment: no serial number, so no device licenses; users are licensed instead.
             None => json!({ "event": "mdm.Authenticate", "device": null }),

@@ -1,15 +1,11 @@
 //! Deployments executed end to end: the real server, the simulator as Apple, and the fake NanoMDM
 //! whose simulated devices enroll and report through the webhook.
 
-use std::time::{Duration, Instant};
+mod fleet;
 
-use allot_mdm::fake::{Behaviour, FakeNanoMdm, FakeOptions, SimDevice};
-use allot_server::{Config, Server};
-use allot_store::testing::TestDb;
-use serde_json::{json, Value};
-
-const ADMIN: &str = "test-admin-key-0123456789";
-const HMAC: &str = "webhook-hmac-key-0123456789";
+use allot_mdm::fake::Behaviour;
+use fleet::{count, env};
+use serde_json::json;
 
 const SCENARIO: &str = r#"{
   "settings": { "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50, "limits": { "maxRequestPerSecond": 0 } },
@@ -19,172 +15,10 @@ const SCENARIO: &str = r#"{
                 { "adamId": "999", "totalCount": 5, "name": "Plenty" } ] } ] } ]
 }"#;
 
-struct Env {
-    sim: allot_apple_sim::RunningSim,
-    mdm: FakeNanoMdm,
-    base: String,
-    http: reqwest::Client,
-    _db: TestDb,
-    _dir: std::path::PathBuf,
-}
-
-async fn env() -> Env {
-    let sim = allot_apple_sim::start_local(SCENARIO).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mdm = FakeNanoMdm::start(FakeOptions {
-        webhook_url: Some(format!("{base}/mdm/webhook")),
-        hmac_key: Some(HMAC.as_bytes().to_vec()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let db = TestDb::sqlite().await;
-    let dir = std::env::temp_dir().join(format!("allot-deploy-{}", uuid::Uuid::new_v4().simple()));
-    let config = Config {
-        data_dir: dir.clone(),
-        database_url: Some(db.url.clone()),
-        apple_url: sim.apple_url(),
-        public_url: Some(base.clone()),
-        admin_api_key: Some(ADMIN.into()),
-        mdm_webhook_hmac_key: Some(HMAC.into()),
-        nanomdm_url: Some(mdm.base_url.clone()),
-        nanomdm_api_key: Some("nanomdm-api-key".into()),
-        deploy_tick: Duration::from_millis(50),
-        event_poll: Duration::ZERO,
-        reclaim_grace: Duration::ZERO,
-        ..Default::default()
-    };
-    let server = Server::build(&config).await.unwrap();
-    server.start_deployments();
-    let router = server.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Env {
-        sim,
-        mdm,
-        base,
-        http: reqwest::Client::new(),
-        _db: db,
-        _dir: dir,
-    }
-}
-
-impl Env {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, body) = self.call(reqwest::Method::GET, path, None).await;
-            if check(&body) {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    async fn devices(&self, collection: &str, serials: &[&str]) -> Vec<String> {
-        let mut udids = Vec::new();
-        for s in serials {
-            let udid = format!("UDID-{s}");
-            assert!(
-                self.mdm
-                    .enroll(SimDevice {
-                        udid: udid.clone(),
-                        serial_number: (*s).into(),
-                        product_name: "iPad13,1".into(),
-                        name: (*s).into()
-                    })
-                    .await
-            );
-            udids.push(udid);
-        }
-        self.call(
-            reqwest::Method::POST,
-            "/api/v1/collections",
-            Some(json!({ "name": collection, "kind": "devices" })),
-        )
-        .await;
-        let (status, _) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/v1/collections/{collection}/members"),
-                Some(json!({ "members": serials })),
-            )
-            .await;
-        assert_eq!(status, 200);
-        udids
-    }
-
-    async fn assigned(&self, adam: &str) -> i64 {
-        let state: Value = self
-            .http
-            .get(format!(
-                "{}/_sim/state?uId=5000000000000001",
-                self.sim.base_url
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        state["locations"][0]["assets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["adamId"] == adam)
-            .unwrap()["assignedCount"]
-            .as_i64()
-            .unwrap()
-    }
-}
-
-fn count(d: &Value, status: &str) -> i64 {
-    d["statuses"][status].as_i64().unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly() {
-    let e = env().await;
-    let token: Value = e
-        .http
-        .get(format!("{}/_sim/locations", e.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (status, t) = e
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/tokens",
-            Some(json!({ "name": "HQ", "token": token[0]["token"], "programType": "business" })),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
-    e.until(
-        &format!("/api/v1/tokens/{}/sync", t["id"]),
-        "the first sync",
-        |b| b["latest"]["status"] == "succeeded",
-    )
-    .await;
+    let e = env(SCENARIO).await;
+    e.add_token().await;
 
     let udids = e.devices("Cart", &["C1", "C2", "C3"]).await;
     let (status, d) = e
@@ -361,76 +195,71 @@ async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly() {
         .await;
     assert_eq!(
         d["targets"][0]["detail"],
-        "the device reported: License not found (MCMDMErrorDomain 12064)"
+        "install failed: the device reported: License not found (MCMDMErrorDomain 12064); its license was given back"
+    );
+    assert_eq!(
+        e.assigned("999").await,
+        0,
+        "a failed install does not keep the license it claimed"
     );
 }
 
 #[tokio::test]
-async fn what_this_version_cannot_execute_is_refused_with_the_reason() {
-    let e = env().await;
-    let token: Value = e
-        .http
-        .get(format!("{}/_sim/locations", e.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (_, t) = e
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/tokens",
-            Some(json!({ "name": "HQ", "token": token[0]["token"], "programType": "business" })),
-        )
-        .await;
-    e.until(
-        &format!("/api/v1/tokens/{}/sync", t["id"]),
-        "the first sync",
-        |b| b["latest"]["status"] == "succeeded",
-    )
-    .await;
-    e.call(
-        reqwest::Method::POST,
-        "/api/v1/collections",
-        Some(json!({ "name": "People", "kind": "users" })),
-    )
-    .await;
+async fn deployments_that_cannot_run_are_refused_with_the_reason() {
+    let e = env(SCENARIO).await;
+    e.add_token().await;
     e.devices("Cart", &["C1"]).await;
-    let (status, res) = e
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/deployments",
-            Some(json!({ "adamId": "777", "collection": "People" })),
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(
-        res["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("device licenses only"),
-        "{res}"
-    );
-    let (status, res) = e
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/deployments",
-            Some(json!({ "adamId": "777", "collection": "Cart", "action": "uninstall" })),
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert!(
-        res["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Required"),
-        "{res}"
-    );
+    for (body, words) in [
+        (
+            json!({ "adamId": "424242", "collection": "Cart" }),
+            "424242",
+        ),
+        (
+            json!({ "adamId": "777", "collection": "Cart", "action": "sideload" }),
+            "must be required, available, uninstall or revoke",
+        ),
+        (
+            json!({ "adamId": "777", "collection": "Cart", "onShortage": "later" }),
+            "must be fail or wait",
+        ),
+        (
+            json!({ "adamId": "777", "collection": "Nowhere" }),
+            "Nowhere",
+        ),
+    ] {
+        let (status, res) = e
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/deployments",
+                Some(body.clone()),
+            )
+            .await;
+        assert!(status == 422 || status == 404, "{body}: {status} {res}");
+        assert!(
+            res["error"]["message"].as_str().unwrap().contains(words),
+            "{body}: {res}"
+        );
+    }
     assert_eq!(
         e.call(reqwest::Method::GET, "/api/v1/deployments", None)
             .await
             .1["deployments"],
         json!([])
     );
+    let (status, res) = e
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/deployments/1?status=done",
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{res}");
+    assert!(res["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a target status"));
+    let (status, _) = e
+        .call(reqwest::Method::DELETE, "/api/v1/deployments/77", None)
+        .await;
+    assert_eq!(status, 404);
 }

@@ -3,13 +3,14 @@
 macro_rules! impl_deployment_queries {
     ($store:ty) => {
         const TARGET_COLUMNS: &str =
-            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail";
+            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed";
 
         fn target_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::TargetRow, sqlx::Error>
         where
             for<'a> &'a str: sqlx::ColumnIndex<R>,
             for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
             for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
         {
             Ok($crate::inventory::TargetRow {
                 deployment_id: r.try_get("deployment_id")?,
@@ -23,6 +24,7 @@ macro_rules! impl_deployment_queries {
                 event_id: r.try_get("event_id")?,
                 command_uuid: r.try_get("command_uuid")?,
                 detail: r.try_get("detail")?,
+                claimed: r.try_get("claimed")?,
             })
         }
 
@@ -222,59 +224,13 @@ macro_rules! impl_deployment_queries {
                 Ok(true)
             }
 
-            /// Makes every enrolled device of the collection a target (new ones `pending`), in one
-            /// statement, without reading them.
-            pub async fn sync_device_targets(&self, deployment_id: i64, collection_id: i64, now: i64) -> Result<u64, StoreError> {
-                Ok(sqlx::query(
-                    "INSERT INTO deployment_targets (deployment_id, member_id, label, status, updated_at) \
-                     SELECT $1, d.id, d.serial_number, 'pending', $3 FROM collection_members m JOIN devices d ON d.id = m.member_id \
-                     WHERE m.collection_id = $2 AND d.enrolled ON CONFLICT DO NOTHING",
-                )
-                .bind(deployment_id)
-                .bind(collection_id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected())
-            }
-
-            /// A page of targets in one of `statuses`, after `after_member`, with their devices.
-            pub async fn device_targets_page(
-                &self,
-                deployment_id: i64,
-                statuses: &[&str],
-                after_member: i64,
-                limit: i64,
-            ) -> Result<Vec<$crate::inventory::DeviceTarget>, StoreError> {
-                let list: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect();
-                let sql = format!(
-                    "SELECT t.deployment_id, t.member_id, t.label, t.status, t.license, t.holder, t.enrollment_id, t.token_id, t.event_id, \
-                     t.command_uuid, t.detail, d.serial_number, d.enrollment_id AS device_enrollment, d.primary_person_id, d.enrolled \
-                     FROM deployment_targets t JOIN devices d ON d.id = t.member_id \
-                     WHERE t.deployment_id = $1 AND t.status IN ({}) AND t.member_id > $2 ORDER BY t.member_id LIMIT $3",
-                    list.join(",")
-                );
-                let rows = sqlx::query(&sql).bind(deployment_id).bind(after_member).bind(limit).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok($crate::inventory::DeviceTarget {
-                            target: target_row(r)?,
-                            serial_number: r.try_get("serial_number")?,
-                            enrollment_id: r.try_get("device_enrollment")?,
-                            has_user: r.try_get::<Option<i64>, _>("primary_person_id")?.is_some(),
-                            enrolled: r.try_get("enrolled")?,
-                        })
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(Into::into)
-            }
-
             /// The events (and their tokens) that targets of a deployment wait on; `None` for
             /// requests whose outcome is unknown.
             pub async fn pending_events(&self, deployment_id: i64) -> Result<Vec<(Option<String>, i64)>, StoreError> {
                 let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
                     "SELECT DISTINCT event_id, token_id FROM deployment_targets \
-                     WHERE deployment_id = $1 AND status = 'license_requested' AND token_id IS NOT NULL ORDER BY token_id",
+                     WHERE deployment_id = $1 AND status IN ('license_requested', 'license_releasing', 'invitation_pending') AND token_id IS NOT NULL \
+                     AND (status <> 'invitation_pending' OR event_id IS NOT NULL) ORDER BY token_id",
                 )
                 .bind(deployment_id)
                 .fetch_all(&self.pool)
@@ -285,8 +241,8 @@ macro_rules! impl_deployment_queries {
             /// Targets waiting on one event (`None`: on an unknown outcome, at most `limit`).
             pub async fn targets_of_event(&self, deployment_id: i64, event_id: Option<&str>, limit: i64) -> Result<Vec<$crate::inventory::TargetRow>, StoreError> {
                 let sql = format!(
-                    "SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 AND status = 'license_requested' \
-                     AND (($2 IS NULL AND event_id IS NULL) OR event_id = $2) ORDER BY member_id LIMIT $3"
+                    "SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 AND status IN ('license_requested', 'license_releasing', 'invitation_pending') \
+                     AND (($2 IS NULL AND event_id IS NULL AND status <> 'invitation_pending') OR event_id = $2) ORDER BY member_id LIMIT $3"
                 );
                 let rows = sqlx::query(&sql).bind(deployment_id).bind(event_id).bind(limit).fetch_all(&self.pool).await?;
                 Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
@@ -316,7 +272,8 @@ macro_rules! impl_deployment_queries {
                     .await?)
             }
 
-            /// Which of `holders` hold a license of the asset on any of the tokens.
+            /// Which of `holders` hold a license of the asset on any of the tokens, and on which
+            /// (the first in `token_ids` order).
             pub async fn holders_among(
                 &self,
                 token_ids: &[i64],
@@ -324,8 +281,8 @@ macro_rules! impl_deployment_queries {
                 pricing: &str,
                 kind: &str,
                 holders: &[String],
-            ) -> Result<std::collections::HashSet<String>, StoreError> {
-                let mut found = std::collections::HashSet::new();
+            ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+                let mut found = std::collections::HashMap::new();
                 for t in token_ids {
                     for chunk in holders.chunks(BATCH) {
                         let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 5)).collect();
@@ -338,7 +295,9 @@ macro_rules! impl_deployment_queries {
                         for h in chunk {
                             q = q.bind(h);
                         }
-                        found.extend(q.fetch_all(&self.pool).await?);
+                        for h in q.fetch_all(&self.pool).await? {
+                            found.entry(h).or_insert(*t);
+                        }
                     }
                 }
                 Ok(found)
@@ -421,7 +380,7 @@ macro_rules! impl_deployment_queries {
                     }
                 }
                 sqlx::query(
-                    "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5 \
+                    "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6 \
                      WHERE deployment_id = $1 AND member_id = $2",
                 )
                 .bind(target.deployment_id)
@@ -429,6 +388,7 @@ macro_rules! impl_deployment_queries {
                 .bind(&target.status)
                 .bind(&target.detail)
                 .bind(now)
+                .bind(granted.is_some())
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -95,14 +95,31 @@ pub struct TargetRow {
     pub command_uuid: Option<String>,
     /// What went wrong, in words.
     pub detail: Option<String>,
+    /// This deployment's claim gave the license (so a failed install gives it back).
+    pub claimed: bool,
 }
 
-/// A target with what its device says, for claiming and installing.
+/// The person a target's user license goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceTarget {
+pub struct PersonFacts {
+    pub id: i64,
+    pub client_user_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub managed_apple_id: Option<String>,
+    pub removed: bool,
+}
+
+/// A target with what the store knows of its member, for claiming, inviting and installing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberTarget {
     pub target: TargetRow,
-    pub serial_number: String,
-    pub enrollment_id: Option<String>,
-    pub has_user: bool,
-    pub enrolled: bool,
+    /// The device's serial number (device collections only).
+    pub serial_number: Option<String>,
+    /// Still managed: the device is enrolled, the person has not left.
+    pub active: bool,
+    /// Where commands go: the device's enrollment, or every enrolled device of the person.
+    pub install_ids: Vec<String>,
+    /// The device's primary user, or the person.
+    pub person: Option<PersonFacts>,
 }

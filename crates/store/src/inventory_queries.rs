@@ -247,7 +247,7 @@ macro_rules! impl_inventory_queries {
                 sqlx::query("UPDATE devices SET licenses_reclaimed_at = $2 WHERE id = $1").bind(device_id).bind(now).execute(&mut *tx).await?;
                 sqlx::query(
                     "UPDATE deployment_targets SET status = 'license_reclaimed', detail = 'the device left management; its license was given back', \
-                     updated_at = $2 WHERE member_id = $1 AND license = 'device' AND status IN ('license_assigned', 'install_sent', 'installed')",
+                     updated_at = $2 WHERE member_id = $1 AND license = 'device' AND status IN ('license_assigned', 'install_sent', 'installing', 'installed')",
                 )
                 .bind(device_id)
                 .bind(now)
@@ -255,27 +255,6 @@ macro_rules! impl_inventory_queries {
                 .await?;
                 tx.commit().await?;
                 Ok(())
-            }
-
-            /// Device licenses held by a serial number, per token.
-            pub async fn device_licenses(&self, serial: &str) -> Result<Vec<(i64, $crate::types::AssignmentRow)>, StoreError> {
-                let rows = sqlx::query("SELECT token_id, adam_id, pricing FROM assignments WHERE holder_kind = 'device' AND holder = $1 ORDER BY token_id")
-                    .bind(serial)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get("token_id")?,
-                            $crate::types::AssignmentRow {
-                                adam_id: r.try_get("adam_id")?,
-                                pricing: r.try_get("pricing")?,
-                                holder: $crate::types::Holder::Device(serial.to_owned()),
-                            },
-                        ))
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(Into::into)
             }
 
             // ---- collections ----
@@ -293,12 +272,30 @@ macro_rules! impl_inventory_queries {
             }
 
             pub async fn collections(&self) -> Result<Vec<$crate::inventory::CollectionRow>, StoreError> {
-                let rows = sqlx::query(
+                self.collections_where("TRUE", None).await
+            }
+
+            /// One collection, by id or by name.
+            pub async fn collection(&self, id: Option<i64>, name: Option<&str>) -> Result<Option<$crate::inventory::CollectionRow>, StoreError> {
+                Ok(match (id, name) {
+                    (Some(id), _) => self.collections_where("c.id = $1", Some(&id.to_string())).await?,
+                    (None, Some(name)) => self.collections_where("c.name = $1", Some(name)).await?,
+                    (None, None) => Vec::new(),
+                }
+                .into_iter()
+                .next())
+            }
+
+            async fn collections_where(&self, filter: &str, arg: Option<&str>) -> Result<Vec<$crate::inventory::CollectionRow>, StoreError> {
+                let sql = format!(
                     "SELECT c.id, c.name, c.kind, c.description, (SELECT COUNT(*) FROM collection_members m WHERE m.collection_id = c.id) AS members \
-                     FROM collections c ORDER BY LOWER(c.name)",
-                )
-                .fetch_all(&self.pool)
-                .await?;
+                     FROM collections c WHERE {filter} ORDER BY LOWER(c.name)"
+                );
+                let mut q = sqlx::query(&sql);
+                if let Some(a) = arg {
+                    q = if filter.starts_with("c.id") { q.bind(a.parse::<i64>().unwrap_or(-1)) } else { q.bind(a.to_owned()) };
+                }
+                let rows = q.fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|r| {
                         Ok($crate::inventory::CollectionRow {

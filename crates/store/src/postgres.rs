@@ -21,3 +21,4 @@ impl PgStore {
 crate::queries::impl_queries!(PgStore);
 crate::inventory_queries::impl_inventory_queries!(PgStore);
 crate::deployment_queries::impl_deployment_queries!(PgStore);
+crate::target_queries::impl_target_queries!(PgStore);

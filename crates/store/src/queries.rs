@@ -31,6 +31,14 @@ pub(crate) const INSERT_ONE_ASSIGNMENT: &str = "INSERT INTO assignments (token_i
 pub(crate) const COUNT_ONE_MORE_ASSIGNED: &str = "UPDATE assets SET assigned = assigned + 1, \
      available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
 
+/// One assignment removed: `$1` token, `$2` adamId, `$3` pricing, `$4` holder kind, `$5` holder.
+pub(crate) const DELETE_ONE_ASSIGNMENT: &str =
+    "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND holder_kind = $4 AND holder = $5";
+
+/// The counts of an asset after one assignment went: `$1` token, `$2` adamId, `$3` pricing.
+pub(crate) const COUNT_ONE_LESS_ASSIGNED: &str = "UPDATE assets SET assigned = CASE WHEN assigned > 0 THEN assigned - 1 ELSE 0 END, \
+     available = CASE WHEN unlimited THEN available ELSE available + 1 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
+
 /// Rows per multi-row statement: well under both backends' parameter limits.
 pub(crate) const BATCH: usize = 500;
 
@@ -526,9 +534,7 @@ macro_rules! impl_queries {
             /// One assignment removed (a notification); true if it was there. Counts move with it.
             pub async fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let n = sqlx::query(
-                    "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND holder_kind = $4 AND holder = $5",
-                )
+                let n = sqlx::query($crate::queries::DELETE_ONE_ASSIGNMENT)
                 .bind(token_id)
                 .bind(&a.adam_id)
                 .bind(&a.pricing)
@@ -538,11 +544,7 @@ macro_rules! impl_queries {
                 .await?
                 .rows_affected();
                 if n == 1 {
-                    sqlx::query(
-                        "UPDATE assets SET assigned = CASE WHEN assigned > 0 THEN assigned - 1 ELSE 0 END, \
-                         available = CASE WHEN unlimited THEN available ELSE available + 1 END \
-                         WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                    )
+                    sqlx::query($crate::queries::COUNT_ONE_LESS_ASSIGNED)
                     .bind(token_id)
                     .bind(&a.adam_id)
                     .bind(&a.pricing)

@@ -46,3 +46,4 @@ impl SqliteStore {
 crate::queries::impl_queries!(SqliteStore);
 crate::inventory_queries::impl_inventory_queries!(SqliteStore);
 crate::deployment_queries::impl_deployment_queries!(SqliteStore);
+crate::target_queries::impl_target_queries!(SqliteStore);

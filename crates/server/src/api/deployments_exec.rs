@@ -1,5 +1,5 @@
-//! `/api/v1/deployments`: create (after checking what this version can execute), list, show with
-//! per-target status.
+//! `/api/v1/deployments`: create (the plan is checked first), list, show with per-target status,
+//! delete, and a user's request for an Available app.
 
 use std::collections::BTreeMap;
 
@@ -48,8 +48,8 @@ fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
     }
 }
 
-/// Creates a deployment and starts it. This version executes Required deployments of
-/// device-licensed apps to device collections; anything else is refused with the reason.
+/// Creates a deployment and starts it: Required (install), Available (the license is claimed when
+/// the user asks), Uninstall (remove, then give the license back) or Revoke (give it back).
 #[utoipa::path(post, path = "/api/v1/deployments", tag = "deployments", request_body = PlanBody,
     responses((status = 201, body = DeploymentView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
@@ -69,9 +69,6 @@ pub async fn create(
         })
         .transpose()?
         .unwrap_or(Action::Required);
-    if action != Action::Required {
-        return Err(ApiError::invalid("this version executes Required deployments; Available, Uninstall and Revoke come later (their plan is available at /api/v1/deployments/plan)"));
-    }
     let on_shortage = match body
         .on_shortage
         .as_deref()
@@ -100,17 +97,13 @@ pub async fn create(
         action,
         on_shortage,
     };
-    let plan = plan_deployment(&state.store, &req)
+    // The plan refuses what cannot run (an unknown app, an unusable token).
+    plan_deployment(&state.store, &req)
         .await
         .map_err(|e| match e {
             PlanError::Invalid(m) => ApiError::invalid(m),
             PlanError::Store(e) => e.into(),
         })?;
-    if collection.kind != "devices" || plan.license_type != "device" {
-        return Err(ApiError::invalid(
-            "this version executes deployments that use device licenses only (a device-assignable app to a collection of devices); user licenses need the invitation flow, which comes later",
-        ));
-    }
     let d = state
         .store
         .insert_deployment(
@@ -119,7 +112,7 @@ pub async fn create(
                 pricing,
                 token_ids: tokens.iter().map(|t| t.id).collect(),
                 collection_id: collection.id,
-                action: "required".into(),
+                action: action.as_str().into(),
                 on_shortage: if on_shortage == OnShortage::Wait {
                     "wait"
                 } else {
@@ -161,7 +154,10 @@ pub async fn list(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFilter {
-    /// Only targets in this status (`installed`, `failed`, `waiting_for_license`, …).
+    /// Only targets in this status: pending, available, requested, waiting_for_license,
+    /// needs_user, invitation_pending, license_requested, license_assigned, install_sent,
+    /// installing, installed, failed, remove_sent, release_pending, license_releasing,
+    /// uninstalled, license_reclaimed, no_license.
     pub status: Option<String>,
     /// Targets per page, at most 1000 (default 500).
     pub limit: Option<i64>,
@@ -171,10 +167,13 @@ pub struct TargetFilter {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetView {
-    /// Serial number.
+    /// Serial number (devices), or email or name (users).
     pub target: String,
     pub status: String,
+    /// `device` or `user`.
     pub license: Option<String>,
+    /// The serial number or clientUserId holding the license.
+    pub holder: Option<String>,
     pub token_id: Option<i64>,
     /// What went wrong, in words.
     pub detail: Option<String>,
@@ -196,6 +195,14 @@ pub async fn show(
     f: Result<Query<TargetFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeploymentDetail>, ApiError> {
     let Query(f) = f.map_err(|e| ApiError::invalid(e.body_text()))?;
+    if let Some(s) = f.status.as_deref() {
+        if !allot_deploy::status::ALL.contains(&s) {
+            return Err(ApiError::invalid(format!(
+                "status {s:?} is not a target status; use one of {}",
+                allot_deploy::status::ALL.join(", ")
+            )));
+        }
+    }
     let d = state
         .store
         .deployment(id)
@@ -215,6 +222,7 @@ pub async fn show(
             target: t.label,
             status: t.status,
             license: t.license,
+            holder: t.holder,
             token_id: t.token_id,
             detail: t.detail,
         })
@@ -224,4 +232,88 @@ pub async fn show(
         deployment: view(d, counts),
         targets: shown,
     }))
+}
+
+/// Deletes a deployment and its targets. Licenses already assigned stay (deploy with Uninstall or
+/// Revoke to take them back); refused while a request to Apple is in flight for a target.
+#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.deployment(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no deployment {id}")));
+    }
+    if !state.store.delete_deployment(id).await? {
+        return Err(ApiError::conflict(
+            "licenses are being requested or given back at Apple for this deployment; try again in a minute",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallRequest {
+    /// The target asking: a device's serial number, or a user's email (or name).
+    pub target: String,
+}
+
+/// A user asks for an app of an Available deployment: its license is claimed and it is installed.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/requests", tag = "deployments", params(("id" = i64, Path)), request_body = InstallRequest,
+    responses((status = 202, body = TargetView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn request(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<InstallRequest>,
+) -> Result<(StatusCode, Json<TargetView>), ApiError> {
+    let d = state
+        .store
+        .deployment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))?;
+    if d.action != Action::Available.as_str() {
+        return Err(ApiError::conflict(format!(
+            "deployment {id} is {}, not available: its targets need not ask",
+            d.action
+        )));
+    }
+    let mut t = state
+        .store
+        .target_by_label(id, body.target.trim())
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "{:?} is not a target of deployment {id} (yet: new members join at the next step)",
+                body.target
+            ))
+        })?;
+    if t.status == allot_deploy::status::AVAILABLE {
+        t.status = allot_deploy::status::REQUESTED.into();
+        t.detail = Some("asked for by the user".into());
+        state
+            .store
+            .update_target_from(&t, &[allot_deploy::status::AVAILABLE], allot_sync::now_ms())
+            .await?;
+        let executor = state.executor.clone();
+        tokio::spawn(async move {
+            if let Err(e) = executor.run(&d).await {
+                tracing::warn!(deployment = d.id, error = %e, "deployment step failed");
+            }
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TargetView {
+            target: t.label,
+            status: t.status,
+            license: t.license,
+            holder: t.holder,
+            token_id: t.token_id,
+            detail: t.detail,
+        }),
+    ))
 }

@@ -5,11 +5,12 @@ pub mod collections;
 pub mod deployments;
 pub mod deployments_exec;
 pub mod inventory;
+pub mod program;
 pub mod reports;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -24,7 +25,8 @@ use crate::AppState;
         inventory::add_user, inventory::list_users, inventory::remove_user, inventory::import_users,
         inventory::add_device, inventory::list_devices, inventory::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
-        deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, reports::licenses
+        deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
+        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -34,7 +36,8 @@ use crate::AppState;
         inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
-        deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, reports::LicenseRow
+        deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
+        program::UserDetail, program::ProgramStatus, reports::LicenseRow
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
@@ -87,7 +90,14 @@ pub fn router() -> Router<AppState> {
             "/api/v1/users/import",
             post(inventory::import_users).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
-        .route("/api/v1/users/{user}", delete(inventory::remove_user))
+        .route(
+            "/api/v1/users/{user}",
+            get(program::show_user).delete(inventory::remove_user),
+        )
+        .route(
+            "/api/v1/users/{user}/invitation",
+            post(program::resend_invitation),
+        )
         .route(
             "/api/v1/devices",
             get(inventory::list_devices).post(inventory::add_device),
@@ -101,7 +111,14 @@ pub fn router() -> Router<AppState> {
             "/api/v1/deployments",
             get(deployments_exec::list).post(deployments_exec::create),
         )
-        .route("/api/v1/deployments/{id}", get(deployments_exec::show))
+        .route(
+            "/api/v1/deployments/{id}",
+            get(deployments_exec::show).delete(deployments_exec::delete),
+        )
+        .route(
+            "/api/v1/deployments/{id}/requests",
+            post(deployments_exec::request),
+        )
         .route(
             "/api/v1/collections",
             get(collections::list).post(collections::create),

@@ -1,0 +1,254 @@
+//! Following Apple's answers: the events of license requests, releases and user registrations
+//! (polled at most every `poll_interval`), or — when a request's outcome is unknown — the holder's
+//! assignments read back. Each target's claim or release ends in one transaction.
+
+use std::collections::HashMap;
+
+use allot_apple_client::{AssignmentsQuery, Bearer};
+use allot_apple_wire::{codes, event_status};
+use allot_store::{AssignmentRow, Holder, TargetRow};
+
+use super::{now_ms, status, DeployError, Executor, Step, PAGE};
+use crate::Action;
+
+/// Apple's verdict on one holder of an event: `None` = done as asked.
+type Failures = HashMap<String, (i32, String)>;
+
+fn holder_of(t: &TargetRow) -> Option<Holder> {
+    let h = t.holder.clone()?;
+    Some(if t.license.as_deref() == Some("user") {
+        Holder::User(h)
+    } else {
+        Holder::Device(h)
+    })
+}
+
+impl Executor {
+    pub(crate) async fn follow_events(&self, step: &Step) -> Result<(), DeployError> {
+        let store = self.store();
+        let d = &step.d;
+        for (event, token_id) in store.pending_events(d.id).await? {
+            let Some(token) = store.token(token_id).await? else {
+                continue;
+            };
+            let bearer = self.bearer(&token)?;
+            let (group, failures) = match &event {
+                Some(id) => {
+                    if !self.due(id) {
+                        continue;
+                    }
+                    let s = self.engine().apple().status(&bearer, id).await?;
+                    if s.event_status == event_status::PENDING {
+                        continue;
+                    }
+                    let mut failed = Failures::new();
+                    for f in &s.failures {
+                        if let Some(info) = &f.error_info {
+                            for h in info.serial_numbers.iter().chain(&info.client_user_ids) {
+                                failed.insert(h.clone(), (f.error_number, f.error_message.clone()));
+                            }
+                        }
+                    }
+                    // One event covers at most one request's targets.
+                    (
+                        store.targets_of_event(d.id, Some(id), i64::MAX / 2).await?,
+                        Some(failed),
+                    )
+                }
+                None => (store.targets_of_event(d.id, None, PAGE).await?, None),
+            };
+            for t in group.into_iter().filter(|t| t.token_id == Some(token_id)) {
+                let holder = t.holder.clone().unwrap_or_default();
+                let verdict = failures.as_ref().map(|f| f.get(&holder).cloned());
+                match t.status.as_str() {
+                    status::LICENSE_REQUESTED => {
+                        self.requested(step, &bearer, token_id, t, verdict).await?
+                    }
+                    status::LICENSE_RELEASING => {
+                        self.releasing(step, &bearer, token_id, t, verdict).await?
+                    }
+                    status::INVITATION_PENDING => self.registered(token_id, t, verdict).await?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether Apple has the holder's assignment of the asset (for unknown outcomes).
+    async fn holds(
+        &self,
+        step: &Step,
+        bearer: &Bearer,
+        t: &TargetRow,
+    ) -> Result<bool, DeployError> {
+        let mut q = AssignmentsQuery {
+            adam_id: Some(step.d.adam_id.clone()),
+            pricing_param: Some(step.d.pricing.clone()),
+            ..Default::default()
+        };
+        match holder_of(t) {
+            Some(Holder::User(u)) => q.client_user_id = Some(u),
+            Some(Holder::Device(s)) => q.serial_number = Some(s),
+            None => return Ok(false),
+        }
+        let page = self
+            .engine()
+            .apple()
+            .assignments_page(bearer, &q, 0)
+            .await?;
+        Ok(!page.assignments.is_empty())
+    }
+
+    /// A license request's outcome: `verdict` is `None` when unknown (read back), else Apple's
+    /// failure for this holder, if any.
+    async fn requested(
+        &self,
+        step: &Step,
+        bearer: &Bearer,
+        token_id: i64,
+        mut t: TargetRow,
+        verdict: Option<Option<(i32, String)>>,
+    ) -> Result<(), DeployError> {
+        let verdict = match verdict {
+            Some(v) => v,
+            None if self.holds(step, bearer, &t).await? => None,
+            None => Some((0, String::new())),
+        };
+        let granted = match verdict {
+            None => {
+                t.status = status::LICENSE_ASSIGNED.into();
+                t.detail = None;
+                holder_of(&t).map(|holder| AssignmentRow {
+                    adam_id: step.d.adam_id.clone(),
+                    pricing: step.d.pricing.clone(),
+                    holder,
+                })
+            }
+            Some((n, _)) if n == codes::NOT_ENOUGH_LICENSES => {
+                t.status = step.shortage_status().into();
+                t.detail = Some("no license available".into());
+                None
+            }
+            Some((0, _)) => {
+                t.status = status::PENDING.into();
+                t.detail = Some(
+                    "Apple has no record of the license request; it will be made again".into(),
+                );
+                None
+            }
+            Some((n, _)) => {
+                t.status = status::FAILED.into();
+                t.detail = Some(format!(
+                    "Apple refused the license: {} (error {n})",
+                    codes::message(n)
+                ));
+                None
+            }
+        };
+        // Released, recorded and moved on together (one transaction).
+        let gen = self.store().current_generation(token_id).await?;
+        self.store()
+            .finish_claim(token_id, &t, granted.as_ref(), gen, now_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// A release's outcome. Unknown: if Apple still has the license, it is asked again (after
+    /// reading back, never blindly).
+    async fn releasing(
+        &self,
+        step: &Step,
+        bearer: &Bearer,
+        token_id: i64,
+        mut t: TargetRow,
+        verdict: Option<Option<(i32, String)>>,
+    ) -> Result<(), DeployError> {
+        let verdict = match verdict {
+            Some(v) => v,
+            None if self.holds(step, bearer, &t).await? => {
+                t.status = status::RELEASE_PENDING.into();
+                self.store()
+                    .update_target_from(&t, &[status::LICENSE_RELEASING], now_ms())
+                    .await?;
+                return Ok(());
+            }
+            None => None,
+        };
+        let released = match verdict {
+            None => holder_of(&t).map(|holder| AssignmentRow {
+                adam_id: step.d.adam_id.clone(),
+                pricing: step.d.pricing.clone(),
+                holder,
+            }),
+            Some((n, _)) => {
+                t.detail = Some(format!(
+                    "{}Apple did not take the license back: {} (error {n})",
+                    t.detail
+                        .as_deref()
+                        .map(|d| format!("{d}; "))
+                        .unwrap_or_default(),
+                    codes::message(n)
+                ));
+                None
+            }
+        };
+        t.status = final_status(step.action, released.is_some()).into();
+        if released.is_some() {
+            t.detail = Some(released_words(step.action, t.detail.as_deref()));
+        }
+        self.store()
+            .finish_release(token_id, &t, released.as_ref(), now_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// A registration's outcome: the user is read back (9716 means they exist already).
+    async fn registered(
+        &self,
+        token_id: i64,
+        mut t: TargetRow,
+        verdict: Option<Option<(i32, String)>>,
+    ) -> Result<(), DeployError> {
+        match verdict.flatten() {
+            Some((n, _)) if n != codes::USER_ALREADY_EXISTS => {
+                t.status = status::FAILED.into();
+                t.detail = Some(format!(
+                    "Apple could not register the user: {} (error {n})",
+                    codes::message(n)
+                ));
+            }
+            _ => {
+                let cuid = t.holder.clone().unwrap_or_default();
+                self.refresh_user(token_id, &cuid).await?;
+                t.detail = Some("registered with Apple".into());
+            }
+        }
+        t.event_id = None;
+        self.store()
+            .update_target_from(&t, &[status::INVITATION_PENDING], now_ms())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Where a target ends once its license question is settled.
+pub(crate) fn final_status(action: Action, released: bool) -> &'static str {
+    match action {
+        // A failed install whose license went back: still a failure.
+        Action::Required | Action::Available => status::FAILED,
+        Action::Uninstall | Action::Revoke if released => status::LICENSE_RECLAIMED,
+        Action::Uninstall => status::UNINSTALLED,
+        Action::Revoke => status::NO_LICENSE,
+    }
+}
+
+pub(crate) fn released_words(action: Action, before: Option<&str>) -> String {
+    match (action, before) {
+        (Action::Required | Action::Available, Some(why)) => {
+            format!("{why}; its license was given back")
+        }
+        (Action::Uninstall, _) => "removed; its license was given back".into(),
+        _ => "its license was given back".into(),
+    }
+}

@@ -1,0 +1,370 @@
+//! Executing a deployment: a reconcile step, run again and again, that moves every target toward
+//! what the deployment wants. Idempotent: each step starts from what the store says, and every
+//! target transition applies only from the state it was read in.
+//!
+//! - `claim`: licenses for Required targets (and Available ones a user asked for) — device
+//!   licenses, or user licenses once the user has joined the program (`users`: registration and
+//!   invitation) — reserved first, so racing deployments never over-assign.
+//! - `events`: Apple's answers to those requests (and to releases and registrations).
+//! - `commands`: InstallApplication / InstallMedia / RemoveApplication / RemoveMedia /
+//!   InviteToProgram through the MDM, and the devices' reports.
+//! - `release`: licenses given back — Uninstall after removal, Revoke, and a failed install that
+//!   this deployment had licensed.
+
+mod claim;
+mod commands;
+mod events;
+mod release;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use allot_apple_client::{AppleError, Bearer};
+use allot_domain::{AssetFacts, CollectionKind};
+use allot_mdm::NanoMdm;
+use allot_store::{DeploymentRow, MemberTarget, Store, StoreError, TokenRow};
+use allot_sync::SyncEngine;
+
+use crate::Action;
+
+/// Target states.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    /// Available: offered; the license is claimed when the user asks.
+    pub const AVAILABLE: &str = "available";
+    /// Available: the user asked; claimed next.
+    pub const REQUESTED: &str = "requested";
+    pub const WAITING: &str = "waiting_for_license";
+    pub const NEEDS_USER: &str = "needs_user";
+    /// The user is registered with Apple and invited; the license waits for them to accept.
+    pub const INVITATION_PENDING: &str = "invitation_pending";
+    pub const LICENSE_REQUESTED: &str = "license_requested";
+    pub const LICENSE_ASSIGNED: &str = "license_assigned";
+    pub const INSTALL_SENT: &str = "install_sent";
+    /// The device accepted the install and is still at it; confirmed by ManagedApplicationList.
+    pub const INSTALLING: &str = "installing";
+    pub const INSTALLED: &str = "installed";
+    pub const FAILED: &str = "failed";
+    pub const REMOVE_SENT: &str = "remove_sent";
+    /// The license is to be given back (removed from the device, revoked, or a failed install).
+    pub const RELEASE_PENDING: &str = "release_pending";
+    pub const LICENSE_RELEASING: &str = "license_releasing";
+    /// Removed; it held no license to give back.
+    pub const UNINSTALLED: &str = "uninstalled";
+    pub const LICENSE_RECLAIMED: &str = "license_reclaimed";
+    /// Revoke: it held no license to give back.
+    pub const NO_LICENSE: &str = "no_license";
+
+    /// Every status, for filters and documentation.
+    pub const ALL: &[&str] = &[
+        PENDING,
+        AVAILABLE,
+        REQUESTED,
+        WAITING,
+        NEEDS_USER,
+        INVITATION_PENDING,
+        LICENSE_REQUESTED,
+        LICENSE_ASSIGNED,
+        INSTALL_SENT,
+        INSTALLING,
+        INSTALLED,
+        FAILED,
+        REMOVE_SENT,
+        RELEASE_PENDING,
+        LICENSE_RELEASING,
+        UNINSTALLED,
+        LICENSE_RECLAIMED,
+        NO_LICENSE,
+    ];
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Apple(#[from] AppleError),
+}
+
+#[derive(Clone)]
+pub struct Executor {
+    engine: SyncEngine,
+    mdm: Option<Arc<NanoMdm>>,
+    /// Apple asks for at least 30 s between polls of one event.
+    poll_interval: Duration,
+    polled: Arc<Mutex<HashMap<String, Instant>>>,
+    reclaim_grace: Duration,
+    /// One step of a deployment at a time in this process (the create handler's first step and
+    /// the loop's may otherwise overlap).
+    steps: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    allot_sync::now_ms()
+}
+
+/// Targets read at a time.
+pub(crate) const PAGE: i64 = 1000;
+
+/// What one step of a deployment knows before it looks at targets.
+pub(crate) struct Step {
+    pub d: DeploymentRow,
+    pub action: Action,
+    pub kind: CollectionKind,
+    /// `users` or `devices`, as the store names collection kinds.
+    pub kind_name: String,
+    /// Usable tokens holding the asset, in the deployment's order.
+    pub tokens: Vec<TokenRow>,
+    pub facts: AssetFacts,
+    pub adam: i64,
+    /// For RemoveApplication.
+    pub bundle_id: Option<String>,
+}
+
+impl Step {
+    pub fn token_ids(&self) -> Vec<i64> {
+        self.tokens.iter().map(|t| t.id).collect()
+    }
+
+    pub fn token(&self, id: i64) -> Option<&TokenRow> {
+        self.tokens.iter().find(|t| t.id == id)
+    }
+
+    /// Waiting or failing when licenses run out, as the admin chose.
+    pub fn shortage_status(&self) -> &'static str {
+        if self.d.on_shortage == "wait" {
+            status::WAITING
+        } else {
+            status::FAILED
+        }
+    }
+}
+
+impl Executor {
+    pub fn new(engine: SyncEngine, mdm: Option<NanoMdm>, poll_interval: Duration) -> Self {
+        Self {
+            engine,
+            mdm: mdm.map(Arc::new),
+            poll_interval,
+            polled: Arc::default(),
+            reclaim_grace: Duration::from_secs(86_400),
+            steps: Arc::default(),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    pub(crate) fn engine(&self) -> &SyncEngine {
+        &self.engine
+    }
+
+    pub(crate) fn mdm(&self) -> Option<&NanoMdm> {
+        self.mdm.as_deref()
+    }
+
+    pub(crate) fn bearer(&self, token: &TokenRow) -> Result<Bearer, DeployError> {
+        self.engine
+            .bearer_of(token)
+            .map_err(|e| DeployError::Invalid(e.to_string()))
+    }
+
+    /// How long a departed device or person keeps its licenses (default a day).
+    pub fn with_reclaim_grace(mut self, grace: Duration) -> Self {
+        self.reclaim_grace = grace;
+        self
+    }
+
+    /// The tokens a deployment draws from, in order (usable ones holding the asset).
+    async fn tokens(&self, d: &DeploymentRow) -> Result<Vec<TokenRow>, DeployError> {
+        let now = now_ms();
+        let all = self.store().tokens().await?;
+        let ordered: Vec<TokenRow> = if d.token_ids.is_empty() {
+            all
+        } else {
+            d.token_ids
+                .iter()
+                .filter_map(|id| all.iter().find(|t| t.id == *id).cloned())
+                .collect()
+        };
+        let mut out = Vec::new();
+        for t in ordered {
+            if crate::unusable(&t, now).is_none()
+                && self
+                    .store()
+                    .assets(t.id)
+                    .await?
+                    .iter()
+                    .any(|a| a.adam_id == d.adam_id && a.pricing == d.pricing)
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One reconcile step of every deployment, then the reclaim policies.
+    pub async fn run_all(&self) -> Result<(), DeployError> {
+        for d in self.store().deployments().await? {
+            if let Err(e) = self.run(&d).await {
+                tracing::warn!(deployment = d.id, error = %e, "deployment step failed");
+            }
+        }
+        self.reclaim_departed(self.reclaim_grace).await?;
+        self.reclaim_departed_people(self.reclaim_grace).await?;
+        Ok(())
+    }
+
+    /// One reconcile step of a deployment. Targets are walked in pages, so memory stays bounded
+    /// whatever the size of the collection.
+    pub async fn run(&self, d: &DeploymentRow) -> Result<(), DeployError> {
+        let lock = self
+            .steps
+            .lock()
+            .expect("steps lock")
+            .entry(d.id)
+            .or_default()
+            .clone();
+        let _step = lock.lock().await;
+        let Some(step) = self.prepare(d).await? else {
+            return Ok(());
+        };
+        let store = self.store();
+        store
+            .sync_targets(d.id, d.collection_id, &step.kind_name, now_ms())
+            .await?;
+        self.follow_events(&step).await?;
+        match step.action {
+            Action::Required => {
+                self.claim(
+                    &step,
+                    &[
+                        status::PENDING,
+                        status::WAITING,
+                        status::NEEDS_USER,
+                        status::INVITATION_PENDING,
+                    ],
+                )
+                .await?;
+                self.install(&step).await?;
+            }
+            Action::Available => {
+                self.offer(&step).await?;
+                self.claim(
+                    &step,
+                    &[
+                        status::REQUESTED,
+                        status::WAITING,
+                        status::INVITATION_PENDING,
+                    ],
+                )
+                .await?;
+                self.install(&step).await?;
+            }
+            Action::Uninstall => self.remove(&step).await?,
+            Action::Revoke => self.mark_for_release(&step).await?,
+        }
+        self.release(&step).await?;
+        Ok(())
+    }
+
+    async fn prepare(&self, d: &DeploymentRow) -> Result<Option<Step>, DeployError> {
+        let action = Action::parse(&d.action)
+            .ok_or_else(|| DeployError::Invalid(format!("unknown action {:?}", d.action)))?;
+        let Some(collection) = self.store().collection(Some(d.collection_id), None).await? else {
+            return Ok(None);
+        };
+        let tokens = self.tokens(d).await?;
+        let mut found = None;
+        for t in &tokens {
+            if let Some(a) = self
+                .store()
+                .assets(t.id)
+                .await?
+                .into_iter()
+                .find(|a| a.adam_id == d.adam_id && a.pricing == d.pricing)
+            {
+                found = Some(a);
+                break;
+            }
+        }
+        let Some(asset) = found else {
+            return Ok(None);
+        };
+        let adam = d
+            .adam_id
+            .parse()
+            .map_err(|_| DeployError::Invalid(format!("adamId {} is not a number", d.adam_id)))?;
+        let bundle_id = self
+            .store()
+            .metadata(&d.adam_id)
+            .await?
+            .and_then(|m| m.bundle_id);
+        let kind = if collection.kind == "users" {
+            CollectionKind::Users
+        } else {
+            CollectionKind::Devices
+        };
+        Ok(Some(Step {
+            d: d.clone(),
+            action,
+            kind,
+            kind_name: collection.kind,
+            tokens,
+            facts: AssetFacts {
+                is_book: asset.product_type == "Book",
+                device_assignable: asset.device_assignable,
+            },
+            adam,
+            bundle_id,
+        }))
+    }
+
+    /// Which members of a page already hold a license of the asset on the step's tokens, and on
+    /// which token: by serial number (device licenses) and by clientUserId (user licenses).
+    pub(crate) async fn holders_of(
+        &self,
+        step: &Step,
+        page: &[MemberTarget],
+    ) -> Result<(HashMap<String, i64>, HashMap<String, i64>), DeployError> {
+        let (store, d, ids) = (self.store(), &step.d, step.token_ids());
+        let serials: Vec<String> = page
+            .iter()
+            .filter_map(|m| m.serial_number.clone())
+            .collect();
+        let users: Vec<String> = page
+            .iter()
+            .filter_map(|m| m.person.as_ref().map(|p| p.client_user_id.clone()))
+            .collect();
+        Ok((
+            store
+                .holders_among(&ids, &d.adam_id, &d.pricing, "device", &serials)
+                .await?,
+            store
+                .holders_among(&ids, &d.adam_id, &d.pricing, "user", &users)
+                .await?,
+        ))
+    }
+
+    /// Whether an event may be polled now (Apple asks for some time between polls).
+    pub(crate) fn due(&self, event_id: &str) -> bool {
+        let mut polled = self.polled.lock().expect("poll lock");
+        let now = Instant::now();
+        match polled.get(event_id) {
+            Some(at) if now.duration_since(*at) < self.poll_interval => false,
+            _ => {
+                polled.insert(event_id.to_owned(), now);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+}

@@ -1,0 +1,250 @@
+//! A real server with the simulator as Apple and the fake NanoMDM's simulated devices enrolling
+//! and reporting through the webhook: the world deployment tests run in.
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use allot_mdm::fake::{FakeNanoMdm, FakeOptions, SimDevice};
+use allot_server::{Config, Server};
+use allot_store::testing::TestDb;
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "test-admin-key-0123456789";
+pub const HMAC: &str = "webhook-hmac-key-0123456789";
+
+pub struct Env {
+    pub sim: allot_apple_sim::RunningSim,
+    pub mdm: FakeNanoMdm,
+    pub base: String,
+    pub http: reqwest::Client,
+    _db: TestDb,
+    _dir: std::path::PathBuf,
+}
+
+pub async fn env(scenario: &str) -> Env {
+    let sim = allot_apple_sim::start_local(scenario).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mdm = FakeNanoMdm::start(FakeOptions {
+        webhook_url: Some(format!("{base}/mdm/webhook")),
+        hmac_key: Some(HMAC.as_bytes().to_vec()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let db = TestDb::sqlite().await;
+    let dir = std::env::temp_dir().join(format!("allot-deploy-{}", uuid::Uuid::new_v4().simple()));
+    let config = Config {
+        data_dir: dir.clone(),
+        database_url: Some(db.url.clone()),
+        apple_url: sim.apple_url(),
+        public_url: Some(base.clone()),
+        admin_api_key: Some(ADMIN.into()),
+        mdm_webhook_hmac_key: Some(HMAC.into()),
+        nanomdm_url: Some(mdm.base_url.clone()),
+        nanomdm_api_key: Some("nanomdm-api-key".into()),
+        deploy_tick: Duration::from_millis(50),
+        event_poll: Duration::ZERO,
+        reclaim_grace: Duration::ZERO,
+        ..Default::default()
+    };
+    let server = Server::build(&config).await.unwrap();
+    server.start_deployments();
+    let router = server.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Env {
+        sim,
+        mdm,
+        base,
+        http: reqwest::Client::new(),
+        _db: db,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, body) = self.call(reqwest::Method::GET, path, None).await;
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn devices(&self, collection: &str, serials: &[&str]) -> Vec<String> {
+        let mut udids = Vec::new();
+        for s in serials {
+            let udid = format!("UDID-{s}");
+            assert!(
+                self.mdm
+                    .enroll(SimDevice {
+                        udid: udid.clone(),
+                        serial_number: (*s).into(),
+                        product_name: "iPad13,1".into(),
+                        name: (*s).into()
+                    })
+                    .await
+            );
+            udids.push(udid);
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/api/v1/collections",
+            Some(json!({ "name": collection, "kind": "devices" })),
+        )
+        .await;
+        let (status, _) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/collections/{collection}/members"),
+                Some(json!({ "members": serials })),
+            )
+            .await;
+        assert_eq!(status, 200);
+        udids
+    }
+
+    pub async fn assigned(&self, adam: &str) -> i64 {
+        let state: Value = self
+            .http
+            .get(format!(
+                "{}/_sim/state?uId=5000000000000001",
+                self.sim.base_url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["locations"][0]["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["adamId"] == adam)
+            .unwrap()["assignedCount"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+pub fn count(d: &Value, status: &str) -> i64 {
+    d["statuses"][status].as_i64().unwrap_or(0)
+}
+
+impl Env {
+    /// Adds the first location's token and waits for its first sync; returns its id.
+    pub async fn add_token(&self) -> Value {
+        let token: Value = self
+            .http
+            .get(format!("{}/_sim/locations", self.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (status, t) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/tokens",
+                Some(
+                    json!({ "name": "HQ", "token": token[0]["token"], "programType": "business" }),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{t}");
+        self.until(
+            &format!("/api/v1/tokens/{}/sync", t["id"]),
+            "the first sync",
+            |b| b["latest"]["status"] == "succeeded",
+        )
+        .await;
+        t["id"].clone()
+    }
+
+    /// Creates a deployment; returns its path.
+    pub async fn deploy(&self, body: Value) -> String {
+        let (status, d) = self
+            .call(reqwest::Method::POST, "/api/v1/deployments", Some(body))
+            .await;
+        assert_eq!(status, 201, "{d}");
+        format!("/api/v1/deployments/{}", d["id"])
+    }
+
+    /// A control call to the simulator.
+    pub async fn sim_post(&self, path: &str, body: Value) -> u16 {
+        self.http
+            .post(format!("{}{path}", self.sim.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// The simulator's state of the location.
+    pub async fn sim_state(&self) -> Value {
+        self.http
+            .get(format!(
+                "{}/_sim/state?uId=5000000000000001",
+                self.sim.base_url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Delivers every queued command of these devices (each answers per its behaviour).
+    pub async fn drain_all(&self, udids: &[String]) {
+        for u in udids {
+            self.mdm.drain(u).await;
+        }
+    }
+
+    /// The targets of a deployment as (label, status).
+    pub async fn targets(&self, path: &str) -> Vec<(String, String)> {
+        let (_, d) = self.call(reqwest::Method::GET, path, None).await;
+        d["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["target"].as_str().unwrap().to_owned(),
+                    t["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}

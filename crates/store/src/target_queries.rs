@@ -1,0 +1,358 @@
+//! Queries that move deployment targets along (members, user registrations, releases,
+//! re-enrolment, departed people), written once for both backends like `queries.rs`.
+
+macro_rules! impl_target_queries {
+    ($store:ty) => {
+        /// Columns of a target joined with its member's person (`p`).
+        const MEMBER_PERSON_COLUMNS: &str =
+            "p.id AS person_id, p.client_user_id, p.name AS person_name, p.email AS person_email, p.managed_apple_id, p.removed_at";
+
+        fn person_facts<R: sqlx::Row>(r: &R) -> Result<Option<$crate::inventory::PersonFacts>, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            let Some(id) = r.try_get::<Option<i64>, _>("person_id")? else {
+                return Ok(None);
+            };
+            Ok(Some($crate::inventory::PersonFacts {
+                id,
+                client_user_id: r.try_get("client_user_id")?,
+                name: r.try_get("person_name")?,
+                email: r.try_get("person_email")?,
+                managed_apple_id: r.try_get("managed_apple_id")?,
+                removed: r.try_get::<Option<i64>, _>("removed_at")?.is_some(),
+            }))
+        }
+
+        fn status_list(statuses: &[&str]) -> String {
+            statuses.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(",")
+        }
+
+        impl $store {
+            /// Makes every member of the collection a target (new ones `pending`) in one statement:
+            /// enrolled devices, or people who have not left.
+            pub async fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, now: i64) -> Result<u64, StoreError> {
+                let sql = if kind == "users" {
+                    "INSERT INTO deployment_targets (deployment_id, member_id, label, status, updated_at) \
+                     SELECT $1, p.id, COALESCE(p.email, p.name), 'pending', $3 FROM collection_members m JOIN people p ON p.id = m.member_id \
+                     WHERE m.collection_id = $2 AND p.removed_at IS NULL ON CONFLICT DO NOTHING"
+                } else {
+                    "INSERT INTO deployment_targets (deployment_id, member_id, label, status, updated_at) \
+                     SELECT $1, d.id, d.serial_number, 'pending', $3 FROM collection_members m JOIN devices d ON d.id = m.member_id \
+                     WHERE m.collection_id = $2 AND d.enrolled ON CONFLICT DO NOTHING"
+                };
+                Ok(sqlx::query(sql).bind(deployment_id).bind(collection_id).bind(now).execute(&self.pool).await?.rows_affected())
+            }
+
+            /// A page of targets in one of `statuses`, after `after_member`, with their members:
+            /// a device and its primary user, or a person and their enrolled devices.
+            pub async fn member_targets_page(
+                &self,
+                deployment_id: i64,
+                kind: &str,
+                statuses: &[&str],
+                after_member: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::inventory::MemberTarget>, StoreError> {
+                let targets = "t.deployment_id, t.member_id, t.label, t.status, t.license, t.holder, t.enrollment_id, t.token_id, \
+                               t.event_id, t.command_uuid, t.detail, t.claimed";
+                let filter = format!(
+                    "t.deployment_id = $1 AND t.status IN ({}) AND t.member_id > $2 ORDER BY t.member_id LIMIT $3",
+                    status_list(statuses)
+                );
+                if kind == "users" {
+                    let sql = format!(
+                        "SELECT {targets}, {MEMBER_PERSON_COLUMNS} FROM deployment_targets t JOIN people p ON p.id = t.member_id WHERE {filter}"
+                    );
+                    let rows = sqlx::query(&sql).bind(deployment_id).bind(after_member).bind(limit).fetch_all(&self.pool).await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let person = person_facts(r)?;
+                        out.push($crate::inventory::MemberTarget {
+                            target: target_row(r)?,
+                            serial_number: None,
+                            active: person.as_ref().is_some_and(|p| !p.removed),
+                            install_ids: Vec::new(),
+                            person,
+                        });
+                    }
+                    // Their enrolled devices, in one query for the page.
+                    let ids: Vec<i64> = out.iter().map(|m| m.target.member_id).collect();
+                    for chunk in ids.chunks(BATCH) {
+                        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+                        let sql = format!(
+                            "SELECT primary_person_id, enrollment_id FROM devices WHERE enrolled AND enrollment_id IS NOT NULL \
+                             AND primary_person_id IN ({}) ORDER BY id",
+                            marks.join(",")
+                        );
+                        let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+                        for id in chunk {
+                            q = q.bind(*id);
+                        }
+                        for (person, enrollment) in q.fetch_all(&self.pool).await? {
+                            if let Some(m) = out.iter_mut().find(|m| m.target.member_id == person) {
+                                m.install_ids.push(enrollment);
+                            }
+                        }
+                    }
+                    Ok(out)
+                } else {
+                    let sql = format!(
+                        "SELECT {targets}, d.serial_number, d.enrollment_id AS device_enrollment, d.enrolled, {MEMBER_PERSON_COLUMNS} \
+                         FROM deployment_targets t JOIN devices d ON d.id = t.member_id LEFT JOIN people p ON p.id = d.primary_person_id \
+                         WHERE {filter}"
+                    );
+                    let rows = sqlx::query(&sql).bind(deployment_id).bind(after_member).bind(limit).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|r| {
+                            let enrollment: Option<String> = r.try_get("device_enrollment")?;
+                            Ok($crate::inventory::MemberTarget {
+                                target: target_row(r)?,
+                                serial_number: Some(r.try_get("serial_number")?),
+                                active: r.try_get("enrolled")?,
+                                install_ids: enrollment.into_iter().collect(),
+                                person: person_facts(r)?,
+                            })
+                        })
+                        .collect::<Result<_, sqlx::Error>>()
+                        .map_err(Into::into)
+                }
+            }
+
+            /// Targets of a deployment in one of `statuses` (at most `limit`), oldest update first.
+            pub async fn targets_in(&self, deployment_id: i64, statuses: &[&str], updated_before: i64, limit: i64) -> Result<Vec<$crate::inventory::TargetRow>, StoreError> {
+                let sql = format!(
+                    "SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 AND status IN ({}) AND updated_at <= $2 \
+                     ORDER BY updated_at, member_id LIMIT $3",
+                    status_list(statuses)
+                );
+                let rows = sqlx::query(&sql).bind(deployment_id).bind(updated_before).bind(limit).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
+            }
+
+            /// The user's active record (Registered or Associated) at a token's location, if any.
+            pub async fn apple_user(&self, token_id: i64, client_user_id: &str) -> Result<Option<$crate::types::UserRow>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT client_user_id, status, email, invite_code, id_hash FROM apple_users WHERE token_id = $1 AND client_user_id = $2",
+                )
+                .bind(token_id)
+                .bind(client_user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok($crate::types::UserRow {
+                        client_user_id: r.try_get("client_user_id")?,
+                        status: r.try_get("status")?,
+                        email: r.try_get("email")?,
+                        invite_code: r.try_get("invite_code")?,
+                        id_hash: r.try_get("id_hash")?,
+                    })
+                })
+                .transpose()
+                .map_err(|e: sqlx::Error| e.into())
+            }
+
+            /// Every token where the user has a record, with it (VPP terms status per location).
+            pub async fn apple_user_records(&self, client_user_id: &str) -> Result<Vec<(i64, $crate::types::UserRow)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT token_id, client_user_id, status, email, invite_code, id_hash FROM apple_users WHERE client_user_id = $1 ORDER BY token_id",
+                )
+                .bind(client_user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("token_id")?,
+                            $crate::types::UserRow {
+                                client_user_id: r.try_get("client_user_id")?,
+                                status: r.try_get("status")?,
+                                email: r.try_get("email")?,
+                                invite_code: r.try_get("invite_code")?,
+                                id_hash: r.try_get("id_hash")?,
+                            },
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Ends a release in one transaction: the assignment (when Apple let it go) removed
+            /// with its counts, and the target's new state written. Only from `license_releasing`.
+            pub async fn finish_release(
+                &self,
+                token_id: i64,
+                target: &$crate::inventory::TargetRow,
+                released: Option<&$crate::types::AssignmentRow>,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = FALSE \
+                     WHERE deployment_id = $1 AND member_id = $2 AND status = 'license_releasing'",
+                )
+                .bind(target.deployment_id)
+                .bind(target.member_id)
+                .bind(&target.status)
+                .bind(&target.detail)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved != 1 {
+                    // Finished already (by another step or instance).
+                    return Ok(false);
+                }
+                if let Some(a) = released {
+                    let gone = sqlx::query($crate::queries::DELETE_ONE_ASSIGNMENT)
+                        .bind(token_id)
+                        .bind(&a.adam_id)
+                        .bind(&a.pricing)
+                        .bind(a.holder.kind())
+                        .bind(a.holder.id())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if gone == 1 {
+                        sqlx::query($crate::queries::COUNT_ONE_LESS_ASSIGNED)
+                            .bind(token_id)
+                            .bind(&a.adam_id)
+                            .bind(&a.pricing)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            /// A device enrolled again: NanoMDM wiped its queue, so installs and removals sent to
+            /// it are sent again by the next step.
+            pub async fn resend_to_enrollment(&self, enrollment_id: &str, now: i64) -> Result<u64, StoreError> {
+                let mut n = 0;
+                for (from, to) in [("install_sent", "license_assigned"), ("installing", "license_assigned"), ("remove_sent", "pending")] {
+                    n += sqlx::query(
+                        "UPDATE deployment_targets SET status = $2, command_uuid = NULL, \
+                         detail = 'the device enrolled again, which cleared its command queue; sending again', updated_at = $4 \
+                         WHERE status = $3 AND (',' || enrollment_id || ',') LIKE ('%,' || $1 || ',%')",
+                    )
+                    .bind(enrollment_id)
+                    .bind(to)
+                    .bind(from)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                }
+                Ok(n)
+            }
+
+            /// Deletes a deployment and its targets unless a request to Apple is in flight for one
+            /// of them (its outcome must be followed, or a reservation would leak). True if deleted.
+            pub async fn delete_deployment(&self, id: i64) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let busy: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = $1 AND status IN ('license_requested', 'license_releasing')",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if busy > 0 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM deployment_targets WHERE deployment_id = $1").bind(id).execute(&mut *tx).await?;
+                let n = sqlx::query("DELETE FROM deployments WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            /// Moves every target of a deployment in `from` to `to`, in one statement.
+            pub async fn move_targets(&self, deployment_id: i64, from: &str, to: &str, detail: &str, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query("UPDATE deployment_targets SET status = $3, detail = $4, updated_at = $5 WHERE deployment_id = $1 AND status = $2")
+                    .bind(deployment_id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+
+            /// One target of a deployment, by its label (serial number, email or name).
+            pub async fn target_by_label(&self, deployment_id: i64, label: &str) -> Result<Option<$crate::inventory::TargetRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 AND label = $2"))
+                    .bind(deployment_id)
+                    .bind(label)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(target_row).transpose()?)
+            }
+
+            /// The invitation goes out again: targets waiting on the user forget the one sent.
+            pub async fn resend_invitation(&self, client_user_id: &str, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE deployment_targets SET command_uuid = NULL, detail = 'sending the invitation again', updated_at = $2 \
+                     WHERE holder = $1 AND license = 'user' AND status = 'invitation_pending' AND event_id IS NULL",
+                )
+                .bind(client_user_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            /// People who left at or before `before` whose licenses have not been given back yet.
+            pub async fn people_to_reclaim(&self, before: i64, limit: i64) -> Result<Vec<$crate::inventory::PersonRow>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {PERSON_COLUMNS} FROM people WHERE removed_at IS NOT NULL AND removed_at <= $1 AND licenses_reclaimed_at IS NULL \
+                     ORDER BY removed_at LIMIT $2"
+                ))
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.iter().map(person_row).collect::<Result<_, _>>()?)
+            }
+
+            /// The person's user licenses were given back: their targets say so.
+            pub async fn mark_person_reclaimed(&self, person: &$crate::inventory::PersonRow, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE people SET licenses_reclaimed_at = $2 WHERE id = $1").bind(person.id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(
+                    "UPDATE deployment_targets SET status = 'license_reclaimed', detail = 'the person left; their license was given back', \
+                     updated_at = $2 WHERE holder = $1 AND license = 'user' AND status IN ('license_assigned', 'install_sent', 'installing', 'installed', 'invitation_pending')",
+                )
+                .bind(&person.client_user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Licenses held by one holder (`device` serial or `user` clientUserId), per token.
+            pub async fn licenses_held(&self, kind: &str, holder: &str) -> Result<Vec<(i64, $crate::types::AssignmentRow)>, StoreError> {
+                let rows = sqlx::query("SELECT token_id, adam_id, pricing FROM assignments WHERE holder = $1 AND holder_kind = $2 ORDER BY token_id, adam_id")
+                    .bind(holder)
+                    .bind(kind)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let make = |h: &str| if kind == "user" { $crate::types::Holder::User(h.to_owned()) } else { $crate::types::Holder::Device(h.to_owned()) };
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("token_id")?,
+                            $crate::types::AssignmentRow { adam_id: r.try_get("adam_id")?, pricing: r.try_get("pricing")?, holder: make(holder) },
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_target_queries;
