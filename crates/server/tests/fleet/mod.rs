@@ -18,14 +18,46 @@ pub struct Env {
     pub mdm: FakeNanoMdm,
     pub base: String,
     pub http: reqwest::Client,
+    config: Config,
+    addr: std::net::SocketAddr,
+    /// The server runs on its own runtime, so that a crash can be played by stopping it whole:
+    /// its loops, its handlers' background steps, its connections.
+    server: Option<tokio::runtime::Runtime>,
     _db: TestDb,
-    _dir: std::path::PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(rt) = self.server.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Starts the server on its own runtime, listening on `listener`.
+fn start_server(config: &Config, listener: std::net::TcpListener) -> tokio::runtime::Runtime {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = config.clone();
+    rt.spawn(async move {
+        let server = Server::build(&config).await.unwrap();
+        server.start_deployments();
+        let router = server.router.clone();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        axum::serve(listener, router).await.unwrap()
+    });
+    rt
 }
 
 pub async fn env(scenario: &str) -> Env {
     let sim = allot_apple_sim::start_local(scenario).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
     let mdm = FakeNanoMdm::start(FakeOptions {
         webhook_url: Some(format!("{base}/mdm/webhook")),
         hmac_key: Some(HMAC.as_bytes().to_vec()),
@@ -49,21 +81,43 @@ pub async fn env(scenario: &str) -> Env {
         reclaim_grace: Duration::ZERO,
         ..Default::default()
     };
-    let server = Server::build(&config).await.unwrap();
-    server.start_deployments();
-    let router = server.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let server = Some(start_server(&config, listener));
     Env {
         sim,
         mdm,
         base,
         http: reqwest::Client::new(),
+        config,
+        addr,
+        server,
         _db: db,
-        _dir: dir,
     }
 }
 
 impl Env {
+    /// The server dies at once, whatever it was doing, and starts again on the same database
+    /// and address.
+    pub async fn crash_and_restart(&mut self) {
+        if let Some(rt) = self.server.take() {
+            rt.shutdown_background();
+        }
+        // The old listener closes with its runtime; take the address again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match std::net::TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.server = Some(start_server(&self.config, listener));
+        // New connections only: the old ones died with the server.
+        self.http = reqwest::Client::new();
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
