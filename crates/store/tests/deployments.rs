@@ -150,3 +150,161 @@ async fn deployments_and_their_targets() {
         assert_eq!(s.deployment(d.id).await.unwrap().unwrap(), d);
     }
 }
+
+#[tokio::test]
+async fn targets_move_through_users_releases_reenrolment_and_departures() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let t = setup(s).await;
+        let ann = s
+            .insert_person(
+                &NewPerson {
+                    name: "Ann".into(),
+                    email: Some("ann@x.example".into()),
+                    managed_apple_id: None,
+                },
+                "cuid-ann",
+                0,
+            )
+            .await
+            .unwrap();
+        for (serial, udid) in [("A1", "U-A1"), ("A2", "U-A2")] {
+            s.upsert_device(
+                &NewDevice {
+                    serial_number: serial.into(),
+                    enrollment_id: Some(udid.into()),
+                    platform: "iOS".into(),
+                    primary_person_id: Some(ann.id),
+                    ..Default::default()
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        }
+        let staff = s.insert_collection("Staff", "users", "", 0).await.unwrap();
+        s.add_collection_members(staff.id, &[ann.id]).await.unwrap();
+        assert_eq!(
+            s.collection(None, Some("Staff"))
+                .await
+                .unwrap()
+                .unwrap()
+                .members,
+            1
+        );
+        assert_eq!(
+            s.collection(Some(staff.id), None)
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            "Staff"
+        );
+        let d = s
+            .insert_deployment(
+                &NewDeployment {
+                    adam_id: "1".into(),
+                    pricing: "STDQ".into(),
+                    token_ids: vec![t],
+                    collection_id: staff.id,
+                    action: "required".into(),
+                    on_shortage: "fail".into(),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.sync_targets(d.id, staff.id, "users", 1).await.unwrap(), 1);
+        let page = s
+            .member_targets_page(d.id, "users", &["pending"], 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 1, "{b}");
+        assert_eq!(page[0].target.label, "ann@x.example");
+        assert_eq!(page[0].install_ids, vec!["U-A1", "U-A2"], "{b}");
+        assert_eq!(page[0].person.as_ref().unwrap().client_user_id, "cuid-ann");
+        assert!(page[0].active);
+
+        // Sent to both devices; the second one enrolls again, so it goes back to be resent.
+        let mut target = s
+            .target_by_label(d.id, "ann@x.example")
+            .await
+            .unwrap()
+            .unwrap();
+        target.status = "install_sent".into();
+        target.license = Some("user".into());
+        target.holder = Some("cuid-ann".into());
+        target.enrollment_id = Some("U-A1,U-A2".into());
+        target.command_uuid = Some("c1".into());
+        s.update_target(&target, 2).await.unwrap();
+        assert_eq!(
+            s.resend_to_enrollment("U-A", 3).await.unwrap(),
+            0,
+            "{b}: ids match whole"
+        );
+        assert_eq!(s.resend_to_enrollment("U-A2", 3).await.unwrap(), 1, "{b}");
+        let again = s
+            .target_by_label(d.id, "ann@x.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (again.status.as_str(), again.command_uuid),
+            ("license_assigned", None)
+        );
+
+        // A release ends with the assignment gone and the counts moved, once.
+        let a = AssignmentRow {
+            adam_id: "1".into(),
+            pricing: "STDQ".into(),
+            holder: Holder::User("cuid-ann".into()),
+        };
+        assert!(s.add_assignment(t, &a, 1).await.unwrap());
+        assert_eq!(
+            s.licenses_held("user", "cuid-ann").await.unwrap(),
+            vec![(t, a.clone())]
+        );
+        target.status = "license_releasing".into();
+        s.update_target(&target, 4).await.unwrap();
+        assert!(!s.delete_deployment(d.id).await.unwrap(), "{b}: in flight");
+        target.status = "license_reclaimed".into();
+        assert!(s.finish_release(t, &target, Some(&a), 5).await.unwrap());
+        assert!(
+            !s.finish_release(t, &target, Some(&a), 5).await.unwrap(),
+            "{b}: once"
+        );
+        let asset = &s.assets(t).await.unwrap()[0];
+        assert_eq!((asset.assigned, asset.available), (2, 5), "{b}");
+        assert!(s
+            .licenses_held("user", "cuid-ann")
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Departures: people gone before the cut-off, once.
+        assert!(s.remove_person(ann.id, 10).await.unwrap());
+        assert!(s.people_to_reclaim(5, 10).await.unwrap().is_empty());
+        let gone = s.people_to_reclaim(10, 10).await.unwrap();
+        assert_eq!(gone.len(), 1);
+        s.mark_person_reclaimed(&gone[0], 11).await.unwrap();
+        assert!(s.people_to_reclaim(20, 10).await.unwrap().is_empty(), "{b}");
+
+        // Moving every target of one status, then deleting the deployment.
+        target.status = "pending".into();
+        s.update_target(&target, 12).await.unwrap();
+        assert_eq!(
+            s.move_targets(d.id, "pending", "available", "offered", 13)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.target_counts(d.id).await.unwrap(),
+            vec![("available".to_owned(), 1)]
+        );
+        assert!(s.delete_deployment(d.id).await.unwrap(), "{b}");
+        assert!(s.deployment(d.id).await.unwrap().is_none());
+        assert!(s.targets(d.id).await.unwrap().is_empty());
+    }
+}
