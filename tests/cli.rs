@@ -228,6 +228,49 @@ async fn tokens_and_apps_from_the_command_line() {
         ok && out.contains("needs 1 license; 7 free on HQ"),
         "{out}{err}"
     );
+    // --plan shows the plan and creates nothing.
+    let (ok, out, err) = allot(
+        &e,
+        &[
+            "deployments",
+            "create",
+            "--app",
+            "111",
+            "--collection",
+            "Carts",
+            "--plan",
+        ],
+    )
+    .await;
+    assert!(ok && out.contains("needs 1 license"), "{out}{err}");
+    let (_, out, _) = allot(&e, &["deployments", "list", "--output", "json"]).await;
+    assert!(out.contains("\"deployments\": []"), "{out}");
+    let (ok, out, err) = allot(
+        &e,
+        &[
+            "deployments",
+            "create",
+            "--app",
+            "111",
+            "--collection",
+            "Carts",
+            "--action",
+            "revoke",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].to_string();
+    let (_, out, _) = allot(&e, &["deployments", "list"]).await;
+    assert!(out.contains("revoke"), "{out}");
+    let (ok, _, err) = allot(&e, &["deployments", "delete", &id]).await;
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, out, err) = allot(&e, &["deployments", "delete", &id, "--yes"]).await;
+    assert!(ok && out.contains("Deleted deployment"), "{out}{err}");
+    let (ok, out, err) = allot(&e, &["users", "show", "ada@example.com"]).await;
+    assert!(ok && out.contains("VPP TERMS"), "{out}{err}");
     let (ok, _, err) = allot(&e, &["collections", "add", "Carts", "GHOST"]).await;
     assert!(!ok && err.contains("GHOST"), "{err}");
 

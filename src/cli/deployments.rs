@@ -1,4 +1,4 @@
-//! `allot deployments …`: today, the plan.
+//! `allot deployments …`: plan, create, list, show, delete, and requests for Available apps.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -26,7 +26,7 @@ pub enum DeploymentsCommand {
         #[arg(long, default_value = "fail")]
         on_shortage: String,
     },
-    /// Deploy an app to a collection (Required; device licenses in this version).
+    /// Deploy an app or book to a collection.
     Create {
         #[arg(long)]
         app: String,
@@ -34,10 +34,24 @@ pub enum DeploymentsCommand {
         collection: String,
         #[arg(long = "token")]
         tokens: Vec<String>,
+        /// required, available, uninstall or revoke.
+        #[arg(long, default_value = "required")]
+        action: String,
         /// fail or wait, when licenses run out.
         #[arg(long, default_value = "fail")]
         on_shortage: String,
+        /// Only show the plan; change nothing.
+        #[arg(long)]
+        plan: bool,
     },
+    /// Delete a deployment (licenses already assigned stay; Uninstall or Revoke takes them back).
+    Delete {
+        id: i64,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Ask for an app of an Available deployment on behalf of a target (serial number or email).
+    Request { id: i64, target: String },
     /// Deployments with their targets per status.
     List,
     /// One deployment's targets (optionally only one status).
@@ -73,9 +87,19 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             app,
             collection,
             tokens,
+            action,
             on_shortage,
+            plan: true,
+        } => (app, collection, tokens, action, on_shortage),
+        DeploymentsCommand::Create {
+            app,
+            collection,
+            tokens,
+            action,
+            on_shortage,
+            plan: false,
         } => {
-            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "onShortage": on_shortage })).await?;
+            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "action": action, "onShortage": on_shortage })).await?;
             match format {
                 Format::Json => output::json(&d),
                 Format::Table => say!(
@@ -83,6 +107,27 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                     cell(&d["id"]),
                     cell(&d["id"])
                 ),
+            }
+            return Ok(());
+        }
+        DeploymentsCommand::Delete { id, yes } => {
+            if !yes {
+                anyhow::bail!("run again with --yes to delete deployment {id}");
+            }
+            c.delete(&format!("/api/v1/deployments/{id}")).await?;
+            say!("Deleted deployment {id}");
+            return Ok(());
+        }
+        DeploymentsCommand::Request { id, target } => {
+            let t = c
+                .post(
+                    &format!("/api/v1/deployments/{id}/requests"),
+                    json!({ "target": target }),
+                )
+                .await?;
+            match format {
+                Format::Json => output::json(&t),
+                Format::Table => say!("{}: {}", cell(&t["target"]), cell(&t["status"])),
             }
             return Ok(());
         }

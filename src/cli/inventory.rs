@@ -28,6 +28,10 @@ pub enum UsersCommand {
     },
     /// Import users from CSV: name,email,managed_apple_id.
     Import { file: PathBuf },
+    /// A user and their VPP terms status per location (invited, accepted, retired).
+    Show { user: String },
+    /// Send the invitation to join the program again (to the user's devices).
+    Invite { user: String },
     /// Mark a user (id or email) as gone: their licenses are reclaimed by policy.
     Remove {
         user: String,
@@ -164,6 +168,36 @@ pub async fn users(cmd: UsersCommand, c: &Client, format: Format) -> anyhow::Res
             }
         }
         UsersCommand::Import { file } => import(c, "/api/v1/users/import", &file, format).await?,
+        UsersCommand::Show { user } => {
+            let u: Value = c.get(&format!("/api/v1/users/{}", segment(&user))).await?;
+            match format {
+                Format::Json => output::json(&u),
+                Format::Table => {
+                    say!(
+                        "{} <{}> clientUserId {}",
+                        cell(&u["name"]),
+                        cell(&u["email"]),
+                        cell(&u["clientUserId"])
+                    );
+                    output::table(
+                        &["TOKEN", "VPP TERMS", "APPLE STATUS", "INVITATION"],
+                        &rows(
+                            &u,
+                            "program",
+                            &["token", "terms", "appleStatus", "invitationUrl"],
+                        ),
+                    );
+                }
+            }
+        }
+        UsersCommand::Invite { user } => {
+            c.post(
+                &format!("/api/v1/users/{}/invitation", segment(&user)),
+                json!({}),
+            )
+            .await?;
+            say!("The invitation goes out again to {user}'s devices");
+        }
         UsersCommand::Remove { user, yes } => {
             if !yes {
                 bail!("removing a user reclaims their licenses: run again with --yes to confirm");
