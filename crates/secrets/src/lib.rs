@@ -137,6 +137,27 @@ pub fn hash_api_key(key: &str) -> String {
         .collect()
 }
 
+/// The stored form of a console password: argon2id with a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt_bytes = ChaCha20Poly1305::generate_key(&mut OsRng);
+    let salt = SaltString::encode_b64(&salt_bytes[..16]).expect("16 bytes make a valid salt");
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+/// Whether `password` matches a stored hash (false for a hash that cannot be read).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(stored).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
 /// Compares secrets in constant time.
 pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
@@ -146,6 +167,17 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_salted_and_verified() {
+        let a = hash_password("correct horse");
+        let b = hash_password("correct horse");
+        assert_ne!(a, b, "a random salt each time");
+        assert!(a.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &a));
+        assert!(!verify_password("correct hors", &a));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
 
     #[test]
     fn seal_and_open() {

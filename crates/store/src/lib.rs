@@ -3,6 +3,7 @@
 //! own migrations; the queries are shared (see `queries.rs`), and [`Store`] dispatches to the
 //! backend so that generics do not spread through the server.
 
+mod console_queries;
 mod deployment_queries;
 pub mod inventory;
 mod inventory_queries;
@@ -194,6 +195,16 @@ delegate! {
     fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> i64;
     fn finish_claim(&self, token_id: i64, target: &TargetRow, granted: Option<&AssignmentRow>, generation: i64, now: i64) -> ();
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
+    fn insert_account(&self, username: &str, password_hash: &str, role: &str, now: i64) -> i64;
+    fn count_accounts(&self) -> i64;
+    fn account_by_username(&self, username: &str) -> Option<(AccountRow, String)>;
+    fn insert_session(&self, token_hash: &str, account_id: i64, csrf: &str, expires_at: i64) -> ();
+    fn session(&self, token_hash: &str, now: i64) -> Option<(AccountRow, String)>;
+    fn delete_session(&self, token_hash: &str, now: i64) -> ();
+    fn record_license_history(&self, token_id: i64, now: i64) -> u64;
+    fn license_history(&self, token_id: i64, adam_id: &str, pricing: &str) -> Vec<(i64, i64, i64)>;
+    fn asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str, status: Option<&str>, limit: i64, offset: i64) -> (Vec<AssignmentStatus>, i64);
+    fn unused_licenses(&self, before: i64, limit: i64) -> Vec<UnusedLicense>;
     fn collections(&self) -> Vec<CollectionRow>;
     fn collection(&self, id: Option<i64>, name: Option<&str>) -> Option<CollectionRow>;
     fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;

@@ -22,3 +22,4 @@ crate::queries::impl_queries!(PgStore);
 crate::inventory_queries::impl_inventory_queries!(PgStore);
 crate::deployment_queries::impl_deployment_queries!(PgStore);
 crate::target_queries::impl_target_queries!(PgStore);
+crate::console_queries::impl_console_queries!(PgStore);

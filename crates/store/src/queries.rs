@@ -842,17 +842,29 @@ macro_rules! impl_queries {
                 let filter = "FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
                      WHERE ($1 IS NULL OR a.token_id = $1) \
                      AND ($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 OR a.adam_id LIKE $2) \
-                     AND ($3 IS NULL OR a.product_type = $3)";
+                     AND ($3 IS NULL OR a.product_type = $3) \
+                     AND ($6 IS NULL OR a.platforms LIKE $6) AND ($7 IS NULL OR LOWER(t.categories) LIKE $7) \
+                     AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))";
+                // Lists are stored as JSON text: match the quoted element.
+                let platform = f.platform.as_ref().map(|p| format!("%\"{}\"%", p.replace(['%', '_', '"'], "")));
+                let category = f.category.as_ref().map(|c| format!("%\"{}\"%", c.to_lowercase().replace(['%', '_', '"'], "")));
+                let low: i64 = f.low.into();
                 let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
                     .bind(f.token_id)
                     .bind(&search)
                     .bind(&f.product_type)
+                    .bind(f.limit)
+                    .bind(f.offset)
+                    .bind(&platform)
+                    .bind(&category)
+                    .bind(low)
                     .fetch_one(&self.pool)
                     .await?;
                 let sql = format!(
                     "SELECT a.token_id, t.name AS token_name, t.program, a.adam_id, a.pricing, a.product_type, m.name, m.bundle_id, \
                      m.icon_url, a.platforms, a.total, a.assigned, a.available, a.unlimited, a.device_assignable {filter} \
-                     ORDER BY LOWER(COALESCE(m.name, a.adam_id)), t.name, a.pricing LIMIT $4 OFFSET $5"
+                     ORDER BY {} LIMIT $4 OFFSET $5",
+                    f.sort.order_by()
                 );
                 let rows = sqlx::query(&sql)
                     .bind(f.token_id)
@@ -860,6 +872,9 @@ macro_rules! impl_queries {
                     .bind(&f.product_type)
                     .bind(f.limit)
                     .bind(f.offset)
+                    .bind(&platform)
+                    .bind(&category)
+                    .bind(low)
                     .fetch_all(&self.pool)
                     .await?;
                 let list = rows

@@ -200,6 +200,13 @@ pub struct AppFilter {
     pub search: Option<String>,
     /// `App` or `Book`.
     pub product_type: Option<String>,
+    /// `iOS`, `macOS`, … (Apple's platform names).
+    pub platform: Option<String>,
+    /// One of the token's categories.
+    pub category: Option<String>,
+    /// Only assets with at most a tenth of their licenses free (never unlimited ones).
+    pub low: bool,
+    pub sort: AppSort,
     pub limit: i64,
     pub offset: i64,
 }
@@ -210,4 +217,83 @@ pub struct ApiKeyRow {
     pub name: String,
     /// `admin` or `read_only`.
     pub role: String,
+}
+
+/// A console account (the password hash is never part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountRow {
+    pub id: i64,
+    pub username: String,
+    /// `admin` or `read_only`.
+    pub role: String,
+}
+
+/// One holder of an asset's license and the status of its latest deployment target, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssignmentStatus {
+    /// `device` or `user`.
+    pub kind: String,
+    pub holder: String,
+    pub status: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A license a deployment assigned that is not installed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnusedLicense {
+    pub deployment_id: i64,
+    pub adam_id: String,
+    pub label: String,
+    pub license: Option<String>,
+    pub holder: Option<String>,
+    pub status: String,
+    /// Since when (ms).
+    pub since: i64,
+}
+
+/// Orders of the license list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AppSort {
+    #[default]
+    Name,
+    Token,
+    Total,
+    Used,
+    Available,
+}
+
+impl AppSort {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "name" => Self::Name,
+            "token" => Self::Token,
+            "total" => Self::Total,
+            "used" => Self::Used,
+            "available" => Self::Available,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Token => "token",
+            Self::Total => "total",
+            Self::Used => "used",
+            Self::Available => "available",
+        }
+    }
+
+    /// SQL ORDER BY of the list (fixed strings, never user text).
+    pub(crate) fn order_by(self) -> &'static str {
+        match self {
+            Self::Name => "LOWER(COALESCE(m.name, a.adam_id)), t.name, a.pricing",
+            Self::Token => "t.name, LOWER(COALESCE(m.name, a.adam_id)), a.pricing",
+            Self::Total => "a.total DESC, LOWER(COALESCE(m.name, a.adam_id)), t.name",
+            Self::Used => "a.assigned DESC, LOWER(COALESCE(m.name, a.adam_id)), t.name",
+            Self::Available => {
+                "a.unlimited, a.available, LOWER(COALESCE(m.name, a.adam_id)), t.name"
+            }
+        }
+    }
 }

@@ -340,6 +340,8 @@ impl SyncEngine {
                 now_ms(),
             )
             .await?;
+        // License counts over time, for the console's charts (only what changed is written).
+        store.record_license_history(token_id, now_ms()).await?;
         let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         if let Some(w) = &warning {
             store.set_last_error(token_id, Some(w), now_ms()).await?;

@@ -1,6 +1,6 @@
 //! `/api/v1/apps`: license information for store apps — one row per app (or book) per token.
 
-use allot_store::AppFilter;
+use allot_store::{AppFilter, AppSort};
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AppQuery {
     /// A token's id or name.
@@ -20,6 +20,14 @@ pub struct AppQuery {
     /// `app` or `book`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// A platform: `iOS`, `macOS`, `tvOS`, `watchOS` or `visionOS`.
+    pub platform: Option<String>,
+    /// One of the tokens' categories.
+    pub category: Option<String>,
+    /// `true`: only apps with at most a tenth of their licenses free.
+    pub low: Option<bool>,
+    /// `name` (default), `token`, `total`, `used` or `available` (fewest free first).
+    pub sort: Option<String>,
     /// At most 1000 (default 100).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -61,34 +69,7 @@ pub async fn list(
     q: Result<Query<AppQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AppList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let token_id = match &q.token {
-        Some(t) => Some(crate::api::tokens::find(&state, t).await?.id),
-        None => None,
-    };
-    let product_type = match q.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => None,
-        Some("app") => Some("App".to_owned()),
-        Some("book") => Some("Book".to_owned()),
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "type {other:?} must be app or book"
-            )))
-        }
-    };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be between 1 and 1000"));
-    }
-    let filter = AppFilter {
-        token_id,
-        search: q
-            .search
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().to_owned()),
-        product_type,
-        limit,
-        offset: q.offset.unwrap_or(0).max(0),
-    };
+    let filter = app_filter(&state, &q).await?;
     let (rows, total) = state.store.app_licenses(&filter).await?;
     let apps = rows
         .into_iter()
@@ -110,4 +91,69 @@ pub async fn list(
         })
         .collect();
     Ok(Json(AppList { apps, total }))
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The store's filter for a query (shared with the console's license page).
+pub(crate) async fn app_filter(state: &AppState, q: &AppQuery) -> Result<AppFilter, ApiError> {
+    let token_id = match non_empty(&q.token) {
+        Some(t) => Some(crate::api::tokens::find(state, &t).await?.id),
+        None => None,
+    };
+    let product_type = match non_empty(&q.kind)
+        .map(|k| k.to_ascii_lowercase())
+        .as_deref()
+    {
+        None => None,
+        Some("app") => Some("App".to_owned()),
+        Some("book") => Some("Book".to_owned()),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "type {other:?} must be app or book"
+            )))
+        }
+    };
+    let platform = match non_empty(&q.platform) {
+        None => None,
+        Some(p) => Some(
+            ["iOS", "macOS", "tvOS", "watchOS", "visionOS"]
+                .into_iter()
+                .find(|known| known.eq_ignore_ascii_case(&p))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "platform {p:?} must be iOS, macOS, tvOS, watchOS or visionOS"
+                    ))
+                })?
+                .to_owned(),
+        ),
+    };
+    let sort = match non_empty(&q.sort) {
+        None => AppSort::Name,
+        Some(s) => AppSort::parse(&s).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "sort {s:?} must be name, token, total, used or available"
+            ))
+        })?,
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 1000"));
+    }
+    Ok(AppFilter {
+        token_id,
+        search: non_empty(&q.search),
+        product_type,
+        platform,
+        category: non_empty(&q.category),
+        low: q.low.unwrap_or(false),
+        sort,
+        limit,
+        offset: q.offset.unwrap_or(0).max(0),
+    })
 }

@@ -1,0 +1,167 @@
+//! Queries of the web console (accounts, sessions, license history, reports), written once for
+//! both backends like `queries.rs`.
+
+macro_rules! impl_console_queries {
+    ($store:ty) => {
+        impl $store {
+            pub async fn insert_account(&self, username: &str, password_hash: &str, role: &str, now: i64) -> Result<i64, StoreError> {
+                sqlx::query_scalar("INSERT INTO console_accounts (username, password_hash, role, created_at) VALUES ($1,$2,$3,$4) RETURNING id")
+                    .bind(username)
+                    .bind(password_hash)
+                    .bind(role)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from_insert)
+            }
+
+            pub async fn count_accounts(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM console_accounts").fetch_one(&self.pool).await?)
+            }
+
+            /// An account and its password hash, by user name.
+            pub async fn account_by_username(&self, username: &str) -> Result<Option<($crate::types::AccountRow, String)>, StoreError> {
+                let row: Option<(i64, String, String, String)> =
+                    sqlx::query_as("SELECT id, username, role, password_hash FROM console_accounts WHERE username = $1")
+                        .bind(username)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(id, username, role, hash)| ($crate::types::AccountRow { id, username, role }, hash)))
+            }
+
+            pub async fn insert_session(&self, token_hash: &str, account_id: i64, csrf: &str, expires_at: i64) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO console_sessions (token_hash, account_id, csrf, expires_at) VALUES ($1,$2,$3,$4)")
+                    .bind(token_hash)
+                    .bind(account_id)
+                    .bind(csrf)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// The live session with this hash: its account and CSRF token.
+            pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<($crate::types::AccountRow, String)>, StoreError> {
+                let row: Option<(i64, String, String, String)> = sqlx::query_as(
+                    "SELECT a.id, a.username, a.role, s.csrf FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, username, role, csrf)| ($crate::types::AccountRow { id, username, role }, csrf)))
+            }
+
+            /// Signs out (and clears expired sessions on the way).
+            pub async fn delete_session(&self, token_hash: &str, now: i64) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1 OR expires_at <= $2")
+                    .bind(token_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// Records the counts of the token's assets that changed since their last record.
+            pub async fn record_license_history(&self, token_id: i64, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "INSERT INTO license_history (token_id, adam_id, pricing, at, total, assigned) \
+                     SELECT a.token_id, a.adam_id, a.pricing, $2, a.total, a.assigned FROM assets a \
+                     WHERE a.token_id = $1 AND NOT EXISTS ( \
+                       SELECT 1 FROM license_history h WHERE h.token_id = a.token_id AND h.adam_id = a.adam_id AND h.pricing = a.pricing \
+                       AND h.total = a.total AND h.assigned = a.assigned \
+                       AND h.at = (SELECT MAX(l.at) FROM license_history l WHERE l.token_id = a.token_id AND l.adam_id = a.adam_id AND l.pricing = a.pricing)) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(token_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            /// An asset's counts over time, oldest first: (at, total, assigned).
+            pub async fn license_history(&self, token_id: i64, adam_id: &str, pricing: &str) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT at, total, assigned FROM license_history WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 ORDER BY at",
+                )
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(pricing)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            /// Who holds licenses of an asset on a token, with the latest deployment status of each
+            /// holder: (holder kind, holder, status, detail), a page at a time.
+            pub async fn asset_assignments(
+                &self,
+                token_id: i64,
+                adam_id: &str,
+                pricing: &str,
+                status: Option<&str>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<(Vec<$crate::types::AssignmentStatus>, i64), StoreError> {
+                let from = "FROM assignments a LEFT JOIN ( \
+                       SELECT t.holder, t.license, t.status, t.detail, ROW_NUMBER() OVER (PARTITION BY t.holder, t.license ORDER BY t.updated_at DESC) AS n \
+                       FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id WHERE d.adam_id = $2 AND d.pricing = $3) s \
+                     ON s.holder = a.holder AND s.license = a.holder_kind AND s.n = 1 \
+                     WHERE a.token_id = $1 AND a.adam_id = $2 AND a.pricing = $3 AND ($4 IS NULL OR COALESCE(s.status, 'unknown') = $4)";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
+                    .bind(token_id)
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .bind(status)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(&format!(
+                    "SELECT a.holder_kind, a.holder, s.status, s.detail {from} ORDER BY a.holder_kind, a.holder LIMIT $5 OFFSET $6"
+                ))
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(pricing)
+                .bind(status)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok((
+                    rows.into_iter()
+                        .map(|(kind, holder, status, detail)| $crate::types::AssignmentStatus { kind, holder, status, detail })
+                        .collect(),
+                    total,
+                ))
+            }
+
+            /// Licenses assigned by deployments but not installed since before `before`.
+            pub async fn unused_licenses(&self, before: i64, limit: i64) -> Result<Vec<$crate::types::UnusedLicense>, StoreError> {
+                let rows: Vec<(i64, String, String, Option<String>, Option<String>, String, i64)> = sqlx::query_as(
+                    "SELECT t.deployment_id, d.adam_id, t.label, t.license, t.holder, t.status, t.updated_at \
+                     FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id \
+                     WHERE t.status IN ('license_assigned', 'install_sent', 'installing') AND t.updated_at <= $1 \
+                     ORDER BY t.updated_at LIMIT $2",
+                )
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(deployment_id, adam_id, label, license, holder, status, since)| $crate::types::UnusedLicense {
+                        deployment_id,
+                        adam_id,
+                        label,
+                        license,
+                        holder,
+                        status,
+                        since,
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_console_queries;

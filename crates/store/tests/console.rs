@@ -1,0 +1,235 @@
+//! What the web console stores and reads — accounts, sessions, license history, the license list's
+//! filters and orders, who holds an asset, unused licenses — on SQLite and PostgreSQL alike.
+
+use allot_domain::{Claim, Program};
+use allot_store::testing::TestDb;
+use allot_store::*;
+
+fn token(name: &str, uid: &str, categories: &[&str]) -> NewToken {
+    NewToken {
+        name: name.into(),
+        description: String::new(),
+        categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+        apple_account: String::new(),
+        program: Program::Education,
+        uid: uid.into(),
+        org_name: "Org".into(),
+        location_name: String::new(),
+        country: String::new(),
+        secret: vec![1],
+        notification_secret: None,
+        expires_at: 1_000,
+        claim: Claim::Ours,
+        other_mdm: None,
+    }
+}
+
+fn asset(adam: &str, total: i64, assigned: i64, platform: &str) -> AssetRow {
+    AssetRow {
+        adam_id: adam.into(),
+        pricing: "STDQ".into(),
+        product_type: "App".into(),
+        total,
+        assigned,
+        available: total - assigned,
+        retired: 0,
+        device_assignable: true,
+        revocable: true,
+        unlimited: false,
+        platforms: vec![platform.into()],
+    }
+}
+
+#[tokio::test]
+async fn accounts_and_sessions() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        assert_eq!(s.count_accounts().await.unwrap(), 0);
+        let id = s.insert_account("ada", "hash", "admin", 0).await.unwrap();
+        assert!(matches!(
+            s.insert_account("ada", "other", "read_only", 0).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let (a, hash) = s.account_by_username("ada").await.unwrap().unwrap();
+        assert_eq!(
+            (a.id, a.role.as_str(), hash.as_str()),
+            (id, "admin", "hash")
+        );
+        assert!(s.account_by_username("bob").await.unwrap().is_none());
+        s.insert_session("h1", id, "csrf1", 100).await.unwrap();
+        let (who, csrf) = s.session("h1", 50).await.unwrap().unwrap();
+        assert_eq!((who.username.as_str(), csrf.as_str()), ("ada", "csrf1"));
+        assert!(s.session("h1", 100).await.unwrap().is_none(), "expired");
+        s.delete_session("h1", 0).await.unwrap();
+        assert!(s.session("h1", 50).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn license_history_records_changes_only() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&token("A", "1", &[]), 0).await.unwrap().id;
+        s.upsert_assets(t, &[asset("10", 5, 1, "iOS")], 1, 0)
+            .await
+            .unwrap();
+        assert_eq!(s.record_license_history(t, 10).await.unwrap(), 1);
+        assert_eq!(
+            s.record_license_history(t, 20).await.unwrap(),
+            0,
+            "{}: unchanged",
+            db.backend()
+        );
+        s.upsert_assets(t, &[asset("10", 5, 3, "iOS")], 2, 0)
+            .await
+            .unwrap();
+        assert_eq!(s.record_license_history(t, 30).await.unwrap(), 1);
+        assert_eq!(
+            s.license_history(t, "10", "STDQ").await.unwrap(),
+            vec![(10, 5, 1), (30, 5, 3)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_license_list_filters_and_sorts() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let t = s
+            .insert_token(&token("A", "1", &["Schools", "north"]), 0)
+            .await
+            .unwrap()
+            .id;
+        let u = s
+            .insert_token(&token("B", "2", &["south"]), 0)
+            .await
+            .unwrap()
+            .id;
+        s.upsert_assets(
+            t,
+            &[asset("10", 100, 95, "iOS"), asset("20", 10, 1, "macOS")],
+            1,
+            0,
+        )
+        .await
+        .unwrap();
+        s.upsert_assets(u, &[asset("30", 50, 5, "iOS")], 1, 0)
+            .await
+            .unwrap();
+        let all = AppFilter {
+            limit: 50,
+            ..Default::default()
+        };
+        let ids = |rows: Vec<AppLicense>| rows.into_iter().map(|r| r.adam_id).collect::<Vec<_>>();
+        let (rows, n) = s
+            .app_licenses(&AppFilter {
+                low: true,
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (ids(rows), n),
+            (vec!["10".to_owned()], 1),
+            "{b}: a tenth or less free"
+        );
+        let (rows, _) = s
+            .app_licenses(&AppFilter {
+                platform: Some("macOS".into()),
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["20"], "{b}");
+        let (rows, _) = s
+            .app_licenses(&AppFilter {
+                category: Some("schools".into()),
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["10", "20"], "{b}: categories ignore case");
+        let (rows, _) = s
+            .app_licenses(&AppFilter {
+                sort: AppSort::Used,
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["10", "30", "20"], "{b}");
+        let (rows, _) = s
+            .app_licenses(&AppFilter {
+                sort: AppSort::Available,
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["10", "20", "30"], "{b}");
+    }
+}
+
+#[tokio::test]
+async fn holders_of_an_asset_with_their_install_status_and_unused_licenses() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let t = s.insert_token(&token("A", "1", &[]), 0).await.unwrap().id;
+        s.upsert_assets(t, &[asset("10", 5, 0, "iOS")], 1, 0)
+            .await
+            .unwrap();
+        for serial in ["S1", "S2"] {
+            s.add_assignment(
+                t,
+                &AssignmentRow {
+                    adam_id: "10".into(),
+                    pricing: "STDQ".into(),
+                    holder: Holder::Device(serial.into()),
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        }
+        let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
+        let d = s
+            .insert_deployment(
+                &NewDeployment {
+                    adam_id: "10".into(),
+                    pricing: "STDQ".into(),
+                    token_ids: vec![],
+                    collection_id: c.id,
+                    action: "required".into(),
+                    on_shortage: "fail".into(),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        s.add_targets(d.id, &[(1, "S1".into())], 0).await.unwrap();
+        let mut target = s.targets(d.id).await.unwrap().remove(0);
+        target.status = "install_sent".into();
+        target.license = Some("device".into());
+        target.holder = Some("S1".into());
+        s.update_target(&target, 5).await.unwrap();
+        let (rows, n) = s
+            .asset_assignments(t, "10", "STDQ", None, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "{b}");
+        assert_eq!(rows[0].status.as_deref(), Some("install_sent"), "{b}");
+        assert_eq!(rows[1].status, None, "{b}: licensed outside any deployment");
+        let (rows, n) = s
+            .asset_assignments(t, "10", "STDQ", Some("install_sent"), 10, 0)
+            .await
+            .unwrap();
+        assert_eq!((rows.len(), n), (1, 1), "{b}");
+        assert_eq!(s.unused_licenses(4, 10).await.unwrap().len(), 0);
+        let unused = s.unused_licenses(5, 10).await.unwrap();
+        assert_eq!(
+            (unused[0].label.as_str(), unused[0].since),
+            ("S1", 5),
+            "{b}"
+        );
+    }
+}
