@@ -37,6 +37,33 @@ pub async fn plan(
     _c: Caller,
     ApiJson(body): ApiJson<PlanBody>,
 ) -> Result<Json<DeploymentPlan>, ApiError> {
+    Ok(Json(plan_for(&state, &body).await?))
+}
+
+/// The plan of a deployment described by `body` (the API's and the console's).
+pub(crate) async fn plan_for(
+    state: &AppState,
+    body: &PlanBody,
+) -> Result<DeploymentPlan, ApiError> {
+    let req = plan_request(state, body).await?;
+    plan_deployment(&state.store, &req)
+        .await
+        .map_err(plan_error)
+}
+
+pub(crate) fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::Invalid(m) => ApiError::invalid(m),
+        PlanError::Store(e) => e.into(),
+    }
+}
+
+/// Checks and resolves a deployment's description: action, shortage rule, pricing, tokens and
+/// collection.
+pub(crate) async fn plan_request(
+    state: &AppState,
+    body: &PlanBody,
+) -> Result<PlanRequest, ApiError> {
     let action = match body.action.as_deref() {
         None => Action::Required,
         Some(a) => Action::parse(a).ok_or_else(|| {
@@ -59,26 +86,21 @@ pub async fn plan(
             )))
         }
     };
-    let pricing = body.pricing_param.unwrap_or_else(|| "STDQ".into());
+    let pricing = body.pricing_param.clone().unwrap_or_else(|| "STDQ".into());
     if pricing != "STDQ" && pricing != "PLUS" {
         return Err(ApiError::invalid("pricingParam must be STDQ or PLUS"));
     }
     let mut tokens = Vec::new();
     for t in &body.tokens {
-        tokens.push(crate::api::tokens::find(&state, t).await?);
+        tokens.push(crate::api::tokens::find(state, t).await?);
     }
-    let collection = crate::api::collections::find(&state, &body.collection).await?;
-    let req = PlanRequest {
+    let collection = crate::api::collections::find(state, &body.collection).await?;
+    Ok(PlanRequest {
         adam_id: body.adam_id.trim().to_owned(),
         pricing,
         tokens,
         collection,
         action,
         on_shortage,
-    };
-    match plan_deployment(&state.store, &req).await {
-        Ok(p) => Ok(Json(p)),
-        Err(PlanError::Invalid(m)) => Err(ApiError::invalid(m)),
-        Err(PlanError::Store(e)) => Err(e.into()),
-    }
+    })
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use allot_deploy::{plan_deployment, Action, PlanError, PlanRequest};
+use allot_deploy::{plan_deployment, Action};
 use allot_domain::OnShortage;
 use allot_store::{DeploymentRow, NewDeployment};
 use axum::extract::{Path, Query, State};
@@ -57,63 +57,29 @@ pub async fn create(
     _a: Admin,
     ApiJson(body): ApiJson<PlanBody>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    let action = body
-        .action
-        .as_deref()
-        .map(|a| {
-            Action::parse(a).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "action {a:?} must be required, available, uninstall or revoke"
-                ))
-            })
-        })
-        .transpose()?
-        .unwrap_or(Action::Required);
-    let on_shortage = match body
-        .on_shortage
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("fail") => OnShortage::Fail,
-        Some("wait") => OnShortage::Wait,
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "onShortage {other:?} must be fail or wait"
-            )))
-        }
-    };
-    let pricing = body.pricing_param.clone().unwrap_or_else(|| "STDQ".into());
-    let mut tokens = Vec::new();
-    for t in &body.tokens {
-        tokens.push(crate::api::tokens::find(&state, t).await?);
-    }
-    let collection = crate::api::collections::find(&state, &body.collection).await?;
-    let req = PlanRequest {
-        adam_id: body.adam_id.trim().to_owned(),
-        pricing: pricing.clone(),
-        tokens: tokens.clone(),
-        collection: collection.clone(),
-        action,
-        on_shortage,
-    };
-    // The plan refuses what cannot run (an unknown app, an unusable token).
+    let d = create_deployment(&state, &body).await?;
+    Ok((StatusCode::CREATED, Json(view(d, Vec::new()))))
+}
+
+/// Creates a deployment (its plan refuses what cannot run) and starts its first step.
+pub(crate) async fn create_deployment(
+    state: &AppState,
+    body: &PlanBody,
+) -> Result<DeploymentRow, ApiError> {
+    let req = crate::api::deployments::plan_request(state, body).await?;
     plan_deployment(&state.store, &req)
         .await
-        .map_err(|e| match e {
-            PlanError::Invalid(m) => ApiError::invalid(m),
-            PlanError::Store(e) => e.into(),
-        })?;
+        .map_err(crate::api::deployments::plan_error)?;
     let d = state
         .store
         .insert_deployment(
             &NewDeployment {
-                adam_id: req.adam_id,
-                pricing,
-                token_ids: tokens.iter().map(|t| t.id).collect(),
-                collection_id: collection.id,
-                action: action.as_str().into(),
-                on_shortage: if on_shortage == OnShortage::Wait {
+                adam_id: req.adam_id.clone(),
+                pricing: req.pricing.clone(),
+                token_ids: req.tokens.iter().map(|t| t.id).collect(),
+                collection_id: req.collection.id,
+                action: req.action.as_str().into(),
+                on_shortage: if req.on_shortage == OnShortage::Wait {
                     "wait"
                 } else {
                     "fail"
@@ -130,7 +96,7 @@ pub async fn create(
             tracing::warn!(deployment = first.id, error = %e, "first deployment step failed");
         }
     });
-    Ok((StatusCode::CREATED, Json(view(d, Vec::new()))))
+    Ok(d)
 }
 
 #[derive(Serialize, ToSchema)]

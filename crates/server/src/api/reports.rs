@@ -48,8 +48,22 @@ pub async fn licenses(
     q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let token_id = match &q.token {
-        Some(t) => Some(crate::api::tokens::find(&state, t).await?.id),
+    licenses_export(
+        &state,
+        q.token.as_deref(),
+        q.format.as_deref().unwrap_or("csv"),
+    )
+    .await
+}
+
+/// The licenses report as a CSV download or JSON (the API's and the console's).
+pub(crate) async fn licenses_export(
+    state: &AppState,
+    token: Option<&str>,
+    format: &str,
+) -> Result<Response, ApiError> {
+    let token_id = match token {
+        Some(t) => Some(crate::api::tokens::find(state, t).await?.id),
         None => None,
     };
     let (rows, _) = state
@@ -79,7 +93,7 @@ pub async fn licenses(
             }
         })
         .collect();
-    match q.format.as_deref().unwrap_or("csv") {
+    match format {
         "json" => Ok(Json(rows).into_response()),
         "csv" => {
             let mut w = csv::Writer::from_writer(Vec::new());
