@@ -21,6 +21,8 @@ pub struct Config {
     pub apple_url: String,
     /// The first admin API key, for automation (otherwise one is made and printed once).
     pub admin_api_key: Option<String>,
+    /// The first console account's (`admin`) password (otherwise one is made and printed once).
+    pub console_admin_password: Option<String>,
     /// Base64 of 32 bytes; otherwise `data_dir/secret.key` (created on first run).
     pub secret_key: Option<String>,
     /// Where Apple reaches this server for notifications.
@@ -83,6 +85,7 @@ impl Default for Config {
             database_url: None,
             apple_url: DEFAULT_APPLE_URL.into(),
             admin_api_key: None,
+            console_admin_password: None,
             secret_key: None,
             public_url: None,
             delta_interval: Duration::from_secs(12 * 3600),
@@ -109,6 +112,7 @@ struct FileConfig {
     database_url: Option<String>,
     apple_url: Option<String>,
     admin_api_key: Option<String>,
+    console_admin_password: Option<String>,
     secret_key: Option<String>,
     public_url: Option<String>,
     delta_sync_hours: Option<f64>,
@@ -203,6 +207,14 @@ impl Config {
                 ));
             }
             c.admin_api_key = Some(v.trim().to_owned());
+        }
+        if let Some(v) = pick("ALLOT_CONSOLE_ADMIN_PASSWORD", f.console_admin_password)? {
+            if v.chars().count() < 12 {
+                return Err(ConfigError(
+                    "ALLOT_CONSOLE_ADMIN_PASSWORD must be at least 12 characters".into(),
+                ));
+            }
+            c.console_admin_password = Some(v);
         }
         if let Some(v) = pick("ALLOT_SECRET_KEY", f.secret_key)? {
             allot_secrets::SecretBox::from_base64(&v)

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 mod mdm_webhook;
 mod notifications;
@@ -38,6 +39,8 @@ pub struct Server {
     pub new_admin_key: Option<String>,
     /// True when this start created the secret key file (tell the admin to back it up).
     pub new_secret_key: Option<std::path::PathBuf>,
+    /// The console's `admin` password, when this start created the account (to print once).
+    pub new_console_password: Option<String>,
     schedule_tick: Duration,
     deploy_tick: Duration,
 }
@@ -69,6 +72,8 @@ impl Server {
             .setting_or_insert("instance_id", &uuid::Uuid::new_v4().to_string())
             .await?;
         let new_admin_key = ensure_admin_key(&store, config.admin_api_key.as_deref()).await?;
+        let new_console_password =
+            console::ensure_admin_account(&store, config.console_admin_password.as_deref()).await?;
         let apple = AppleClient::new(ClientOptions::new(&config.apple_url));
         let instance = Instance {
             id: instance_id,
@@ -105,6 +110,7 @@ impl Server {
         };
         let router = Router::new()
             .merge(api::router())
+            .merge(console::router())
             .route(
                 "/apple/notifications/{token_id}",
                 post(notifications::receive),
@@ -119,6 +125,7 @@ impl Server {
             router,
             new_admin_key,
             new_secret_key,
+            new_console_password,
             schedule_tick: config.schedule_tick,
             deploy_tick: config.deploy_tick,
         })
@@ -217,6 +224,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // Printed once, to the terminal, not to the log.
         println!("Admin API key (shown only now; keep it safe):\n  {key}");
     }
+    if let Some(password) = &server.new_console_password {
+        println!("Console sign-in (shown only now): user admin, password {password}");
+    }
     let interrupted = server
         .state
         .store
@@ -235,7 +245,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, database = server.state.store.backend(), "Allot is serving");
     println!(
-        "Allot API at http://{}/api/v1/ (OpenAPI: /api/v1/openapi.json)",
+        "Allot console at http://{0}/ — API at http://{0}/api/v1/ (OpenAPI: /api/v1/openapi.json)",
         listener.local_addr()?
     );
     axum::serve(listener, server.router)

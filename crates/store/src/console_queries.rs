@@ -135,6 +135,18 @@ macro_rules! impl_console_queries {
                 ))
             }
 
+            /// The apps and books deployments installed on a device (adamIds).
+            pub async fn installed_on_device(&self, device_id: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT d.adam_id FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id \
+                     JOIN collections c ON c.id = d.collection_id \
+                     WHERE c.kind = 'devices' AND t.member_id = $1 AND t.status = 'installed' ORDER BY d.adam_id",
+                )
+                .bind(device_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             /// Licenses assigned by deployments but not installed since before `before`.
             pub async fn unused_licenses(&self, before: i64, limit: i64) -> Result<Vec<$crate::types::UnusedLicense>, StoreError> {
                 let rows: Vec<(i64, String, String, Option<String>, Option<String>, String, i64)> = sqlx::query_as(

@@ -205,6 +205,7 @@ delegate! {
     fn license_history(&self, token_id: i64, adam_id: &str, pricing: &str) -> Vec<(i64, i64, i64)>;
     fn asset_assignments(&self, token_id: i64, adam_id: &str, pricing: &str, status: Option<&str>, limit: i64, offset: i64) -> (Vec<AssignmentStatus>, i64);
     fn unused_licenses(&self, before: i64, limit: i64) -> Vec<UnusedLicense>;
+    fn installed_on_device(&self, device_id: i64) -> Vec<String>;
     fn collections(&self) -> Vec<CollectionRow>;
     fn collection(&self, id: Option<i64>, name: Option<&str>) -> Option<CollectionRow>;
     fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;

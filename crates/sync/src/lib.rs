@@ -150,6 +150,11 @@ impl SyncEngine {
     }
 
     /// The notification URL Apple is given for a token.
+    /// Where this instance is reached from outside, if configured.
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.instance.public_url.as_deref()
+    }
+
     pub fn notification_url(&self, token_id: i64) -> Option<String> {
         self.inner
             .instance

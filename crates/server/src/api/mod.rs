@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1/`, and its OpenAPI document.
 
+pub mod accounts;
 pub mod apps;
 pub mod collections;
 pub mod deployments;
@@ -26,7 +27,7 @@ use crate::AppState;
         inventory::add_device, inventory::list_devices, inventory::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
-        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses
+        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, accounts::add
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -37,13 +38,15 @@ use crate::AppState;
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
-        program::UserDetail, program::ProgramStatus, reports::LicenseRow
+        program::UserDetail, program::ProgramStatus, reports::LicenseRow,
+        accounts::NewAccount, accounts::AccountView
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
         (name = "inventory", description = "Users, devices and collections"),
         (name = "deployments", description = "Apps and books onto collections"),
-        (name = "reports", description = "Exports"))
+        (name = "reports", description = "Exports"),
+        (name = "console", description = "Web console accounts"))
 )]
 pub struct ApiDoc;
 
@@ -82,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens/{token}/takeover", post(tokens::take_over))
         .route("/api/v1/apps", get(apps::list))
         .route("/api/v1/reports/licenses", get(reports::licenses))
+        .route("/api/v1/console-accounts", post(accounts::add))
         .route(
             "/api/v1/users",
             get(inventory::list_users).post(inventory::add_user),

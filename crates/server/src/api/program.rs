@@ -34,7 +34,8 @@ pub struct UserDetail {
     pub program: Vec<ProgramStatus>,
 }
 
-fn terms(apple_status: &str) -> &'static str {
+/// Apple's user status as the VPP terms status people know.
+pub(crate) fn terms(apple_status: &str) -> &'static str {
     match apple_status {
         "Registered" => "invited",
         "Associated" => "accepted",

@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 pub const ADMIN: &str = "test-admin-key-0123456789";
 /// NanoMDM's `-webhook-hmac-key` in tests.
 pub const WEBHOOK_KEY: &str = "webhook-hmac-key-0123456789";
+/// The console's first account (`admin`) in tests.
+pub const CONSOLE_PASSWORD: &str = "console-password-0123";
 
 pub const SCENARIO: &str = r#"{
   "settings": { "assignmentsPageSize": 20, "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50,
@@ -50,6 +52,7 @@ pub fn config(
         database_url: Some(db.url.clone()),
         apple_url: apple.into(),
         admin_api_key: Some(ADMIN.into()),
+        console_admin_password: Some(CONSOLE_PASSWORD.into()),
         public_url: public,
         mdm_webhook_hmac_key: Some(WEBHOOK_KEY.into()),
         ..Default::default()

@@ -1,0 +1,28 @@
+// Allot console: the little the pages need beyond HTML.
+// - A part marked data-refresh="URL" replaces its content from URL: every data-every ms while it
+//   is live (data-live="true": a sync running, a deployment moving), ten times less often
+//   otherwise. The fragment says whether it is still live with a data-still-live element.
+// - Forms marked data-confirm ask first.
+(function () {
+  function poll(el) {
+    var every = parseInt(el.getAttribute("data-every") || "1000", 10);
+    var wait = el.getAttribute("data-live") === "true" ? every : every * 10;
+    setTimeout(function () {
+      fetch(el.getAttribute("data-refresh"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html !== null) {
+            el.innerHTML = html;
+            el.setAttribute("data-live", el.querySelector("[data-still-live]") ? "true" : "false");
+          }
+          poll(el);
+        })
+        .catch(function () { poll(el); });
+    }, wait);
+  }
+  document.querySelectorAll("[data-refresh]").forEach(poll);
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { e.preventDefault(); }
+  });
+})();

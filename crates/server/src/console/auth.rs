@@ -1,0 +1,244 @@
+//! Signing in to the console. Sessions live in the database (a random cookie, stored as its
+//! SHA-256), last 12 hours, and carry a CSRF token every form sends back; the cookie is HttpOnly
+//! and SameSite=Strict. The first admin account is made on first run.
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use super::{render, Chrome, PageError, PageResult};
+use crate::AppState;
+
+const COOKIE: &str = "allot_session";
+const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+/// The signed-in person looking at a page.
+pub(crate) struct Viewer {
+    pub username: String,
+    pub admin: bool,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn chrome(&self, section: &'static str, notice: Option<String>) -> Chrome {
+        Chrome {
+            user: self.username.clone(),
+            admin: self.admin,
+            csrf: self.csrf.clone(),
+            section,
+            notice,
+        }
+    }
+
+    /// An action: only for admins, and only from this session's own forms.
+    pub fn may_change(&self, csrf: &str) -> Result<(), PageError> {
+        if !self.admin {
+            return Err(PageError::forbidden(format!(
+                "{} is a read-only account: it can look at everything and change nothing",
+                self.username
+            )));
+        }
+        if !allot_secrets::same_secret(csrf.as_bytes(), self.csrf.as_bytes()) {
+            return Err(PageError::forbidden(
+                "this form has expired (or came from another site): reload the page and try again",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Not signed in: to the sign-in page, then back.
+pub(crate) struct SignIn(String);
+
+impl IntoResponse for SignIn {
+    fn into_response(self) -> Response {
+        Redirect::to(&format!(
+            "/login?next={}",
+            super::format::query_escape(&self.0)
+        ))
+        .into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        let Some(cookie) = session_cookie(&parts.headers) else {
+            return Err(SignIn(here).into_response());
+        };
+        let found = state
+            .store
+            .session(&allot_secrets::hash_api_key(&cookie), allot_sync::now_ms())
+            .await
+            .map_err(|e| PageError::from(e).into_response())?;
+        match found {
+            Some((account, csrf)) => Ok(Viewer {
+                username: account.username,
+                admin: account.role == "admin",
+                csrf,
+            }),
+            None => Err(SignIn(here).into_response()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: Option<String>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only paths of this site: never an open redirect.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/tokens".into(),
+    }
+}
+
+pub(crate) async fn login_page(Query(q): Query<NextQuery>) -> Response {
+    render(&LoginPage {
+        error: None,
+        next: local_path(q.next.as_deref()),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub(crate) async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> PageResult {
+    let next = local_path(f.next.as_deref());
+    let account = state
+        .store
+        .account_by_username(f.username.trim())
+        .await?
+        .filter(|(_, hash)| allot_secrets::verify_password(&f.password, hash));
+    let Some((account, _)) = account else {
+        tracing::info!(username = %f.username.trim(), "console sign-in refused");
+        let page = LoginPage {
+            error: Some("that user name and password do not match an account".into()),
+            next,
+        };
+        return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
+    };
+    let cookie = allot_secrets::random_token("");
+    let csrf = allot_secrets::random_token("");
+    let now = allot_sync::now_ms();
+    state
+        .store
+        .insert_session(
+            &allot_secrets::hash_api_key(&cookie),
+            account.id,
+            &csrf,
+            now + SESSION_MS,
+        )
+        .await?;
+    tracing::info!(username = %account.username, "console sign-in");
+    let secure = if state
+        .engine
+        .public_url()
+        .is_some_and(|u| u.starts_with("https://"))
+    {
+        "; Secure"
+    } else {
+        ""
+    };
+    Ok((
+        [(
+            header::SET_COOKIE,
+            format!(
+                "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                SESSION_MS / 1000
+            ),
+        )],
+        Redirect::to(&next),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    pub csrf: String,
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    if let Some(cookie) = session_cookie(&headers) {
+        let hash = allot_secrets::hash_api_key(&cookie);
+        // Only this session's own form signs it out.
+        if let Some((_, csrf)) = state.store.session(&hash, allot_sync::now_ms()).await? {
+            if allot_secrets::same_secret(csrf.as_bytes(), f.csrf.as_bytes()) {
+                state
+                    .store
+                    .delete_session(&hash, allot_sync::now_ms())
+                    .await?;
+            }
+        }
+    }
+    Ok((
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+/// On first run, an `admin` console account: with the configured password, or a random one
+/// returned to be shown once.
+pub async fn ensure_admin_account(
+    store: &allot_store::Store,
+    configured: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    if store.count_accounts().await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match configured {
+        Some(p) => (p.to_owned(), false),
+        None => (allot_secrets::random_token(""), true),
+    };
+    store
+        .insert_account(
+            "admin",
+            &allot_secrets::hash_password(&password),
+            "admin",
+            allot_sync::now_ms(),
+        )
+        .await?;
+    Ok(generated.then_some(password))
+}

@@ -1,0 +1,364 @@
+//! Deployments in the console: the list, the plan shown before confirming, the detail with its
+//! per-status breakdown and live targets, and Uninstall / Revoke / Delete.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Form;
+use serde::Deserialize;
+
+use super::auth::CsrfForm;
+use super::format::{self, Pager};
+use super::{back, render, Chrome, Notice, PageError, PageResult, Viewer};
+use crate::api::deployments::{plan_for, PlanBody};
+use crate::api::deployments_exec::create_deployment;
+use crate::AppState;
+
+const PER_PAGE: i64 = 100;
+
+/// Statuses that still move without anyone doing anything.
+const MOVING: &[&str] = &[
+    "pending",
+    "requested",
+    "license_requested",
+    "license_assigned",
+    "install_sent",
+    "installing",
+    "remove_sent",
+    "release_pending",
+    "license_releasing",
+];
+
+/// An app's name, or its adamId when its metadata is not known yet.
+async fn app_name(state: &AppState, adam: &str) -> Result<String, PageError> {
+    Ok(state
+        .store
+        .metadata(adam)
+        .await?
+        .map(|m| m.name)
+        .unwrap_or_else(|| format!("adamId {adam}")))
+}
+
+pub(crate) struct DeploymentLine {
+    id: i64,
+    app: String,
+    collection: String,
+    action: String,
+    on_shortage: String,
+    statuses: Vec<(String, i64)>,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "deployments.html")]
+struct DeploymentsPage {
+    chrome: Chrome,
+    rows: Vec<DeploymentLine>,
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let collections: HashMap<i64, String> = state
+        .store
+        .collections()
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
+    let mut rows = Vec::new();
+    for d in state.store.deployments().await?.into_iter().rev() {
+        rows.push(DeploymentLine {
+            id: d.id,
+            app: app_name(&state, &d.adam_id).await?,
+            collection: collections
+                .get(&d.collection_id)
+                .cloned()
+                .unwrap_or_else(|| format!("collection {}", d.collection_id)),
+            statuses: state.store.target_counts(d.id).await?,
+            action: d.action,
+            on_shortage: d.on_shortage,
+            created: format::time(d.created_at),
+        });
+    }
+    Ok(render(&DeploymentsPage {
+        chrome: viewer.chrome("deployments", n.take()),
+        rows,
+    }))
+}
+
+/// A deployment as its forms describe it.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DeployForm {
+    csrf: String,
+    adam_id: String,
+    #[serde(default)]
+    pricing: String,
+    /// One token's id, or empty for every token holding the app.
+    #[serde(default)]
+    token: String,
+    collection: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    on_shortage: String,
+}
+
+impl DeployForm {
+    fn body(&self) -> PlanBody {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        PlanBody {
+            adam_id: self.adam_id.clone(),
+            pricing_param: opt(&self.pricing),
+            tokens: opt(&self.token).into_iter().collect(),
+            collection: self.collection.clone(),
+            action: opt(&self.action),
+            on_shortage: opt(&self.on_shortage),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "deployment_plan.html")]
+struct PlanPage {
+    chrome: Chrome,
+    form: DeployForm,
+    app: String,
+    collection: String,
+    action: String,
+    summary: String,
+    targets: u64,
+    license_type: String,
+    already: u64,
+    claims: u64,
+    waiting: u64,
+    failing: u64,
+    needs_user: u64,
+    reclaims: u64,
+    tokens: Vec<(String, u64, u64)>,
+    needs_user_targets: String,
+}
+
+/// The plan, before anything happens; confirming it creates the deployment.
+pub(crate) async fn plan(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<DeployForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let p = plan_for(&state, &f.body()).await?;
+    let collection = crate::api::collections::find(&state, &f.collection).await?;
+    let mut form = f.clone();
+    form.action = p.action.as_str().into();
+    if form.on_shortage.is_empty() {
+        form.on_shortage = "fail".into();
+    }
+    Ok(render(&PlanPage {
+        chrome: viewer.chrome("deployments", None),
+        app: app_name(&state, &f.adam_id).await?,
+        collection: collection.name,
+        action: p.action.as_str().into(),
+        summary: p.summary,
+        targets: p.targets,
+        license_type: p.license_type,
+        already: p.already_licensed,
+        claims: p.claims,
+        waiting: p.waiting,
+        failing: p.failing,
+        needs_user: p.needs_user,
+        reclaims: p.reclaims,
+        tokens: p
+            .tokens
+            .into_iter()
+            .map(|t| (t.token, t.free, t.claims))
+            .collect(),
+        needs_user_targets: p.needs_user_targets.join(", "),
+        form,
+    }))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<DeployForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let d = create_deployment(&state, &f.body()).await?;
+    Ok(back(
+        &format!("/deployments/{}", d.id),
+        "Deployment started: its targets move as licenses are claimed and devices report",
+    ))
+}
+
+pub(crate) struct TargetLine {
+    label: String,
+    status: String,
+    license: String,
+    detail: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TargetQuery {
+    #[serde(default)]
+    status: String,
+    page: Option<i64>,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "deployment.html")]
+struct DetailPage {
+    chrome: Chrome,
+    id: i64,
+    app: String,
+    adam_id: String,
+    pricing: String,
+    collection: String,
+    collection_id: i64,
+    action: String,
+    on_shortage: String,
+    created: String,
+    all: i64,
+    statuses: Vec<(String, i64)>,
+    status: String,
+    targets: Vec<TargetLine>,
+    pager: Pager,
+    live: bool,
+    refresh: String,
+}
+
+#[derive(Template)]
+#[template(path = "deployment_targets.html")]
+struct TargetRows {
+    targets: Vec<TargetLine>,
+    live: bool,
+}
+
+/// One page of a deployment's targets, and whether any target is still moving.
+async fn target_lines(
+    state: &AppState,
+    id: i64,
+    q: &TargetQuery,
+) -> Result<(Vec<TargetLine>, Vec<(String, i64)>, Pager, bool), PageError> {
+    if !q.status.is_empty() && !allot_deploy::status::ALL.contains(&q.status.as_str()) {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{:?} is not a target status", q.status),
+        ));
+    }
+    let page = format::page_number(q.page);
+    let counts = state.store.target_counts(id).await?;
+    let status = (!q.status.is_empty()).then_some(q.status.as_str());
+    let total = match status {
+        Some(s) => counts.iter().find(|c| c.0 == s).map_or(0, |c| c.1),
+        None => counts.iter().map(|c| c.1).sum(),
+    };
+    let rows = state
+        .store
+        .targets_page(id, status, PER_PAGE, (page - 1) * PER_PAGE)
+        .await?;
+    let live = counts
+        .iter()
+        .any(|(s, n)| *n > 0 && MOVING.contains(&s.as_str()))
+        || counts.is_empty();
+    let link = |n: i64| {
+        let page = n.to_string();
+        format!(
+            "/deployments/{id}{}",
+            format::query(&[("status", &q.status), ("page", &page)])
+        )
+    };
+    let lines = rows
+        .into_iter()
+        .map(|t| TargetLine {
+            label: t.label,
+            status: t.status,
+            license: t.license.unwrap_or_default(),
+            detail: t.detail.unwrap_or_default(),
+        })
+        .collect();
+    Ok((lines, counts, Pager::new(page, PER_PAGE, total, link), live))
+}
+
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<TargetQuery>,
+) -> PageResult {
+    let d = state
+        .store
+        .deployment(id)
+        .await?
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, format!("no deployment {id}")))?;
+    let collection = state.store.collection(Some(d.collection_id), None).await?;
+    let (targets, statuses, pager, live) = target_lines(&state, id, &q).await?;
+    Ok(render(&DetailPage {
+        chrome: viewer.chrome(
+            "deployments",
+            Notice {
+                notice: q.notice.clone(),
+            }
+            .take(),
+        ),
+        id,
+        app: app_name(&state, &d.adam_id).await?,
+        adam_id: d.adam_id,
+        pricing: d.pricing,
+        collection: collection.map(|c| c.name).unwrap_or_default(),
+        collection_id: d.collection_id,
+        action: d.action,
+        on_shortage: d.on_shortage,
+        created: format::time(d.created_at),
+        all: statuses.iter().map(|c| c.1).sum(),
+        statuses,
+        refresh: format!(
+            "/deployments/{id}/targets{}",
+            format::query(&[
+                ("status", &q.status),
+                ("page", &q.page.unwrap_or(1).to_string())
+            ])
+        ),
+        status: q.status,
+        targets,
+        pager,
+        live,
+    }))
+}
+
+/// The targets alone, for the detail page to refresh while they move.
+pub(crate) async fn targets(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<TargetQuery>,
+) -> PageResult {
+    let (targets, _, _, live) = target_lines(&state, id, &q).await?;
+    Ok(render(&TargetRows { targets, live }))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    if state.store.deployment(id).await?.is_none() {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            format!("no deployment {id}"),
+        ));
+    }
+    if !state.store.delete_deployment(id).await? {
+        return Err(PageError::new(
+            StatusCode::CONFLICT,
+            "licenses are being requested or given back at Apple for this deployment; try again in a minute",
+        ));
+    }
+    Ok(back("/deployments", &format!("Deleted deployment {id}")))
+}

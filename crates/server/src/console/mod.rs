@@ -1,0 +1,182 @@
+//! The web console: server-rendered pages (askama templates in `templates/`, a small stylesheet
+//! and script in `assets/`, nothing from the internet). People sign in with console accounts; a
+//! read-only account sees everything and changes nothing — every action checks the role and the
+//! form's CSRF token.
+
+mod apps;
+mod auth;
+mod deployments;
+mod format;
+mod people;
+mod reports;
+mod tokens;
+
+use askama::Template;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub use auth::ensure_admin_account;
+pub(crate) use auth::Viewer;
+
+/// What every page shows around its content.
+pub(crate) struct Chrome {
+    pub user: String,
+    pub admin: bool,
+    pub csrf: String,
+    /// The navigation entry to highlight.
+    pub section: &'static str,
+    /// A message about what just happened.
+    pub notice: Option<String>,
+}
+
+/// A page that could not be shown: its status and a message a person can act on.
+pub(crate) struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        Self::new(e.status, e.message)
+    }
+}
+
+impl From<allot_store::StoreError> for PageError {
+    fn from(e: allot_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    title: String,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = match self.status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "That did not work",
+        };
+        let page = ErrorPage {
+            chrome: Chrome {
+                user: String::new(),
+                admin: false,
+                csrf: String::new(),
+                section: "",
+                notice: None,
+            },
+            title: title.into(),
+            message: self.message,
+        };
+        (self.status, render(&page)).into_response()
+    }
+}
+
+pub(crate) type PageResult = Result<Response, PageError>;
+
+/// A template as an HTML response.
+pub(crate) fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => ApiError::internal(format!("rendering a page: {e}")).into_response(),
+    }
+}
+
+/// Back to a page, with a message about what happened.
+pub(crate) fn back(to: &str, notice: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}notice={}", format::query_escape(notice))).into_response()
+}
+
+/// Text a query may carry back to the page (notices), cut to a sane length.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Notice {
+    pub notice: Option<String>,
+}
+
+impl Notice {
+    pub fn take(self) -> Option<String> {
+        self.notice
+            .map(|n| n.chars().take(300).collect::<String>())
+            .filter(|n| !n.trim().is_empty())
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../assets/console.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../assets/console.js"),
+    )
+}
+
+/// Token files are a few kilobytes; uploads are limited well above that.
+const UPLOAD_LIMIT: usize = 256 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/tokens") }))
+        .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/console.js", get(script))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/tokens", get(tokens::page).post(tokens::add))
+        .route("/tokens/rows", get(tokens::rows))
+        .route("/tokens/{id}/sync", post(tokens::sync))
+        .route("/tokens/{id}/renew", post(tokens::renew))
+        .route("/tokens/{id}/takeover", post(tokens::take_over))
+        .route("/tokens/{id}/delete", post(tokens::delete))
+        .route("/apps", get(apps::page))
+        .route("/apps/{token}/{adam}", get(apps::app_page))
+        .route(
+            "/deployments",
+            get(deployments::page).post(deployments::create),
+        )
+        .route("/deployments/plan", post(deployments::plan))
+        .route("/deployments/{id}", get(deployments::detail))
+        .route("/deployments/{id}/targets", get(deployments::targets))
+        .route("/deployments/{id}/delete", post(deployments::delete))
+        .route("/users", get(people::users))
+        .route("/users/{id}/invite", post(people::invite))
+        .route("/devices", get(people::devices))
+        .route("/reports", get(reports::page))
+        .route("/reports/licenses.{format}", get(reports::licenses))
+        .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
+}

@@ -1,0 +1,241 @@
+//! Users (with their VPP terms status per location, and resending the invitation) and devices
+//! (with their licenses and the apps Allot installed).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Form;
+use serde::Deserialize;
+
+use super::auth::CsrfForm;
+use super::format::{self, Pager};
+use super::{back, render, Chrome, Notice, PageError, PageResult, Viewer};
+use crate::api::program::terms;
+use crate::AppState;
+
+const PER_PAGE: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    search: String,
+    page: Option<i64>,
+    notice: Option<String>,
+}
+
+pub(crate) struct Program {
+    token: String,
+    terms: String,
+    invitation: Option<String>,
+}
+
+pub(crate) struct UserLine {
+    id: i64,
+    name: String,
+    email: String,
+    managed: String,
+    removed: bool,
+    program: Vec<Program>,
+    invited: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    search: String,
+    rows: Vec<UserLine>,
+    pager: Pager,
+}
+
+
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let page = format::page_number(q.page);
+    let search = (!q.search.trim().is_empty()).then(|| q.search.trim().to_owned());
+    let (people, total) = state
+        .store
+        .people(search.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
+        .await?;
+    let names: HashMap<i64, String> = state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let mut rows = Vec::with_capacity(people.len());
+    for p in people {
+        let mut program = Vec::new();
+        for (token_id, u) in state.store.apple_user_records(&p.client_user_id).await? {
+            let invitation = match (&u.invite_code, u.status.as_str()) {
+                (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
+                _ => None,
+            };
+            program.push(Program {
+                token: names.get(&token_id).cloned().unwrap_or_default(),
+                terms: terms(&u.status).into(),
+                invitation,
+            });
+        }
+        rows.push(UserLine {
+            invited: program.iter().any(|p| p.terms == "invited"),
+            id: p.id,
+            name: p.name,
+            email: p.email.unwrap_or_default(),
+            managed: p.managed_apple_id.unwrap_or_default(),
+            removed: p.removed_at.is_some(),
+            program,
+        });
+    }
+    let link = |n: i64| {
+        let page = n.to_string();
+        format!(
+            "/users{}",
+            format::query(&[("search", &q.search), ("page", &page)])
+        )
+    };
+    Ok(render(&UsersPage {
+        chrome: viewer.chrome(
+            "users",
+            Notice {
+                notice: q.notice.clone(),
+            }
+            .take(),
+        ),
+        pager: Pager::new(page, PER_PAGE, total, link),
+        search: q.search,
+        rows,
+    }))
+}
+
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let p = state
+        .store
+        .person(id)
+        .await?
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, format!("no user {id}")))?;
+    let n = state
+        .store
+        .resend_invitation(&p.client_user_id, allot_sync::now_ms())
+        .await?;
+    Ok(back(
+        "/users",
+        &if n == 0 {
+            format!("{} has no invitation waiting on a deployment", p.name)
+        } else {
+            format!("The invitation goes out again to {}'s devices", p.name)
+        },
+    ))
+}
+
+pub(crate) struct DeviceLine {
+    serial: String,
+    name: String,
+    model: String,
+    platform: String,
+    enrolled: bool,
+    seen: String,
+    licenses: String,
+    apps: String,
+}
+
+#[derive(Template)]
+#[template(path = "devices.html")]
+struct DevicesPage {
+    chrome: Chrome,
+    search: String,
+    rows: Vec<DeviceLine>,
+    pager: Pager,
+}
+
+pub(crate) async fn devices(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let page = format::page_number(q.page);
+    let search = (!q.search.trim().is_empty()).then(|| q.search.trim().to_owned());
+    let (devices, total) = state
+        .store
+        .devices(search.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
+        .await?;
+    let now = allot_sync::now_ms();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut rows = Vec::with_capacity(devices.len());
+    for d in devices {
+        let mut licensed = Vec::new();
+        for (_, a) in state
+            .store
+            .licenses_held("device", &d.serial_number)
+            .await?
+        {
+            licensed.push(name_of(&state, &mut names, &a.adam_id).await?);
+        }
+        let mut apps = Vec::new();
+        for adam in state.store.installed_on_device(d.id).await? {
+            apps.push(name_of(&state, &mut names, &adam).await?);
+        }
+        rows.push(DeviceLine {
+            serial: d.serial_number,
+            name: d.name,
+            model: d.model,
+            platform: d.platform,
+            enrolled: d.enrolled,
+            seen: d
+                .last_seen_at
+                .map(|t| format!("seen {}", format::ago(t, now)))
+                .unwrap_or_default(),
+            licenses: licensed.join(", "),
+            apps: apps.join(", "),
+        });
+    }
+    let link = |n: i64| {
+        let page = n.to_string();
+        format!(
+            "/devices{}",
+            format::query(&[("search", &q.search), ("page", &page)])
+        )
+    };
+    Ok(render(&DevicesPage {
+        chrome: viewer.chrome(
+            "devices",
+            Notice {
+                notice: q.notice.clone(),
+            }
+            .take(),
+        ),
+        pager: Pager::new(page, PER_PAGE, total, link),
+        search: q.search,
+        rows,
+    }))
+}
+
+async fn name_of(
+    state: &AppState,
+    cache: &mut HashMap<String, String>,
+    adam: &str,
+) -> Result<String, PageError> {
+    if let Some(n) = cache.get(adam) {
+        return Ok(n.clone());
+    }
+    let n = state
+        .store
+        .metadata(adam)
+        .await?
+        .map(|m| m.name)
+        .unwrap_or_else(|| format!("adamId {adam}"));
+    cache.insert(adam.to_owned(), n.clone());
+    Ok(n)
+}

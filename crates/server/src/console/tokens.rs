@@ -1,0 +1,323 @@
+//! The tokens page (connector status): one row per token with its state, expiry and syncs, live
+//! while a sync runs; adding a token by uploading its file; Sync, Renew, Take over, Delete.
+
+use allot_domain::Program;
+use allot_sync::{AddToken, SyncKind};
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::Form;
+
+use super::auth::CsrfForm;
+use super::{back, format, render, Chrome, Notice, PageError, PageResult, Viewer};
+use crate::api::tokens::{find, view, TokenView};
+use crate::AppState;
+
+pub(crate) struct TokenLine {
+    pub id: i64,
+    pub name: String,
+    pub categories: String,
+    pub organization: String,
+    pub location: String,
+    pub program: String,
+    pub state: String,
+    pub state_words: String,
+    pub progress: Option<String>,
+    pub error: Option<String>,
+    pub expires: String,
+    pub expiry_words: String,
+    pub last_update: String,
+    pub last_delta: String,
+    pub last_full: String,
+    pub syncing: bool,
+    pub claimed: bool,
+    pub claimed_by: String,
+}
+
+fn day(rfc3339: &str) -> String {
+    rfc3339.get(..10).unwrap_or(rfc3339).to_owned()
+}
+
+fn when(t: &Option<String>) -> String {
+    t.as_deref()
+        .map(|s| s.replace('T', " ").replace('Z', " UTC"))
+        .unwrap_or_else(|| "never".into())
+}
+
+fn line(v: TokenView) -> TokenLine {
+    let progress = v.sync.as_ref().map(|p| {
+        if p.pages_total > 0 {
+            format!(
+                "{} sync: {} — {} of {} pages",
+                p.kind, p.phase, p.pages, p.pages_total
+            )
+        } else {
+            format!("{} sync: {}", p.kind, p.phase)
+        }
+    });
+    let state_words = match v.state.as_str() {
+        "claimed_by_other_mdm" => "claimed by another MDM".to_owned(),
+        s => s.to_owned(),
+    };
+    TokenLine {
+        id: v.id,
+        categories: v.categories.join(", "),
+        organization: v.organization,
+        location: v.location,
+        program: if v.program_type == "education" {
+            "Education".into()
+        } else {
+            "Business".into()
+        },
+        syncing: v.state == "syncing" || progress.is_some(),
+        claimed: v.state == "claimed_by_other_mdm",
+        claimed_by: v.claimed_by.unwrap_or_else(|| "another MDM".into()),
+        state: v.state,
+        state_words,
+        progress,
+        error: v.last_error,
+        expiry_words: match v.days_to_expiry {
+            d if d < 0 => "expired".into(),
+            0 => "today".into(),
+            1 => "in 1 day".into(),
+            d => format!("in {d} days"),
+        },
+        expires: day(&v.expires_at),
+        last_update: when(&Some(v.last_update)),
+        last_delta: when(&v.last_delta_sync),
+        last_full: when(&v.last_full_sync),
+        name: v.name,
+    }
+}
+
+async fn lines(state: &AppState) -> Result<Vec<TokenLine>, PageError> {
+    let runs = state.store.latest_sync_runs().await?;
+    Ok(state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| {
+            let latest = runs.iter().find(|r| r.token_id == t.id);
+            line(view(state, t, latest))
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    rows: Vec<TokenLine>,
+    live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "tokens_rows.html")]
+struct TokenRows {
+    chrome: Chrome,
+    rows: Vec<TokenLine>,
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let rows = lines(&state).await?;
+    let live = rows.iter().any(|r| r.syncing);
+    Ok(render(&TokensPage {
+        chrome: viewer.chrome("tokens", n.take()),
+        rows,
+        live,
+    }))
+}
+
+/// The rows alone, for the page to refresh while syncs run.
+pub(crate) async fn rows(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+    Ok(render(&TokenRows {
+        chrome: viewer.chrome("tokens", None),
+        rows: lines(&state).await?,
+    }))
+}
+
+/// A multipart form's text fields and its one file.
+#[derive(Default)]
+struct Upload {
+    fields: std::collections::HashMap<String, String>,
+    file: Option<String>,
+}
+
+impl Upload {
+    async fn read(mut m: Multipart) -> Result<Self, PageError> {
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the form could not be read: {e}"),
+            )
+        };
+        let mut out = Upload::default();
+        while let Some(field) = m.next_field().await.map_err(bad)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(bad)?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                PageError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("{name} is not text: choose the .vpptoken file Apple gave you"),
+                )
+            })?;
+            if name == "file" {
+                out.file = Some(text);
+            } else {
+                out.fields.insert(name, text);
+            }
+        }
+        Ok(out)
+    }
+
+    fn field(&self, name: &str) -> String {
+        self.fields
+            .get(name)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn file(&self) -> Result<String, PageError> {
+        self.file
+            .clone()
+            .filter(|f| !f.trim().is_empty())
+            .ok_or_else(|| {
+                PageError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "choose the content token file (.vpptoken) to upload",
+                )
+            })
+    }
+}
+
+pub(crate) async fn add(State(state): State<AppState>, viewer: Viewer, m: Multipart) -> PageResult {
+    let up = Upload::read(m).await?;
+    viewer.may_change(&up.field("csrf"))?;
+    let program = Program::parse(&up.field("program")).ok_or_else(|| {
+        PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the program must be Business or Education",
+        )
+    })?;
+    let name = up.field("name");
+    let t = state
+        .engine
+        .add_token(AddToken {
+            name: name.clone(),
+            token_text: up.file()?,
+            description: up.field("description"),
+            categories: up
+                .field("categories")
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            apple_account: up.field("apple_account"),
+            program,
+        })
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    match state.engine.start_sync(t.id, SyncKind::Full, "added").await {
+        Ok(_) | Err(allot_sync::SyncError::AlreadyRunning) => {}
+        Err(e) => tracing::warn!(token = t.id, error = %e, "first sync did not start"),
+    }
+    Ok(back(
+        "/tokens",
+        &format!("Added {name}; its first sync is running"),
+    ))
+}
+
+pub(crate) async fn sync(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let t = find(&state, &id).await?;
+    state
+        .engine
+        .start_sync(t.id, SyncKind::Full, "manual")
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    Ok(back(
+        "/tokens",
+        &format!("A full sync of {} started", t.name),
+    ))
+}
+
+pub(crate) async fn renew(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    m: Multipart,
+) -> PageResult {
+    let up = Upload::read(m).await?;
+    viewer.may_change(&up.field("csrf"))?;
+    let t = find(&state, &id).await?;
+    let t = state
+        .engine
+        .renew_token(t.id, &up.file()?)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    let _ = state
+        .engine
+        .start_sync(t.id, SyncKind::Delta, "renewed")
+        .await;
+    Ok(back(
+        "/tokens",
+        &format!(
+            "Renewed {}: it now expires {}",
+            t.name,
+            format::time(t.expires_at)
+        ),
+    ))
+}
+
+pub(crate) async fn take_over(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let t = find(&state, &id).await?;
+    let t = state
+        .engine
+        .take_over(t.id)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    let _ = state
+        .engine
+        .start_sync(t.id, SyncKind::Full, "takeover")
+        .await;
+    Ok(back("/tokens", &format!("Allot now manages {}", t.name)))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let t = find(&state, &id).await?;
+    if state.engine.progress(t.id).is_some() {
+        return Err(PageError::new(
+            StatusCode::CONFLICT,
+            "a sync of this token is running; delete it when the sync has finished",
+        ));
+    }
+    state
+        .engine
+        .delete_token(t.id)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    Ok(back("/tokens", &format!("Deleted {}", t.name)))
+}

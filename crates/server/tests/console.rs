@@ -1,0 +1,288 @@
+//! The console over HTTP: signing in and out, every page for a signed-in viewer, the read-only
+//! role and CSRF on every action, uploads and bad input answered with a page a person can act on.
+//! (The browser tests in `tests/browser/` drive the same pages in Chromium.)
+
+mod support;
+
+use allot_store::testing::TestDb;
+use reqwest::redirect::Policy;
+use support::{App, CONSOLE_PASSWORD};
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(app: &App) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookie: None,
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.cookie {
+            Some(c) => r.header("cookie", c),
+            None => r,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, Option<String>) {
+        let res = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
+        let res = self
+            .req(reqwest::Method::POST, path)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    async fn sign_in(&mut self, user: &str, password: &str) -> u16 {
+        let res = self
+            .req(reqwest::Method::POST, "/login")
+            .form(&[
+                ("username", user),
+                ("password", password),
+                ("next", "/apps"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = res.headers().get("set-cookie") {
+            let c = c.to_str().unwrap();
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{c}"
+            );
+            self.cookie = Some(c.split(';').next().unwrap().to_owned());
+        }
+        res.status().as_u16()
+    }
+
+    /// The CSRF token in a page's forms.
+    async fn csrf(&self) -> String {
+        let (_, html, _) = self.get("/tokens").await;
+        let at = html.find("name=\"csrf\" value=\"").expect("a form") + 19;
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    }
+}
+
+#[tokio::test]
+async fn signing_in_and_every_page() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let token = app.sim_token("4000000000000001").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/tokens",
+            serde_json::json!({ "name": "HQ", "token": token, "programType": "business" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // The first sync, with the apps' names.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !app
+        .get("/api/v1/apps?search=acme")
+        .await
+        .1
+        .to_string()
+        .contains("Acme Notes")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first sync did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut b = Browser::new(&app);
+    // Not signed in: every page leads to the sign-in page, and back after.
+    let (status, _, to) = b.get("/apps?search=notes").await;
+    assert_eq!(
+        (status, to.as_deref()),
+        (303, Some("/login?next=%2Fapps%3Fsearch%3Dnotes"))
+    );
+    assert_eq!(b.sign_in("admin", "wrong password").await, 401);
+    assert_eq!(b.sign_in("nobody", CONSOLE_PASSWORD).await, 401);
+    assert_eq!(b.sign_in("admin", CONSOLE_PASSWORD).await, 303);
+    for (path, expect) in [
+        ("/tokens", "HQ"),
+        ("/tokens/rows", "HQ"),
+        ("/apps", "Acme Notes"),
+        ("/apps?search=handbook&type=book", "Acme Handbook"),
+        ("/apps?low=true&sort=available", "of"),
+        ("/deployments", "No deployments yet"),
+        ("/users", "Users"),
+        ("/devices", "Devices"),
+        ("/reports", "Tokens by expiry date"),
+    ] {
+        let (status, html, _) = b.get(path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(html.contains(expect), "{path} lacks {expect:?}");
+    }
+    // The app page, its chart once a sync has recorded counts, and the licenses export.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let html = loop {
+        let (status, html, _) = b.get("/apps/1/111").await;
+        assert_eq!(status, 200, "{html}");
+        if html.contains("usage-chart") {
+            break html;
+        }
+        assert!(std::time::Instant::now() < deadline, "no chart: {html}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        html.contains("Show the plan"),
+        "admins may deploy from here"
+    );
+    let (status, csv, _) = b.get("/reports/licenses.csv").await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("name,adamId,type,token"), "{csv}");
+    assert!(csv.contains("Acme Notes"));
+    // Bad input: a page that says what is wrong, never a 500.
+    for (path, status) in [
+        ("/apps/1/999999", 404),
+        ("/apps/77/111", 404),
+        ("/apps?platform=amiga", 422),
+        ("/apps?sort=colour", 422),
+        ("/deployments/12345", 404),
+        ("/deployments/1?status=done", 404),
+        ("/reports/licenses.xml", 404),
+    ] {
+        let (got, html, _) = b.get(path).await;
+        assert_eq!(got, status, "{path}: {html}");
+        assert!(html.contains("class=\"error\""), "{path}");
+    }
+    // Signing out ends the session.
+    let csrf = b.csrf().await;
+    let (status, _, to) = b.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((status, to.as_deref()), (303, Some("/login")));
+    assert_eq!(b.get("/tokens").await.0, 303);
+}
+
+#[tokio::test]
+async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (status, res) = app
+        .post(
+            "/api/v1/console-accounts",
+            serde_json::json!({ "username": "auditor", "password": "read-only-password-1" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{res}");
+    assert_eq!(res["role"], "read_only");
+    let (status, _) = app
+        .post(
+            "/api/v1/console-accounts",
+            serde_json::json!({ "username": "auditor", "password": "another-password-2" }),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = app
+        .post(
+            "/api/v1/console-accounts",
+            serde_json::json!({ "username": "x", "password": "short" }),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let token = app.sim_token("4000000000000001").await;
+    app.post(
+        "/api/v1/tokens",
+        serde_json::json!({ "name": "HQ", "token": token, "programType": "business" }),
+    )
+    .await;
+
+    let mut ro = Browser::new(&app);
+    assert_eq!(ro.sign_in("auditor", "read-only-password-1").await, 303);
+    let (_, html, _) = ro.get("/tokens").await;
+    assert!(html.contains("read-only"));
+    assert!(!html.contains("Add a token"), "no actions shown");
+    let csrf = ro.csrf().await;
+    for path in [
+        "/tokens/1/sync",
+        "/tokens/1/delete",
+        "/tokens/1/takeover",
+        "/deployments/1/delete",
+        "/users/1/invite",
+    ] {
+        let (status, html, _) = ro.post(path, &[("csrf", &csrf)]).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(html.contains("read-only account"), "{path}: {html}");
+    }
+    let (status, _, _) = ro
+        .post(
+            "/deployments/plan",
+            &[("csrf", &csrf), ("adam_id", "111"), ("collection", "x")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, tokens) = app.get("/api/v1/tokens").await;
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1, "still there");
+
+    // An admin's form without its CSRF token is refused too.
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin", CONSOLE_PASSWORD).await;
+    let (status, html, _) = admin.post("/tokens/1/delete", &[("csrf", "forged")]).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("expired"), "{html}");
+    // With it, the action happens.
+    let csrf = admin.csrf().await;
+    let (status, _, to) = admin.post("/tokens/1/sync", &[("csrf", &csrf)]).await;
+    assert!(status == 303 || status == 409, "{status}");
+    if status == 303 {
+        assert!(to.unwrap().starts_with("/tokens?notice="));
+    }
+    // A corrupt upload is a clear error, and nothing is added.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("name", "Broken")
+        .text("program", "business")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"not a token".to_vec()).file_name("x.vpptoken"),
+        );
+    let res = admin
+        .req(reqwest::Method::POST, "/tokens")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let html = res.text().await.unwrap();
+    assert!((400..500).contains(&status), "{status}: {html}");
+    assert!(html.contains("class=\"error\""));
+    let (_, tokens) = app.get("/api/v1/tokens").await;
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1);
+    // Sign-in never redirects off-site.
+    let res = admin
+        .req(reqwest::Method::POST, "/login")
+        .form(&[
+            ("username", "admin"),
+            ("password", CONSOLE_PASSWORD),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/tokens");
+}
