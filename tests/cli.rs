@@ -311,6 +311,7 @@ fn the_demo_runs_in_one_command() {
         .spawn()
         .unwrap();
     let mut key = None;
+    let mut console_password: Option<String> = None;
     let mut printed = String::new();
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
@@ -327,6 +328,9 @@ fn the_demo_runs_in_one_command() {
         if let Some(k) = line.trim().strip_prefix("API key") {
             key = Some(k.trim().to_owned());
         }
+        if let Some((_, p)) = line.split_once("user admin, password ") {
+            console_password = Some(p.trim().to_owned());
+        }
         if line.contains("Stop with Ctrl-C") {
             break;
         }
@@ -340,6 +344,23 @@ fn the_demo_runs_in_one_command() {
             .unwrap()
     };
     let tokens = run(&["tokens", "list", "--output", "json"]);
+    // The printed console sign-in works (and a wrong password does not).
+    let sign_in = |password: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", api)).unwrap();
+        let body = format!("username=admin&password={password}");
+        write!(
+            s,
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    let signed_in = sign_in(console_password.as_deref().unwrap_or("none"));
+    let refused = sign_in("wrong-password");
     let plan = run(&[
         "deployments",
         "plan",
@@ -382,6 +403,8 @@ fn the_demo_runs_in_one_command() {
         printed.contains("100 enrolled through a fake NanoMDM"),
         "{printed}"
     );
+    assert!(signed_in.contains(" 303 "), "{signed_in}\n{printed}");
+    assert!(refused.contains(" 401 "), "{refused}");
     let tokens: Value = serde_json::from_slice(&tokens.stdout).unwrap_or(Value::Null);
     let states: Vec<&str> = tokens["tokens"]
         .as_array()

@@ -53,6 +53,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .collect()
     };
     let admin_key = allot_secrets::random_token("allot_demo_");
+    let console_password = demo_console_password(&data_dir)?;
     let webhook_key = allot_secrets::random_token("");
     // The simulated MDM: its devices report to the server's webhook, the server sends it installs.
     let mdm = std::sync::Arc::new(
@@ -69,6 +70,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         apple_url: sim.apple_url(),
         public_url: Some(format!("http://{}", args.listen)),
         admin_api_key: Some(admin_key.clone()),
+        console_admin_password: Some(console_password.clone()),
         mdm_webhook_hmac_key: Some(webhook_key.clone()),
         nanomdm_url: Some(mdm.base_url.clone()),
         nanomdm_api_key: Some(allot_mdm::fake::FakeOptions::default().api_key),
@@ -124,9 +126,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
-    say!("Simulated devices: {enrolled} enrolled through a fake NanoMDM; collections \"Northwind iPhones\" and \"Springfield High iPads\"");
+    say!("Simulated devices: {enrolled} enrolled through a fake NanoMDM; collections \"Northwind iPhones\", \"Springfield High iPads\" and \"Northwind Staff\" (people)");
     say!("");
     say!("Allot demo is running (data in {})", data_dir.display());
+    say!(
+        "  Console    http://{}/   user admin, password {console_password}",
+        args.listen
+    );
     say!(
         "  API        http://{}/api/v1/   (OpenAPI: /api/v1/openapi.json)",
         args.listen
@@ -198,7 +204,76 @@ async fn fleet(
             }
         }
         store.add_collection_members(c, &ids).await?;
+        if prefix == "DMPNW" {
+            staff(server, &ids).await?;
+        }
     }
     let enrolled = udids.len();
     Ok((udids, enrolled))
+}
+
+/// Northwind's staff: one person per iPhone (its primary user), and a collection of them, for
+/// user-licensed deployments and the invitation flow.
+async fn staff(server: &Server, phones: &[i64]) -> anyhow::Result<()> {
+    let store = &server.state.store;
+    let now = allot_sync::now_ms();
+    let mut people = Vec::new();
+    for (i, device) in phones.iter().enumerate() {
+        let email = format!("employee{:02}@northwind.example", i + 1);
+        let person = match store.person_by_email(&email).await? {
+            Some(p) => p,
+            None => {
+                store
+                    .insert_person(
+                        &allot_store::NewPerson {
+                            name: format!("Employee {:02}", i + 1),
+                            email: Some(email),
+                            managed_apple_id: None,
+                        },
+                        &uuid_like(i),
+                        now,
+                    )
+                    .await?
+            }
+        };
+        store
+            .set_primary_person(*device, Some(person.id), now)
+            .await?;
+        people.push(person.id);
+    }
+    let c = match store
+        .insert_collection("Northwind Staff", "users", "Demo people", now)
+        .await
+    {
+        Ok(c) => c.id,
+        Err(_) => store
+            .collection(None, Some("Northwind Staff"))
+            .await?
+            .map(|c| c.id)
+            .unwrap_or_default(),
+    };
+    store.add_collection_members(c, &people).await?;
+    Ok(())
+}
+
+/// An opaque clientUserId for a demo person (Apple asks for GUIDs, never emails).
+fn uuid_like(i: usize) -> String {
+    format!("6f1c2d3e-0000-4000-8000-{:012x}", i + 1)
+}
+
+/// The console password of a demo data folder: made on its first run, kept beside the database
+/// (readable by its owner only) so a named folder keeps working.
+fn demo_console_password(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("demo-console-password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        return Ok(p.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let password = allot_secrets::random_token("");
+    let mut f = std::fs::OpenOptions::new();
+    f.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+    std::io::Write::write_all(&mut f.open(&path)?, password.as_bytes())?;
+    Ok(password)
 }

@@ -50,7 +50,6 @@ struct UsersPage {
     pager: Pager,
 }
 
-
 pub(crate) async fn users(
     State(state): State<AppState>,
     viewer: Viewer,
