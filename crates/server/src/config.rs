@@ -1,6 +1,7 @@
 //! Configuration, layered: defaults, then a TOML file, then `ALLOT_*` environment variables.
 //! Every value is checked at start-up; a bad one stops the server with a message naming it.
-//! Secrets may come from a file (`ALLOT_ADMIN_API_KEY_FILE`, `ALLOT_SECRET_KEY_FILE`) and never
+//! Secrets may come from a file (`ALLOT_ADMIN_API_KEY_FILE`, `ALLOT_SECRET_KEY_FILE`,
+//! `ALLOT_CONSOLE_ADMIN_PASSWORD_FILE`) and never
 //! appear in `Debug` output or logs.
 
 use std::net::SocketAddr;
@@ -214,7 +215,7 @@ impl Config {
                     "ALLOT_CONSOLE_ADMIN_PASSWORD must be at least 12 characters".into(),
                 ));
             }
-            c.console_admin_password = Some(v);
+            c.console_admin_password = Some(v.trim_end_matches(['\r', '\n']).to_owned());
         }
         if let Some(v) = pick("ALLOT_SECRET_KEY", f.secret_key)? {
             allot_secrets::SecretBox::from_base64(&v)
@@ -344,6 +345,8 @@ mod tests {
         assert!(err(&[("ALLOT_DATABASE_URL", "mysql://x")]).contains("ALLOT_DATABASE_URL"));
         assert!(err(&[("ALLOT_APPLE_URL", "ftp://x")]).contains("ALLOT_APPLE_URL"));
         assert!(err(&[("ALLOT_ADMIN_API_KEY", "short")]).contains("ALLOT_ADMIN_API_KEY"));
+        assert!(err(&[("ALLOT_CONSOLE_ADMIN_PASSWORD", "letmein")])
+            .contains("ALLOT_CONSOLE_ADMIN_PASSWORD"));
         assert!(err(&[("ALLOT_SECRET_KEY", "abc")]).contains("ALLOT_SECRET_KEY"));
         assert!(err(&[("ALLOT_DELTA_SYNC_HOURS", "-1")]).contains("ALLOT_DELTA_SYNC_HOURS"));
         assert!(err(&[("ALLOT_RECLAIM_GRACE_HOURS", "soon")]).contains("ALLOT_RECLAIM_GRACE_HOURS"));
@@ -366,8 +369,10 @@ mod tests {
         );
         let c = Config {
             database_url: Some("postgres://a:pw@h/d".into()),
+            console_admin_password: Some("console-secret-1".into()),
             ..Default::default()
         };
         assert!(!format!("{c:?}").contains("pw"));
+        assert!(!format!("{c:?}").contains("console-secret"));
     }
 }

@@ -406,10 +406,10 @@ fn chart(history: &[(i64, i64, i64)]) -> String {
         pts.join(" ")
     };
     format!(
-        "<svg class=\"chart\" id=\"usage-chart\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"licenses used over time\">\
+        "<svg class=\"chart\" id=\"usage-chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"licenses used over time\">\
 <polyline fill=\"none\" stroke=\"#c5ccd8\" stroke-dasharray=\"4 3\" stroke-width=\"1.5\" points=\"{}\"/>\
 <polyline fill=\"none\" stroke=\"#2f5bd3\" stroke-width=\"2\" points=\"{}\"/>\
-<text x=\"{pad}\" y=\"14\" font-size=\"11\" fill=\"#5d6878\">{top} licenses · since {}</text></svg>",
+<text x=\"{pad}\" y=\"14\" font-size=\"11\" fill=\"#5d6878\">— used, - - - owned (scale {top}) · since {}</text></svg>",
         steps(|r| r.1),
         steps(|r| r.2),
         format::time(first)
@@ -423,7 +423,7 @@ mod tests {
         let svg = super::chart(&[(0, 10, 2), (1000, 10, 5)]);
         assert!(svg.starts_with("<svg"));
         assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.contains("10 licenses"));
+        assert!(svg.contains("scale 10"));
         assert_eq!(super::chart(&[]), "");
     }
 }

@@ -232,9 +232,14 @@ struct DetailPage {
 }
 
 #[derive(Template)]
-#[template(path = "deployment_targets.html")]
-struct TargetRows {
+#[template(path = "deployment_live.html")]
+struct LivePart {
+    id: i64,
+    all: i64,
+    statuses: Vec<(String, i64)>,
+    status: String,
     targets: Vec<TargetLine>,
+    pager: Pager,
     live: bool,
 }
 
@@ -330,15 +335,23 @@ pub(crate) async fn detail(
     }))
 }
 
-/// The targets alone, for the detail page to refresh while they move.
+/// The breakdown and the targets, for the detail page to refresh while they move.
 pub(crate) async fn targets(
     State(state): State<AppState>,
     _viewer: Viewer,
     Path(id): Path<i64>,
     Query(q): Query<TargetQuery>,
 ) -> PageResult {
-    let (targets, _, _, live) = target_lines(&state, id, &q).await?;
-    Ok(render(&TargetRows { targets, live }))
+    let (targets, statuses, pager, live) = target_lines(&state, id, &q).await?;
+    Ok(render(&LivePart {
+        id,
+        all: statuses.iter().map(|c| c.1).sum(),
+        statuses,
+        status: q.status,
+        targets,
+        pager,
+        live,
+    }))
 }
 
 pub(crate) async fn delete(

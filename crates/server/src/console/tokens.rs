@@ -38,9 +38,10 @@ fn day(rfc3339: &str) -> String {
     rfc3339.get(..10).unwrap_or(rfc3339).to_owned()
 }
 
+/// `2026-11-21T08:23:16Z` → `2026-11-21 08:23 UTC`.
 fn when(t: &Option<String>) -> String {
     t.as_deref()
-        .map(|s| s.replace('T', " ").replace('Z', " UTC"))
+        .map(|s| format!("{} UTC", s.get(..16).unwrap_or(s).replace('T', " ")))
         .unwrap_or_else(|| "never".into())
 }
 

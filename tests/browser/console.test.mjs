@@ -1,0 +1,184 @@
+// The console in a real headless Chromium: sign in, upload a token and watch it sync, find an
+// app, read the plan and deploy it to a collection, watch its targets become installed, export the
+// report, and check that a read-only account can change nothing. Screenshots of the main pages
+// go to $ALLOT_SCREENSHOTS.
+//
+// Run by `cargo test --test browser`, which starts `allot demo` and passes:
+//   ALLOT_URL, ALLOT_CONSOLE_PASSWORD (admin), ALLOT_API_KEY, ALLOT_SIM_URL, ALLOT_SCREENSHOTS,
+//   CHROMIUM (default /usr/bin/chromium).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
+
+const base = process.env.ALLOT_URL;
+const password = process.env.ALLOT_CONSOLE_PASSWORD;
+const apiKey = process.env.ALLOT_API_KEY;
+const simUrl = process.env.ALLOT_SIM_URL;
+const shots = process.env.ALLOT_SCREENSHOTS || join(tmpdir(), "allot-screenshots");
+assert.ok(base && password && apiKey && simUrl, "run through `cargo test --test browser`");
+mkdirSync(shots, { recursive: true });
+
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function signIn(user, pass) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on("dialog", (d) => d.accept());
+  await page.goto(`${base}/tokens`);
+  // Not signed in: the sign-in page, then back where we were going.
+  await page.waitForURL(/\/login/);
+  await page.fill("input[name=username]", user);
+  await page.fill("input[name=password]", pass);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/tokens/);
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+}
+
+async function api(method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+test("a wrong password is refused", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/login`);
+  await page.fill("input[name=username]", "admin");
+  await page.fill("input[name=password]", "not the password");
+  await page.click("button[type=submit]");
+  await page.waitForSelector(".error");
+  assert.match(await page.textContent(".error"), /do not match/);
+  await page.close();
+});
+
+test("upload a token, watch it sync, deploy after the plan, see installs, export", async () => {
+  const page = await signIn("admin", password);
+  await page.waitForSelector('tr[data-token="Northwind HQ"]');
+  await shot(page, "tokens");
+
+  // Take one location out, then add it back by uploading its file.
+  const locations = await (await fetch(`${simUrl}/_sim/locations`)).json();
+  const hq = locations.find((l) => l.name === "Northwind HQ");
+  assert.ok(hq, "the demo has Northwind HQ");
+  const file = join(tmpdir(), `northwind-hq-${process.pid}.vpptoken`);
+  writeFileSync(file, hq.token);
+  await page.locator('tr[data-token="Northwind HQ"] details summary').click();
+  await page.locator('tr[data-token="Northwind HQ"] form[action$="/delete"] button').click();
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent(".notice"), /Deleted Northwind HQ/);
+  assert.equal(await page.locator('tr[data-token="Northwind HQ"]').count(), 0);
+
+  await page.setInputFiles("#add-token input[name=file]", file);
+  await page.fill("#add-token input[name=name]", "Northwind HQ");
+  await page.selectOption("#add-token select[name=program]", "business");
+  await page.fill("#add-token input[name=categories]", "demo, headquarters");
+  await page.click("#add-token button[type=submit]");
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent(".notice"), /Added Northwind HQ/);
+  // The row updates by itself (no reload) until the sync has finished.
+  const state = page.locator('tr[data-token="Northwind HQ"] [data-state]');
+  await page.waitForFunction(
+    () => document.querySelector('tr[data-token="Northwind HQ"] [data-state]')?.getAttribute("data-state") === "healthy",
+    null,
+    { timeout: 60_000 },
+  );
+  assert.equal(await state.getAttribute("data-state"), "healthy");
+
+  // Find the app.
+  await page.click("text=Apps & books");
+  await page.fill("#app-filters input[name=search]", "swift playgrounds");
+  await page.fill("#app-filters input[name=token]", "Springfield High");
+  await page.click("#app-filters button[type=submit]");
+  await page.waitForSelector("#apps tbody tr a");
+  assert.match(await page.textContent("#count"), /of 1$/);
+  await shot(page, "apps");
+  await page.click("#apps tbody tr a");
+  await page.waitForSelector("#total");
+  await shot(page, "app");
+
+  // Read the plan, then confirm.
+  const ipads = await page.$eval("#deploy select[name=collection]", (s) =>
+    [...s.options].find((o) => o.text.startsWith("Springfield High iPads")).value,
+  );
+  await page.selectOption("#deploy select[name=collection]", ipads);
+  await page.click("#deploy button[type=submit]");
+  await page.waitForSelector("#plan-summary");
+  const summary = await page.textContent("#plan-summary");
+  assert.match(summary, /needs 18 licenses; 18 free on Springfield High; 42 targets are already licensed/);
+  await shot(page, "plan");
+  await page.click("#confirm button[type=submit]");
+  await page.waitForURL(/\/deployments\/\d+/);
+  // The targets update by themselves as the simulated iPads install the app.
+  await page.waitForFunction(() => document.querySelectorAll('#targets [data-status="installed"]').length === 60, null, {
+    timeout: 90_000,
+  });
+  await shot(page, "deployment");
+
+  // The report, exported.
+  await page.click("text=Reports");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
+  const csv = readFileSync(await download.path(), "utf8");
+  assert.match(csv.split("\n")[0], /^name,adamId,type,token,programType,totalPurchased,used,available,percentUsed/);
+  assert.match(csv, /Swift Playgrounds/);
+  await shot(page, "reports");
+
+  for (const [path, name] of [["/users", "users"], ["/devices", "devices"]]) {
+    await page.goto(`${base}${path}`);
+    await shot(page, name);
+  }
+  await page.context().close();
+});
+
+test("a read-only account sees everything and can change nothing", async () => {
+  const made = await api("POST", "/api/v1/console-accounts", {
+    username: "auditor",
+    password: "read-only-password-123",
+    role: "read_only",
+  });
+  assert.equal(made.status, 201);
+  const page = await signIn("auditor", "read-only-password-123");
+  assert.match(await page.textContent("#who"), /read-only/);
+  assert.equal(await page.locator("#add-token").count(), 0, "no upload form");
+  assert.equal(await page.locator('form[action$="/sync"]').count(), 0, "no Sync buttons");
+  await page.goto(`${base}/apps?search=swift`);
+  await page.click("#apps tbody tr a");
+  assert.equal(await page.locator("#deploy").count(), 0, "no deploy form");
+  // Even a hand-made form is refused.
+  const before = await api("GET", "/api/v1/tokens");
+  const status = await page.evaluate(async () => {
+    const csrf = "any";
+    const res = await fetch("/tokens/1/delete", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `csrf=${csrf}`,
+    });
+    return res.status;
+  });
+  assert.equal(status, 403);
+  const afterwards = await api("GET", "/api/v1/tokens");
+  assert.equal(afterwards.body.tokens.length, before.body.tokens.length);
+  await page.context().close();
+});
