@@ -1,0 +1,204 @@
+//! How fast the console's pages are for a large organization: 3,000 tokens, 50,000 apps and
+//! books (one row per app per token), 1,000,000 assignments, on SQLite (or PostgreSQL). Each page
+//! is fetched over HTTP, signed in, several times; the median and the largest time are printed
+//! with the page's size.
+//!
+//!     cargo run --release -p allot-server --example console_bench [-- postgres://…]
+
+use std::time::{Duration, Instant};
+
+use allot_domain::{Claim, Program};
+use allot_server::{Config, Server};
+use allot_store::{AssetRow, AssignmentRow, Holder, MetadataRow, NewToken, Store};
+
+const TOKENS: usize = 3_000;
+const APPS: usize = 50_000;
+const ASSIGNMENTS: usize = 1_000_000;
+/// App rows holding the assignments, 500 each.
+const HELD: usize = ASSIGNMENTS / 500;
+const PASSWORD: &str = "console-bench-password";
+
+fn token(i: usize) -> NewToken {
+    NewToken {
+        name: format!("Location {i:04}"),
+        description: String::new(),
+        categories: vec![format!("region-{}", i % 12), "bench".into()],
+        apple_account: String::new(),
+        program: if i.is_multiple_of(3) {
+            Program::Education
+        } else {
+            Program::Business
+        },
+        uid: format!("7{i:09}"),
+        org_name: format!("District {}", i / 100),
+        location_name: format!("Location {i:04}"),
+        country: "US".into(),
+        secret: vec![0; 48],
+        notification_secret: None,
+        expires_at: allot_sync::now_ms() + (i as i64 % 365) * 86_400_000,
+        claim: Claim::Ours,
+        other_mdm: None,
+    }
+}
+
+async fn fill(store: &Store) -> Result<Vec<(i64, String)>, Box<dyn std::error::Error>> {
+    let now = allot_sync::now_ms();
+    let per_token = APPS / TOKENS + 1;
+    let mut apps = Vec::with_capacity(APPS);
+    let mut metadata = Vec::new();
+    for i in 0..TOKENS {
+        let t = store.insert_token(&token(i), now).await?;
+        let first = apps.len();
+        let rows: Vec<AssetRow> = (0..per_token)
+            .take(APPS - first.min(APPS))
+            .map(|k| {
+                let adam = format!("{}", 1_500_000_000 + (i * 7 + k) % 20_000);
+                // The first HELD rows get 500 assignments each below.
+                let assigned = if first + k < HELD {
+                    500
+                } else {
+                    ((i + k) % 40) as i64
+                };
+                let total = assigned + 2 + ((i + k) % 300) as i64;
+                AssetRow {
+                    adam_id: adam,
+                    pricing: "STDQ".into(),
+                    product_type: if k.is_multiple_of(9) { "Book" } else { "App" }.into(),
+                    total,
+                    assigned,
+                    available: total - assigned,
+                    retired: 0,
+                    device_assignable: !k.is_multiple_of(9),
+                    revocable: true,
+                    unlimited: false,
+                    platforms: vec![if k.is_multiple_of(5) { "macOS" } else { "iOS" }.into()],
+                }
+            })
+            .collect();
+        store.upsert_assets(t.id, &rows, 1, now).await?;
+        apps.extend(rows.into_iter().map(|a| (t.id, a.adam_id)));
+    }
+    for k in 0..20_000 {
+        metadata.push(MetadataRow {
+            adam_id: format!("{}", 1_500_000_000 + k),
+            name: format!("Bench App {k:05}"),
+            bundle_id: Some(format!("com.bench.app{k}")),
+            icon_url: None,
+            platforms: vec!["iOS".into()],
+            version: Some("1.0".into()),
+            kind: None,
+            artist: None,
+            genre: None,
+            device_licensing: true,
+        });
+    }
+    for chunk in metadata.chunks(1000) {
+        store.upsert_metadata(chunk, now).await?;
+    }
+    // 1,000,000 assignments over the first HELD app rows (500 each), as a sync writes them.
+    let held: Vec<&(i64, String)> = apps.iter().take(HELD).collect();
+    for (n, (token_id, adam)) in held.iter().enumerate() {
+        let rows: Vec<AssignmentRow> = (0..500)
+            .map(|h| AssignmentRow {
+                adam_id: adam.clone(),
+                pricing: "STDQ".into(),
+                holder: Holder::Device(format!("SER{n:05}{h:04}")),
+            })
+            .collect();
+        store.upsert_assignments(*token_id, &rows, 1).await?;
+    }
+    // One history point per asset, as a sync leaves it.
+    let mut done = std::collections::BTreeSet::new();
+    for (token_id, _) in &apps {
+        if done.insert(*token_id) {
+            store.record_license_history(*token_id, now).await?;
+        }
+    }
+    Ok(apps)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("allot-console-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| dir.join("bench.db").to_string_lossy().into_owned());
+    let started = Instant::now();
+    let store = Store::connect(&url).await?;
+    let apps = fill(&store).await?;
+    println!(
+        "{TOKENS} tokens, {} app rows, {ASSIGNMENTS} assignments stored in {:.1} s (set-up, not measured below)",
+        apps.len(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(store);
+    let config = Config {
+        data_dir: dir.clone(),
+        database_url: Some(url.clone()),
+        apple_url: "http://127.0.0.1:9/mdm/v2/".into(),
+        console_admin_password: Some(PASSWORD.into()),
+        ..Default::default()
+    };
+    let server = Server::build(&config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = server.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let res = http
+        .post(format!("{base}/login"))
+        .form(&[("username", "admin"), ("password", PASSWORD)])
+        .send()
+        .await?;
+    let cookie = res.headers()["set-cookie"]
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let (busy_token, busy_app) = &apps[0];
+    let pages = [
+        "/tokens".to_owned(),
+        "/tokens/rows".into(),
+        "/apps".into(),
+        "/apps?page=500".into(),
+        "/apps?search=bench+app+0123".into(),
+        "/apps?sort=used".into(),
+        "/apps?low=true&platform=macOS".into(),
+        "/apps?category=region-3&type=book".into(),
+        format!("/apps/{busy_token}/{busy_app}"),
+        format!("/apps/{busy_token}/{busy_app}?page=10"),
+        "/reports".into(),
+        "/deployments".into(),
+    ];
+    println!("| Page | Median | Slowest | Size |");
+    println!("| --- | --- | --- | --- |");
+    for page in &pages {
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..7 {
+            let t = Instant::now();
+            let res = http
+                .get(format!("{base}{page}"))
+                .header("cookie", &cookie)
+                .send()
+                .await?;
+            assert_eq!(res.status(), 200, "{page}");
+            size = res.bytes().await?.len();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "| `{page}` | {:.0} ms | {:.0} ms | {} KiB |",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() - 1]),
+            size / 1024
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
