@@ -84,6 +84,7 @@ impl Server {
         let sync_config = SyncConfig {
             delta_interval: config.delta_interval,
             full_interval: config.full_interval,
+            lease_owner: Some(lease_owner(&config.data_dir)?),
             ..Default::default()
         };
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
@@ -207,6 +208,20 @@ async fn ensure_admin_key(
         .insert_api_key("admin", &allot_secrets::hash_api_key(&key), "admin", now)
         .await?;
     Ok(Some(key))
+}
+
+/// This instance's lease name, kept in its data folder: instances sharing a database each have
+/// their own, and a restarted instance takes back at once the work it held when it died.
+fn lease_owner(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("instance-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_owned());
+        }
+    }
+    let id = format!("allot-{}", uuid::Uuid::new_v4().simple());
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }
 
 /// The stored form of an API key (for tools that provision keys).

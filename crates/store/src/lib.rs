@@ -179,6 +179,8 @@ delegate! {
     fn resend_to_enrollment(&self, enrollment_id: &str, now: i64) -> u64;
     fn delete_deployment(&self, id: i64) -> bool;
     fn move_targets(&self, deployment_id: i64, from: &str, to: &str, detail: &str, now: i64) -> u64;
+    fn try_lease_deployment(&self, id: i64, owner: &str, now: i64, until: i64) -> bool;
+    fn release_deployment_lease(&self, id: i64, owner: &str) -> ();
     fn target_by_label(&self, deployment_id: i64, label: &str) -> Option<TargetRow>;
     fn resend_invitation(&self, client_user_id: &str, now: i64) -> u64;
     fn people_to_reclaim(&self, before: i64, limit: i64) -> Vec<PersonRow>;

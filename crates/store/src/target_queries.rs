@@ -281,6 +281,32 @@ macro_rules! impl_target_queries {
                     .rows_affected())
             }
 
+            /// Takes (or extends) the right to step a deployment until `until`; false if another
+            /// owner holds it.
+            pub async fn try_lease_deployment(&self, id: i64, owner: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "UPDATE deployments SET lease_owner = $2, lease_until = $4 WHERE id = $1 \
+                     AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $2)",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(now)
+                .bind(until)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub async fn release_deployment_lease(&self, id: i64, owner: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE deployments SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             /// One target of a deployment, by its label (serial number, email or name).
             pub async fn target_by_label(&self, deployment_id: i64, label: &str) -> Result<Option<$crate::inventory::TargetRow>, StoreError> {
                 let row = sqlx::query(&format!("SELECT {TARGET_COLUMNS} FROM deployment_targets WHERE deployment_id = $1 AND label = $2"))

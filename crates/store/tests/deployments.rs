@@ -290,6 +290,24 @@ async fn targets_move_through_users_releases_reenrolment_and_departures() {
         s.mark_person_reclaimed(&gone[0], 11).await.unwrap();
         assert!(s.people_to_reclaim(20, 10).await.unwrap().is_empty(), "{b}");
 
+        // One instance steps the deployment at a time; a dead one's lease runs out.
+        assert!(s.try_lease_deployment(d.id, "a", 100, 200).await.unwrap());
+        assert!(
+            !s.try_lease_deployment(d.id, "b", 150, 250).await.unwrap(),
+            "{b}"
+        );
+        assert!(
+            s.try_lease_deployment(d.id, "b", 201, 300).await.unwrap(),
+            "{b}: ran out"
+        );
+        s.release_deployment_lease(d.id, "a").await.unwrap();
+        assert!(
+            !s.try_lease_deployment(d.id, "a", 202, 300).await.unwrap(),
+            "{b}: not a's to release"
+        );
+        s.release_deployment_lease(d.id, "b").await.unwrap();
+        assert!(s.try_lease_deployment(d.id, "a", 203, 300).await.unwrap());
+
         // Moving every target of one status, then deleting the deployment.
         target.status = "pending".into();
         s.update_target(&target, 12).await.unwrap();

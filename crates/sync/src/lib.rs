@@ -38,6 +38,9 @@ pub struct SyncConfig {
     /// More mismatched assets than this after a walk: walk all assignments again instead of
     /// re-reading them asset by asset.
     pub reconcile_asset_limit: usize,
+    /// This instance's name in leases. Stable across restarts (the server keeps it in its data
+    /// folder), so an instance that died mid-step takes its work back at once; none: random.
+    pub lease_owner: Option<String>,
 }
 
 impl Default for SyncConfig {
@@ -49,6 +52,7 @@ impl Default for SyncConfig {
             max_concurrent: 4,
             metadata_max_age: Duration::from_secs(7 * 86400),
             reconcile_asset_limit: 50,
+            lease_owner: None,
         }
     }
 }
@@ -100,6 +104,10 @@ impl SyncEngine {
         config: SyncConfig,
     ) -> Self {
         let slots = tokio::sync::Semaphore::new(config.max_concurrent.max(1));
+        let lease_owner = config
+            .lease_owner
+            .clone()
+            .unwrap_or_else(|| format!("allot-{}", uuid::Uuid::new_v4().simple()));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -109,7 +117,7 @@ impl SyncEngine {
                 config,
                 progress: Mutex::default(),
                 slots,
-                lease_owner: format!("allot-{}", uuid::Uuid::new_v4().simple()),
+                lease_owner,
             }),
         }
     }
@@ -150,6 +158,11 @@ impl SyncEngine {
     }
 
     /// The notification URL Apple is given for a token.
+    /// This process's name in leases (token syncs, deployment steps).
+    pub fn lease_owner(&self) -> &str {
+        &self.inner.lease_owner
+    }
+
     /// Where this instance is reached from outside, if configured.
     pub fn public_url(&self) -> Option<&str> {
         self.inner.instance.public_url.as_deref()

@@ -26,6 +26,7 @@ impl Executor {
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.target.member_id;
+            self.keep_lease(step.d.id).await?;
             let (held_devices, held_users) = self.holders_of(step, &page).await?;
             let mut device_claims = Vec::new();
             let mut user_claims: BTreeMap<i64, Vec<TargetRow>> = BTreeMap::new();

@@ -87,6 +87,7 @@ impl Executor {
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.target.member_id;
+            self.keep_lease(step.d.id).await?;
             let mut sendable = Vec::new();
             for m in page {
                 let mut t = m.target;
@@ -142,6 +143,7 @@ impl Executor {
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.target.member_id;
+            self.keep_lease(step.d.id).await?;
             let mut sendable = Vec::new();
             for m in page {
                 let mut t = m.target;

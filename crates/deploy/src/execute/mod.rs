@@ -110,6 +110,10 @@ pub(crate) fn now_ms() -> i64 {
 /// Targets read at a time.
 pub(crate) const PAGE: i64 = 1000;
 
+/// How long an instance holds a deployment without renewing (each page of targets renews it):
+/// another instance may take over this long after one dies mid-step.
+const STEP_LEASE_MS: i64 = 2 * 60 * 1000;
+
 /// What one step of a deployment knows before it looks at targets.
 pub(crate) struct Step {
     pub d: DeploymentRow,
@@ -231,6 +235,22 @@ impl Executor {
             .or_default()
             .clone();
         let _step = lock.lock().await;
+        // Across instances: one steps a deployment at a time; the lease runs out if it dies.
+        let owner = self.engine.lease_owner().to_owned();
+        let now = now_ms();
+        if !self
+            .store()
+            .try_lease_deployment(d.id, &owner, now, now + STEP_LEASE_MS)
+            .await?
+        {
+            return Ok(());
+        }
+        let result = self.step(d).await;
+        self.store().release_deployment_lease(d.id, &owner).await?;
+        result
+    }
+
+    async fn step(&self, d: &DeploymentRow) -> Result<(), DeployError> {
         let Some(step) = self.prepare(d).await? else {
             return Ok(());
         };
@@ -349,6 +369,28 @@ impl Executor {
                 .holders_among(&ids, &d.adam_id, &d.pricing, "user", &users)
                 .await?,
         ))
+    }
+
+    /// Renews this instance's lease on a deployment between pages of a long step; an error if
+    /// another instance holds it now (this step then stops).
+    pub(crate) async fn keep_lease(&self, deployment_id: i64) -> Result<(), DeployError> {
+        let now = now_ms();
+        if self
+            .store()
+            .try_lease_deployment(
+                deployment_id,
+                self.engine.lease_owner(),
+                now,
+                now + STEP_LEASE_MS,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(DeployError::Invalid(format!(
+                "deployment {deployment_id} is being stepped by another instance"
+            )))
+        }
     }
 
     /// Whether an event may be polled now (Apple asks for some time between polls).

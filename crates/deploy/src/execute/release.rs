@@ -44,6 +44,7 @@ impl Executor {
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.target.member_id;
+            self.keep_lease(step.d.id).await?;
             let (devices, people) = self.holders_of(step, &page).await?;
             // (token, kind) → targets to release there.
             let mut batches: BTreeMap<(i64, &str), Vec<TargetRow>> = BTreeMap::new();
