@@ -151,6 +151,16 @@ async fn tokens_and_apps_from_the_command_line() {
     .await;
     let rows: Value = serde_json::from_str(&out).unwrap();
     assert!(ok && rows.as_array().unwrap().len() == 2);
+    let (ok, out, err) = allot(&e, &["report", "expiry"]).await;
+    assert!(
+        ok && out.starts_with("token,organization,location,programType,expiresAt,daysLeft")
+            && out.contains("HQ"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = allot(&e, &["report", "unused", "--days", "0", "--format", "json"]).await;
+    assert!(ok && out.trim() == "[]", "nothing deployed yet: {out}{err}");
+    let (ok, _, err) = allot(&e, &["report", "unused", "--days=-3"]).await;
+    assert!(!ok && err.contains("days"), "{err}");
     let (ok, _, err) = allot(&e, &["report", "licenses", "--format", "xml"]).await;
     assert!(!ok && err.contains("csv or json"), "{err}");
 

@@ -27,7 +27,8 @@ use crate::AppState;
         inventory::add_device, inventory::list_devices, inventory::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
-        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, accounts::add
+        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
+        accounts::add
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -39,7 +40,7 @@ use crate::AppState;
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, reports::LicenseRow,
-        accounts::NewAccount, accounts::AccountView
+        accounts::NewAccount, accounts::AccountView, reports::UnusedRow, reports::ExpiryRow
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
@@ -85,6 +86,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens/{token}/takeover", post(tokens::take_over))
         .route("/api/v1/apps", get(apps::list))
         .route("/api/v1/reports/licenses", get(reports::licenses))
+        .route("/api/v1/reports/unused-licenses", get(reports::unused))
+        .route("/api/v1/reports/token-expiry", get(reports::expiry))
         .route("/api/v1/console-accounts", post(accounts::add))
         .route(
             "/api/v1/users",

@@ -1,4 +1,5 @@
-//! `/api/v1/reports`: "volume-purchased apps with license counts", as CSV or JSON.
+//! `/api/v1/reports`: "volume-purchased apps with license counts", unused licenses (assigned but
+//! not installed for N days) and tokens by expiry date, each as CSV or JSON.
 
 use allot_store::AppFilter;
 use axum::extract::{Query, State};
@@ -96,51 +97,235 @@ pub(crate) async fn licenses_export(
     match format {
         "json" => Ok(Json(rows).into_response()),
         "csv" => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record([
-                "name",
-                "adamId",
-                "type",
-                "token",
-                "programType",
-                "totalPurchased",
-                "used",
-                "available",
-                "percentUsed",
-            ])
-            .map_err(ApiError::internal)?;
             let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-            for r in &rows {
-                w.write_record([
-                    r.name.as_str(),
-                    &r.adam_id,
-                    &r.kind,
-                    &r.token,
-                    &r.program_type,
-                    &opt(r.total_purchased),
-                    &r.used.to_string(),
-                    &opt(r.available),
-                    &r.percent_used
-                        .map(|p| format!("{p:.1}"))
-                        .unwrap_or_default(),
-                ])
-                .map_err(ApiError::internal)?;
-            }
-            let body = w.into_inner().map_err(ApiError::internal)?;
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"licenses.csv\"",
-                    ),
+            csv_download(
+                "licenses.csv",
+                &[
+                    "name",
+                    "adamId",
+                    "type",
+                    "token",
+                    "programType",
+                    "totalPurchased",
+                    "used",
+                    "available",
+                    "percentUsed",
                 ],
-                body,
+                rows.iter().map(|r| {
+                    vec![
+                        r.name.clone(),
+                        r.adam_id.clone(),
+                        r.kind.clone(),
+                        r.token.clone(),
+                        r.program_type.clone(),
+                        opt(r.total_purchased),
+                        r.used.to_string(),
+                        opt(r.available),
+                        r.percent_used
+                            .map(|p| format!("{p:.1}"))
+                            .unwrap_or_default(),
+                    ]
+                }),
             )
-                .into_response())
         }
         other => Err(ApiError::invalid(format!(
             "format {other:?} must be csv or json"
         ))),
     }
+}
+
+/// Rows as a CSV download.
+fn csv_download(
+    filename: &str,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<Response, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).map_err(ApiError::internal)?;
+    for r in rows {
+        w.write_record(&r).map_err(ApiError::internal)?;
+    }
+    let body = w.into_inner().map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn format_of(f: &Option<String>) -> Result<&str, ApiError> {
+    match f.as_deref().unwrap_or("csv") {
+        f @ ("csv" | "json") => Ok(f),
+        other => Err(ApiError::invalid(format!(
+            "format {other:?} must be csv or json"
+        ))),
+    }
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UnusedQuery {
+    /// Assigned but not installed for at least this many days (default 7).
+    pub days: Option<i64>,
+    /// `csv` (default) or `json`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnusedRow {
+    pub name: String,
+    pub adam_id: String,
+    pub deployment_id: i64,
+    /// Serial number, email or name.
+    pub target: String,
+    pub license: Option<String>,
+    pub holder: Option<String>,
+    pub status: String,
+    /// Since when it has been waiting (RFC 3339).
+    pub since: String,
+}
+
+/// Licenses deployments assigned that are not installed after `days` days.
+#[utoipa::path(get, path = "/api/v1/reports/unused-licenses", tag = "reports", params(UnusedQuery),
+    responses((status = 200, description = "CSV (text/csv) or JSON rows", body = [UnusedRow]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn unused(
+    State(state): State<AppState>,
+    _c: Caller,
+    q: Result<Query<UnusedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let format = format_of(&q.format)?;
+    let days = q.days.unwrap_or(7);
+    if !(0..=3650).contains(&days) {
+        return Err(ApiError::invalid("days must be between 0 and 3650"));
+    }
+    let before = allot_sync::now_ms() - days * 86_400_000;
+    let mut rows = Vec::new();
+    for u in state.store.unused_licenses(before, 100_000).await? {
+        rows.push(UnusedRow {
+            name: state
+                .store
+                .metadata(&u.adam_id)
+                .await?
+                .map(|m| m.name)
+                .unwrap_or_else(|| format!("adamId {}", u.adam_id)),
+            adam_id: u.adam_id,
+            deployment_id: u.deployment_id,
+            target: u.label,
+            license: u.license,
+            holder: u.holder,
+            status: u.status,
+            since: time(u.since),
+        });
+    }
+    if format == "json" {
+        return Ok(Json(rows).into_response());
+    }
+    csv_download(
+        "unused-licenses.csv",
+        &[
+            "name",
+            "adamId",
+            "deploymentId",
+            "target",
+            "license",
+            "holder",
+            "status",
+            "since",
+        ],
+        rows.into_iter().map(|r| {
+            vec![
+                r.name,
+                r.adam_id,
+                r.deployment_id.to_string(),
+                r.target,
+                r.license.unwrap_or_default(),
+                r.holder.unwrap_or_default(),
+                r.status,
+                r.since,
+            ]
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryQuery {
+    /// `csv` (default) or `json`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiryRow {
+    pub token: String,
+    pub organization: String,
+    pub location: String,
+    pub program_type: String,
+    pub expires_at: String,
+    /// Negative once expired.
+    pub days_left: i64,
+}
+
+/// Every token, soonest expiry first.
+#[utoipa::path(get, path = "/api/v1/reports/token-expiry", tag = "reports", params(ExpiryQuery),
+    responses((status = 200, description = "CSV (text/csv) or JSON rows", body = [ExpiryRow]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn expiry(
+    State(state): State<AppState>,
+    _c: Caller,
+    q: Result<Query<ExpiryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let format = format_of(&q.format)?;
+    let now = allot_sync::now_ms();
+    let mut tokens = state.store.tokens().await?;
+    tokens.sort_by_key(|t| t.expires_at);
+    let rows: Vec<ExpiryRow> = tokens
+        .into_iter()
+        .map(|t| ExpiryRow {
+            token: t.name,
+            organization: t.org_name,
+            location: t.location_name,
+            program_type: t.program.as_str().into(),
+            expires_at: time(t.expires_at),
+            days_left: (t.expires_at - now).div_euclid(86_400_000),
+        })
+        .collect();
+    if format == "json" {
+        return Ok(Json(rows).into_response());
+    }
+    csv_download(
+        "token-expiry.csv",
+        &[
+            "token",
+            "organization",
+            "location",
+            "programType",
+            "expiresAt",
+            "daysLeft",
+        ],
+        rows.into_iter().map(|r| {
+            vec![
+                r.token,
+                r.organization,
+                r.location,
+                r.program_type,
+                r.expires_at,
+                r.days_left.to_string(),
+            ]
+        }),
+    )
 }
