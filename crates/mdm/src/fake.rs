@@ -65,6 +65,9 @@ pub enum Behaviour {
     Accept,
     /// `NotNow` this many times (locked, in Setup Assistant…), then accept.
     NotNow(u32),
+    /// Installs are acknowledged while still downloading (`State` `Installing`); the app shows
+    /// as `Managed` in ManagedApplicationList from then on.
+    SlowInstalls,
     /// `Error` with this `ErrorChain` entry for installs.
     FailInstalls {
         code: i64,
@@ -401,7 +404,12 @@ fn answer(
                 .unwrap_or_else(|| format!("com.example.app{adam}"));
             e.apps.insert(bundle.clone(), adam);
             keys.insert("Identifier".into(), Value::String(bundle));
-            keys.insert("State".into(), Value::String("Managed".into()));
+            let state = if e.behaviour == Behaviour::SlowInstalls {
+                "Installing"
+            } else {
+                "Managed"
+            };
+            keys.insert("State".into(), Value::String(state.into()));
         }
         "RemoveApplication" => {
             if let Some(id) = cmd.get("Identifier").and_then(Value::as_string) {

@@ -263,3 +263,49 @@ async fn deployments_that_cannot_run_are_refused_with_the_reason() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn installs_still_running_are_confirmed_with_managed_application_list() {
+    let e = env(SCENARIO).await;
+    e.add_token().await;
+    let bundle = e.bundle_of("999").await;
+    let udids = e.devices("Slow", &["W1"]).await;
+    e.mdm.set_behaviour(&udids[0], Behaviour::SlowInstalls);
+    let path = e
+        .deploy(json!({ "adamId": "999", "collection": "Slow" }))
+        .await;
+    e.until(&path, "the install", |b| count(b, "install_sent") == 1)
+        .await;
+    e.mdm.drain(&udids[0]).await;
+    let d = e
+        .until(&path, "installing", |b| count(b, "installing") == 1)
+        .await;
+    assert_eq!(
+        d["targets"][0]["detail"],
+        "the device is installing (Installing)"
+    );
+    // The next step asks the device what it manages, once, and its answer settles it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let asked = loop {
+        let q: Vec<String> = e.mdm.queue(&udids[0]).into_iter().map(|q| q.1).collect();
+        if !q.is_empty() {
+            break q;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ManagedApplicationList"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        e.mdm.queue(&udids[0]).len(),
+        1,
+        "one question at a time: {asked:?}"
+    );
+    assert_eq!(asked, vec!["ManagedApplicationList"]);
+    e.mdm.drain(&udids[0]).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 1)
+        .await;
+    assert_eq!(e.mdm.installed_apps(&udids[0]), vec![bundle]);
+}

@@ -17,29 +17,6 @@ const SCENARIO: &str = r#"{
                 { "adamId": "999", "totalCount": 5, "name": "Help Desk" } ] } ] } ]
 }"#;
 
-/// The bundle id Allot learned from Apple's metadata, given to the fake devices too.
-async fn bundle_of(e: &Env, adam: &str) -> String {
-    let apps = e
-        .until("/api/v1/apps", "the app's metadata", |b| {
-            b["apps"].as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|x| x["adamId"] == adam && x["bundleId"].is_string())
-            })
-        })
-        .await;
-    let bundle = apps["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["adamId"] == adam)
-        .unwrap()["bundleId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    e.mdm.set_bundle_id(adam.parse().unwrap(), &bundle);
-    bundle
-}
-
 async fn installed(e: &Env, adam: &str, collection: &str, udids: &[String]) -> String {
     let path = e
         .deploy(json!({ "adamId": adam, "collection": collection }))
@@ -57,7 +34,7 @@ async fn installed(e: &Env, adam: &str, collection: &str, udids: &[String]) -> S
 async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted() {
     let e = env(SCENARIO).await;
     e.add_token().await;
-    let bundle = bundle_of(&e, "777").await;
+    let bundle = e.bundle_of("777").await;
     let cart = e.devices("Cart", &["C1", "C2"]).await;
     installed(&e, "777", "Cart", &cart).await;
     assert_eq!(e.assigned("777").await, 2);

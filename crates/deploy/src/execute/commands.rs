@@ -248,17 +248,32 @@ impl Executor {
     }
 
     /// Installs a device reported as still in progress are checked with ManagedApplicationList
-    /// once they have had `poll_interval` to finish.
+    /// once they have had `poll_interval` to finish — one question at a time per target (an
+    /// offline device must not pile them up), asked again after a day without an answer (NanoMDM's
+    /// webhook may lose one).
     async fn confirm(&self, step: &Step) -> Result<(), DeployError> {
+        const UNANSWERED_MS: i64 = 86_400_000;
         let (Some(mdm), Some(bundle)) = (self.mdm(), &step.bundle_id) else {
             return Ok(());
         };
         let store = self.store();
-        let before = now_ms() - self.poll_interval().as_millis() as i64;
-        let due = store
-            .targets_in(step.d.id, &[status::INSTALLING], before, PAGE)
-            .await?;
-        for t in due {
+        let now = now_ms();
+        let answered = store
+            .targets_in(
+                step.d.id,
+                &[status::INSTALLING],
+                now - self.poll_interval().as_millis() as i64,
+                PAGE,
+            )
+            .await?
+            .into_iter()
+            .filter(|t| t.command_uuid.is_none());
+        let unanswered = store
+            .targets_in(step.d.id, &[status::INSTALLING], now - UNANSWERED_MS, PAGE)
+            .await?
+            .into_iter()
+            .filter(|t| t.command_uuid.is_some());
+        for t in answered.chain(unanswered) {
             let ids: Vec<String> = t
                 .enrollment_id
                 .as_deref()
@@ -362,6 +377,8 @@ impl Executor {
                     Progress::Installing(state) => {
                         t.status = status::INSTALLING.into();
                         t.detail = Some(format!("the device is installing ({state})"));
+                        // Answered: the next confirmation may be asked for.
+                        t.command_uuid = None;
                     }
                     Progress::Failed(why) if t.claimed => {
                         // Never leak: the license this deployment claimed goes back.

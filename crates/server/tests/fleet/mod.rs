@@ -301,4 +301,27 @@ impl Env {
             })
             .collect()
     }
+
+    /// The bundle id Allot learned from Apple's metadata, given to the fake devices too.
+    pub async fn bundle_of(&self, adam: &str) -> String {
+        let apps = self
+            .until("/api/v1/apps", "the app's metadata", |b| {
+                b["apps"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x["adamId"] == adam && x["bundleId"].is_string())
+                })
+            })
+            .await;
+        let bundle = apps["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["adamId"] == adam)
+            .unwrap()["bundleId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.mdm.set_bundle_id(adam.parse().unwrap(), &bundle);
+        bundle
+    }
 }
