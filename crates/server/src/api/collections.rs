@@ -103,10 +103,15 @@ pub async fn create(
 }
 
 pub(crate) async fn find(state: &AppState, key: &str) -> Result<CollectionRow, ApiError> {
-    let all = state.store.collections().await?;
-    let by_id = key.parse::<i64>().ok();
-    all.into_iter()
-        .find(|c| Some(c.id) == by_id || c.name == key)
+    if let Ok(id) = key.parse::<i64>() {
+        if let Some(c) = state.store.collection(Some(id), None).await? {
+            return Ok(c);
+        }
+    }
+    state
+        .store
+        .collection(None, Some(key))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no collection with id or name {key:?}")))
 }
 
