@@ -1,12 +1,12 @@
 // Allot console: the little the pages need beyond HTML.
-// - A part marked data-refresh="URL" replaces its content from URL: every data-every ms while it
-//   is live (data-live="true": a sync running, a deployment moving), ten times less often
-//   otherwise. The fragment says whether it is still live with a data-still-live element.
+// - A part marked data-refresh="URL" replaces its content from URL every data-every ms while it
+//   is live (data-live="true": a sync running, a deployment moving); the fragment says whether it
+//   is still live with a data-still-live element. A part that is not live is left alone.
 // - Forms marked data-confirm ask first.
 (function () {
   function poll(el) {
+    if (el.getAttribute("data-live") !== "true") { return; }
     var every = parseInt(el.getAttribute("data-every") || "1000", 10);
-    var wait = el.getAttribute("data-live") === "true" ? every : every * 10;
     setTimeout(function () {
       fetch(el.getAttribute("data-refresh"), { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.text() : null; })
@@ -18,7 +18,7 @@
           poll(el);
         })
         .catch(function () { poll(el); });
-    }, wait);
+    }, every);
   }
   document.querySelectorAll("[data-refresh]").forEach(poll);
   document.addEventListener("submit", function (e) {

@@ -128,6 +128,8 @@ async fn signing_in_and_every_page() {
     for (path, expect) in [
         ("/tokens", "HQ"),
         ("/tokens/rows", "HQ"),
+        ("/tokens?search=acme&state=healthy", "1–1 of 1"),
+        ("/tokens?search=nowhere", "No tokens to show"),
         ("/apps", "Acme Notes"),
         ("/apps?search=handbook&type=book", "Acme Handbook"),
         ("/apps?low=true&sort=available", "of"),

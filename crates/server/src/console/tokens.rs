@@ -9,9 +9,11 @@ use axum::http::StatusCode;
 use axum::Form;
 
 use super::auth::CsrfForm;
+use super::format::Pager;
 use super::{back, format, render, Chrome, Notice, PageError, PageResult, Viewer};
 use crate::api::tokens::{find, view, TokenView};
 use crate::AppState;
+use serde::Deserialize;
 
 pub(crate) struct TokenLine {
     pub id: i64,
@@ -30,6 +32,8 @@ pub(crate) struct TokenLine {
     pub last_delta: String,
     pub last_full: String,
     pub syncing: bool,
+    /// Worth refreshing: a sync runs, or the first one is about to.
+    pub live: bool,
     pub claimed: bool,
     pub claimed_by: String,
 }
@@ -71,6 +75,14 @@ fn line(v: TokenView) -> TokenLine {
             "Business".into()
         },
         syncing: v.state == "syncing" || progress.is_some(),
+        live: v.state == "syncing"
+            || progress.is_some()
+            || (v.last_full_sync.is_none()
+                && v.last_delta_sync.is_none()
+                && !matches!(
+                    v.state.as_str(),
+                    "claimed_by_other_mdm" | "expired" | "revoked" | "failing"
+                )),
         claimed: v.state == "claimed_by_other_mdm",
         claimed_by: v.claimed_by.unwrap_or_else(|| "another MDM".into()),
         state: v.state,
@@ -105,12 +117,65 @@ async fn lines(state: &AppState) -> Result<Vec<TokenLine>, PageError> {
         .collect())
 }
 
+/// Rows a page: 3,000 tokens stay quick to load and to refresh while syncs run.
+const PER_PAGE: usize = 100;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TokenQuery {
+    #[serde(default)]
+    search: String,
+    #[serde(default)]
+    state: String,
+    page: Option<i64>,
+    notice: Option<String>,
+}
+
+/// The page of tokens a query shows, the pager, and the link that refreshes it.
+async fn select(
+    state: &AppState,
+    q: &TokenQuery,
+) -> Result<(Vec<TokenLine>, Pager, String), PageError> {
+    let needle = q.search.trim().to_lowercase();
+    let matching: Vec<TokenLine> = lines(state)
+        .await?
+        .into_iter()
+        .filter(|t| q.state.is_empty() || t.state == q.state)
+        .filter(|t| {
+            needle.is_empty()
+                || [&t.name, &t.organization, &t.location, &t.categories]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+        })
+        .collect();
+    let page = format::page_number(q.page);
+    let total = matching.len() as i64;
+    let link = |n: i64, path: &str| {
+        let page = n.to_string();
+        format!(
+            "{path}{}",
+            format::query(&[("search", &q.search), ("state", &q.state), ("page", &page)])
+        )
+    };
+    let pager = Pager::new(page, PER_PAGE as i64, total, |n| link(n, "/tokens"));
+    let rows = matching
+        .into_iter()
+        .skip((page as usize - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .collect();
+    Ok((rows, pager, link(page, "/tokens/rows")))
+}
+
 #[derive(Template)]
 #[template(path = "tokens.html")]
 struct TokensPage {
     chrome: Chrome,
     rows: Vec<TokenLine>,
     live: bool,
+    pager: Pager,
+    refresh: String,
+    search: String,
+    state: String,
+    states: Vec<String>,
 }
 
 #[derive(Template)]
@@ -123,22 +188,49 @@ struct TokenRows {
 pub(crate) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
-    Query(n): Query<Notice>,
+    Query(q): Query<TokenQuery>,
 ) -> PageResult {
-    let rows = lines(&state).await?;
-    let live = rows.iter().any(|r| r.syncing);
+    let (rows, pager, refresh) = select(&state, &q).await?;
+    let live = rows.iter().any(|r| r.live);
     Ok(render(&TokensPage {
-        chrome: viewer.chrome("tokens", n.take()),
+        chrome: viewer.chrome(
+            "tokens",
+            Notice {
+                notice: q.notice.clone(),
+            }
+            .take(),
+        ),
         rows,
         live,
+        pager,
+        refresh,
+        states: [
+            "healthy",
+            "syncing",
+            "stale",
+            "failing",
+            "expiring",
+            "expired",
+            "revoked",
+            "claimed_by_other_mdm",
+        ]
+        .map(String::from)
+        .to_vec(),
+        search: q.search,
+        state: q.state,
     }))
 }
 
-/// The rows alone, for the page to refresh while syncs run.
-pub(crate) async fn rows(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+/// The rows of a page alone, for the page to refresh while syncs run.
+pub(crate) async fn rows(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<TokenQuery>,
+) -> PageResult {
+    let (rows, _, _) = select(&state, &q).await?;
     Ok(render(&TokenRows {
         chrome: viewer.chrome("tokens", None),
-        rows: lines(&state).await?,
+        rows,
     }))
 }
 
