@@ -165,6 +165,14 @@ impl Executor {
                         for (_, a) in held.iter().filter(|(t, _)| *t == token_id) {
                             store.remove_assignment(token_id, a).await?;
                         }
+                        // Their VPP terms status reads "retired" at once, not after the next sync.
+                        if let Some((_, mut u)) =
+                            records.iter().find(|(t, _)| *t == token_id).cloned()
+                        {
+                            u.status = user_status::RETIRED.into();
+                            let gen = store.current_generation(token_id).await?;
+                            store.upsert_users(token_id, &[u], gen).await?;
+                        }
                     }
                     (r1, r2) => {
                         let e = r1

@@ -9,7 +9,11 @@
     var every = parseInt(el.getAttribute("data-every") || "1000", 10);
     setTimeout(function () {
       fetch(el.getAttribute("data-refresh"), { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (r) {
+          // Signed out meanwhile: show the sign-in page rather than paste it into this one.
+          if (r.redirected) { window.location.reload(); return null; }
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) {
           if (html !== null) {
             el.innerHTML = html;

@@ -190,6 +190,10 @@ async fn people_who_leave_give_their_licenses_back() {
         .collect();
     assert_eq!(users.len(), 1, "{state}");
     assert_eq!(users[0]["status"], "Retired");
+    let (_, pat_now) = e
+        .call(reqwest::Method::GET, "/api/v1/users/pat@acme.example", None)
+        .await;
+    assert_eq!(pat_now["program"][0]["terms"], "retired", "{pat_now}");
 }
 
 #[tokio::test]
