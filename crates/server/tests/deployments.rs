@@ -4,7 +4,8 @@
 mod fleet;
 
 use allot_mdm::fake::Behaviour;
-use fleet::{count, env};
+use allot_store::testing::TestDb;
+use fleet::{count, env, env_on};
 use serde_json::json;
 
 const SCENARIO: &str = r#"{
@@ -17,7 +18,21 @@ const SCENARIO: &str = r#"{
 
 #[tokio::test]
 async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly() {
-    let e = env(SCENARIO).await;
+    a_required_device_deployment_licenses_installs_and_runs_out_cleanly_on(TestDb::sqlite().await)
+        .await;
+}
+
+/// Racing claims and guarded transitions matter most where several instances share PostgreSQL.
+#[tokio::test]
+async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly_on_postgres() {
+    a_required_device_deployment_licenses_installs_and_runs_out_cleanly_on(
+        TestDb::postgres().await,
+    )
+    .await;
+}
+
+async fn a_required_device_deployment_licenses_installs_and_runs_out_cleanly_on(db: TestDb) {
+    let e = env_on(SCENARIO, db).await;
     e.add_token().await;
 
     let udids = e.devices("Cart", &["C1", "C2", "C3"]).await;

@@ -6,7 +6,7 @@ mod fleet;
 
 use std::time::Duration;
 
-use fleet::{count, env, Env};
+use fleet::{count, env, env_on, Env};
 use serde_json::{json, Value};
 
 const SCENARIO: &str = r#"{
@@ -32,7 +32,24 @@ async fn installed(e: &Env, adam: &str, collection: &str, udids: &[String]) -> S
 
 #[tokio::test]
 async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted() {
-    let e = env(SCENARIO).await;
+    uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_on(
+        allot_store::testing::TestDb::sqlite().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_on_postgres() {
+    uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_on(
+        allot_store::testing::TestDb::postgres().await,
+    )
+    .await;
+}
+
+async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_on(
+    db: allot_store::testing::TestDb,
+) {
+    let e = env_on(SCENARIO, db).await;
     e.add_token().await;
     let bundle = e.bundle_of("777").await;
     let cart = e.devices("Cart", &["C1", "C2"]).await;
@@ -234,9 +251,26 @@ async fn a_device_enrolling_again_gets_its_install_again() {
 
 #[tokio::test]
 async fn a_server_that_dies_mid_deployment_finishes_it_without_duplicates() {
+    a_server_that_dies_mid_deployment_finishes_it_without_duplicates_on(
+        allot_store::testing::TestDb::sqlite().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_that_dies_mid_deployment_finishes_it_without_duplicates_on_postgres() {
+    a_server_that_dies_mid_deployment_finishes_it_without_duplicates_on(
+        allot_store::testing::TestDb::postgres().await,
+    )
+    .await;
+}
+
+async fn a_server_that_dies_mid_deployment_finishes_it_without_duplicates_on(
+    db: allot_store::testing::TestDb,
+) {
     // Apple takes a while with each event, so the server dies while licenses are requested.
     let slow = SCENARIO.replace("\"eventDelayMs\": 0", "\"eventDelayMs\": 1500");
-    let mut e = env(&slow).await;
+    let mut e = env_on(&slow, db).await;
     e.add_token().await;
     let serials: Vec<String> = (1..=30).map(|i| format!("M{i:02}")).collect();
     let refs: Vec<&str> = serials.iter().map(String::as_str).collect();

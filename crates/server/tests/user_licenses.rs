@@ -4,7 +4,7 @@
 
 mod fleet;
 
-use fleet::{count, env, Env};
+use fleet::{count, env, env_on, Env};
 use serde_json::{json, Value};
 
 const SCENARIO: &str = r#"{
@@ -49,7 +49,24 @@ fn target<'a>(d: &'a Value, label: &str) -> &'a Value {
 
 #[tokio::test]
 async fn user_licenses_follow_the_invitation_through_every_row_of_the_license_table() {
-    let e = env(SCENARIO).await;
+    user_licenses_follow_the_invitation_through_every_row_of_the_license_table_on(
+        allot_store::testing::TestDb::sqlite().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn user_licenses_follow_the_invitation_through_every_row_of_the_license_table_on_postgres() {
+    user_licenses_follow_the_invitation_through_every_row_of_the_license_table_on(
+        allot_store::testing::TestDb::postgres().await,
+    )
+    .await;
+}
+
+async fn user_licenses_follow_the_invitation_through_every_row_of_the_license_table_on(
+    db: allot_store::testing::TestDb,
+) {
+    let e = env_on(SCENARIO, db).await;
     e.add_token().await;
     // Ann has a Managed Apple Account of the organisation: she joins without an invitation.
     person(&e, "Ann", "ann@acme.example", Some("ann@acme.example")).await;

@@ -54,6 +54,11 @@ fn start_server(config: &Config, listener: std::net::TcpListener) -> tokio::runt
 }
 
 pub async fn env(scenario: &str) -> Env {
+    env_on(scenario, TestDb::sqlite().await).await
+}
+
+/// The same world on a given database (PostgreSQL runs some of the flows too).
+pub async fn env_on(scenario: &str, db: TestDb) -> Env {
     let sim = allot_apple_sim::start_local(scenario).await.unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -65,7 +70,6 @@ pub async fn env(scenario: &str) -> Env {
     })
     .await
     .unwrap();
-    let db = TestDb::sqlite().await;
     let dir = std::env::temp_dir().join(format!("allot-deploy-{}", uuid::Uuid::new_v4().simple()));
     let config = Config {
         data_dir: dir.clone(),
