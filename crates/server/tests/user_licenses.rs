@@ -4,7 +4,7 @@
 
 mod fleet;
 
-use fleet::{count, env, env_on, Env};
+use fleet::{count, env_on, Env};
 use serde_json::{json, Value};
 
 const SCENARIO: &str = r#"{
