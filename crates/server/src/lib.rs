@@ -29,6 +29,8 @@ pub struct AppState {
     /// Key of NanoMDM's webhook signature; none turns the webhook off.
     pub mdm_webhook_key: Option<std::sync::Arc<Vec<u8>>>,
     pub executor: allot_deploy::Executor,
+    /// Failed console sign-ins per user name.
+    pub sign_ins: std::sync::Arc<console::SignInThrottle>,
 }
 
 /// A server ready to serve; tests use it directly.
@@ -108,6 +110,7 @@ impl Server {
             engine,
             mdm_webhook_key,
             executor,
+            sign_ins: Default::default(),
         };
         let router = Router::new()
             .merge(api::router())

@@ -287,4 +287,18 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         .await
         .unwrap();
     assert_eq!(res.headers()["location"], "/tokens");
+    // Guessing is slowed down: after five failures, even the right password waits.
+    let mut guesser = Browser::new(&app);
+    for _ in 0..5 {
+        assert_eq!(guesser.sign_in("auditor", "a wrong guess").await, 401);
+    }
+    assert_eq!(
+        guesser.sign_in("auditor", "read-only-password-1").await,
+        429
+    );
+    assert_eq!(
+        guesser.sign_in("admin", CONSOLE_PASSWORD).await,
+        303,
+        "other names are not held up"
+    );
 }

@@ -139,19 +139,32 @@ pub(crate) struct LoginForm {
 
 pub(crate) async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> PageResult {
     let next = local_path(f.next.as_deref());
+    let username = f.username.trim();
+    if let Some(wait) = state.sign_ins.wait(username) {
+        let page = LoginPage {
+            error: Some(format!(
+                "too many failed sign-ins for {username}: try again in {} minutes",
+                wait.as_secs() / 60 + 1
+            )),
+            next,
+        };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)).into_response());
+    }
     let account = state
         .store
-        .account_by_username(f.username.trim())
+        .account_by_username(username)
         .await?
         .filter(|(_, hash)| allot_secrets::verify_password(&f.password, hash));
     let Some((account, _)) = account else {
-        tracing::info!(username = %f.username.trim(), "console sign-in refused");
+        state.sign_ins.failed(username);
+        tracing::info!(username = %username, "console sign-in refused");
         let page = LoginPage {
             error: Some("that user name and password do not match an account".into()),
             next,
         };
         return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
     };
+    state.sign_ins.succeeded(username);
     let cookie = allot_secrets::random_token("");
     let csrf = allot_secrets::random_token("");
     let now = allot_sync::now_ms();

@@ -9,6 +9,7 @@ mod deployments;
 mod format;
 mod people;
 mod reports;
+mod throttle;
 mod tokens;
 
 use askama::Template;
@@ -23,6 +24,7 @@ use crate::AppState;
 
 pub use auth::ensure_admin_account;
 pub(crate) use auth::Viewer;
+pub use throttle::SignInThrottle;
 
 /// What every page shows around its content.
 pub(crate) struct Chrome {
