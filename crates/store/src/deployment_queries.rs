@@ -318,81 +318,107 @@ macro_rules! impl_deployment_queries {
                 Ok(())
             }
 
-            /// Ends a claim in one transaction: the reservation is released, the assignment (when
-            /// Apple granted it) recorded with its counts, and the target's new state written — so
-            /// a crash cannot release a reservation twice.
-            pub async fn finish_claim(
+            /// Ends claims in one transaction: for each target still `license_requested`, its
+            /// reservation is released, the assignment (when Apple granted it) recorded with its
+            /// counts, and its new state written — so a crash cannot release a reservation twice,
+            /// and a batch of a thousand costs one commit.
+            pub async fn finish_claims(
                 &self,
                 token_id: i64,
-                target: &$crate::inventory::TargetRow,
-                granted: Option<&$crate::types::AssignmentRow>,
+                items: &[($crate::inventory::TargetRow, Option<$crate::types::AssignmentRow>)],
                 generation: i64,
                 now: i64,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let still_requested: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM deployment_targets WHERE deployment_id = $1 AND member_id = $2")
-                        .bind(target.deployment_id)
-                        .bind(target.member_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if still_requested.as_deref() != Some("license_requested") {
-                    // Finished already (by another step or instance).
-                    return Ok(());
-                }
-                let (adam, pricing) = match granted {
-                    Some(a) => (a.adam_id.clone(), a.pricing.clone()),
-                    None => {
-                        let d: (String, String) = sqlx::query_as("SELECT adam_id, pricing FROM deployments WHERE id = $1")
+                for (target, granted) in items {
+                    let still_requested: Option<String> =
+                        sqlx::query_scalar("SELECT status FROM deployment_targets WHERE deployment_id = $1 AND member_id = $2")
+                            .bind(target.deployment_id)
+                            .bind(target.member_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if still_requested.as_deref() != Some("license_requested") {
+                        // Finished already (by another step or instance).
+                        continue;
+                    }
+                    let (adam, pricing): (String, String) = match granted {
+                        Some(a) => (a.adam_id.clone(), a.pricing.clone()),
+                        None => sqlx::query_as("SELECT adam_id, pricing FROM deployments WHERE id = $1")
                             .bind(target.deployment_id)
                             .fetch_one(&mut *tx)
-                            .await?;
-                        d
-                    }
-                };
-                sqlx::query(
-                    "UPDATE assets SET reserved = CASE WHEN reserved > 0 THEN reserved - 1 ELSE 0 END \
-                     WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                )
-                .bind(token_id)
-                .bind(&adam)
-                .bind(&pricing)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(a) = granted {
-                    let new = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
+                            .await?,
+                    };
+                    sqlx::query(
+                        "UPDATE assets SET reserved = CASE WHEN reserved > 0 THEN reserved - 1 ELSE 0 END \
+                         WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                    )
                     .bind(token_id)
-                    .bind(&a.adam_id)
-                    .bind(&a.pricing)
-                    .bind(a.holder.kind())
-                    .bind(a.holder.id())
-                    .bind(generation)
+                    .bind(&adam)
+                    .bind(&pricing)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if new == 1 {
-                        sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
-                        .bind(token_id)
-                        .bind(&a.adam_id)
-                        .bind(&a.pricing)
-                        .execute(&mut *tx)
-                        .await?;
+                    .await?;
+                    if let Some(a) = granted {
+                        let new = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
+                            .bind(token_id)
+                            .bind(&a.adam_id)
+                            .bind(&a.pricing)
+                            .bind(a.holder.kind())
+                            .bind(a.holder.id())
+                            .bind(generation)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if new == 1 {
+                            sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
+                                .bind(token_id)
+                                .bind(&a.adam_id)
+                                .bind(&a.pricing)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
+                    sqlx::query(
+                        "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6 \
+                         WHERE deployment_id = $1 AND member_id = $2",
+                    )
+                    .bind(target.deployment_id)
+                    .bind(target.member_id)
+                    .bind(&target.status)
+                    .bind(&target.detail)
+                    .bind(now)
+                    .bind(granted.is_some())
+                    .execute(&mut *tx)
+                    .await?;
                 }
-                sqlx::query(
-                    "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6 \
-                     WHERE deployment_id = $1 AND member_id = $2",
-                )
-                .bind(target.deployment_id)
-                .bind(target.member_id)
-                .bind(&target.status)
-                .bind(&target.detail)
-                .bind(now)
-                .bind(granted.is_some())
-                .execute(&mut *tx)
-                .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// Records the event Apple gave a batch of requests (license or release), in one
+            /// statement, for targets still in `status`.
+            pub async fn set_targets_event(
+                &self,
+                deployment_id: i64,
+                member_ids: &[i64],
+                status: &str,
+                event_id: &str,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                let mut n = 0;
+                for chunk in member_ids.chunks(BATCH) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 5)).collect();
+                    let sql = format!(
+                        "UPDATE deployment_targets SET event_id = $3, updated_at = $4 \
+                         WHERE deployment_id = $1 AND status = $2 AND member_id IN ({})",
+                        marks.join(",")
+                    );
+                    let mut q = sqlx::query(&sql).bind(deployment_id).bind(status).bind(event_id).bind(now);
+                    for m in chunk {
+                        q = q.bind(*m);
+                    }
+                    n += q.execute(&self.pool).await?.rows_affected();
+                }
+                Ok(n)
             }
 
             /// Licenses free for new claims: available minus reserved.

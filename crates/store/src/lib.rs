@@ -195,7 +195,8 @@ delegate! {
     fn reserve_for_targets(&self, token_id: i64, adam_id: &str, pricing: &str, targets: &[TargetRow], now: i64) -> bool;
     fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> ();
     fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> i64;
-    fn finish_claim(&self, token_id: i64, target: &TargetRow, granted: Option<&AssignmentRow>, generation: i64, now: i64) -> ();
+    fn finish_claims(&self, token_id: i64, items: &[(TargetRow, Option<AssignmentRow>)], generation: i64, now: i64) -> ();
+    fn set_targets_event(&self, deployment_id: i64, member_ids: &[i64], status: &str, event_id: &str, now: i64) -> u64;
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
     fn insert_account(&self, username: &str, password_hash: &str, role: &str, now: i64) -> i64;
     fn count_accounts(&self) -> i64;

@@ -165,13 +165,16 @@ impl Executor {
                 }
                 match self.engine().apple().associate(&bearer, &req).await {
                     Ok(e) => {
-                        for t in chunk {
-                            let mut t = t.clone();
-                            t.event_id = Some(e.event_id.clone());
-                            store
-                                .update_target_from(&t, &[status::LICENSE_REQUESTED], now_ms())
-                                .await?;
-                        }
+                        let members: Vec<i64> = chunk.iter().map(|t| t.member_id).collect();
+                        store
+                            .set_targets_event(
+                                d.id,
+                                &members,
+                                status::LICENSE_REQUESTED,
+                                &e.event_id,
+                                now_ms(),
+                            )
+                            .await?;
                     }
                     // Apple may or may not have it: read back later, never send blindly again.
                     Err(AppleError::OutcomeUnknown(_)) => {
@@ -184,12 +187,16 @@ impl Executor {
                         }
                     }
                     Err(e) => {
-                        for t in chunk {
-                            let mut t = t.clone();
-                            t.status = status::FAILED.into();
-                            t.detail = Some(format!("Apple refused the license request: {e}"));
-                            store.finish_claim(token.id, &t, None, 0, now_ms()).await?;
-                        }
+                        let refused: Vec<_> = chunk
+                            .iter()
+                            .map(|t| {
+                                let mut t = t.clone();
+                                t.status = status::FAILED.into();
+                                t.detail = Some(format!("Apple refused the license request: {e}"));
+                                (t, None)
+                            })
+                            .collect();
+                        store.finish_claims(token.id, &refused, 0, now_ms()).await?;
                     }
                 }
             }

@@ -57,12 +57,14 @@ impl Executor {
                 }
                 None => (store.targets_of_event(d.id, None, PAGE).await?, None),
             };
+            // Claims end together: one transaction for the event's targets.
+            let mut claims = Vec::new();
             for t in group.into_iter().filter(|t| t.token_id == Some(token_id)) {
                 let holder = t.holder.clone().unwrap_or_default();
                 let verdict = failures.as_ref().map(|f| f.get(&holder).cloned());
                 match t.status.as_str() {
                     status::LICENSE_REQUESTED => {
-                        self.requested(step, &bearer, token_id, t, verdict).await?
+                        claims.push(self.requested(step, &bearer, t, verdict).await?)
                     }
                     status::LICENSE_RELEASING => {
                         self.releasing(step, &bearer, token_id, t, verdict).await?
@@ -70,6 +72,12 @@ impl Executor {
                     status::INVITATION_PENDING => self.registered(token_id, t, verdict).await?,
                     _ => {}
                 }
+            }
+            if !claims.is_empty() {
+                let gen = store.current_generation(token_id).await?;
+                store
+                    .finish_claims(token_id, &claims, gen, now_ms())
+                    .await?;
             }
         }
         Ok(())
@@ -100,16 +108,15 @@ impl Executor {
         Ok(!page.assignments.is_empty())
     }
 
-    /// A license request's outcome: `verdict` is `None` when unknown (read back), else Apple's
-    /// failure for this holder, if any.
+    /// A license request's outcome, to be finished with the others of its event: `verdict` is
+    /// `None` when unknown (read back), else Apple's failure for this holder, if any.
     async fn requested(
         &self,
         step: &Step,
         bearer: &Bearer,
-        token_id: i64,
         mut t: TargetRow,
         verdict: Option<Option<(i32, String)>>,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(TargetRow, Option<AssignmentRow>), DeployError> {
         let verdict = match verdict {
             Some(v) => v,
             None if self.holds(step, bearer, &t).await? => None,
@@ -146,12 +153,7 @@ impl Executor {
                 None
             }
         };
-        // Released, recorded and moved on together (one transaction).
-        let gen = self.store().current_generation(token_id).await?;
-        self.store()
-            .finish_claim(token_id, &t, granted.as_ref(), gen, now_ms())
-            .await?;
-        Ok(())
+        Ok((t, granted))
     }
 
     /// A release's outcome. Unknown: if Apple still has the license, it is asked again (after

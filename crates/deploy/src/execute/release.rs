@@ -136,12 +136,16 @@ impl Executor {
             }
             match self.engine().apple().disassociate(&bearer, &req).await {
                 Ok(e) => {
-                    for mut t in marked {
-                        t.event_id = Some(e.event_id.clone());
-                        store
-                            .update_target_from(&t, &[status::LICENSE_RELEASING], now_ms())
-                            .await?;
-                    }
+                    let members: Vec<i64> = marked.iter().map(|t| t.member_id).collect();
+                    store
+                        .set_targets_event(
+                            d.id,
+                            &members,
+                            status::LICENSE_RELEASING,
+                            &e.event_id,
+                            now_ms(),
+                        )
+                        .await?;
                 }
                 // Read back by the next step's `follow_events`.
                 Err(AppleError::OutcomeUnknown(_)) => {}
