@@ -4,6 +4,12 @@
 macro_rules! impl_inventory_queries {
     ($store:ty) => {
         const PERSON_COLUMNS: &str = "id, client_user_id, name, email, managed_apple_id, removed_at, created_at";
+        /// What adding a known serial number changes (an import or an enrollment updates it).
+        const DEVICE_UPSERT: &str = "ON CONFLICT (serial_number) DO UPDATE SET enrollment_id = COALESCE(excluded.enrollment_id, devices.enrollment_id), \
+             platform = excluded.platform, model = CASE WHEN excluded.model = '' THEN devices.model ELSE excluded.model END, \
+             name = CASE WHEN excluded.name = '' THEN devices.name ELSE excluded.name END, \
+             primary_person_id = COALESCE(excluded.primary_person_id, devices.primary_person_id), enrolled = TRUE, \
+             unenrolled_at = NULL, licenses_reclaimed_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at";
         const DEVICE_COLUMNS: &str =
             "id, serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, last_seen_at, unenrolled_at";
 
@@ -133,13 +139,7 @@ macro_rules! impl_inventory_queries {
                 let existed = self.device_by_serial(&d.serial_number).await?.is_some();
                 let sql = format!(
                     "INSERT INTO devices (serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, \
-                     last_seen_at, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7) \
-                     ON CONFLICT (serial_number) DO UPDATE SET enrollment_id = COALESCE(excluded.enrollment_id, devices.enrollment_id), \
-                     platform = excluded.platform, model = CASE WHEN excluded.model = '' THEN devices.model ELSE excluded.model END, \
-                     name = CASE WHEN excluded.name = '' THEN devices.name ELSE excluded.name END, \
-                     primary_person_id = COALESCE(excluded.primary_person_id, devices.primary_person_id), enrolled = TRUE, \
-                     unenrolled_at = NULL, licenses_reclaimed_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at \
-                     RETURNING {DEVICE_COLUMNS}"
+                     last_seen_at, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7) {DEVICE_UPSERT} RETURNING {DEVICE_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
                     .bind(&d.serial_number)
@@ -153,6 +153,63 @@ macro_rules! impl_inventory_queries {
                     .await
                     .map_err(StoreError::from_insert)?;
                 Ok((device_row(&row)?, !existed))
+            }
+
+            /// Adds or updates many devices (imports): a few statements per 500, in one
+            /// transaction each. Serial numbers must be distinct. Returns (created, updated).
+            pub async fn upsert_devices(&self, devices: &[$crate::inventory::NewDevice], now: i64) -> Result<(u64, u64), StoreError> {
+                let (mut created, mut updated) = (0, 0);
+                for chunk in devices.chunks(BATCH) {
+                    let mut tx = self.pool.begin().await?;
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+                    let sql = format!("SELECT COUNT(*) FROM devices WHERE serial_number IN ({})", marks.join(","));
+                    let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                    for d in chunk {
+                        q = q.bind(&d.serial_number);
+                    }
+                    let existing = q.fetch_one(&mut *tx).await? as u64;
+                    let sql = format!(
+                        "INSERT INTO devices (serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, \
+                         last_seen_at, created_at, updated_at) VALUES {} {DEVICE_UPSERT}",
+                        (0..chunk.len())
+                            .map(|i| {
+                                let b = i * 6;
+                                format!("(${},${},${},${},${},${},TRUE,$1,$1,$1)", b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    let mut q = sqlx::query(&sql).bind(now);
+                    for d in chunk {
+                        q = q
+                            .bind(&d.serial_number)
+                            .bind(&d.enrollment_id)
+                            .bind(&d.platform)
+                            .bind(&d.model)
+                            .bind(&d.name)
+                            .bind(d.primary_person_id);
+                    }
+                    q.execute(&mut *tx).await.map_err(StoreError::from_insert)?;
+                    tx.commit().await?;
+                    updated += existing;
+                    created += chunk.len() as u64 - existing;
+                }
+                Ok((created, updated))
+            }
+
+            /// People's ids by email (lower case), for the emails that match.
+            pub async fn people_by_emails(&self, emails: &[String]) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+                let mut out = std::collections::HashMap::new();
+                for chunk in emails.chunks(BATCH) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+                    let sql = format!("SELECT email, id FROM people WHERE email IN ({})", marks.join(","));
+                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+                    for e in chunk {
+                        q = q.bind(e.to_lowercase());
+                    }
+                    out.extend(q.fetch_all(&self.pool).await?);
+                }
+                Ok(out)
             }
 
             pub async fn device(&self, id: i64) -> Result<Option<$crate::inventory::DeviceRow>, StoreError> {

@@ -153,6 +153,8 @@ delegate! {
     fn people(&self, search: Option<&str>, limit: i64, offset: i64) -> (Vec<PersonRow>, i64);
     fn remove_person(&self, id: i64, now: i64) -> bool;
     fn upsert_device(&self, d: &NewDevice, now: i64) -> (DeviceRow, bool);
+    fn upsert_devices(&self, devices: &[NewDevice], now: i64) -> (u64, u64);
+    fn people_by_emails(&self, emails: &[String]) -> std::collections::HashMap<String, i64>;
     fn device(&self, id: i64) -> Option<DeviceRow>;
     fn device_by_serial(&self, serial: &str) -> Option<DeviceRow>;
     fn device_by_enrollment(&self, enrollment_id: &str) -> Option<DeviceRow>;

@@ -163,3 +163,55 @@ async fn collections_hold_members_once() {
         assert!(s.collections().await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn devices_are_imported_in_batches() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let p = s
+            .insert_person(
+                &NewPerson {
+                    name: "Ada".into(),
+                    email: Some("ada@example.com".into()),
+                    managed_apple_id: None,
+                },
+                "c-ada",
+                0,
+            )
+            .await
+            .unwrap();
+        let found = s
+            .people_by_emails(&["ADA@example.com".into(), "ghost@example.com".into()])
+            .await
+            .unwrap();
+        assert_eq!(found.get("ada@example.com"), Some(&p.id), "{b}");
+        assert_eq!(found.len(), 1);
+        let many: Vec<NewDevice> = (0..1200)
+            .map(|i| NewDevice {
+                serial_number: format!("B{i:05}"),
+                platform: "iOS".into(),
+                name: format!("Phone {i}"),
+                primary_person_id: (i == 7).then_some(p.id),
+                ..Default::default()
+            })
+            .collect();
+        assert_eq!(s.upsert_devices(&many, 1).await.unwrap(), (1200, 0), "{b}");
+        // Again, with a new name for one and no user given: the user stays.
+        let mut again = many[..3].to_vec();
+        again.extend([NewDevice {
+            serial_number: "B00007".into(),
+            platform: "iOS".into(),
+            name: "Renamed".into(),
+            ..Default::default()
+        }]);
+        assert_eq!(s.upsert_devices(&again, 2).await.unwrap(), (0, 4), "{b}");
+        let d = s.device_by_serial("B00007").await.unwrap().unwrap();
+        assert_eq!(
+            (d.name.as_str(), d.primary_person_id),
+            ("Renamed", Some(p.id)),
+            "{b}"
+        );
+        assert_eq!(s.devices(None, 1, 0).await.unwrap().1, 1200);
+    }
+}
