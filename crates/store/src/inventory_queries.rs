@@ -76,6 +76,49 @@ macro_rules! impl_inventory_queries {
                 Ok(person_row(&row)?)
             }
 
+            /// Adds or updates many people (imports), matched by email; each new one gets the
+            /// clientUserId given with it. Emails must be distinct. Returns (created, updated).
+            pub async fn upsert_people(&self, people: &[($crate::inventory::NewPerson, String)], now: i64) -> Result<(u64, u64), StoreError> {
+                let (mut created, mut updated) = (0, 0);
+                for chunk in people.chunks(BATCH) {
+                    let mut tx = self.pool.begin().await?;
+                    let emails: Vec<&String> = chunk.iter().filter_map(|(p, _)| p.email.as_ref()).collect();
+                    let existing = if emails.is_empty() {
+                        0
+                    } else {
+                        let marks: Vec<String> = (0..emails.len()).map(|i| format!("${}", i + 1)).collect();
+                        let sql = format!("SELECT COUNT(*) FROM people WHERE email IN ({})", marks.join(","));
+                        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                        for e in &emails {
+                            q = q.bind(*e);
+                        }
+                        q.fetch_one(&mut *tx).await? as u64
+                    };
+                    let sql = format!(
+                        "INSERT INTO people (client_user_id, name, email, managed_apple_id, created_at, updated_at) VALUES {} \
+                         ON CONFLICT (email) DO UPDATE SET name = excluded.name, \
+                         managed_apple_id = COALESCE(excluded.managed_apple_id, people.managed_apple_id), removed_at = NULL, \
+                         updated_at = excluded.updated_at",
+                        (0..chunk.len())
+                            .map(|i| {
+                                let b = i * 4;
+                                format!("(${},${},${},${},$1,$1)", b + 2, b + 3, b + 4, b + 5)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    let mut q = sqlx::query(&sql).bind(now);
+                    for (p, cuid) in chunk {
+                        q = q.bind(cuid).bind(&p.name).bind(&p.email).bind(&p.managed_apple_id);
+                    }
+                    q.execute(&mut *tx).await.map_err(StoreError::from_insert)?;
+                    tx.commit().await?;
+                    updated += existing;
+                    created += chunk.len() as u64 - existing;
+                }
+                Ok((created, updated))
+            }
+
             /// Updates name and Managed Apple Account of a person; a removed person comes back.
             pub async fn update_person(&self, id: i64, p: &$crate::inventory::NewPerson, now: i64) -> Result<(), StoreError> {
                 sqlx::query(

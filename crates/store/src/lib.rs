@@ -154,6 +154,7 @@ delegate! {
     fn remove_person(&self, id: i64, now: i64) -> bool;
     fn upsert_device(&self, d: &NewDevice, now: i64) -> (DeviceRow, bool);
     fn upsert_devices(&self, devices: &[NewDevice], now: i64) -> (u64, u64);
+    fn upsert_people(&self, people: &[(NewPerson, String)], now: i64) -> (u64, u64);
     fn people_by_emails(&self, emails: &[String]) -> std::collections::HashMap<String, i64>;
     fn device(&self, id: i64) -> Option<DeviceRow>;
     fn device_by_serial(&self, serial: &str) -> Option<DeviceRow>;

@@ -215,3 +215,42 @@ async fn devices_are_imported_in_batches() {
         assert_eq!(s.devices(None, 1, 0).await.unwrap().1, 1200);
     }
 }
+
+#[tokio::test]
+async fn people_are_imported_in_batches() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let person = |name: &str, email: Option<&str>, managed: Option<&str>| NewPerson {
+            name: name.into(),
+            email: email.map(str::to_owned),
+            managed_apple_id: managed.map(str::to_owned),
+        };
+        let many: Vec<(NewPerson, String)> = (0..700)
+            .map(|i| {
+                (
+                    person(&format!("P{i}"), Some(&format!("p{i}@x.example")), None),
+                    format!("cuid-{i}"),
+                )
+            })
+            .chain([(person("No Mail", None, None), "cuid-nomail".into())])
+            .collect();
+        assert_eq!(s.upsert_people(&many, 1).await.unwrap(), (701, 0), "{b}");
+        let again = vec![(
+            person("P7 Renamed", Some("p7@x.example"), Some("p7@acme.example")),
+            "cuid-unused".to_owned(),
+        )];
+        assert_eq!(s.upsert_people(&again, 2).await.unwrap(), (0, 1), "{b}");
+        let p7 = s.person_by_email("p7@x.example").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                p7.name.as_str(),
+                p7.client_user_id.as_str(),
+                p7.managed_apple_id.as_deref()
+            ),
+            ("P7 Renamed", "cuid-7", Some("p7@acme.example")),
+            "{b}: the clientUserId never changes"
+        );
+        assert_eq!(s.people(None, 1, 0).await.unwrap().1, 701);
+    }
+}

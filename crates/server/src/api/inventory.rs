@@ -403,25 +403,42 @@ pub async fn import_users(
 ) -> Result<Json<ImportReport>, ApiError> {
     let (headers, rows) = csv_rows(&body, &["name", "email", "managed_apple_id"], &["name"])?;
     let mut report = ImportReport::default();
+    // Checked line by line, then written 500 a statement; an email's later line goes in a later
+    // batch, so lines still apply in order.
+    let mut rounds: Vec<Vec<(NewPerson, String)>> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (line, row) in rows {
-        let result = match row {
-            Err(e) => Err(e),
-            Ok(row) => match check_person(
+        let checked = row.and_then(|row| {
+            let mut p = check_person(
                 col(&headers, &row, "name").unwrap_or(""),
                 col(&headers, &row, "email"),
-            ) {
-                Err(e) => Err(e),
-                Ok(mut p) => {
-                    p.managed_apple_id = col(&headers, &row, "managed_apple_id").map(str::to_owned);
-                    add_person(&state, p).await.map_err(|e| e.message)
+            )?;
+            p.managed_apple_id = col(&headers, &row, "managed_apple_id").map(str::to_owned);
+            Ok(p)
+        });
+        match checked {
+            Ok(p) => {
+                let round = match &p.email {
+                    Some(e) => {
+                        let r = seen.entry(e.clone()).or_insert(0);
+                        *r += 1;
+                        *r - 1
+                    }
+                    None => 0,
+                };
+                if rounds.len() <= round {
+                    rounds.push(Vec::new());
                 }
-            },
-        };
-        match result {
-            Ok((_, true)) => report.created += 1,
-            Ok((_, false)) => report.updated += 1,
+                rounds[round].push((p, uuid::Uuid::new_v4().to_string()));
+            }
             Err(message) => report.errors.push(ImportError { line, message }),
         }
+    }
+    let now = allot_sync::now_ms();
+    for people in &rounds {
+        let (created, updated) = state.store.upsert_people(people, now).await?;
+        report.created += created;
+        report.updated += updated;
     }
     Ok(Json(report))
 }
