@@ -197,16 +197,29 @@ async fn people_who_leave_give_their_licenses_back() {
         d["targets"][0]["detail"],
         "the person left; their license was given back"
     );
-    assert_eq!(e.assigned("555").await, 0);
-    let state = e.sim_state().await;
-    let users: Vec<&Value> = state["locations"][0]["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["clientUserId"] == pat["clientUserId"])
-        .collect();
-    assert_eq!(users.len(), 1, "{state}");
-    assert_eq!(users[0]["status"], "Retired");
+    e.until_assigned("555", 0, "Apple to revoke the leaver's license")
+        .await;
+    // Apple retires the user on its own time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = e.sim_state().await;
+        let users: Vec<Value> = state["locations"][0]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["clientUserId"] == pat["clientUserId"])
+            .cloned()
+            .collect();
+        assert_eq!(users.len(), 1, "{state}");
+        if users[0]["status"] == "Retired" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Pat was not retired: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let (_, pat_now) = e
         .call(reqwest::Method::GET, "/api/v1/users/pat@acme.example", None)
         .await;

@@ -190,7 +190,7 @@ macro_rules! impl_deployment_queries {
                 targets: &[$crate::inventory::TargetRow],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let reserved = sqlx::query(
                     "UPDATE assets SET reserved = reserved + $4 WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 \
                      AND (unlimited OR available - reserved >= $4)",
@@ -329,7 +329,7 @@ macro_rules! impl_deployment_queries {
                 generation: i64,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for (target, granted) in items {
                     let still_requested: Option<String> =
                         sqlx::query_scalar("SELECT status FROM deployment_targets WHERE deployment_id = $1 AND member_id = $2")

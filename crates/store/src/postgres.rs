@@ -18,6 +18,15 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// A transaction (PostgreSQL's row locks need nothing more; see `SqliteStore::write_tx`).
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
 crate::queries::impl_queries!(PgStore);
 crate::inventory_queries::impl_inventory_queries!(PgStore);
 crate::deployment_queries::impl_deployment_queries!(PgStore);

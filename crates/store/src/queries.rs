@@ -301,7 +301,7 @@ macro_rules! impl_queries {
             }
 
             pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 // Children first: one statement each, rather than relying on cascades row by row.
                 for table in ["assignments", "assets", "apple_users", "notifications_seen", "sync_runs"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE token_id = $1")).bind(id).execute(&mut *tx).await?;
@@ -340,7 +340,7 @@ macro_rules! impl_queries {
             // ---- assets ----
 
             pub async fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO assets (token_id, adam_id, pricing, product_type, total, assigned, available, retired, \
@@ -378,7 +378,7 @@ macro_rules! impl_queries {
 
             /// Removes assets (and their assignments) not seen by the sync of `generation`.
             pub async fn delete_stale_assets(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "DELETE FROM assignments WHERE token_id = $1 AND EXISTS (SELECT 1 FROM assets s WHERE s.token_id = $1 \
                      AND s.adam_id = assignments.adam_id AND s.pricing = assignments.pricing AND s.generation < $2)",
@@ -446,7 +446,7 @@ macro_rules! impl_queries {
 
             /// Inserts or refreshes assignments as seen by the sync of `generation`.
             pub async fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES {} \
@@ -508,7 +508,7 @@ macro_rules! impl_queries {
 
             /// One assignment from a notification; true if it was new. Counts move with it.
             pub async fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let n = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
                 .bind(token_id)
                 .bind(&a.adam_id)
@@ -533,7 +533,7 @@ macro_rules! impl_queries {
 
             /// One assignment removed (a notification); true if it was there. Counts move with it.
             pub async fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let n = sqlx::query($crate::queries::DELETE_ONE_ASSIGNMENT)
                 .bind(token_id)
                 .bind(&a.adam_id)
@@ -594,7 +594,7 @@ macro_rules! impl_queries {
             // ---- users ----
 
             pub async fn upsert_users(&self, token_id: i64, rows: &[UserRow], generation: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO apple_users (token_id, client_user_id, status, email, invite_code, id_hash, generation) VALUES {} \

@@ -43,6 +43,17 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A transaction holding SQLite's write lock from its first statement: one that reads first
+    /// and writes later would otherwise fail at once (SQLITE_BUSY) when another connection wrote
+    /// in between, instead of waiting its turn.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
 crate::queries::impl_queries!(SqliteStore);
 crate::inventory_queries::impl_inventory_queries!(SqliteStore);
 crate::deployment_queries::impl_deployment_queries!(SqliteStore);

@@ -57,10 +57,20 @@ impl Executor {
                     .person
                     .map(|p| p.client_user_id)
                     .and_then(|u| people.get(&u).map(|tok| (u, *tok)));
-                let (kind, holder, token) = match (device, user) {
-                    (Some((s, tok)), _) => ("device", s, tok),
-                    (None, Some((u, tok))) => ("user", u, tok),
-                    (None, None) => {
+                // A license this deployment claimed is given back from what the target recorded,
+                // whatever the local copy says meanwhile (a sync may be re-reading it): asking
+                // Apple to take back what it no longer has is harmless.
+                let claimed = match (&t.license, &t.holder, t.token_id) {
+                    (Some(l), Some(h), Some(tok)) if t.claimed && step.token(tok).is_some() => {
+                        Some((if l == "user" { "user" } else { "device" }, h.clone(), tok))
+                    }
+                    _ => None,
+                };
+                let (kind, holder, token) = match (claimed, device, user) {
+                    (Some(c), _, _) => c,
+                    (None, Some((s, tok)), _) => ("device", s, tok),
+                    (None, None, Some((u, tok))) => ("user", u, tok),
+                    (None, None, None) => {
                         t.status = final_status(step.action, false).into();
                         if step.action == crate::Action::Revoke {
                             t.detail = Some("it held no license to give back".into());

@@ -178,6 +178,9 @@ pub async fn show(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
+    // Counts first: the targets read after them are at least as new (the two reads are not one
+    // snapshot, and a target finishing in between must not show as finished but not yet moved).
+    let counts = state.store.target_counts(id).await?;
     let targets = state
         .store
         .targets_page(id, f.status.as_deref(), limit, f.offset.unwrap_or(0).max(0))
@@ -193,7 +196,6 @@ pub async fn show(
             detail: t.detail,
         })
         .collect();
-    let counts = state.store.target_counts(id).await?;
     Ok(Json(DeploymentDetail {
         deployment: view(d, counts),
         targets: shown,

@@ -306,6 +306,22 @@ impl Env {
             .collect()
     }
 
+    /// Waits until Apple counts `n` assignments of the asset (its events take their time).
+    pub async fn until_assigned(&self, adam: &str, n: i64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self.assigned(adam).await;
+            if now == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {now} assigned, not {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// The bundle id Allot learned from Apple's metadata, given to the fake devices too.
     pub async fn bundle_of(&self, adam: &str) -> String {
         let apps = self
