@@ -358,24 +358,7 @@ macro_rules! impl_deployment_queries {
                     .execute(&mut *tx)
                     .await?;
                     if let Some(a) = granted {
-                        let new = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
-                            .bind(token_id)
-                            .bind(&a.adam_id)
-                            .bind(&a.pricing)
-                            .bind(a.holder.kind())
-                            .bind(a.holder.id())
-                            .bind(generation)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        if new == 1 {
-                            sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
-                                .bind(token_id)
-                                .bind(&a.adam_id)
-                                .bind(&a.pricing)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
+                        add_assignment_in(&mut tx, token_id, a, generation).await?;
                     }
                     sqlx::query(
                         "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6 \

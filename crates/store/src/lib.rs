@@ -53,6 +53,19 @@ pub fn generation(run: i64, step: i64) -> i64 {
     run * GENERATION_STEPS + step
 }
 
+/// The sqlx database a backend is, for helpers the query macros write once for both.
+pub(crate) trait Backend {
+    type Db: sqlx::Database;
+}
+
+impl Backend for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl Backend for PgStore {
+    type Db = sqlx::Postgres;
+}
+
 /// The store, whichever backend holds it.
 #[derive(Clone)]
 pub enum Store {

@@ -52,6 +52,61 @@ pub(crate) fn parse_list(s: &str) -> Vec<String> {
 
 macro_rules! impl_queries {
     ($store:ty) => {
+        /// Records one assignment inside a transaction, its asset's counts moved with it; true if
+        /// it was new (notifications and finished claims share it).
+        async fn add_assignment_in(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::Backend>::Db>,
+            token_id: i64,
+            a: &AssignmentRow,
+            generation: i64,
+        ) -> Result<bool, sqlx::Error> {
+            let n = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
+                .bind(token_id)
+                .bind(&a.adam_id)
+                .bind(&a.pricing)
+                .bind(a.holder.kind())
+                .bind(a.holder.id())
+                .bind(generation)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
+                    .bind(token_id)
+                    .bind(&a.adam_id)
+                    .bind(&a.pricing)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(n == 1)
+        }
+
+        /// Removes one assignment inside a transaction, counts moved with it; true if it was there.
+        async fn remove_assignment_in(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::Backend>::Db>,
+            token_id: i64,
+            a: &AssignmentRow,
+        ) -> Result<bool, sqlx::Error> {
+            let n = sqlx::query($crate::queries::DELETE_ONE_ASSIGNMENT)
+                .bind(token_id)
+                .bind(&a.adam_id)
+                .bind(&a.pricing)
+                .bind(a.holder.kind())
+                .bind(a.holder.id())
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query($crate::queries::COUNT_ONE_LESS_ASSIGNED)
+                    .bind(token_id)
+                    .bind(&a.adam_id)
+                    .bind(&a.pricing)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(n == 1)
+        }
+
         use sqlx::Row as _;
         use $crate::queries::{json_list, parse_list, values, BATCH};
         use $crate::types::*;
@@ -509,50 +564,17 @@ macro_rules! impl_queries {
             /// One assignment from a notification; true if it was new. Counts move with it.
             pub async fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> Result<bool, StoreError> {
                 let mut tx = self.write_tx().await?;
-                let n = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
-                .bind(token_id)
-                .bind(&a.adam_id)
-                .bind(&a.pricing)
-                .bind(a.holder.kind())
-                .bind(a.holder.id())
-                .bind(generation)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 1 {
-                    sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
-                    .bind(token_id)
-                    .bind(&a.adam_id)
-                    .bind(&a.pricing)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let new = add_assignment_in(&mut tx, token_id, a, generation).await?;
                 tx.commit().await?;
-                Ok(n == 1)
+                Ok(new)
             }
 
             /// One assignment removed (a notification); true if it was there. Counts move with it.
             pub async fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> Result<bool, StoreError> {
                 let mut tx = self.write_tx().await?;
-                let n = sqlx::query($crate::queries::DELETE_ONE_ASSIGNMENT)
-                .bind(token_id)
-                .bind(&a.adam_id)
-                .bind(&a.pricing)
-                .bind(a.holder.kind())
-                .bind(a.holder.id())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 1 {
-                    sqlx::query($crate::queries::COUNT_ONE_LESS_ASSIGNED)
-                    .bind(token_id)
-                    .bind(&a.adam_id)
-                    .bind(&a.pricing)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let gone = remove_assignment_in(&mut tx, token_id, a).await?;
                 tx.commit().await?;
-                Ok(n == 1)
+                Ok(gone)
             }
 
             /// Every assignment of a token, in a stable order (tests, exports).

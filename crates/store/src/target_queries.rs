@@ -206,23 +206,7 @@ macro_rules! impl_target_queries {
                     return Ok(false);
                 }
                 if let Some(a) = released {
-                    let gone = sqlx::query($crate::queries::DELETE_ONE_ASSIGNMENT)
-                        .bind(token_id)
-                        .bind(&a.adam_id)
-                        .bind(&a.pricing)
-                        .bind(a.holder.kind())
-                        .bind(a.holder.id())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if gone == 1 {
-                        sqlx::query($crate::queries::COUNT_ONE_LESS_ASSIGNED)
-                            .bind(token_id)
-                            .bind(&a.adam_id)
-                            .bind(&a.pricing)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    remove_assignment_in(&mut tx, token_id, a).await?;
                 }
                 tx.commit().await?;
                 Ok(true)

@@ -519,7 +519,7 @@ async fn a_sync_killed_half_way_is_finished_by_the_next_without_duplicates() {
     let (uid, token, _) = env.tokens().await;
     for db in TestDb::both().await {
         // The lease outlives the test's steps on a loaded machine, then lapses.
-        let lease = Duration::from_secs(3);
+        let lease = Duration::from_secs(6);
         let first = env.engine(&db, lease);
         let t = first.add_token(add("HQ", &token)).await.unwrap();
         env.control(
