@@ -139,6 +139,14 @@ pub async fn plan_deployment(
     // The asset, as the chosen tokens hold it.
     let mut tokens = req.tokens.clone();
     let mut asset = None;
+    // Every token's row of the app, in one lookup.
+    let holdings = store.asset_holdings(&req.adam_id, &req.pricing).await?;
+    let held = |token_id: i64| {
+        holdings
+            .iter()
+            .find(|(id, _)| *id == token_id)
+            .map(|(_, a)| a.clone())
+    };
     if tokens.is_empty() {
         // Every usable token holding the app, by name.
         for t in store
@@ -147,12 +155,7 @@ pub async fn plan_deployment(
             .into_iter()
             .filter(|t| unusable(t, now).is_none())
         {
-            if let Some(a) = store
-                .assets(t.id)
-                .await?
-                .into_iter()
-                .find(|a| a.adam_id == req.adam_id && a.pricing == req.pricing)
-            {
+            if let Some(a) = held(t.id) {
                 asset.get_or_insert(a);
                 tokens.push(t);
             }
@@ -160,12 +163,7 @@ pub async fn plan_deployment(
     }
     let mut free = Vec::with_capacity(tokens.len());
     for t in &tokens {
-        match store
-            .assets(t.id)
-            .await?
-            .into_iter()
-            .find(|a| a.adam_id == req.adam_id && a.pricing == req.pricing)
-        {
+        match held(t.id) {
             Some(a) => {
                 free.push(if a.unlimited {
                     u64::MAX / 4

@@ -190,7 +190,7 @@ macro_rules! impl_deployment_queries {
                 targets: &[$crate::inventory::TargetRow],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 let reserved = sqlx::query(
                     "UPDATE assets SET reserved = reserved + $4 WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 \
                      AND (unlimited OR available - reserved >= $4)",

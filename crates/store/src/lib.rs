@@ -129,6 +129,7 @@ delegate! {
     fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> ();
     fn delete_stale_assets(&self, token_id: i64, generation: i64) -> u64;
     fn assets(&self, token_id: i64) -> Vec<AssetRow>;
+    fn asset_holdings(&self, adam_id: &str, pricing: &str) -> Vec<(i64, AssetRow)>;
     fn adjust_asset_total(&self, token_id: i64, adam_id: &str, pricing: &str, delta: i64, now: i64) -> bool;
     fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> ();
     fn delete_stale_assignments(&self, token_id: i64, generation: i64) -> u64;

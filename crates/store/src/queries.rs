@@ -52,6 +52,31 @@ pub(crate) fn parse_list(s: &str) -> Vec<String> {
 
 macro_rules! impl_queries {
     ($store:ty) => {
+        const ASSET_COLUMNS: &str = "adam_id, pricing, product_type, total, assigned, available, retired, device_assignable, \
+             revocable, unlimited, platforms";
+
+        fn asset_row<R: sqlx::Row>(r: &R) -> Result<AssetRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok(AssetRow {
+                adam_id: r.try_get("adam_id")?,
+                pricing: r.try_get("pricing")?,
+                product_type: r.try_get("product_type")?,
+                total: r.try_get("total")?,
+                assigned: r.try_get("assigned")?,
+                available: r.try_get("available")?,
+                retired: r.try_get("retired")?,
+                device_assignable: r.try_get("device_assignable")?,
+                revocable: r.try_get("revocable")?,
+                unlimited: r.try_get("unlimited")?,
+                platforms: parse_list(&r.try_get::<String, _>("platforms")?),
+            })
+        }
+
         /// Records one assignment inside a transaction, its asset's counts moved with it; true if
         /// it was new (notifications and finished claims share it).
         async fn add_assignment_in(
@@ -356,7 +381,7 @@ macro_rules! impl_queries {
             }
 
             pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 // Children first: one statement each, rather than relying on cascades row by row.
                 for table in ["assignments", "assets", "apple_users", "notifications_seen", "sync_runs"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE token_id = $1")).bind(id).execute(&mut *tx).await?;
@@ -395,7 +420,7 @@ macro_rules! impl_queries {
             // ---- assets ----
 
             pub async fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> Result<(), StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO assets (token_id, adam_id, pricing, product_type, total, assigned, available, retired, \
@@ -433,7 +458,7 @@ macro_rules! impl_queries {
 
             /// Removes assets (and their assignments) not seen by the sync of `generation`.
             pub async fn delete_stale_assets(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "DELETE FROM assignments WHERE token_id = $1 AND EXISTS (SELECT 1 FROM assets s WHERE s.token_id = $1 \
                      AND s.adam_id = assignments.adam_id AND s.pricing = assignments.pricing AND s.generation < $2)",
@@ -453,29 +478,24 @@ macro_rules! impl_queries {
             }
 
             pub async fn assets(&self, token_id: i64) -> Result<Vec<AssetRow>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT adam_id, pricing, product_type, total, assigned, available, retired, device_assignable, \
-                     revocable, unlimited, platforms FROM assets WHERE token_id = $1 ORDER BY adam_id, pricing",
-                )
-                .bind(token_id)
+                let rows = sqlx::query(&format!("SELECT {ASSET_COLUMNS} FROM assets WHERE token_id = $1 ORDER BY adam_id, pricing"))
+                    .bind(token_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(asset_row).collect::<Result<_, _>>()?)
+            }
+
+            /// Every token's row of one app or book: (token id, its counts), by token id.
+            pub async fn asset_holdings(&self, adam_id: &str, pricing: &str) -> Result<Vec<(i64, AssetRow)>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT token_id, {ASSET_COLUMNS} FROM assets WHERE adam_id = $1 AND pricing = $2 ORDER BY token_id"
+                ))
+                .bind(adam_id)
+                .bind(pricing)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
-                    .map(|r| {
-                        Ok(AssetRow {
-                            adam_id: r.try_get("adam_id")?,
-                            pricing: r.try_get("pricing")?,
-                            product_type: r.try_get("product_type")?,
-                            total: r.try_get("total")?,
-                            assigned: r.try_get("assigned")?,
-                            available: r.try_get("available")?,
-                            retired: r.try_get("retired")?,
-                            device_assignable: r.try_get("device_assignable")?,
-                            revocable: r.try_get("revocable")?,
-                            unlimited: r.try_get("unlimited")?,
-                            platforms: parse_list(&r.try_get::<String, _>("platforms")?),
-                        })
-                    })
+                    .map(|r| Ok((r.try_get("token_id")?, asset_row(r)?)))
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(Into::into)
             }
@@ -501,7 +521,7 @@ macro_rules! impl_queries {
 
             /// Inserts or refreshes assignments as seen by the sync of `generation`.
             pub async fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> Result<(), StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES {} \
@@ -563,7 +583,7 @@ macro_rules! impl_queries {
 
             /// One assignment from a notification; true if it was new. Counts move with it.
             pub async fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> Result<bool, StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 let new = add_assignment_in(&mut tx, token_id, a, generation).await?;
                 tx.commit().await?;
                 Ok(new)
@@ -571,7 +591,7 @@ macro_rules! impl_queries {
 
             /// One assignment removed (a notification); true if it was there. Counts move with it.
             pub async fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> Result<bool, StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 let gone = remove_assignment_in(&mut tx, token_id, a).await?;
                 tx.commit().await?;
                 Ok(gone)
@@ -616,7 +636,7 @@ macro_rules! impl_queries {
             // ---- users ----
 
             pub async fn upsert_users(&self, token_id: i64, rows: &[UserRow], generation: i64) -> Result<(), StoreError> {
-                let mut tx = self.write_tx().await?;
+                let mut tx = self.pool.begin().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO apple_users (token_id, client_user_id, status, email, invite_code, id_hash, generation) VALUES {} \

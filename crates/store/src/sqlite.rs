@@ -44,9 +44,10 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// A transaction holding SQLite's write lock from its first statement: one that reads first
-    /// and writes later would otherwise fail at once (SQLITE_BUSY) when another connection wrote
-    /// in between, instead of waiting its turn.
+    /// For a transaction that reads before it writes: it holds SQLite's write lock from its first
+    /// statement, since upgrading a read to a write fails at once (SQLITE_BUSY) when another
+    /// connection wrote in between, instead of waiting its turn. Transactions that write first
+    /// need nothing more (their first write waits for the lock).
     pub(crate) async fn write_tx(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use allot_apple_client::{AppleError, Bearer};
 use allot_domain::{AssetFacts, CollectionKind};
 use allot_mdm::NanoMdm;
-use allot_store::{DeploymentRow, MemberTarget, Store, StoreError, TokenRow};
+use allot_store::{AssetRow, DeploymentRow, MemberTarget, Store, StoreError, TokenRow};
 use allot_sync::SyncEngine;
 
 use crate::Action;
@@ -184,9 +184,14 @@ impl Executor {
         self
     }
 
-    /// The tokens a deployment draws from, in order (usable ones holding the asset).
-    async fn tokens(&self, d: &DeploymentRow) -> Result<Vec<TokenRow>, DeployError> {
+    /// The tokens a deployment draws from, in order (usable ones holding the asset), with the
+    /// asset as the first of them holds it.
+    async fn tokens(
+        &self,
+        d: &DeploymentRow,
+    ) -> Result<(Vec<TokenRow>, Option<AssetRow>), DeployError> {
         let now = now_ms();
+        let holdings = self.store().asset_holdings(&d.adam_id, &d.pricing).await?;
         let all = self.store().tokens().await?;
         let ordered: Vec<TokenRow> = if d.token_ids.is_empty() {
             all
@@ -197,19 +202,17 @@ impl Executor {
                 .collect()
         };
         let mut out = Vec::new();
+        let mut asset = None;
         for t in ordered {
-            if crate::unusable(&t, now).is_none()
-                && self
-                    .store()
-                    .assets(t.id)
-                    .await?
-                    .iter()
-                    .any(|a| a.adam_id == d.adam_id && a.pricing == d.pricing)
-            {
+            if crate::unusable(&t, now).is_some() {
+                continue;
+            }
+            if let Some((_, a)) = holdings.iter().find(|(id, _)| *id == t.id) {
+                asset.get_or_insert_with(|| a.clone());
                 out.push(t);
             }
         }
-        Ok(out)
+        Ok((out, asset))
     }
 
     /// One reconcile step of every deployment, then the reclaim policies.
@@ -299,21 +302,8 @@ impl Executor {
         let Some(collection) = self.store().collection(Some(d.collection_id), None).await? else {
             return Ok(None);
         };
-        let tokens = self.tokens(d).await?;
-        let mut found = None;
-        for t in &tokens {
-            if let Some(a) = self
-                .store()
-                .assets(t.id)
-                .await?
-                .into_iter()
-                .find(|a| a.adam_id == d.adam_id && a.pricing == d.pricing)
-            {
-                found = Some(a);
-                break;
-            }
-        }
-        let Some(asset) = found else {
+        let (tokens, asset) = self.tokens(d).await?;
+        let Some(asset) = asset else {
             return Ok(None);
         };
         let adam = d

@@ -267,10 +267,11 @@ pub(crate) async fn app_page(
     let token = state.store.token(token_id).await?.ok_or_else(not_found)?;
     let asset = state
         .store
-        .assets(token_id)
+        .asset_holdings(&adam, &pricing)
         .await?
         .into_iter()
-        .find(|a| a.adam_id == adam && a.pricing == pricing)
+        .find(|(id, _)| *id == token_id)
+        .map(|(_, a)| a)
         .ok_or_else(not_found)?;
     let meta = state.store.metadata(&adam).await?;
     let page = format::page_number(q.page);
