@@ -600,3 +600,27 @@ async fn push(
     }
     respond(json!({ "status": status }), ids.len(), failed)
 }
+
+/// What a hostile device can send: a binary plist whose arrays each reference the previous one
+/// twice, `levels` + 1 objects that expand to 2^levels leaves (for tests of the webhook's limits).
+pub fn shared_reference_bomb(levels: u8) -> Vec<u8> {
+    let mut out = b"bplist00".to_vec();
+    let mut offsets = vec![out.len()];
+    out.extend_from_slice(&[0x54, b'l', b'e', b'a', b'f']); // object 0: the string "leaf"
+    for i in 1..=levels {
+        offsets.push(out.len());
+        out.extend_from_slice(&[0xA2, i - 1, i - 1]); // object i: [object i-1, object i-1]
+    }
+    let table = out.len();
+    for o in &offsets {
+        out.extend_from_slice(&(*o as u16).to_be_bytes());
+    }
+    let mut trailer = [0u8; 32];
+    trailer[6] = 2; // bytes per offset
+    trailer[7] = 1; // bytes per object reference
+    trailer[8..16].copy_from_slice(&(offsets.len() as u64).to_be_bytes());
+    trailer[16..24].copy_from_slice(&u64::from(levels).to_be_bytes());
+    trailer[24..32].copy_from_slice(&(table as u64).to_be_bytes());
+    out.extend_from_slice(&trailer);
+    out
+}

@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod fake;
 pub mod nanomdm;
+pub mod untrusted_plist;
 pub mod webhook;
 
 pub use commands::Command;

@@ -8,6 +8,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::untrusted_plist::Limits;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
     #[error("the webhook's X-Hmac-Signature is missing or does not match the configured key")]
@@ -185,8 +187,8 @@ fn decode_plist(raw: Option<&str>) -> Result<Option<plist::Dictionary>, WebhookE
     let bytes = STANDARD
         .decode(raw.trim())
         .map_err(|_| WebhookError::Malformed("raw_payload is not base64".into()))?;
-    let value: plist::Value = plist::from_bytes(&bytes)
-        .map_err(|e| WebhookError::Malformed(format!("raw_payload is not a plist: {e}")))?;
+    let value = crate::untrusted_plist::parse(&bytes, Limits::default())
+        .map_err(|e| WebhookError::Malformed(format!("raw_payload is refused: {e}")))?;
     Ok(value.into_dictionary())
 }
 

@@ -150,3 +150,44 @@ async fn devices_enroll_and_leave_through_the_webhook() {
         .contains("not NanoMDM's event JSON"));
     assert_eq!(app.get("/api/v1/devices").await.1["total"], 1);
 }
+
+/// A signed webhook is still a device's words: NanoMDM relays whatever the device sent.
+#[tokio::test]
+async fn hostile_plists_are_refused_and_the_server_stays_up() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let envelope = |raw: &[u8]| {
+        json!({ "topic": "mdm.Authenticate", "event_id": "e1", "created_at": "2026-11-21T05:00:00Z",
+                "checkin_event": { "udid": "U-HOSTILE", "ids": { "id": "U-HOSTILE", "type": "Device" },
+                                   "raw_payload": base64::engine::general_purpose::STANDARD.encode(raw) } })
+        .to_string()
+    };
+    // A few hundred bytes that expand to 2^36 leaves (refused for its depth), or 2^30 leaves
+    // within the depth (refused for its count).
+    for (levels, limit) in [(36, "levels"), (30, "objects")] {
+        let bomb = allot_mdm::fake::shared_reference_bomb(levels);
+        let (status, res) = signed(&app, &envelope(&bomb)).await;
+        assert_eq!(status, 400, "{res}");
+        let message = res["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("refused") && message.contains(limit),
+            "{res}"
+        );
+    }
+    // 4,000 levels deep overflowed the stack.
+    let deep = format!(
+        r#"<?xml version="1.0"?><plist version="1.0">{}<string>x</string>{}</plist>"#,
+        "<array>".repeat(4000),
+        "</array>".repeat(4000)
+    );
+    let (status, res) = signed(&app, &envelope(deep.as_bytes())).await;
+    assert_eq!(status, 400, "{res}");
+    assert!(res["error"]["message"].as_str().unwrap().contains("levels"));
+    // The same device with an ordinary plist is learned afterwards.
+    let ok = checkin(
+        "mdm.Authenticate",
+        "U-HOSTILE",
+        &[("SerialNumber", "HOSTILE1"), ("ProductName", "iPad13,1")],
+    );
+    assert_eq!(signed(&app, &ok).await.0, 200);
+    assert_eq!(app.get("/api/v1/devices").await.1["total"], 1);
+}
