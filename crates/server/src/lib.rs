@@ -245,11 +245,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(password) = &server.new_console_password {
         println!("Console sign-in (shown only now): user admin, password {password}");
     }
-    let interrupted = server
-        .state
-        .store
-        .interrupt_abandoned_runs(allot_sync::now_ms())
-        .await?;
+    let interrupted = server.state.engine.recover_after_restart().await?;
     if interrupted > 0 {
         tracing::info!(
             interrupted,

@@ -126,6 +126,7 @@ delegate! {
     fn delete_token(&self, id: i64) -> bool;
     fn try_lease(&self, id: i64, owner: &str, now: i64, until: i64) -> bool;
     fn release_lease(&self, id: i64, owner: &str) -> ();
+    fn release_leases_of_instance(&self, instance: &str) -> u64;
     fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> ();
     fn delete_stale_assets(&self, token_id: i64, generation: i64) -> u64;
     fn assets(&self, token_id: i64) -> Vec<AssetRow>;

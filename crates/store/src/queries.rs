@@ -391,8 +391,9 @@ macro_rules! impl_queries {
                 Ok(n > 0)
             }
 
-            /// Takes the token's sync lease if it is free or expired: only one sync of a token runs
-            /// at a time, across every Allot instance sharing the database.
+            /// Takes the token's sync lease if it is free or expired, or renews it for the run that
+            /// holds it (`owner` names one run): only one sync of a token runs at a time, within an
+            /// instance and across every instance sharing the database.
             pub async fn try_lease(&self, id: i64, owner: &str, now: i64, until: i64) -> Result<bool, StoreError> {
                 let n = sqlx::query(
                     "UPDATE tokens SET lease_owner = $2, lease_until = $4 WHERE id = $1 \
@@ -406,6 +407,21 @@ macro_rules! impl_queries {
                 .await?
                 .rows_affected();
                 Ok(n == 1)
+            }
+
+            /// Frees the sync leases of a process that used this instance's name before (it died:
+            /// one process runs per data folder), so a restarted instance syncs at once.
+            pub async fn release_leases_of_instance(&self, instance: &str) -> Result<u64, StoreError> {
+                let prefix = format!("{instance}/");
+                Ok(sqlx::query(
+                    "UPDATE tokens SET lease_owner = NULL, lease_until = NULL \
+                     WHERE substr(lease_owner, 1, $2) = $1",
+                )
+                .bind(&prefix)
+                .bind(prefix.chars().count() as i32)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
             }
 
             pub async fn release_lease(&self, id: i64, owner: &str) -> Result<(), StoreError> {

@@ -91,8 +91,10 @@ pub(crate) struct Inner {
     pub config: SyncConfig,
     pub progress: Mutex<HashMap<i64, Progress>>,
     pub slots: tokio::sync::Semaphore,
-    /// Identifies this process as a lease owner.
+    /// Identifies this instance as a lease owner; each sync run's lease is this name and a run id.
     pub lease_owner: String,
+    /// The lease name of each sync run this process has under way, by run id.
+    pub run_leases: Mutex<HashMap<i64, String>>,
 }
 
 impl SyncEngine {
@@ -118,6 +120,7 @@ impl SyncEngine {
                 progress: Mutex::default(),
                 slots,
                 lease_owner,
+                run_leases: Mutex::default(),
             }),
         }
     }

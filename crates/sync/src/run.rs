@@ -11,6 +11,8 @@ use allot_apple_wire::{codes, GetAssignmentsResponse, GetUsersResponse, MdmInfo,
 use allot_domain::Claim;
 use allot_store::{generation, AssignmentRow, Holder, StoreError, SyncCounts, TokenRow, UserRow};
 
+use std::collections::HashMap;
+
 use crate::{now_ms, Progress, SyncEngine};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -45,6 +47,8 @@ pub enum SyncError {
     AlreadyRunning,
     #[error("no token with id {0}")]
     NotFound(i64),
+    #[error("this sync stalled past its lease and another run of the token took over; it stopped")]
+    LeaseLost,
     #[error(transparent)]
     Apple(#[from] AppleError),
     #[error("{0}")]
@@ -116,15 +120,27 @@ impl SyncEngine {
             .ok_or(SyncError::NotFound(token_id))?;
         let now = now_ms();
         let until = now + self.inner.config.lease.as_millis() as i64;
-        if !store
-            .try_lease(token_id, &self.inner.lease_owner, now, until)
-            .await?
-        {
+        // The lease names this run, not this instance: a second sync of the token started here
+        // (a manual one, the schedule) is refused like one started by another instance.
+        let lease = format!(
+            "{}/{}",
+            self.inner.lease_owner,
+            uuid::Uuid::new_v4().simple()
+        );
+        if !store.try_lease(token_id, &lease, now, until).await? {
             return Err(SyncError::AlreadyRunning);
         }
-        let run = store
+        let run = match store
             .start_sync_run(token_id, kind.as_str(), reason, now)
-            .await?;
+            .await
+        {
+            Ok(run) => run,
+            Err(e) => {
+                store.release_lease(token_id, &lease).await?;
+                return Err(e.into());
+            }
+        };
+        self.run_leases().insert(run, lease);
         self.set_progress(
             token_id,
             Progress {
@@ -178,15 +194,51 @@ impl SyncEngine {
                 }
             }
         }
-        store
-            .release_lease(token_id, &self.inner.lease_owner)
-            .await?;
+        let lease = self.run_leases().remove(&run);
+        if let Some(lease) = lease {
+            store.release_lease(token_id, &lease).await?;
+        }
         self.inner
             .progress
             .lock()
             .expect("progress lock")
             .remove(&token_id);
         result
+    }
+
+    fn run_leases(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
+        self.inner.run_leases.lock().expect("run leases lock")
+    }
+
+    /// Renews the lease of a run of this process; an error if another run took it (this one
+    /// was stalled past its lease and must stop).
+    pub(crate) async fn keep_lease(&self, token_id: i64, run: i64) -> Result<(), SyncError> {
+        let lease = self.run_leases().get(&run).cloned();
+        let Some(lease) = lease else {
+            return Err(SyncError::LeaseLost);
+        };
+        let now = now_ms();
+        let until = now + self.inner.config.lease.as_millis() as i64;
+        if self
+            .inner
+            .store
+            .try_lease(token_id, &lease, now, until)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(SyncError::LeaseLost)
+        }
+    }
+
+    /// After a restart: the sync leases of this instance's previous process are freed and its
+    /// runs marked interrupted, so their tokens sync again at once.
+    pub async fn recover_after_restart(&self) -> Result<u64, SyncError> {
+        let store = &self.inner.store;
+        store
+            .release_leases_of_instance(&self.inner.lease_owner)
+            .await?;
+        Ok(store.interrupt_abandoned_runs(now_ms()).await?)
     }
 
     fn set_progress(&self, token_id: i64, p: Progress) {
@@ -584,13 +636,7 @@ impl PageSink<GetAssignmentsResponse> for AssignmentSink<'_> {
                 .sync_progress(run, pages, total)
                 .await?;
             // A long walk keeps its lease.
-            let now = now_ms();
-            let until = now + self.engine.inner.config.lease.as_millis() as i64;
-            self.engine
-                .inner
-                .store
-                .try_lease(self.token_id, &self.engine.inner.lease_owner, now, until)
-                .await?;
+            self.engine.keep_lease(self.token_id, run).await?;
         }
         Ok(())
     }

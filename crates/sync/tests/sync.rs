@@ -41,6 +41,11 @@ impl Env {
     }
 
     fn engine(&self, db: &TestDb, lease: Duration) -> SyncEngine {
+        self.engine_named(db, lease, None)
+    }
+
+    /// An engine with the instance name a server keeps in its data folder.
+    fn engine_named(&self, db: &TestDb, lease: Duration, owner: Option<&str>) -> SyncEngine {
         let mut opts = ClientOptions::new(&self.sim.apple_url());
         opts.backoff = Duration::from_millis(10);
         let instance = Instance {
@@ -51,6 +56,7 @@ impl Env {
         };
         let config = SyncConfig {
             lease,
+            lease_owner: owner.map(str::to_owned),
             ..Default::default()
         };
         SyncEngine::new(
@@ -587,6 +593,72 @@ async fn a_sync_killed_half_way_is_finished_by_the_next_without_duplicates() {
             .unwrap()
             .unwrap();
         assert_eq!(first_run.status, runs[0]);
+        env.control(&format!("locations/{uid}/claim"), json!({ "id": "nobody" }))
+            .await;
+    }
+}
+
+/// One instance (one lease name) used to accept its own lease again: a manual sync and the
+/// schedule's ran side by side, up to three walks of one token against Apple's rate.
+#[tokio::test]
+async fn one_sync_of_a_token_at_a_time_within_an_instance_and_after_a_restart() {
+    let env = Env::start(SCENARIO).await;
+    let (uid, token, _) = env.tokens().await;
+    for db in TestDb::both().await {
+        let lease = Duration::from_secs(60);
+        let engine = env.engine_named(&db, lease, Some("allot-instance-a"));
+        let t = engine.add_token(add("HQ", &token)).await.unwrap();
+        // Slow enough that the walk is still under way when the process "dies".
+        env.control(
+            "faults",
+            json!({ "kind": "slow", "delayMs": 3000, "count": 100, "endpoint": "assignments" }),
+        )
+        .await;
+        let task = tokio::spawn({
+            let e = engine.clone();
+            async move { e.sync(t.id, SyncKind::Full, "manual").await }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while engine.progress(t.id).is_none() {
+            assert!(std::time::Instant::now() < deadline, "no sync started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let run = engine.progress(t.id).unwrap().run_id;
+        for _ in 0..3 {
+            assert!(matches!(
+                engine.start_sync(t.id, SyncKind::Full, "manual").await,
+                Err(SyncError::AlreadyRunning)
+            ));
+        }
+        // Make the token due: the schedule must not start another walk either.
+        db.store.set_full_sync_wanted(t.id, true).await.unwrap();
+        assert_eq!(engine.schedule_once(allot_sync_now()).await.unwrap(), 0);
+        // The process dies mid-walk; the same instance restarted takes the token back at once,
+        // without waiting a minute for the lease to lapse.
+        task.abort();
+        let _ = task.await;
+        drop(engine);
+        let restarted = env.engine_named(&db, lease, Some("allot-instance-a"));
+        let other = env.engine_named(&db, lease, Some("allot-instance-b"));
+        assert!(matches!(
+            other.sync(t.id, SyncKind::Full, "manual").await,
+            Err(SyncError::AlreadyRunning)
+        ));
+        env.http
+            .delete(format!("{}/_sim/faults", env.sim.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert!(restarted.recover_after_restart().await.unwrap() >= 1);
+        assert_eq!(
+            db.store.sync_run(run).await.unwrap().unwrap().status,
+            "interrupted"
+        );
+        restarted
+            .sync(t.id, SyncKind::Full, "manual")
+            .await
+            .unwrap();
+        assert_same(&env, &restarted, t.id, &uid).await;
         env.control(&format!("locations/{uid}/claim"), json!({ "id": "nobody" }))
             .await;
     }
