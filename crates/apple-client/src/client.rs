@@ -33,6 +33,15 @@ impl Bearer {
     }
 }
 
+/// How a request carries the location's token: the license API's `Authorization: Bearer`, the
+/// metadata lookup's `itvt` cookie (not paced with the token's license requests), or not at all.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Bearer(&'a Bearer),
+    Cookie(&'a Bearer),
+}
+
 impl std::fmt::Debug for Bearer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Bearer(…)")
@@ -151,7 +160,14 @@ impl AppleClient {
         let cfg: ServiceConfigResponse = loop {
             attempt += 1;
             match self
-                .once(None, Method::GET, &url, None, Kind::Read, "service/config")
+                .once(
+                    Auth::None,
+                    Method::GET,
+                    &url,
+                    None,
+                    Kind::Read,
+                    "service/config",
+                )
                 .await
             {
                 Ok(c) => break c,
@@ -232,8 +248,15 @@ impl AppleClient {
             Some(q) => format!("{url}?{q}"),
             None => url,
         };
-        self.send(Some(token), Method::GET, url, None, Kind::Read, path)
-            .await
+        self.send(
+            Auth::Bearer(token),
+            Method::GET,
+            url,
+            None,
+            Kind::Read,
+            path,
+        )
+        .await
     }
 
     /// A POST of a JSON body: never replayed unless Apple refused it.
@@ -246,7 +269,7 @@ impl AppleClient {
     ) -> AppleResult<T> {
         let url = self.url(key, path).await;
         self.send(
-            Some(token),
+            Auth::Bearer(token),
             Method::POST,
             url,
             Some(json(body)),
@@ -376,12 +399,16 @@ impl AppleClient {
             .await
     }
 
-    /// Store metadata of up to a few hundred ids (spec §18.1).
+    /// Store metadata of up to a few hundred ids (spec §18.1), in `language` (`en-us`, …). With
+    /// the location's token as the `itvt` cookie Apple also answers for the organization's custom
+    /// apps and for apps no longer for sale.
     pub async fn lookup(
         &self,
         ids: &[String],
         platform: &str,
         country: &str,
+        language: &str,
+        token: Option<&Bearer>,
     ) -> AppleResult<LookupResponse> {
         let url = self.url(url_key::CONTENT_METADATA_LOOKUP, "lookup").await;
         let q = serde_urlencoded::to_string([
@@ -391,10 +418,12 @@ impl AppleClient {
             ("caller", "MDM"),
             ("platform", platform),
             ("cc", &country.to_lowercase()),
+            ("l", language),
         ])
         .unwrap_or_default();
+        let auth = token.map_or(Auth::None, Auth::Cookie);
         self.send(
-            None,
+            auth,
             Method::GET,
             format!("{url}?{q}"),
             None,
@@ -407,13 +436,17 @@ impl AppleClient {
     /// Sends one request with pacing, error classification and the retry rules above.
     async fn send<T: DeserializeOwned>(
         &self,
-        token: Option<&Bearer>,
+        auth: Auth<'_>,
         method: Method,
         url: String,
         body: Option<Vec<u8>>,
         kind: Kind,
         what: &str,
     ) -> AppleResult<T> {
+        let token = match auth {
+            Auth::Bearer(t) => Some(t),
+            _ => None,
+        };
         let key = token.map_or(0, Bearer::key);
         let attempts = if kind == Kind::Read {
             self.opts.read_attempts
@@ -428,7 +461,7 @@ impl AppleClient {
                 self.pacer.acquire(key, rps).await;
             }
             let result = self
-                .once(token, method.clone(), &url, body.clone(), kind, what)
+                .once(auth, method.clone(), &url, body.clone(), kind, what)
                 .await;
             let err = match result {
                 Ok(v) => return Ok(v),
@@ -466,7 +499,7 @@ impl AppleClient {
 
     async fn once<T: DeserializeOwned>(
         &self,
-        token: Option<&Bearer>,
+        auth: Auth<'_>,
         method: Method,
         url: &str,
         body: Option<Vec<u8>>,
@@ -474,8 +507,10 @@ impl AppleClient {
         what: &str,
     ) -> AppleResult<T> {
         let mut req = self.http.request(method, url);
-        if let Some(t) = token {
-            req = req.bearer_auth(&t.0);
+        match auth {
+            Auth::Bearer(t) => req = req.bearer_auth(&t.0),
+            Auth::Cookie(t) => req = req.header(reqwest::header::COOKIE, format!("itvt={}", t.0)),
+            Auth::None => {}
         }
         if let Some(b) = body {
             req = req

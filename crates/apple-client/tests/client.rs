@@ -242,14 +242,86 @@ async fn service_config_and_metadata() {
     assert_eq!(e.client.request_limit("maxSerialNumbers").await, 1000);
     let assets = e.client.assets_page(&e.token, 0).await.unwrap().assets;
     let ids: Vec<String> = assets.iter().take(3).map(|a| a.adam_id.clone()).collect();
-    let meta = e
+    // Both of Apple's documented answer forms parse, over HTTP.
+    for form in ["template", "sizes"] {
+        e.settings(json!({ "lookupForm": form })).await;
+        let meta = e
+            .client
+            .lookup(&ids, "enterprisestore", "US", "en-us", Some(&e.token))
+            .await
+            .unwrap();
+        assert_eq!(meta.results.len(), 3, "{form}");
+        for m in meta.results.values() {
+            assert!(!m.name.is_empty() && ids.contains(&m.id), "{form}: {m:?}");
+            let icon = m.artwork.as_ref().and_then(|a| a.icon_url(512)).unwrap();
+            assert!(icon.ends_with("512x512bb.png"), "{form}: {icon}");
+            assert!(m.minimum_os_version.is_some());
+        }
+    }
+}
+
+const CUSTOM_APPS: &str = r#"{
+  "settings": { "eventDelayMs": 0, "limits": { "maxRequestPerSecond": 0 } },
+  "organizations": [
+    { "name": "Acme", "locations": [
+      { "name": "Acme HQ", "assets": [
+          { "adamId": "100", "totalCount": 5, "name": "Public App" },
+          { "adamId": "200", "totalCount": 5, "name": "Acme Field Tool", "isB2BCustomApp": true },
+          { "adamId": "300", "totalCount": 5, "name": "Retired Reader", "removedFromSale": true } ] },
+      { "name": "Acme Branch", "assets": [ { "adamId": "100", "totalCount": 1 } ] }
+    ] } ]
+}"#;
+
+/// Apple names custom apps and apps no longer sold only to a location that owns them, when the
+/// request carries its token as the `itvt` cookie (spec §18.1).
+#[tokio::test]
+async fn custom_apps_are_named_only_with_an_owners_cookie() {
+    let e = env(CUSTOM_APPS).await;
+    let branch = Bearer::new(&e.sim.shared.lock().unwrap().current_token[1]);
+    let ids: Vec<String> = ["100", "200", "300"].map(String::from).to_vec();
+    async fn names(e: &Env, ids: &[String], cookie: Option<&Bearer>) -> Vec<(String, bool)> {
+        let res = e
+            .client
+            .lookup(ids, "enterprisestore", "US", "en-us", cookie)
+            .await
+            .unwrap();
+        res.results
+            .values()
+            .map(|m| (m.name.clone(), m.is_b2b_custom_app))
+            .collect()
+    }
+    let public = vec![("Public App".to_owned(), false)];
+    assert_eq!(names(&e, &ids, None).await, public);
+    assert_eq!(
+        names(&e, &ids, Some(&branch)).await,
+        public,
+        "not the branch's apps"
+    );
+    assert_eq!(
+        names(&e, &ids, Some(&e.token)).await,
+        vec![
+            ("Public App".to_owned(), false),
+            ("Acme Field Tool".to_owned(), true),
+            ("Retired Reader".to_owned(), false)
+        ]
+    );
+    // A purchase through the control API can make a custom app too.
+    e.control(
+        &format!("locations/{}/purchase", e.uid),
+        json!({ "adamId": "400", "count": 2, "name": "Acme Kiosk", "isB2BCustomApp": true }),
+    )
+    .await;
+    let four = ["400".to_owned()];
+    let res = e
         .client
-        .lookup(&ids, "enterprisestore", "US")
+        .lookup(&four, "enterprisestore", "US", "en-us", None)
         .await
         .unwrap();
-    assert_eq!(meta.results.len(), 3);
-    assert!(meta
-        .results
-        .values()
-        .all(|m| !m.name.is_empty() && m.artwork.is_some()));
+    assert!(res.results.is_empty());
+    let res = e
+        .client
+        .lookup(&four, "enterprisestore", "US", "en-us", Some(&e.token))
+        .await
+        .unwrap();
+    assert!(res.results["400"].is_b2b_custom_app);
 }

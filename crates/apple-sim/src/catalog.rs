@@ -16,8 +16,28 @@ pub struct AppMeta {
     pub kind: String,
     /// Lookup `deviceFamilies`: `iphone`, `ipad`, `mac`, …
     pub device_families: Vec<String>,
+    /// Lookup `minimumOSVersion`.
+    #[serde(default = "default_minimum_os")]
+    pub minimum_os_version: String,
     pub device_based_licensing: bool,
+    /// A custom (B2B) app: the lookup answers for it only with the `itvt` cookie of a location
+    /// that owns it.
+    #[serde(default)]
     pub b2b_custom: bool,
+    /// No longer for sale: like a custom app, known only with an owner's `itvt` cookie.
+    #[serde(default)]
+    pub removed_from_sale: bool,
+}
+
+fn default_minimum_os() -> String {
+    "15.0".into()
+}
+
+impl AppMeta {
+    /// Whether the lookup answers for this app without the owner's cookie.
+    pub fn public(&self) -> bool {
+        !self.b2b_custom && !self.removed_from_sale
+    }
 }
 
 impl AppMeta {
@@ -68,8 +88,10 @@ impl AppMeta {
                 "iosSoftware".into()
             },
             device_families: families,
+            minimum_os_version: default_minimum_os(),
             device_based_licensing: device,
             b2b_custom: false,
+            removed_from_sale: false,
             name,
         }
     }

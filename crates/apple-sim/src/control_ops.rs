@@ -22,6 +22,9 @@ pub struct Purchase {
     pub name: Option<String>,
     pub supported_platforms: Option<Vec<String>>,
     pub device_assignable: Option<bool>,
+    /// A custom (B2B) app, made for this organization.
+    #[serde(rename = "isB2BCustomApp", default)]
+    pub is_b2b_custom_app: bool,
 }
 
 fn count_changed(w: &mut World, location: usize, adam_id: &str, pricing: &str, delta: i64) {
@@ -61,9 +64,12 @@ pub fn purchase(w: &mut World, location: usize, p: &Purchase) -> Result<(), Stri
                 .clone()
                 .unwrap_or_else(|| vec!["iOS".into()]);
             let device = !is_book && p.device_assignable.unwrap_or(true);
-            w.catalog.entry(p.adam_id.clone()).or_insert_with(|| {
-                AppMeta::derived(&p.adam_id, p.name.as_deref(), is_book, &platforms, device)
-            });
+            w.catalog
+                .entry(p.adam_id.clone())
+                .or_insert_with(|| {
+                    AppMeta::derived(&p.adam_id, p.name.as_deref(), is_book, &platforms, device)
+                })
+                .b2b_custom |= p.is_b2b_custom_app;
             w.locations[location].add_asset(AssetRecord {
                 adam_id: p.adam_id.clone(),
                 pricing_param: pricing.clone(),
@@ -138,6 +144,7 @@ pub fn transfer(
         name: None,
         supported_platforms: Some(a.platforms.clone()),
         device_assignable: Some(a.device_assignable),
+        is_b2b_custom_app: false,
     };
     refund(w, from, adam_id, pricing, count)?;
     purchase(w, to, &bought)

@@ -173,9 +173,12 @@ fn fill(
             unlimited: false,
             platforms: platforms.clone(),
         });
-        world.catalog.entry(adam_id.clone()).or_insert_with(|| {
-            AppMeta::derived(&adam_id, Some(&name), is_book, &platforms, device)
-        });
+        // One app in twenty is a custom (B2B) app, named by the lookup only with the cookie.
+        world
+            .catalog
+            .entry(adam_id.clone())
+            .or_insert_with(|| AppMeta::derived(&adam_id, Some(&name), is_book, &platforms, device))
+            .b2b_custom |= !is_book && i % 20 == 19;
     }
     // Users: nine in ten have joined (Associated), the rest are invited (Registered).
     for u in 0..spec.users {

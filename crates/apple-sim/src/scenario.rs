@@ -85,6 +85,14 @@ pub struct AssetSpec {
     pub version: Option<String>,
     pub artist: Option<String>,
     pub genre: Option<String>,
+    /// A custom (B2B) app: named by the lookup only with this location's `itvt` cookie.
+    #[serde(rename = "isB2BCustomApp", default)]
+    pub b2b_custom_app: bool,
+    /// No longer for sale: likewise named only with an owner's cookie.
+    #[serde(default)]
+    pub removed_from_sale: bool,
+    #[serde(rename = "minimumOSVersion")]
+    pub minimum_os_version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,6 +235,11 @@ fn fill_location(world: &mut World, loc: &mut Location, spec: &LocationSpec) -> 
         if let Some(v) = &a.genre {
             meta.genre = v.clone();
         }
+        if let Some(v) = &a.minimum_os_version {
+            meta.minimum_os_version = v.clone();
+        }
+        meta.b2b_custom |= a.b2b_custom_app;
+        meta.removed_from_sale |= a.removed_from_sale;
     }
     for u in &spec.users {
         let status = match u.status.as_deref().unwrap_or(user_status::REGISTERED) {

@@ -5,6 +5,17 @@ use std::collections::BTreeMap;
 use allot_apple_wire::limit;
 use serde::{Deserialize, Serialize};
 
+/// Which of Apple's two lookup examples the content metadata lookup answers like (spec §20.24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum LookupForm {
+    /// String ids, `artwork` one image with a template URL, `version` 2.
+    #[default]
+    Template,
+    /// Numeric ids, `artwork` an array of sizes, `version` 1.
+    Sizes,
+}
+
 /// When `tokenExpirationDate` appears on responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +57,8 @@ pub struct Settings {
     /// Accept `http://` notification URLs on loopback hosts (Apple requires HTTPS, which a
     /// local test receiver cannot offer).
     pub allow_http_loopback_notifications: bool,
+    /// The shape of the content metadata lookup's answers.
+    pub lookup_form: LookupForm,
 }
 
 impl Default for Settings {
@@ -63,6 +76,7 @@ impl Default for Settings {
             notification_attempts: 3,
             notification_retry_delay_ms: 500,
             allow_http_loopback_notifications: true,
+            lookup_form: LookupForm::Template,
         }
     }
 }

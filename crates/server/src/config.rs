@@ -47,6 +47,8 @@ pub struct Config {
     pub event_poll: Duration,
     /// How long a device that left management keeps its licenses before they are given back.
     pub reclaim_grace: Duration,
+    /// The language of app names and descriptions from Apple's metadata lookup (`en-us`, `fr-fr`).
+    pub metadata_language: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             deploy_tick: Duration::from_secs(15),
             event_poll: Duration::from_secs(30),
             reclaim_grace: Duration::from_secs(24 * 3600),
+            metadata_language: "en-us".into(),
         }
     }
 }
@@ -124,6 +127,7 @@ struct FileConfig {
     nanomdm_prefix: Option<String>,
     nanomdm_user: Option<String>,
     reclaim_grace_hours: Option<f64>,
+    metadata_language: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -288,6 +292,21 @@ impl Config {
             })?;
             c.reclaim_grace = Duration::from_secs_f64(h * 3600.0);
         }
+        if let Some(v) = pick("ALLOT_METADATA_LANGUAGE", f.metadata_language)? {
+            let tag = v.trim().to_ascii_lowercase();
+            let valid = (2..=35).contains(&tag.len())
+                && tag.split('-').all(|part| {
+                    !part.is_empty()
+                        && part.len() <= 8
+                        && part.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            if !valid {
+                return Err(ConfigError(format!(
+                    "ALLOT_METADATA_LANGUAGE {v:?} must be a language tag such as en-us or fr-fr"
+                )));
+            }
+            c.metadata_language = tag;
+        }
         Ok(c)
     }
 
@@ -350,6 +369,7 @@ mod tests {
         assert!(err(&[("ALLOT_SECRET_KEY", "abc")]).contains("ALLOT_SECRET_KEY"));
         assert!(err(&[("ALLOT_DELTA_SYNC_HOURS", "-1")]).contains("ALLOT_DELTA_SYNC_HOURS"));
         assert!(err(&[("ALLOT_RECLAIM_GRACE_HOURS", "soon")]).contains("ALLOT_RECLAIM_GRACE_HOURS"));
+        assert!(err(&[("ALLOT_METADATA_LANGUAGE", "en us")]).contains("ALLOT_METADATA_LANGUAGE"));
         assert!(err(&[("ALLOT_NANOMDM_URL", "http://mdm:9000")]).contains("go together"));
         let dir = std::env::temp_dir().join(format!("allot-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

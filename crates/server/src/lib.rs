@@ -87,6 +87,7 @@ impl Server {
             delta_interval: config.delta_interval,
             full_interval: config.full_interval,
             lease_owner: Some(lease_owner(&config.data_dir)?),
+            metadata_language: config.metadata_language.clone(),
             ..Default::default()
         };
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);

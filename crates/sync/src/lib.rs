@@ -35,6 +35,8 @@ pub struct SyncConfig {
     pub max_concurrent: usize,
     /// Re-fetch app metadata older than this.
     pub metadata_max_age: Duration,
+    /// The `l` of metadata lookups: the language of app names.
+    pub metadata_language: String,
     /// More mismatched assets than this after a walk: walk all assignments again instead of
     /// re-reading them asset by asset.
     pub reconcile_asset_limit: usize,
@@ -51,6 +53,7 @@ impl Default for SyncConfig {
             lease: Duration::from_secs(600),
             max_concurrent: 4,
             metadata_max_age: Duration::from_secs(7 * 86400),
+            metadata_language: "en-us".into(),
             reconcile_asset_limit: 50,
             lease_owner: None,
         }

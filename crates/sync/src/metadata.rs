@@ -1,5 +1,6 @@
 //! App and book metadata (name, icon, bundle id, platforms, version) from Apple's content
-//! metadata lookup, for assets that have none or whose copy is old.
+//! metadata lookup, for assets that have none or whose copy is old. The token goes along as the
+//! `itvt` cookie, without which Apple does not answer for custom (B2B) apps or apps no longer sold.
 
 use allot_domain::Program;
 use allot_store::{MetadataRow, TokenRow};
@@ -26,12 +27,14 @@ impl SyncEngine {
         } else {
             t.country.as_str()
         };
+        let bearer = self.bearer(t).map_err(|e| e.to_string())?;
+        let language = &self.inner.config.metadata_language;
         let mut stored = 0;
         for ids in due.chunks(LOOKUP_BATCH) {
             let res = self
                 .inner
                 .apple
-                .lookup(ids, platform, country)
+                .lookup(ids, platform, country, language, Some(&bearer))
                 .await
                 .map_err(|e| e.to_string())?;
             let rows: Vec<MetadataRow> = res
@@ -41,7 +44,7 @@ impl SyncEngine {
                     adam_id: id,
                     name: m.name.trim().to_owned(),
                     bundle_id: m.bundle_id,
-                    icon_url: m.artwork.as_ref().map(|a| a.png_url(512)),
+                    icon_url: m.artwork.as_ref().and_then(|a| a.icon_url(512)),
                     platforms: m.device_families,
                     version: m
                         .offers

@@ -819,3 +819,31 @@ async fn rate_limits_and_outages_slow_a_sync_down_but_do_not_break_it() {
     let stats = env.get("stats").await;
     assert_eq!(stats["faultsServed"], 4);
 }
+
+/// Without the token as the `itvt` cookie Apple's lookup does not name custom (B2B) apps; a
+/// synced custom app has its name and icon.
+#[tokio::test]
+async fn custom_apps_get_their_names_from_the_lookup() {
+    let env = Env::start(SCENARIO).await;
+    let (uid, token, _) = env.tokens().await;
+    env.control(
+        &format!("locations/{uid}/purchase"),
+        json!({ "adamId": "7700001", "count": 3, "name": "Acme Field Tool", "isB2BCustomApp": true }),
+    )
+    .await;
+    for db in TestDb::both().await {
+        let engine = env.engine(&db, Duration::from_secs(60));
+        let t = engine.add_token(add("HQ", &token)).await.unwrap();
+        engine.sync(t.id, SyncKind::Full, "added").await.unwrap();
+        let m = db
+            .store
+            .metadata("7700001")
+            .await
+            .unwrap()
+            .expect("metadata");
+        assert_eq!(m.name, "Acme Field Tool");
+        assert!(m.icon_url.is_some_and(|u| u.contains("512x512bb.png")));
+        env.control(&format!("locations/{uid}/claim"), json!({ "id": "nobody" }))
+            .await;
+    }
+}

@@ -2,47 +2,90 @@
 //! from `urls.invitationEmail` to join the program.
 
 use allot_apple_wire::metadata::{
-    Artwork, Language, LookupItem, LookupMeta, LookupResponse, Offer, OfferVersion, Storefront,
+    Artwork, ArtworkImage, Language, LookupItem, LookupMeta, LookupResponse, Offer, OfferVersion,
+    Storefront,
 };
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 
 use super::apple::Query;
+use crate::catalog::AppMeta;
+use crate::settings::LookupForm;
 use crate::Shared;
 
-/// `?id=<adamId>[,<adamId>…]&platform=…&cc=…`: known ids are answered, unknown ones are absent
-/// (Apple answers an empty `results` for no access or unknown ids).
-pub async fn lookup(State(shared): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+/// The location whose content token the request carries as the `itvt` cookie, if valid.
+fn cookie_location(w: &crate::world::World, headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix("itvt="))
+        .and_then(|token| w.authenticate(token.trim()).ok())
+}
+
+/// `?id=<adamId>[,<adamId>…]&platform=…&cc=…&l=…`: known ids are answered, unknown ones are
+/// absent (Apple answers an empty `results` for no access or unknown ids). Custom apps and apps no
+/// longer for sale are answered only with the `itvt` cookie of a location that owns them.
+pub async fn lookup(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let Ok(q) = Query::parse(raw.as_deref()) else {
         return (StatusCode::BAD_REQUEST, "malformed query string").into_response();
     };
     let cc = q.str("cc").unwrap_or("us").to_lowercase();
+    let language = q.str("l").unwrap_or("en-us").to_lowercase();
     let mut w = shared.lock().expect("world lock");
     w.count_request("lookup");
+    let owner = cookie_location(&w, &headers);
+    let form = w.settings.lookup_form;
     let base = w.base_url.clone();
+    let visible = |m: &AppMeta| {
+        m.public()
+            || owner.is_some_and(|l| w.locations[l].assets.iter().any(|a| a.adam_id == m.adam_id))
+    };
     let results = q
         .str("id")
         .unwrap_or("")
         .split(',')
         .filter_map(|id| w.catalog.get(id.trim()))
+        .filter(|m| visible(m))
         .map(|m| {
+            let template = format!("{base}/artwork/{}/{{w}}x{{h}}bb.{{f}}", m.adam_id);
+            let artwork = match form {
+                LookupForm::Template => Artwork::Template(ArtworkImage {
+                    url: template,
+                    width: 1024,
+                    height: 1024,
+                }),
+                LookupForm::Sizes => Artwork::Sizes(
+                    [60, 100, 512]
+                        .map(|size| ArtworkImage {
+                            url: template
+                                .replace("{w}", &size.to_string())
+                                .replace("{h}", &size.to_string())
+                                .replace("{f}", "png"),
+                            width: size,
+                            height: size,
+                        })
+                        .to_vec(),
+                ),
+            };
             let item = LookupItem {
                 id: m.adam_id.clone(),
                 name: m.name.clone(),
                 name_raw: Some(m.name.clone()),
                 bundle_id: m.bundle_id.clone(),
                 artist_name: Some(m.artist.clone()),
-                artwork: Some(Artwork {
-                    url: format!("{base}/artwork/{}/{{w}}x{{h}}bb.{{f}}", m.adam_id),
-                    width: 1024,
-                    height: 1024,
-                }),
+                artwork: Some(artwork),
                 device_families: m.device_families.clone(),
                 kind: Some(m.kind.clone()),
-                minimum_os_version: Some("15.0".into()),
+                minimum_os_version: Some(m.minimum_os_version.clone()),
                 is_vpp_device_based_licensing_enabled: m.device_based_licensing,
                 is_b2b_custom_app: m.b2b_custom,
                 offers: vec![Offer {
@@ -53,25 +96,37 @@ pub async fn lookup(State(shared): State<Shared>, RawQuery(raw): RawQuery) -> Re
                 }],
                 genre_names: vec![m.genre.clone()],
                 url: Some(format!("{base}/app/id{}", m.adam_id)),
+                watch_bundle_id: None,
             };
             (m.adam_id.clone(), item)
         })
         .collect();
-    Json(LookupResponse {
+    let res = LookupResponse {
         results,
-        version: 2,
+        version: if form == LookupForm::Sizes { 1 } else { 2 },
         is_authenticated: false,
         meta: Some(LookupMeta {
             storefront: Storefront {
                 id: "143441".into(),
                 cc: cc.clone(),
             },
-            language: Language {
-                tag: "en-us".into(),
-            },
+            language: Language { tag: language },
         }),
-    })
-    .into_response()
+    };
+    let mut json = serde_json::to_value(res).expect("lookup answers serialize");
+    if form == LookupForm::Sizes {
+        // This example's ids are numbers.
+        for item in json["results"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|r| r.values_mut())
+        {
+            if let Some(n) = item["id"].as_str().and_then(|id| id.parse::<i64>().ok()) {
+                item["id"] = n.into();
+            }
+        }
+    }
+    Json(json).into_response()
 }
 
 /// A stable integer for a version string, standing in for the store's `externalId`.
