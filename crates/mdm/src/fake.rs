@@ -300,7 +300,8 @@ impl FakeNanoMdm {
             return true;
         };
         event["event_id"] = json!(format!("{:016x}", rand_u64()));
-        event["created_at"] = json!("2026-11-21T00:00:00.000000000Z");
+        event["created_at"] =
+            json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
         let body = serde_json::to_vec(&event).expect("serialisable");
         let mut req = self
             .http

@@ -12,4 +12,4 @@ pub use commands::Command;
 pub use nanomdm::{Enqueued, IdResult, MdmError, NanoMdm, NanoMdmConfig};
 /// The plist crate, whose types the reports are made of.
 pub use plist;
-pub use webhook::{CheckIn, Event, WebhookError};
+pub use webhook::{CheckIn, Delivery, Event, WebhookError};

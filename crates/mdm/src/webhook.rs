@@ -44,6 +44,10 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 struct Envelope {
     topic: String,
     #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
     checkin_event: Option<Inner>,
     #[serde(default)]
     acknowledge_event: Option<Inner>,
@@ -199,10 +203,35 @@ fn string(d: &plist::Dictionary, key: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// One webhook delivery: the event, with NanoMDM's id and time for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// NanoMDM's random id of the event (none from older MicroMDM-style senders).
+    pub event_id: Option<String>,
+    /// When NanoMDM received the device's request (RFC 3339), as NanoMDM wrote it.
+    pub created_at: Option<String>,
+    pub event: Event,
+}
+
 /// Parses one webhook body.
 pub fn parse(body: &[u8]) -> Result<Event, WebhookError> {
+    parse_delivery(body).map(|d| d.event)
+}
+
+/// Parses one webhook body with its event id and time.
+pub fn parse_delivery(body: &[u8]) -> Result<Delivery, WebhookError> {
     let env: Envelope =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let event_id = env.event_id.clone().filter(|s| !s.is_empty());
+    let created_at = env.created_at.clone().filter(|s| !s.is_empty());
+    Ok(Delivery {
+        event_id,
+        created_at,
+        event: parse_event(env)?,
+    })
+}
+
+fn parse_event(env: Envelope) -> Result<Event, WebhookError> {
     let need = |inner: Option<Inner>, what: &str| {
         inner.ok_or_else(|| WebhookError::Malformed(format!("{} has no {what}", env.topic)))
     };

@@ -99,9 +99,30 @@ impl From<allot_store::StoreError> for ApiError {
     fn from(e: allot_store::StoreError) -> Self {
         match e {
             allot_store::StoreError::Conflict(m) => Self::conflict(m),
+            allot_store::StoreError::Database(sqlx_error) => match input_refused(&sqlx_error) {
+                Some(why) => Self::bad_request(why),
+                None => Self::internal(sqlx_error),
+            },
             other => Self::internal(other),
         }
     }
+}
+
+/// What the database refused about a value we let through (a safety net: the edge checks these
+/// first): the errors PostgreSQL gives for input, not for its own failures.
+fn input_refused(e: &allot_store::sqlx::Error) -> Option<&'static str> {
+    let code = e.as_database_error()?.code()?;
+    Some(match code.as_ref() {
+        // character_not_in_repertoire (NUL), untranslatable_character
+        "22021" | "22P05" => "a value contains a character that cannot be stored (such as NUL)",
+        // numeric_value_out_of_range
+        "22003" => "a number is out of range",
+        // program_limit_exceeded (an index row too large)
+        "54000" => "a value is too long to be stored",
+        // string_data_right_truncation
+        "22001" => "a value is too long to be stored",
+        _ => return None,
+    })
 }
 
 impl From<allot_sync::TokenError> for ApiError {
@@ -145,7 +166,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(v) = Json::<T>::from_request(req, state).await?;
+        let Json(v) = Json::<serde_json::Value>::from_request(req, state).await?;
+        if crate::input::json_has_nul(&v) {
+            return Err(Self::Rejection::bad_request(
+                "the request body contains a NUL character (\\u0000), which no field can hold",
+            ));
+        }
+        let v = serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?;
         Ok(ApiJson(v))
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod error;
+mod input;
 mod mdm_webhook;
 mod notifications;
 
@@ -123,6 +124,7 @@ impl Server {
             .route("/mdm/webhook", post(mdm_webhook::receive))
             .route("/health", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .with_state(state.clone());
         Ok(Self {

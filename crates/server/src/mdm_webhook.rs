@@ -11,8 +11,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::json;
 
+use crate::api::inventory::check_serial;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{input, AppState};
+
+/// How long event ids are remembered; an event older than this is refused outright, since its
+/// id may be forgotten.
+const REPLAY_WINDOW_MS: i64 = 7 * 86_400_000;
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -29,22 +34,69 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok());
     webhook::verify_signature(key, &body, signature)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
-    let event = webhook::parse(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let delivery =
+        webhook::parse_delivery(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = allot_sync::now_ms();
+    // NanoMDM's time for the event; without one (older senders), the time it arrived.
+    let at = match &delivery.created_at {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "created_at {:?} is not an RFC 3339 time",
+                    input::device_text(t, 64)
+                ))
+            })?
+            .timestamp_millis(),
+        None => now,
+    };
+    if at < now - REPLAY_WINDOW_MS {
+        return Err(ApiError::bad_request(
+            "the event is more than 7 days old: refused, since it cannot be told from a replay",
+        ));
+    }
+    if let Some(id) = &delivery.event_id {
+        if id.len() > 128 || id.contains(char::is_control) {
+            return Err(ApiError::bad_request(
+                "event_id must be at most 128 printable characters",
+            ));
+        }
+        if !state
+            .store
+            .record_mdm_event(id, now, now - REPLAY_WINDOW_MS)
+            .await?
+        {
+            return Err(ApiError::conflict(format!(
+                "event {id} was applied already: a body is applied once"
+            )));
+        }
+    }
+    let event = delivery.event;
+    if let Some(id) = event_enrollment(&event) {
+        input::check_enrollment_id(id).map_err(ApiError::bad_request)?;
+    }
     let store = &state.store;
     Ok(Json(match event {
         Event::Authenticate(c) => match &c.serial_number {
             Some(serial) => {
+                // The device chose these words; the serial number follows the API's rules.
+                let serial = check_serial(serial).map_err(ApiError::bad_request)?;
+                if let Some(d) = store.device_by_serial(&serial).await? {
+                    if !store.advance_device_event(d.id, at).await? {
+                        return Ok(Json(stale("mdm.Authenticate", d.id)));
+                    }
+                }
                 let device = NewDevice {
                     serial_number: serial.clone(),
                     enrollment_id: Some(c.enrollment_id.clone()),
                     platform: c.platform().into(),
-                    model: c
-                        .product_name
-                        .clone()
-                        .or(c.model.clone())
-                        .unwrap_or_default(),
-                    name: c.device_name.clone().unwrap_or_default(),
+                    model: input::device_text(
+                        c.product_name
+                            .as_deref()
+                            .or(c.model.as_deref())
+                            .unwrap_or(""),
+                        200,
+                    ),
+                    name: input::device_text(c.device_name.as_deref().unwrap_or(""), 200),
                     primary_person_id: None,
                 };
                 let (d, created) =
@@ -58,6 +110,7 @@ pub async fn receive(
                             )),
                             e => e.into(),
                         })?;
+                store.advance_device_event(d.id, at).await?;
                 // Enrolling again wiped the device's NanoMDM queue: what was sent goes again.
                 let resent = store.resend_to_enrollment(&c.enrollment_id, now).await?;
                 tracing::info!(serial = %serial, enrollment = %c.enrollment_id, created, resent, "device enrolled");
@@ -69,6 +122,9 @@ pub async fn receive(
         Event::CheckOut { enrollment_id } => {
             let device = store.device_by_enrollment(&enrollment_id).await?;
             if let Some(d) = &device {
+                if !store.advance_device_event(d.id, at).await? {
+                    return Ok(Json(stale("mdm.CheckOut", d.id)));
+                }
                 if store.set_device_unenrolled(d.id, now).await? {
                     tracing::info!(serial = %d.serial_number, "device left management");
                 }
@@ -94,4 +150,21 @@ pub async fn receive(
         }
         Event::Other(topic) => json!({ "event": topic, "ignored": true }),
     }))
+}
+
+/// The enrollment an event names, to check before it is used.
+fn event_enrollment(e: &Event) -> Option<&str> {
+    match e {
+        Event::Authenticate(c) => Some(&c.enrollment_id),
+        Event::TokenUpdate { enrollment_id, .. }
+        | Event::CheckOut { enrollment_id }
+        | Event::Connect { enrollment_id, .. } => Some(enrollment_id),
+        Event::Other(_) => None,
+    }
+}
+
+/// An event older than one already applied to the device: acknowledged, not applied.
+fn stale(topic: &str, device: i64) -> serde_json::Value {
+    json!({ "event": topic, "device": device, "stale": true,
+            "ignored": "a newer event for this device was applied already" })
 }

@@ -20,6 +20,14 @@ pub async fn receive(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // Checked at the edge like every body: no text we store can hold a NUL.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+        if crate::input::json_has_nul(&v) {
+            return Err(ApiError::bad_request(
+                "the notification contains a NUL character, which no field can hold",
+            ));
+        }
+    }
     match state
         .engine
         .receive_notification(token_id, auth, &body)
@@ -28,8 +36,9 @@ pub async fn receive(
         Ok(o) => Ok(Json(
             serde_json::json!({ "received": o.notification_type, "duplicate": o.duplicate, "applied": o.applied }),
         )),
-        Err(NotificationError::UnknownToken(_)) => Err(ApiError::not_found("no such token")),
-        Err(NotificationError::Unauthorized) => {
+        // An unknown token is answered as a wrong secret: the answer does not tell which token
+        // ids exist.
+        Err(NotificationError::UnknownToken(_) | NotificationError::Unauthorized) => {
             tracing::warn!(token = token_id, "notification with a wrong secret refused");
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -40,6 +49,6 @@ pub async fn receive(
         Err(e @ (NotificationError::Malformed(_) | NotificationError::WrongLocation { .. })) => {
             Err(ApiError::bad_request(e.to_string()))
         }
-        Err(NotificationError::Store(e)) => Err(ApiError::internal(e)),
+        Err(NotificationError::Store(e)) => Err(e.into()),
     }
 }

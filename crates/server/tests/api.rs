@@ -467,7 +467,11 @@ async fn the_notification_endpoint_refuses_what_is_not_apples() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other.status().as_u16(), 404);
+    assert_eq!(
+        other.status().as_u16(),
+        401,
+        "an unknown token id is not told apart from a wrong secret"
+    );
 }
 
 #[tokio::test]

@@ -17,10 +17,20 @@ fn raw_payload(pairs: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(out)
 }
 
-fn checkin(topic: &str, id: &str, pairs: &[(&str, &str)]) -> String {
-    json!({ "topic": topic, "event_id": "0123456789abcdef", "created_at": "2026-11-21T05:00:00.123456789Z",
+/// NanoMDM's form of a time: RFC 3339 with nanoseconds, `seconds_ago` before now.
+fn nano_time(seconds_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(seconds_ago))
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn checkin_at(topic: &str, id: &str, pairs: &[(&str, &str)], seconds_ago: i64) -> String {
+    json!({ "topic": topic, "event_id": uuid::Uuid::new_v4().simple().to_string(), "created_at": nano_time(seconds_ago),
             "checkin_event": { "udid": id, "ids": { "id": id, "type": "Device" }, "raw_payload": raw_payload(pairs) } })
     .to_string()
+}
+
+fn checkin(topic: &str, id: &str, pairs: &[(&str, &str)]) -> String {
+    checkin_at(topic, id, pairs, 0)
 }
 
 async fn deliver(app: &App, body: &str, signature: Option<String>) -> (u16, Value) {
@@ -117,7 +127,18 @@ async fn devices_enroll_and_leave_through_the_webhook() {
         "checked out"
     );
     // Re-enrolling: the same device, enrolled again.
-    let (_, res) = signed(&app, &auth).await;
+    let again = checkin(
+        "mdm.Authenticate",
+        udid,
+        &[
+            ("MessageType", "Authenticate"),
+            ("UDID", udid),
+            ("SerialNumber", "dmpxq1a2b3c4"),
+            ("ProductName", "iPad13,1"),
+            ("DeviceName", "Cart 3 iPad"),
+        ],
+    );
+    let (_, res) = signed(&app, &again).await;
     assert_eq!(res["created"], false);
     assert_eq!(
         app.get("/api/v1/devices?search=DMPXQ").await.1["devices"][0]["enrolled"],
@@ -156,7 +177,7 @@ async fn devices_enroll_and_leave_through_the_webhook() {
 async fn hostile_plists_are_refused_and_the_server_stays_up() {
     let app = App::start(TestDb::sqlite().await).await;
     let envelope = |raw: &[u8]| {
-        json!({ "topic": "mdm.Authenticate", "event_id": "e1", "created_at": "2026-11-21T05:00:00Z",
+        json!({ "topic": "mdm.Authenticate", "event_id": uuid::Uuid::new_v4().to_string(), "created_at": nano_time(0),
                 "checkin_event": { "udid": "U-HOSTILE", "ids": { "id": "U-HOSTILE", "type": "Device" },
                                    "raw_payload": base64::engine::general_purpose::STANDARD.encode(raw) } })
         .to_string()
@@ -190,4 +211,74 @@ async fn hostile_plists_are_refused_and_the_server_stays_up() {
     );
     assert_eq!(signed(&app, &ok).await.0, 200);
     assert_eq!(app.get("/api/v1/devices").await.1["total"], 1);
+}
+
+/// What a device reports about itself follows the API's rules; a signed body is applied once;
+/// an event older than one applied to the device does not undo it.
+#[tokio::test]
+async fn webhook_input_is_checked_replays_refused_and_late_events_ignored() {
+    for db in TestDb::both().await {
+        let app = App::start(db).await;
+        let long_serial = "A".repeat(10_000);
+        for serial in ["<SCRIPT>", long_serial.as_str(), "AB\u{0}CD"] {
+            let body = checkin("mdm.Authenticate", "U-1", &[("SerialNumber", serial)]);
+            let (status, res) = signed(&app, &body).await;
+            assert_eq!(status, 400, "{serial:.20}: {res}");
+            assert!(res["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("serial number"));
+        }
+        let long_id = "E".repeat(100_000);
+        let body = checkin("mdm.Authenticate", &long_id, &[("SerialNumber", "OK1")]);
+        let (status, res) = signed(&app, &body).await;
+        assert_eq!(status, 400, "{res}");
+        assert!(res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enrollment id"));
+        // A device name with control characters is stored without them.
+        let enroll = checkin(
+            "mdm.Authenticate",
+            "U-2",
+            &[
+                ("SerialNumber", "good1"),
+                ("DeviceName", "Lab\u{1b}[31m\niPad"),
+            ],
+        );
+        assert_eq!(signed(&app, &enroll).await.0, 200);
+        let (_, list) = app.get("/api/v1/devices").await;
+        assert_eq!(list["total"], 1, "nothing hostile was stored: {list}");
+        assert_eq!(list["devices"][0]["name"], "Lab[31miPad");
+
+        // The same signed CheckOut three times: applied once, then refused.
+        let checkout = checkin("mdm.CheckOut", "U-2", &[("MessageType", "CheckOut")]);
+        assert_eq!(signed(&app, &checkout).await.0, 200);
+        let enrolled =
+            || async { app.get("/api/v1/devices").await.1["devices"][0]["enrolled"].clone() };
+        assert_eq!(enrolled().await, false);
+        let back = checkin_at("mdm.Authenticate", "U-2", &[("SerialNumber", "good1")], 0);
+        assert_eq!(signed(&app, &back).await.0, 200);
+        for _ in 0..2 {
+            let (status, res) = signed(&app, &checkout).await;
+            assert_eq!(status, 409, "{res}");
+        }
+        assert_eq!(
+            enrolled().await,
+            true,
+            "a replayed CheckOut unenrolled the device"
+        );
+        // A CheckOut NanoMDM received before that Authenticate, delivered late: not applied.
+        let late = checkin_at("mdm.CheckOut", "U-2", &[("MessageType", "CheckOut")], 60);
+        let (status, res) = signed(&app, &late).await;
+        assert_eq!(
+            (status, res["stale"].clone()),
+            (200, Value::Bool(true)),
+            "{res}"
+        );
+        assert_eq!(enrolled().await, true);
+        // An event older than the replay window is refused.
+        let ancient = checkin_at("mdm.CheckOut", "U-2", &[], 8 * 86_400);
+        assert_eq!(signed(&app, &ancient).await.0, 400);
+    }
 }

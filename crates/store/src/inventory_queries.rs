@@ -151,8 +151,8 @@ macro_rules! impl_inventory_queries {
 
             /// People matching `search` (name or email), by name; and how many match.
             pub async fn people(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::PersonRow>, i64), StoreError> {
-                let pattern = search.map(|s| format!("%{}%", s.to_lowercase()));
-                let filter = "FROM people WHERE ($1 IS NULL OR LOWER(name) LIKE $1 OR LOWER(COALESCE(email, '')) LIKE $1)";
+                let pattern = search.map($crate::like_contains);
+                let filter = "FROM people WHERE ($1 IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\')";
                 let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}")).bind(&pattern).fetch_one(&self.pool).await?;
                 let rows = sqlx::query(&format!("SELECT {PERSON_COLUMNS} {filter} ORDER BY LOWER(name), id LIMIT $2 OFFSET $3"))
                     .bind(&pattern)
@@ -277,8 +277,8 @@ macro_rules! impl_inventory_queries {
             }
 
             pub async fn devices(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::DeviceRow>, i64), StoreError> {
-                let pattern = search.map(|s| format!("%{}%", s.to_lowercase()));
-                let filter = "FROM devices WHERE ($1 IS NULL OR LOWER(serial_number) LIKE $1 OR LOWER(name) LIKE $1 OR LOWER(model) LIKE $1)";
+                let pattern = search.map($crate::like_contains);
+                let filter = "FROM devices WHERE ($1 IS NULL OR LOWER(serial_number) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(model) LIKE $1 ESCAPE '\\')";
                 let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}")).bind(&pattern).fetch_one(&self.pool).await?;
                 let rows = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} {filter} ORDER BY serial_number LIMIT $2 OFFSET $3"))
                     .bind(&pattern)
@@ -294,6 +294,34 @@ macro_rules! impl_inventory_queries {
                 let n = sqlx::query("UPDATE devices SET enrolled = FALSE, unenrolled_at = $2, updated_at = $2 WHERE id = $1 AND enrolled")
                     .bind(id)
                     .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// Records a webhook event's id; false when it was recorded before (a replay).
+            /// Ids older than `forget_before` are dropped on the way.
+            pub async fn record_mdm_event(&self, event_id: &str, now: i64, forget_before: i64) -> Result<bool, StoreError> {
+                sqlx::query("DELETE FROM mdm_events WHERE received_at < $1")
+                    .bind(forget_before)
+                    .execute(&self.pool)
+                    .await?;
+                let n = sqlx::query("INSERT INTO mdm_events (event_id, received_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING")
+                    .bind(event_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// Moves the device's newest applied event time to `at`; false when a newer event was
+            /// applied already (this one is stale and must not override it).
+            pub async fn advance_device_event(&self, device_id: i64, at: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query("UPDATE devices SET last_event_at = $2 WHERE id = $1 AND (last_event_at IS NULL OR last_event_at <= $2)")
+                    .bind(device_id)
+                    .bind(at)
                     .execute(&self.pool)
                     .await?
                     .rows_affected();

@@ -18,6 +18,8 @@ pub mod types;
 pub use inventory::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+/// The database library, for callers that classify its errors.
+pub use sqlx;
 pub use types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,24 @@ impl StoreError {
 /// can replace part of the data (one asset's assignments) with a later step, and rows from
 /// notifications (step 999) are never older than the run in progress.
 pub const GENERATION_STEPS: i64 = 1000;
+
+/// `s` for a `LIKE` pattern, its `%`, `_` and backslash matched as themselves (the queries say
+/// `ESCAPE` with a backslash).
+pub fn like_escape(s: &str) -> String {
+    let mut p = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p
+}
+
+/// A `LIKE` pattern for text that contains `s`, lower-cased.
+pub fn like_contains(s: &str) -> String {
+    format!("%{}%", like_escape(&s.to_lowercase()))
+}
 
 pub fn generation(run: i64, step: i64) -> i64 {
     run * GENERATION_STEPS + step
@@ -179,6 +199,8 @@ delegate! {
     fn devices_to_reclaim(&self, before: i64, limit: i64) -> Vec<DeviceRow>;
     fn mark_device_reclaimed(&self, device_id: i64, now: i64) -> ();
     fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> ();
+    fn record_mdm_event(&self, event_id: &str, now: i64, forget_before: i64) -> bool;
+    fn advance_device_event(&self, device_id: i64, at: i64) -> bool;
     fn asset_holders(&self, token_ids: &[i64], adam_id: &str, pricing: &str) -> Vec<(String, String)>;
     fn insert_deployment(&self, d: &NewDeployment, now: i64) -> DeploymentRow;
     fn deployments(&self) -> Vec<DeploymentRow>;

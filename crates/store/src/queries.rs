@@ -519,7 +519,10 @@ macro_rules! impl_queries {
             /// ASSET_COUNT: licenses bought or refunded. False when the asset is not known yet.
             pub async fn adjust_asset_total(&self, token_id: i64, adam_id: &str, pricing: &str, delta: i64, now: i64) -> Result<bool, StoreError> {
                 let n = sqlx::query(
-                    "UPDATE assets SET total = total + $4, available = available + $4, updated_at = $5 \
+                    // Never below zero: a refund we missed the purchase of is corrected by the
+                    // next sync, not shown as negative licenses.
+                    "UPDATE assets SET total = CASE WHEN total + $4 < 0 THEN 0 ELSE total + $4 END, \
+                     available = CASE WHEN available + $4 < 0 THEN 0 ELSE available + $4 END, updated_at = $5 \
                      WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND NOT unlimited",
                 )
                 .bind(token_id)
@@ -896,10 +899,10 @@ macro_rules! impl_queries {
             // ---- license information for store apps ----
 
             pub async fn app_licenses(&self, f: &AppFilter) -> Result<(Vec<AppLicense>, i64), StoreError> {
-                let search = f.search.as_ref().map(|s| format!("%{}%", s.to_lowercase()));
+                let search = f.search.as_deref().map($crate::like_contains);
                 let filter = "FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
                      WHERE ($1 IS NULL OR a.token_id = $1) \
-                     AND ($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 OR a.adam_id LIKE $2) \
+                     AND ($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 ESCAPE '\\' OR a.adam_id LIKE $2 ESCAPE '\\') \
                      AND ($3 IS NULL OR a.product_type = $3) \
                      AND ($6 IS NULL OR a.platforms LIKE $6) AND ($7 IS NULL OR LOWER(t.categories) LIKE $7) \
                      AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))";

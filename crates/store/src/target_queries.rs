@@ -220,9 +220,9 @@ macro_rules! impl_target_queries {
                     n += sqlx::query(
                         "UPDATE deployment_targets SET status = $2, command_uuid = NULL, \
                          detail = 'the device enrolled again, which cleared its command queue; sending again', updated_at = $4 \
-                         WHERE status = $3 AND (',' || enrollment_id || ',') LIKE ('%,' || $1 || ',%')",
+                         WHERE status = $3 AND (',' || enrollment_id || ',') LIKE ('%,' || $1 || ',%') ESCAPE '\\'",
                     )
-                    .bind(enrollment_id)
+                    .bind($crate::like_escape(enrollment_id))
                     .bind(to)
                     .bind(from)
                     .bind(now)

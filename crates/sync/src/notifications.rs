@@ -51,6 +51,11 @@ pub(crate) fn user_rows(users: &[ResponseUser]) -> Vec<UserRow> {
     )
 }
 
+/// Apple's notification ids are UUIDs; a longer one is not Apple's.
+const MAX_NOTIFICATION_ID: usize = 128;
+/// More licenses than any purchase or refund moves at once (Apple's counts are 32-bit).
+const MAX_PLAUSIBLE_COUNT_DELTA: i64 = i32::MAX as i64;
+
 impl SyncEngine {
     pub async fn receive_notification(
         &self,
@@ -84,10 +89,11 @@ impl SyncEngine {
             .payload()
             .map_err(|e| NotificationError::Malformed(e.to_string()))?;
         let kind = envelope.notification_type.clone();
-        if envelope.notification_id.is_empty() {
-            return Err(NotificationError::Malformed(
-                "notificationId is empty".into(),
-            ));
+        let id = &envelope.notification_id;
+        if id.is_empty() || id.len() > MAX_NOTIFICATION_ID || id.contains(char::is_control) {
+            return Err(NotificationError::Malformed(format!(
+                "notificationId must be 1 to {MAX_NOTIFICATION_ID} printable characters"
+            )));
         }
         if !store
             .mark_notification_seen(&envelope.notification_id, token_id, &kind, now_ms())
@@ -134,6 +140,12 @@ impl SyncEngine {
                 } else {
                     c.pricing_param.as_str()
                 };
+                if c.count_delta.abs() > MAX_PLAUSIBLE_COUNT_DELTA {
+                    // No purchase moves counts that far: read the asset from Apple instead.
+                    tracing::warn!(token = token_id, adam_id = %c.adam_id, delta = c.count_delta, "implausible ASSET_COUNT delta: re-reading from Apple");
+                    self.sync_soon(token_id);
+                    return Ok(0);
+                }
                 if !store
                     .adjust_asset_total(token_id, &c.adam_id, pricing, c.count_delta, now_ms())
                     .await?

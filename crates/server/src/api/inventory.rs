@@ -7,6 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+
+use crate::input::check_text;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
@@ -281,8 +283,8 @@ pub async fn add_device(
         serial_number: serial,
         enrollment_id: None,
         platform,
-        model: req.model.trim().into(),
-        name: req.name.trim().into(),
+        model: crate::input::check_text("model", &req.model, 200).map_err(ApiError::invalid)?,
+        name: crate::input::check_text("name", &req.name, 200).map_err(ApiError::invalid)?,
         primary_person_id: primary,
     };
     let (row, created) = state.store.upsert_device(&d, allot_sync::now_ms()).await?;
@@ -375,8 +377,12 @@ fn csv_rows(
         .map(|(i, rec)| {
             (
                 i as u64 + 2,
-                rec.map(|r| r.iter().map(str::to_owned).collect())
-                    .map_err(|e| e.to_string()),
+                rec.map_err(|e| e.to_string()).and_then(|r| {
+                    if r.iter().any(|cell| cell.contains('\0')) {
+                        return Err("the line contains a NUL character".to_owned());
+                    }
+                    Ok(r.iter().map(str::to_owned).collect())
+                }),
             )
         })
         .collect();
@@ -413,7 +419,9 @@ pub async fn import_users(
                 col(&headers, &row, "name").unwrap_or(""),
                 col(&headers, &row, "email"),
             )?;
-            p.managed_apple_id = col(&headers, &row, "managed_apple_id").map(str::to_owned);
+            p.managed_apple_id = col(&headers, &row, "managed_apple_id")
+                .map(|m| check_text("managed_apple_id", m, 200))
+                .transpose()?;
             Ok(p)
         });
         match checked {
@@ -468,8 +476,8 @@ pub async fn import_devices(
                 serial_number: check_serial(col(&headers, &row, "serial_number").unwrap_or(""))?,
                 enrollment_id: None,
                 platform: check_platform(col(&headers, &row, "platform").unwrap_or(""))?,
-                model: col(&headers, &row, "model").unwrap_or("").into(),
-                name: col(&headers, &row, "name").unwrap_or("").into(),
+                model: check_text("model", col(&headers, &row, "model").unwrap_or(""), 200)?,
+                name: check_text("name", col(&headers, &row, "name").unwrap_or(""), 200)?,
                 primary_person_id: None,
             };
             Ok((d, col(&headers, &row, "user_email").map(str::to_lowercase)))
