@@ -184,20 +184,9 @@ async fn another_mdm_duplicates_and_take_over() {
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["claimedBy"], Value::Null);
     app.synced(id).await;
-    let state: Value = app
-        .http
-        .get(format!(
-            "{}/_sim/state?uId=4000000000000002",
-            app.sim.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(state["locations"][0]["mdmInfo"]["name"], "Allot");
-    assert!(state["locations"][0]["notification"]["url"]
+    let location = app.sim_location("4000000000000002").await;
+    assert_eq!(location["mdmInfo"]["name"], "Allot");
+    assert!(location["notification"]["url"]
         .as_str()
         .unwrap()
         .ends_with(&format!("/apple/notifications/{id}")));
@@ -400,21 +389,9 @@ async fn the_notification_endpoint_refuses_what_is_not_apples() {
             .as_u16(),
         401
     );
-    let state: Value = app
-        .http
-        .get(format!(
-            "{}/_sim/state?uId=4000000000000001",
-            app.sim.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let secret = format!(
         "Bearer {}",
-        state["locations"][0]["notification"]["authToken"]
+        app.sim_location("4000000000000001").await["notification"]["authToken"]
             .as_str()
             .unwrap()
     );

@@ -104,19 +104,7 @@ async fn notifications_with_hostile_values_are_refused_or_kept_in_range() {
         let (_, t) = app.add("HQ", "4000000000000001").await;
         let id = t["id"].as_i64().unwrap();
         app.synced(id).await;
-        let state: Value = app
-            .http
-            .get(format!(
-                "{}/_sim/state?uId=4000000000000001",
-                app.sim.base_url
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let secret = state["locations"][0]["notification"]["authToken"]
+        let secret = app.sim_location("4000000000000001").await["notification"]["authToken"]
             .as_str()
             .unwrap()
             .to_owned();

@@ -116,6 +116,20 @@ impl App {
             .await
     }
 
+    /// The simulator's state of one location (`/_sim/state?uId=`).
+    pub async fn sim_location(&self, uid: &str) -> Value {
+        let state: Value = self
+            .http
+            .get(format!("{}/_sim/state?uId={uid}", self.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["locations"][0].clone()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(ADMIN), Some(body))
             .await
