@@ -114,7 +114,8 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             if !yes {
                 anyhow::bail!("run again with --yes to delete deployment {id}");
             }
-            c.delete(&format!("/api/v1/deployments/{id}")).await?;
+            c.delete(&format!("/api/v1/deployments/{id}?confirm=true"))
+                .await?;
             say!("Deleted deployment {id}");
             return Ok(());
         }

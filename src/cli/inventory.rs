@@ -202,7 +202,7 @@ pub async fn users(cmd: UsersCommand, c: &Client, format: Format) -> anyhow::Res
             if !yes {
                 bail!("removing a user reclaims their licenses: run again with --yes to confirm");
             }
-            c.delete(&format!("/api/v1/users/{}", segment(&user)))
+            c.delete(&format!("/api/v1/users/{}?confirm=true", segment(&user)))
                 .await?;
             say!("Removed {user}");
         }

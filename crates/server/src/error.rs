@@ -177,3 +177,58 @@ where
         Ok(ApiJson(v))
     }
 }
+
+/// One error body everywhere: an error answered by axum itself (a query string or path it could
+/// not read, a body over the limit, an unknown route, a wrong method) is plain text or empty; it
+/// becomes the JSON envelope, with the text as the message. Console pages (HTML) are left alone.
+pub async fn json_error_bodies(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let kind = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if kind.starts_with("application/json") || kind.starts_with("text/html") {
+        return res;
+    }
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND if text.is_empty() => {
+            ("not_found", format!("no such route: {method} {path}"))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!(
+                "{method} is not allowed on {path}{}",
+                allow
+                    .as_ref()
+                    .and_then(|a| a.to_str().ok())
+                    .map(|a| format!("; allowed: {a}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request body is too large".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text),
+        s if s.is_server_error() => ("internal", "something went wrong on the server".to_owned()),
+        _ if text.is_empty() => ("bad_request", "the request could not be read".to_owned()),
+        _ => ("bad_request", text),
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, a);
+    }
+    out
+}

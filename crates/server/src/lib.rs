@@ -62,6 +62,7 @@ impl Server {
                 config::redact_url(&config.database())
             )
         })?;
+        restrict_data_files(&config.data_dir)?;
         let (secrets, new_secret_key) = match &config.secret_key {
             Some(k) => (SecretBox::from_base64(k)?, None),
             None => {
@@ -125,6 +126,8 @@ impl Server {
             .route("/health", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
+            .layer(axum::middleware::from_fn(error::json_error_bodies))
+            .layer(axum::middleware::from_fn(security_headers))
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .with_state(state.clone());
         Ok(Self {
@@ -214,6 +217,55 @@ async fn ensure_admin_key(
         .insert_api_key("admin", &allot_secrets::hash_api_key(&key), "admin", now)
         .await?;
     Ok(Some(key))
+}
+
+/// The data folder and the SQLite files in it (the database holds hashed keys, encrypted tokens
+/// and everything synced) are for Allot's own user alone, like `secret.key`. SQLite makes its WAL
+/// and shared-memory files with the database file's mode.
+#[cfg(unix)]
+fn restrict_data_files(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |path: &std::path::Path, mode: u32| -> anyhow::Result<()> {
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("restricting {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    };
+    set(dir, 0o700)?;
+    for file in ["allot.db", "allot.db-wal", "allot.db-shm"] {
+        set(&dir.join(file), 0o600)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_data_files(_dir: &std::path::Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Console pages may run only their own script and be framed by no one; no response is sniffed
+/// into another type. (Inline `style` attributes draw the usage bars; icons come from Apple.)
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{
+        HeaderValue, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
 }
 
 /// This instance's lease name, kept in its data folder: instances sharing a database each have

@@ -483,3 +483,32 @@ async fn first_run_makes_an_admin_key_and_the_secret_key_must_match() {
     assert!(err.contains("secret key does not match"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_folder_and_database_are_private_to_allot() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::sqlite().await;
+    let dir = std::env::temp_dir().join(format!("allot-perms-{}", uuid::Uuid::new_v4().simple()));
+    let mut c = config(&db, &dir, "http://127.0.0.1:9/mdm/v2/", None);
+    c.database_url = None; // SQLite in the data folder, as by default
+    let server = Server::build(&c).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("allot.db")), 0o600);
+    assert_eq!(mode(&dir.join("secret.key")), 0o600);
+    // Console pages and API answers carry the headers that keep pages from being framed or sniffed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = server.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    for path in ["/login", "/api/v1/tokens"] {
+        let res = reqwest::get(format!("{base}{path}")).await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -231,13 +231,22 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         assert_eq!(status, 403, "{path}");
         assert!(html.contains("read-only account"), "{path}: {html}");
     }
-    let (status, _, _) = ro
+    // A plan only reads: a read-only account may ask for one, as a read-only API key may.
+    let (status, html, _) = ro
         .post(
             "/deployments/plan",
             &[("csrf", &csrf), ("adam_id", "111"), ("collection", "x")],
         )
         .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404, "no collection x: {html}");
+    assert!(!html.contains("read-only account"));
+    let (status, _, _) = ro
+        .post(
+            "/deployments/plan",
+            &[("csrf", "forged"), ("adam_id", "111"), ("collection", "x")],
+        )
+        .await;
+    assert_eq!(status, 403, "still only from our own form");
     let (_, tokens) = app.get("/api/v1/tokens").await;
     assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1, "still there");
 
@@ -273,6 +282,22 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
     let html = res.text().await.unwrap();
     assert!((400..500).contains(&status), "{status}: {html}");
     assert!(html.contains("class=\"error\""));
+    // A file over the upload limit is a 413 page that says so.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("name", "Huge")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![b'a'; 300 * 1024]).file_name("x.vpptoken"),
+        );
+    let res = admin
+        .req(reqwest::Method::POST, "/tokens")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    assert!(res.text().await.unwrap().contains("too large"));
     let (_, tokens) = app.get("/api/v1/tokens").await;
     assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1);
     // Sign-in never redirects off-site.

@@ -273,7 +273,11 @@ async fn deployments_that_cannot_run_are_refused_with_the_reason() {
         .unwrap()
         .contains("not a target status"));
     let (status, _) = e
-        .call(reqwest::Method::DELETE, "/api/v1/deployments/77", None)
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/deployments/77?confirm=true",
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 }

@@ -148,3 +148,48 @@ async fn notifications_with_hostile_values_are_refused_or_kept_in_range() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_error_has_the_json_envelope() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let big = "x".repeat(2 << 20);
+    let cases: Vec<(Method, &str, Option<(&str, String)>, u16)> = vec![
+        (Method::GET, "/api/v1/no-such-thing", None, 404),
+        (Method::GET, "/nowhere/at/all", None, 404),
+        (Method::PUT, "/api/v1/apps", None, 405),
+        (Method::GET, "/api/v1/devices?limit=many", None, 422),
+        (Method::GET, "/api/v1/deployments/abc", None, 400),
+        (
+            Method::POST,
+            "/apple/notifications/abc",
+            Some(("application/json", "{}".into())),
+            400,
+        ),
+        (
+            Method::POST,
+            "/mdm/webhook",
+            Some(("application/json", big.clone())),
+            413,
+        ),
+        (
+            Method::POST,
+            "/api/v1/devices",
+            Some(("text/plain", "{}".into())),
+            415,
+        ),
+        (
+            Method::POST,
+            "/api/v1/devices",
+            Some(("application/json", big)),
+            413,
+        ),
+    ];
+    for (method, path, body, want) in cases {
+        let (status, res) = raw(&app, method.clone(), path, body).await;
+        assert_eq!(status, want, "{method} {path}: {res}");
+        assert!(
+            res["error"]["code"].is_string() && !message(&res).is_empty(),
+            "{method} {path}: {res}"
+        );
+    }
+}

@@ -152,11 +152,23 @@ async fn users_devices_and_collections() {
             .await;
         assert_eq!(status, 400, "needs confirmation");
 
-        // A removed user is kept (their licenses are reclaimed by policy) and shown as removed.
+        // A removed user is kept (their licenses are reclaimed by policy) and shown as removed;
+        // only when confirmed.
         assert_eq!(
             app.call(
                 reqwest::Method::DELETE,
                 "/api/v1/users/ada@example.com",
+                Some(ADMIN),
+                None
+            )
+            .await
+            .0,
+            400
+        );
+        assert_eq!(
+            app.call(
+                reqwest::Method::DELETE,
+                "/api/v1/users/ada@example.com?confirm=true",
                 Some(ADMIN),
                 None
             )

@@ -104,11 +104,22 @@ async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_
     .await;
     assert!(e.mdm.queue(&empty[0]).is_empty());
 
-    // Deleting a finished deployment.
-    let (status, _) = e.call(reqwest::Method::DELETE, &revoke, None).await;
+    // Deleting a finished deployment: only when confirmed.
+    let (status, res) = e.call(reqwest::Method::DELETE, &revoke, None).await;
+    assert_eq!(status, 400, "{res}");
+    assert!(res["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("confirm=true"));
+    assert_eq!(e.call(reqwest::Method::GET, &revoke, None).await.0, 200);
+    let confirmed = format!("{revoke}?confirm=true");
+    let (status, _) = e.call(reqwest::Method::DELETE, &confirmed, None).await;
     assert_eq!(status, 204);
     assert_eq!(e.call(reqwest::Method::GET, &revoke, None).await.0, 404);
-    assert_eq!(e.call(reqwest::Method::DELETE, &revoke, None).await.0, 404);
+    assert_eq!(
+        e.call(reqwest::Method::DELETE, &confirmed, None).await.0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -185,7 +196,7 @@ async fn people_who_leave_give_their_licenses_back() {
     let (status, _) = e
         .call(
             reqwest::Method::DELETE,
-            "/api/v1/users/pat@acme.example",
+            "/api/v1/users/pat@acme.example?confirm=true",
             None,
         )
         .await;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::inventory::{find_person, DeviceView, UserView};
-use crate::api::tokens::Confirm;
+use crate::api::{confirmed, Confirm};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
@@ -260,11 +260,7 @@ pub async fn delete(
     Path(key): Path<String>,
     Query(c): Query<Confirm>,
 ) -> Result<StatusCode, ApiError> {
-    if c.confirm != Some(true) {
-        return Err(ApiError::bad_request(
-            "deleting a collection needs ?confirm=true",
-        ));
-    }
+    confirmed(&c, "deleting a collection")?;
     let col = find(&state, &key).await?;
     state.store.delete_collection(col.id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -204,13 +204,15 @@ pub async fn show(
 
 /// Deletes a deployment and its targets. Licenses already assigned stay (deploy with Uninstall or
 /// Revoke to take them back); refused while a request to Apple is in flight for a target.
-#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = i64, Path), crate::api::Confirm),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _a: Admin,
     Path(id): Path<i64>,
+    Query(c): Query<crate::api::Confirm>,
 ) -> Result<StatusCode, ApiError> {
+    crate::api::confirmed(&c, "deleting a deployment")?;
     if state.store.deployment(id).await?.is_none() {
         return Err(ApiError::not_found(format!("no deployment {id}")));
     }

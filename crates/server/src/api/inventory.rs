@@ -232,13 +232,15 @@ pub(crate) async fn find_person(state: &AppState, key: &str) -> Result<PersonRow
 }
 
 /// Marks a user as gone: their licenses are reclaimed by policy.
-#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "inventory", params(("user" = String, Path, description = "id or email")),
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "inventory", params(("user" = String, Path, description = "id or email"), crate::api::Confirm),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn remove_user(
     State(state): State<AppState>,
     _a: Admin,
     Path(key): Path<String>,
+    Query(c): Query<crate::api::Confirm>,
 ) -> Result<StatusCode, ApiError> {
+    crate::api::confirmed(&c, "removing a user (their licenses are then reclaimed)")?;
     let p = find_person(&state, &key).await?;
     state
         .store

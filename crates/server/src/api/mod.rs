@@ -139,3 +139,21 @@ pub fn router() -> Router<AppState> {
             post(collections::add_members).delete(collections::remove_members),
         )
 }
+
+/// `?confirm=true`, which every delete and take-over needs.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct Confirm {
+    /// Must be `true`: the action cannot be undone.
+    #[param(required = true)]
+    pub confirm: Option<bool>,
+}
+
+pub(crate) fn confirmed(c: &Confirm, what: &str) -> Result<(), crate::error::ApiError> {
+    if c.confirm == Some(true) {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::bad_request(format!(
+            "{what} needs ?confirm=true"
+        )))
+    }
+}

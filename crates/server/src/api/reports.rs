@@ -134,6 +134,17 @@ pub(crate) async fn licenses_export(
     }
 }
 
+/// A cell a spreadsheet shows as text: one that would start a formula (`=`, `+`, `-`, `@`, a tab
+/// or carriage return) gets a leading `'`, unless it is a plain number.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && cell.parse::<f64>().is_err() {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// Rows as a CSV download.
 fn csv_download(
     filename: &str,
@@ -143,7 +154,8 @@ fn csv_download(
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header).map_err(ApiError::internal)?;
     for r in rows {
-        w.write_record(&r).map_err(ApiError::internal)?;
+        w.write_record(r.iter().map(|c| spreadsheet_safe(c).into_owned()))
+            .map_err(ApiError::internal)?;
     }
     let body = w.into_inner().map_err(ApiError::internal)?;
     Ok((
@@ -328,4 +340,18 @@ pub async fn expiry(
             ]
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_are_shown_as_text() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("+1 555"), "'+1 555");
+        assert_eq!(spreadsheet_safe("-5"), "-5");
+        assert_eq!(spreadsheet_safe("Pages"), "Pages");
+    }
 }

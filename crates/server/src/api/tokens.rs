@@ -7,8 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
+use crate::api::{confirmed, Confirm};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
@@ -358,20 +359,6 @@ pub async fn sync_status(
     });
     let latest = state.store.latest_sync_run(t.id).await?.map(run_view);
     Ok(Json(SyncStatus { running, latest }))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct Confirm {
-    /// Must be `true`: the action cannot be undone.
-    pub confirm: Option<bool>,
-}
-
-fn confirmed(c: &Confirm, what: &str) -> Result<(), ApiError> {
-    if c.confirm == Some(true) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!("{what} needs ?confirm=true")))
-    }
 }
 
 /// Takes over a location another MDM holds (our identity replaces theirs at Apple), then syncs.

@@ -42,6 +42,12 @@ impl Viewer {
                 self.username
             )));
         }
+        self.form_is_ours(csrf)
+    }
+
+    /// A form that only reads (a plan): any account, with the session's CSRF token — as a
+    /// read-only API key may ask for a plan too.
+    pub fn form_is_ours(&self, csrf: &str) -> Result<(), PageError> {
         if !allot_secrets::same_secret(csrf.as_bytes(), self.csrf.as_bytes()) {
             return Err(PageError::forbidden(
                 "this form has expired (or came from another site): reload the page and try again",

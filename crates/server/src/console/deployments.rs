@@ -149,7 +149,7 @@ pub(crate) async fn plan(
     viewer: Viewer,
     Form(f): Form<DeployForm>,
 ) -> PageResult {
-    viewer.may_change(&f.csrf)?;
+    viewer.form_is_ours(&f.csrf)?;
     let p = plan_for(&state, &f.body()).await?;
     let collection = crate::api::collections::find(&state, &f.collection).await?;
     let mut form = f.clone();

@@ -244,6 +244,12 @@ struct Upload {
 impl Upload {
     async fn read(mut m: Multipart) -> Result<Self, PageError> {
         let bad = |e: axum::extract::multipart::MultipartError| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                return PageError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the file is too large for a content token (at most 256 KiB): choose the .vpptoken file Apple gave you",
+                );
+            }
             PageError::new(
                 StatusCode::BAD_REQUEST,
                 format!("the form could not be read: {e}"),
