@@ -149,11 +149,14 @@ async fn notifications_with_hostile_values_are_refused_or_kept_in_range() {
     }
 }
 
+/// A request (method, path, content type and body) and the status it must get.
+type Case<'a> = (Method, &'a str, Option<(&'a str, String)>, u16);
+
 #[tokio::test]
 async fn every_error_has_the_json_envelope() {
     let app = App::start(TestDb::sqlite().await).await;
     let big = "x".repeat(2 << 20);
-    let cases: Vec<(Method, &str, Option<(&str, String)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (Method::GET, "/api/v1/no-such-thing", None, 404),
         (Method::GET, "/nowhere/at/all", None, 404),
         (Method::PUT, "/api/v1/apps", None, 405),
