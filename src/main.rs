@@ -2,19 +2,14 @@
 //! client of the server's API.
 
 mod cli;
+mod logging;
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")
-                .unwrap_or_else(|_| cli.default_log().into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(cli.default_log());
     if let Err(e) = cli::run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -444,3 +444,64 @@ fn the_demo_runs_in_one_command() {
         "{plan}"
     );
 }
+
+/// A value typed by anyone (here a user name at the sign-in page) cannot write a line of its own
+/// into the log, nor colour it, when the log goes to a file.
+#[test]
+fn logged_values_cannot_forge_log_lines() {
+    let dir = std::env::temp_dir().join(format!("allot-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("allot.log")).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(["serve"])
+        .env("ALLOT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ALLOT_DATA_DIR", dir.join("data"))
+        .env("ALLOT_APPLE_URL", "http://127.0.0.1:9/mdm/v2/")
+        .env("ALLOT_CONSOLE_ADMIN_PASSWORD", "console-password-0123")
+        .env("ALLOT_ADMIN_API_KEY", "log-test-admin-key-0123")
+        .env_remove("ALLOT_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while http.get(format!("{base}/health")).send().await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let res = http
+            .post(format!("{base}/login"))
+            .form(&[
+                (
+                    "username",
+                    "mallory\n2026-12-01T00:00:00Z  INFO forged: admin signed in \x1b[31m",
+                ),
+                ("password", "wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+    });
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let text = std::fs::read_to_string(dir.join("allot.log")).unwrap();
+    assert!(text.contains("sign-in refused"), "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-12-01T00:00:00Z")),
+        "a forged line: {text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in a log file: {text:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

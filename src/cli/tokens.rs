@@ -271,7 +271,20 @@ async fn sync(
 ) -> anyhow::Result<()> {
     let path = format!("/api/v1/tokens/{}/sync", segment(token));
     let kind = if delta { "delta" } else { "full" };
-    let started = c.post(&path, json!({ "kind": kind })).await?;
+    let started = match c.post(&path, json!({ "kind": kind })).await {
+        Ok(started) => started,
+        Err(e) => {
+            // One sync of a token at a time: one already under way is followed instead.
+            let s: Value = c.get(&path).await?;
+            let Some(run_id) = s["running"]["runId"].as_i64() else {
+                return Err(e);
+            };
+            if format == Format::Table {
+                say!("A sync of {token} is already running (run {run_id}); following it");
+            }
+            json!({ "runId": run_id })
+        }
+    };
     let run_id = started["runId"].as_i64().unwrap_or_default();
     if no_wait {
         match format {

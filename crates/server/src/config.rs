@@ -49,6 +49,9 @@ pub struct Config {
     pub reclaim_grace: Duration,
     /// The language of app names and descriptions from Apple's metadata lookup (`en-us`, `fr-fr`).
     pub metadata_language: String,
+    /// Take the client's address from the last `X-Forwarded-For` hop (only behind a proxy that
+    /// sets it), for the sign-in throttle.
+    pub trust_forwarded_for: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             event_poll: Duration::from_secs(30),
             reclaim_grace: Duration::from_secs(24 * 3600),
             metadata_language: "en-us".into(),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -128,6 +132,7 @@ struct FileConfig {
     nanomdm_user: Option<String>,
     reclaim_grace_hours: Option<f64>,
     metadata_language: Option<String>,
+    trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +296,20 @@ impl Config {
                 ))
             })?;
             c.reclaim_grace = Duration::from_secs_f64(h * 3600.0);
+        }
+        if let Some(v) = pick(
+            "ALLOT_TRUST_FORWARDED_FOR",
+            f.trust_forwarded_for.map(|b| b.to_string()),
+        )? {
+            c.trust_forwarded_for = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "ALLOT_TRUST_FORWARDED_FOR {v:?} must be true or false"
+                    )))
+                }
+            };
         }
         if let Some(v) = pick("ALLOT_METADATA_LANGUAGE", f.metadata_language)? {
             let tag = v.trim().to_ascii_lowercase();

@@ -130,6 +130,11 @@ impl Server {
             .layer(axum::middleware::from_fn(security_headers))
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .with_state(state.clone());
+        let router = if config.trust_forwarded_for {
+            router.layer(axum::Extension(TrustForwardedFor))
+        } else {
+            router
+        };
         Ok(Self {
             state,
             router,
@@ -245,6 +250,40 @@ fn restrict_data_files(_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The address a request comes from: the peer's, or with `ALLOT_TRUST_FORWARDED_FOR` the last
+/// address in `X-Forwarded-For` (set by the reverse proxy in front); "unknown" when the server
+/// was started without connection info (tests).
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let trust = parts.extensions.get::<TrustForwardedFor>().is_some();
+        let forwarded = trust
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|a| a.trim().to_owned())
+            .filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(ClientAddress(
+            forwarded.or(peer).unwrap_or_else(|| "unknown".into()),
+        ))
+    }
+}
+
+/// Marks requests whose `X-Forwarded-For` comes from our own reverse proxy.
+#[derive(Clone, Copy)]
+struct TrustForwardedFor;
+
 /// Console pages may run only their own script and be framed by no one; no response is sniffed
 /// into another type. (Inline `style` attributes draw the usage bars; icons come from Apple.)
 async fn security_headers(
@@ -317,10 +356,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "Allot console at http://{0}/ — API at http://{0}/api/v1/ (OpenAPI: /api/v1/openapi.json)",
         listener.local_addr()?
     );
-    axum::serve(listener, server.router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        server
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -327,3 +327,50 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         "other names are not held up"
     );
 }
+
+/// Someone guessing `admin` from one address neither locks out the real admin at another nor
+/// clears the count by flooding junk names; known and unknown names answer alike.
+#[tokio::test]
+async fn the_sign_in_throttle_cannot_be_flushed_or_turned_on_the_admin() {
+    let app = App::start_with(TestDb::sqlite().await, |c| c.trust_forwarded_for = true).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |from: &'static str, user: String, password: &'static str| {
+        let req = http
+            .post(format!("{}/login", app.base))
+            .header("x-forwarded-for", format!("198.51.100.7, {from}"))
+            .form(&[("username", user), ("password", password.to_owned())]);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in("203.0.113.9", "admin".into(), "wrong-password").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in("203.0.113.9", "admin".into(), CONSOLE_PASSWORD).await,
+        429,
+        "the guesser's address waits, even with the right password"
+    );
+    // Junk names from that address stop at its own limit instead of clearing the table.
+    for i in 0..30 {
+        sign_in("203.0.113.9", format!("junk{i}"), "x").await;
+    }
+    assert_eq!(
+        sign_in("203.0.113.9", "admin".into(), CONSOLE_PASSWORD).await,
+        429
+    );
+    // The real admin, elsewhere, signs in.
+    assert_eq!(
+        sign_in("192.0.2.44", "admin".into(), CONSOLE_PASSWORD).await,
+        303
+    );
+    // An unknown name is refused with the same answer as a wrong password.
+    assert_eq!(
+        sign_in("192.0.2.45", "nobody".into(), "whatever").await,
+        401
+    );
+}

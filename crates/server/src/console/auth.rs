@@ -6,14 +6,18 @@ use askama::Template;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
+use super::throttle::Attempt;
 use super::{render, Chrome, PageError, PageResult};
 use crate::AppState;
 
 const COOKIE: &str = "allot_session";
+/// Set on a successful sign-in: this browser has signed in as that name before (see `throttle`).
+const KNOWN_COOKIE: &str = "allot_known";
+const KNOWN_MAX_AGE_S: i64 = 90 * 86_400;
 const SESSION_MS: i64 = 12 * 3600 * 1000;
 
 /// The signed-in person looking at a page.
@@ -57,15 +61,19 @@ impl Viewer {
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, COOKIE)
 }
 
 /// Not signed in: to the sign-in page, then back.
@@ -143,34 +151,51 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-pub(crate) async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> PageResult {
+/// A hash no password matches, checked when the name is unknown so that both answers take one
+/// password check: the time does not tell which names exist.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| allot_secrets::hash_password(&allot_secrets::random_token("")))
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    client: crate::ClientAddress,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
     let next = local_path(f.next.as_deref());
     let username = f.username.trim();
-    if let Some(wait) = state.sign_ins.wait(username) {
+    let known = cookie_value(&headers, KNOWN_COOKIE);
+    let attempt = Attempt {
+        username,
+        address: &client.0,
+        known: known.as_deref(),
+    };
+    if let Some(wait) = state.sign_ins.wait(&attempt) {
         let page = LoginPage {
             error: Some(format!(
-                "too many failed sign-ins for {username}: try again in {} minutes",
+                "too many failed sign-ins: try again in {} minutes",
                 wait.as_secs() / 60 + 1
             )),
             next,
         };
         return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)).into_response());
     }
-    let account = state
-        .store
-        .account_by_username(username)
-        .await?
-        .filter(|(_, hash)| allot_secrets::verify_password(&f.password, hash));
+    let found = state.store.account_by_username(username).await?;
+    let hash = found.as_ref().map_or(decoy_hash(), |(_, h)| h.as_str());
+    let matches = allot_secrets::verify_password(&f.password, hash);
+    let account = found.filter(|_| matches);
     let Some((account, _)) = account else {
-        state.sign_ins.failed(username);
-        tracing::info!(username = %username, "console sign-in refused");
+        state.sign_ins.failed(&attempt);
+        tracing::info!(username = %username, address = %client.0, "console sign-in refused");
         let page = LoginPage {
             error: Some("that user name and password do not match an account".into()),
             next,
         };
         return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
     };
-    state.sign_ins.succeeded(username);
+    state.sign_ins.succeeded(&attempt);
     let cookie = allot_secrets::random_token("");
     let csrf = allot_secrets::random_token("");
     let now = allot_sync::now_ms();
@@ -193,14 +218,24 @@ pub(crate) async fn login(State(state): State<AppState>, Form(f): Form<LoginForm
     } else {
         ""
     };
+    let known = state.sign_ins.known_mark(&account.username);
     Ok((
-        [(
-            header::SET_COOKIE,
-            format!(
-                "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-                SESSION_MS / 1000
+        AppendHeaders([
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                    SESSION_MS / 1000
+                ),
             ),
-        )],
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{KNOWN_COOKIE}={known}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                    KNOWN_MAX_AGE_S
+                ),
+            ),
+        ]),
         Redirect::to(&next),
     )
         .into_response())

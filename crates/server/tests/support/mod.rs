@@ -61,22 +61,25 @@ pub fn config(
 
 impl App {
     pub async fn start(db: TestDb) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// With a change to the test configuration.
+    pub async fn start_with(db: TestDb, change: impl FnOnce(&mut Config)) -> Self {
         let sim = allot_apple_sim::start_local(SCENARIO).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let data_dir =
             std::env::temp_dir().join(format!("allot-api-{}", uuid::Uuid::new_v4().simple()));
-        let server = Server::build(&config(
-            &db,
-            &data_dir,
-            &sim.apple_url(),
-            Some(base.clone()),
-        ))
-        .await
-        .unwrap();
-        let router = server.router.clone();
+        let mut c = config(&db, &data_dir, &sim.apple_url(), Some(base.clone()));
+        change(&mut c);
+        let server = Server::build(&c).await.unwrap();
+        let service = server
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            axum::serve(listener, service).await.unwrap();
         });
         Self {
             sim,
