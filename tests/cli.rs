@@ -284,6 +284,17 @@ async fn tokens_and_apps_from_the_command_line() {
     let (ok, _, err) = allot(&e, &["collections", "add", "Carts", "GHOST"]).await;
     assert!(!ok && err.contains("GHOST"), "{err}");
 
+    // API keys: made (shown once), listed with their use, revoked only when confirmed.
+    let (ok, out, err) = allot(&e, &["keys", "create", "reporting"]).await;
+    assert!(ok && out.contains("shown only now"), "{out}{err}");
+    let (ok, out, err) = allot(&e, &["keys", "list"]).await;
+    assert!(
+        ok && out.contains("reporting") && out.contains("read_only"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = allot(&e, &["keys", "revoke", "2"]).await;
+    assert!(!ok && err.contains("--yes"), "{err}");
+
     let (ok, out, err) = allot(&e, &["tokens", "delete", "HQ", "--yes"]).await;
     assert!(ok && out.contains("Deleted HQ"), "{err}");
     let (_, out, _) = allot(&e, &["apps", "list", "--output", "json"]).await;

@@ -5,6 +5,7 @@ mod client;
 mod demo;
 mod deployments;
 mod inventory;
+mod keys;
 mod output;
 mod report;
 mod sim;
@@ -105,6 +106,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// API keys for automation: list, create, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 impl Cli {
@@ -126,6 +134,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sim(args) => sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Keys { command, server } => {
+            keys::run(command, &client::Client::new(&server)?, server.output).await
+        }
         Command::Tokens { command, server } => {
             tokens::run(command, &client::Client::new(&server)?, server.output).await
         }

@@ -1,5 +1,6 @@
 //! API keys: `Authorization: Bearer <key>`. Keys are stored as SHA-256 hashes; the admin key is
-//! made on first run and printed once. Two roles: `admin` (everything) and `read_only`.
+//! made on first run and printed once. Two roles: `admin` (everything) and `read_only`. A revoked
+//! key is refused; each key's last use is kept (to the minute).
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, StatusCode};
@@ -9,6 +10,7 @@ use crate::AppState;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
+    pub key_id: i64,
     pub key_name: String,
     pub admin: bool,
 }
@@ -41,7 +43,19 @@ impl FromRequestParts<AppState> for Caller {
                     "this API key is not known: check ALLOT_API_KEY or --api-key",
                 )
             })?;
+        if row.revoked_at.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this API key was revoked: ask an administrator for a new one",
+            ));
+        }
+        state
+            .store
+            .touch_api_key(row.id, allot_sync::now_ms())
+            .await?;
         Ok(Caller {
+            key_id: row.id,
             key_name: row.name,
             admin: row.role == "admin",
         })

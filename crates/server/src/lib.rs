@@ -198,19 +198,16 @@ async fn ensure_admin_key(
 ) -> anyhow::Result<Option<String>> {
     let now = allot_sync::now_ms();
     if let Some(k) = configured {
-        if store
-            .api_key_by_hash(&allot_secrets::hash_api_key(k))
-            .await?
-            .is_none()
-        {
-            store
-                .insert_api_key(
-                    "admin (ALLOT_ADMIN_API_KEY)",
-                    &allot_secrets::hash_api_key(k),
-                    "admin",
-                    now,
-                )
-                .await?;
+        // A new value replaces (revokes) the key the setting named before: that is rotation.
+        let hash = allot_secrets::hash_api_key(k);
+        match store.api_key_by_hash(&hash).await? {
+            None => {
+                store.insert_config_api_key(&hash, now).await?;
+            }
+            Some(key) if key.revoked_at.is_some() => tracing::warn!(
+                "ALLOT_ADMIN_API_KEY names a key that was revoked: it stays revoked; set a new value"
+            ),
+            Some(_) => {}
         }
         return Ok(None);
     }

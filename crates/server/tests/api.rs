@@ -512,3 +512,96 @@ async fn the_data_folder_and_database_are_private_to_allot() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Keys have names, a list with their last use, and can be revoked; a new ALLOT_ADMIN_API_KEY
+/// revokes the key the setting named before.
+#[tokio::test]
+async fn api_keys_are_listed_revoked_and_rotated() {
+    for db in TestDb::both().await {
+        let dir =
+            std::env::temp_dir().join(format!("allot-keys-{}", uuid::Uuid::new_v4().simple()));
+        let serve = |key: &'static str| {
+            let mut c = config(&db, &dir, "http://127.0.0.1:9/mdm/v2/", None);
+            c.admin_api_key = Some(key.into());
+            async move {
+                let server = Server::build(&c).await.unwrap();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let base = format!("http://{}", listener.local_addr().unwrap());
+                let router = server.router.clone();
+                let task =
+                    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+                (base, task)
+            }
+        };
+        let http = reqwest::Client::new();
+        let status = |base: &str, key: &str| {
+            let req = http.get(format!("{base}/api/v1/tokens")).bearer_auth(key);
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        let (base, first) = serve("first-admin-key-0123456").await;
+        let res = http
+            .post(format!("{base}/api/v1/api-keys"))
+            .bearer_auth("first-admin-key-0123456")
+            .json(&json!({ "name": "reporting", "role": "read_only" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+        let made: Value = res.json().await.unwrap();
+        let secret = made["secret"].as_str().unwrap().to_owned();
+        assert_eq!(status(&base, &secret).await, 200);
+        let list: Value = http
+            .get(format!("{base}/api/v1/api-keys"))
+            .bearer_auth("first-admin-key-0123456")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let reporting = list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "reporting")
+            .unwrap()
+            .clone();
+        assert!(reporting["lastUsedAt"].is_string(), "{reporting}");
+        assert!(
+            !list.to_string().contains(&secret),
+            "secrets are never listed"
+        );
+        let revoke = format!("{base}/api/v1/api-keys/{}", reporting["id"]);
+        let res = http
+            .delete(&revoke)
+            .bearer_auth("first-admin-key-0123456")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400, "needs ?confirm=true");
+        let res = http
+            .delete(format!("{revoke}?confirm=true"))
+            .bearer_auth("first-admin-key-0123456")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204);
+        assert_eq!(
+            status(&base, &secret).await,
+            401,
+            "a revoked key is refused"
+        );
+        first.abort();
+
+        // Rotation: the server started with a new ALLOT_ADMIN_API_KEY.
+        let (base, second) = serve("second-admin-key-0123456").await;
+        assert_eq!(status(&base, "second-admin-key-0123456").await, 200);
+        assert_eq!(
+            status(&base, "first-admin-key-0123456").await,
+            401,
+            "the old admin key stopped working"
+        );
+        second.abort();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

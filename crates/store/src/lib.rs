@@ -179,6 +179,10 @@ delegate! {
     fn interrupt_abandoned_runs(&self, now: i64) -> u64;
     fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, now: i64) -> i64;
     fn api_key_by_hash(&self, key_hash: &str) -> Option<ApiKeyRow>;
+    fn insert_config_api_key(&self, key_hash: &str, now: i64) -> i64;
+    fn api_keys(&self) -> Vec<ApiKeyRow>;
+    fn revoke_api_key(&self, id: i64, now: i64) -> bool;
+    fn touch_api_key(&self, id: i64, now: i64) -> ();
     fn count_api_keys(&self) -> i64;
     fn app_licenses(&self, f: &AppFilter) -> (Vec<AppLicense>, i64);
     fn insert_person(&self, p: &NewPerson, client_user_id: &str, now: i64) -> PersonRow;

@@ -212,6 +212,26 @@ macro_rules! impl_queries {
             })
         }
 
+        const API_KEY_COLUMNS: &str = "id, name, role, created_at, last_used_at, revoked_at, from_config";
+
+        fn api_key_row<R: sqlx::Row>(r: &R) -> Result<ApiKeyRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok(ApiKeyRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+                created_at: r.try_get("created_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+                from_config: r.try_get("from_config")?,
+            })
+        }
+
         impl $store {
             // ---- settings ----
 
@@ -885,11 +905,61 @@ macro_rules! impl_queries {
                     .map_err(StoreError::from_insert)
             }
 
+            /// The key configured by ALLOT_ADMIN_API_KEY: recorded as such, and every key that
+            /// setting named before is revoked (changing the setting rotates the key).
+            pub async fn insert_config_api_key(&self, key_hash: &str, now: i64) -> Result<i64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE from_config AND revoked_at IS NULL")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO api_keys (name, key_hash, role, created_at, from_config) \
+                     VALUES ('admin (ALLOT_ADMIN_API_KEY)', $1, 'admin', $2, TRUE) RETURNING id",
+                )
+                .bind(key_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from_insert)?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            /// The key with this hash, revoked or not.
             pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-                let row = sqlx::query("SELECT id, name, role FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await?;
-                row.map(|r| Ok(ApiKeyRow { id: r.try_get("id")?, name: r.try_get("name")?, role: r.try_get("role")? }))
-                    .transpose()
-                    .map_err(|e: sqlx::Error| e.into())
+                let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
+                let row = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(api_key_row).transpose()?)
+            }
+
+            /// Every key, newest first (hashes are never returned).
+            pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+                let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id DESC");
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(api_key_row).collect::<Result<_, _>>()?)
+            }
+
+            /// Revokes a key; false when there is none or it was revoked already.
+            pub async fn revoke_api_key(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// Records a key's use, at most once a minute (not a write per request).
+            pub async fn touch_api_key(&self, id: i64, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)")
+                    .bind(id)
+                    .bind(now)
+                    .bind(now - 60_000)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             pub async fn count_api_keys(&self) -> Result<i64, StoreError> {

@@ -217,6 +217,11 @@ pub struct ApiKeyRow {
     pub name: String,
     /// `admin` or `read_only`.
     pub role: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// The key ALLOT_ADMIN_API_KEY sets (replaced when the setting changes).
+    pub from_config: bool,
 }
 
 /// A console account (the password hash is never part of it).

@@ -6,6 +6,7 @@ pub mod collections;
 pub mod deployments;
 pub mod deployments_exec;
 pub mod inventory;
+pub mod keys;
 pub mod program;
 pub mod reports;
 pub mod tokens;
@@ -28,7 +29,7 @@ use crate::AppState;
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
-        accounts::add
+        accounts::add, keys::list, keys::create, keys::revoke
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -40,14 +41,14 @@ use crate::AppState;
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, reports::LicenseRow,
-        accounts::NewAccount, accounts::AccountView, reports::UnusedRow, reports::ExpiryRow
+        accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow
     )),
     modifiers(&ApiKeyScheme),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
         (name = "inventory", description = "Users, devices and collections"),
         (name = "deployments", description = "Apps and books onto collections"),
         (name = "reports", description = "Exports"),
-        (name = "console", description = "Web console accounts"))
+        (name = "console", description = "Web console accounts and API keys"))
 )]
 pub struct ApiDoc;
 
@@ -89,6 +90,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reports/unused-licenses", get(reports::unused))
         .route("/api/v1/reports/token-expiry", get(reports::expiry))
         .route("/api/v1/console-accounts", post(accounts::add))
+        .route("/api/v1/api-keys", get(keys::list).post(keys::create))
+        .route("/api/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
         .route(
             "/api/v1/users",
             get(inventory::list_users).post(inventory::add_user),
