@@ -254,6 +254,38 @@ async fn csv_imports_report_each_bad_line_and_keep_the_rest() {
         20_000 + 2,
         "S1 and S2 before"
     );
+
+    // One serial number on 12,000 lines (more than one chunk): applied in order, the last line
+    // wins, and an empty field keeps what an earlier line gave.
+    let mut repeats = String::from("serial_number,platform,model,name\n");
+    repeats.push_str("REPEAT1,iOS,iPhone15,first\n");
+    for i in 1..12_000 {
+        repeats.push_str(&format!("REPEAT1,iOS,,name {i}\n"));
+    }
+    let (status, report) = post_csv(&app, "/api/v1/devices/import", repeats).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["created"].as_i64(), report["updated"].as_i64()),
+        (Some(1), Some(11_999)),
+        "{report}"
+    );
+    let (_, list) = app.get("/api/v1/devices?search=repeat1").await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(
+        (
+            list["devices"][0]["name"].as_str(),
+            list["devices"][0]["model"].as_str()
+        ),
+        (Some("name 11999"), Some("iPhone15"))
+    );
+    // A file of bad lines lists the first thousand and counts the rest.
+    let mut bad = String::from("serial_number,platform\n");
+    for i in 0..1500 {
+        bad.push_str(&format!("BAD{i},Windows\n"));
+    }
+    let (_, report) = post_csv(&app, "/api/v1/devices/import", bad).await;
+    assert_eq!(report["errors"].as_array().unwrap().len(), 1000);
+    assert_eq!(report["errorsNotListed"], 500);
 }
 
 #[tokio::test]

@@ -2,13 +2,11 @@
 //! or imported from CSV (later learned from the MDM too).
 
 use allot_store::{DeviceRow, NewDevice, NewPerson, PersonRow};
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::input::check_text;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
@@ -102,7 +100,7 @@ pub(crate) fn check_platform(p: &str) -> Result<String, String> {
     }
 }
 
-fn check_person(name: &str, email: Option<&str>) -> Result<NewPerson, String> {
+pub(crate) fn check_person(name: &str, email: Option<&str>) -> Result<NewPerson, String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.contains(char::is_control) {
         return Err("a user needs a name of at most 200 printable characters".into());
@@ -329,197 +327,30 @@ pub async fn list_devices(
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     pub created: u64,
+    /// Rows that existed, and lines repeating an earlier line's serial number or email (the later
+    /// line wins, as if applied in order).
     pub updated: u64,
-    /// Lines that were not imported, with why (line 1 is the header).
+    /// Lines that were not imported, with why (line 1 is the header); the first 1,000.
     pub errors: Vec<ImportError>,
+    /// Lines not imported beyond those listed in `errors`.
+    pub errors_not_listed: u64,
+}
+
+impl ImportReport {
+    pub(crate) fn refuse(&mut self, line: u64, message: String) {
+        if self.errors.len() < 1000 {
+            self.errors.push(ImportError { line, message });
+        } else {
+            self.errors_not_listed += 1;
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportError {
     pub line: u64,
     pub message: String,
-}
-
-/// A CSV line: its number (the header is line 1) and its cells, or why it cannot be read.
-type CsvLine = (u64, Result<Vec<String>, String>);
-
-/// Reads CSV with a header; every named column must be known and the required ones present.
-fn csv_rows(
-    body: &[u8],
-    known: &[&str],
-    required: &[&str],
-) -> Result<(Vec<String>, Vec<CsvLine>), ApiError> {
-    let mut r = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(body);
-    let headers: Vec<String> = r
-        .headers()
-        .map_err(|e| ApiError::invalid(format!("the CSV header cannot be read: {e}")))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
-    if let Some(bad) = headers.iter().find(|h| !known.contains(&h.as_str())) {
-        return Err(ApiError::invalid(format!(
-            "unknown column {bad:?}; the columns are {}",
-            known.join(", ")
-        )));
-    }
-    if let Some(missing) = required.iter().find(|c| !headers.iter().any(|h| h == *c)) {
-        return Err(ApiError::invalid(format!(
-            "the CSV needs a {missing:?} column; the columns are {}",
-            known.join(", ")
-        )));
-    }
-    let rows = r
-        .records()
-        .enumerate()
-        .map(|(i, rec)| {
-            (
-                i as u64 + 2,
-                rec.map_err(|e| e.to_string()).and_then(|r| {
-                    if r.iter().any(|cell| cell.contains('\0')) {
-                        return Err("the line contains a NUL character".to_owned());
-                    }
-                    Ok(r.iter().map(str::to_owned).collect())
-                }),
-            )
-        })
-        .collect();
-    Ok((headers, rows))
-}
-
-fn col<'a>(headers: &[String], row: &'a [String], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .position(|h| h == name)
-        .and_then(|i| row.get(i))
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-}
-
-/// Imports users from CSV: `name,email,managed_apple_id` (email and Managed Apple Account
-/// optional). Users are matched by email.
-#[utoipa::path(post, path = "/api/v1/users/import", tag = "inventory", request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn import_users(
-    State(state): State<AppState>,
-    _a: Admin,
-    body: Bytes,
-) -> Result<Json<ImportReport>, ApiError> {
-    let (headers, rows) = csv_rows(&body, &["name", "email", "managed_apple_id"], &["name"])?;
-    let mut report = ImportReport::default();
-    // Checked line by line, then written 500 a statement; an email's later line goes in a later
-    // batch, so lines still apply in order.
-    let mut rounds: Vec<Vec<(NewPerson, String)>> = Vec::new();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (line, row) in rows {
-        let checked = row.and_then(|row| {
-            let mut p = check_person(
-                col(&headers, &row, "name").unwrap_or(""),
-                col(&headers, &row, "email"),
-            )?;
-            p.managed_apple_id = col(&headers, &row, "managed_apple_id")
-                .map(|m| check_text("managed_apple_id", m, 200))
-                .transpose()?;
-            Ok(p)
-        });
-        match checked {
-            Ok(p) => {
-                let round = match &p.email {
-                    Some(e) => {
-                        let r = seen.entry(e.clone()).or_insert(0);
-                        *r += 1;
-                        *r - 1
-                    }
-                    None => 0,
-                };
-                if rounds.len() <= round {
-                    rounds.push(Vec::new());
-                }
-                rounds[round].push((p, uuid::Uuid::new_v4().to_string()));
-            }
-            Err(message) => report.errors.push(ImportError { line, message }),
-        }
-    }
-    let now = allot_sync::now_ms();
-    for people in &rounds {
-        let (created, updated) = state.store.upsert_people(people, now).await?;
-        report.created += created;
-        report.updated += updated;
-    }
-    Ok(Json(report))
-}
-
-/// Imports devices from CSV: `serial_number,platform,model,name,user_email` (serial number and
-/// platform required). Devices are matched by serial number.
-#[utoipa::path(post, path = "/api/v1/devices/import", tag = "inventory", request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn import_devices(
-    State(state): State<AppState>,
-    _a: Admin,
-    body: Bytes,
-) -> Result<Json<ImportReport>, ApiError> {
-    let (headers, rows) = csv_rows(
-        &body,
-        &["serial_number", "platform", "model", "name", "user_email"],
-        &["serial_number", "platform"],
-    )?;
-    let mut report = ImportReport::default();
-    // Checked line by line first; then written in batches (one line per statement made a
-    // 500,000-device import take minutes).
-    let mut valid: Vec<(u64, NewDevice, Option<String>)> = Vec::new();
-    for (line, row) in rows {
-        let checked: Result<(NewDevice, Option<String>), String> = (|| {
-            let row = row?;
-            let d = NewDevice {
-                serial_number: check_serial(col(&headers, &row, "serial_number").unwrap_or(""))?,
-                enrollment_id: None,
-                platform: check_platform(col(&headers, &row, "platform").unwrap_or(""))?,
-                model: check_text("model", col(&headers, &row, "model").unwrap_or(""), 200)?,
-                name: check_text("name", col(&headers, &row, "name").unwrap_or(""), 200)?,
-                primary_person_id: None,
-            };
-            Ok((d, col(&headers, &row, "user_email").map(str::to_lowercase)))
-        })();
-        match checked {
-            Ok((d, email)) => valid.push((line, d, email)),
-            Err(message) => report.errors.push(ImportError { line, message }),
-        }
-    }
-    let emails: Vec<String> = valid.iter().filter_map(|v| v.2.clone()).collect();
-    let people = state.store.people_by_emails(&emails).await?;
-    // Lines apply in order: a serial number's second line goes in a second batch, and so on.
-    let mut rounds: Vec<Vec<NewDevice>> = Vec::new();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (line, mut d, email) in valid {
-        if let Some(e) = email {
-            match people.get(&e) {
-                Some(id) => d.primary_person_id = Some(*id),
-                None => {
-                    report.errors.push(ImportError {
-                        line,
-                        message: format!("no user with email {e:?}: import users first"),
-                    });
-                    continue;
-                }
-            }
-        }
-        let round = seen.entry(d.serial_number.clone()).or_insert(0);
-        if rounds.len() <= *round {
-            rounds.push(Vec::new());
-        }
-        rounds[*round].push(d);
-        *round += 1;
-    }
-    report.errors.sort_by_key(|e| e.line);
-    let now = allot_sync::now_ms();
-    for devices in &rounds {
-        let (created, updated) = state.store.upsert_devices(devices, now).await?;
-        report.created += created;
-        report.updated += updated;
-    }
-    Ok(Json(report))
 }

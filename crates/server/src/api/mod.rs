@@ -5,6 +5,7 @@ pub mod apps;
 pub mod collections;
 pub mod deployments;
 pub mod deployments_exec;
+pub mod import;
 pub mod inventory;
 pub mod keys;
 pub mod program;
@@ -12,7 +13,7 @@ pub mod reports;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -24,8 +25,8 @@ use crate::AppState;
     info(title = "Allot API", description = "Apple Apps and Books license management. Authenticate with `Authorization: Bearer <API key>`."),
     paths(
         tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list,
-        inventory::add_user, inventory::list_users, inventory::remove_user, inventory::import_users,
-        inventory::add_device, inventory::list_devices, inventory::import_devices,
+        inventory::add_user, inventory::list_users, inventory::remove_user, import::import_users,
+        inventory::add_device, inventory::list_devices, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
@@ -43,7 +44,7 @@ use crate::AppState;
         program::UserDetail, program::ProgramStatus, reports::LicenseRow,
         accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow
     )),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &CommonErrors),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
         (name = "inventory", description = "Users, devices and collections"),
         (name = "deployments", description = "Apps and books onto collections"),
@@ -64,6 +65,71 @@ impl Modify for ApiKeyScheme {
     }
 }
 
+/// The errors any operation can answer, each with the one error body, added where an operation
+/// does not document them itself: 400 (a query, path or character that cannot be read), 401 and
+/// 403 (key missing, revoked, read-only), 404 (an id in the path), 413 and 415 (a body too large
+/// or not JSON), 422 (values that break a rule) and 500.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_id = path.contains('{');
+            let operations = [
+                (false, item.get.as_mut()),
+                (true, item.post.as_mut()),
+                (true, item.put.as_mut()),
+                (true, item.delete.as_mut()),
+                (true, item.patch.as_mut()),
+            ];
+            for (writes, op) in operations {
+                let Some(op) = op else { continue };
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let body = op.request_body.is_some();
+                let mut add = |code: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(what));
+                };
+                add(
+                    "400",
+                    "the request cannot be read (query string, path, JSON, a NUL character)",
+                );
+                if secured {
+                    add("401", "no API key, an unknown one or a revoked one");
+                    if writes {
+                        add("403", "the API key is read-only");
+                    }
+                }
+                if has_path_id {
+                    add("404", "nothing has that id or name");
+                }
+                if body {
+                    add("413", "the body is too large");
+                    add("415", "the body is not of the documented content type");
+                }
+                add("422", "a value breaks a rule; the message says which");
+                add("500", "a failure on the server (logged)");
+            }
+        }
+    }
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -71,76 +137,51 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 /// CSV imports may be large (half a million devices is about 30 MB).
 const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/tokens", get(tokens::list).post(tokens::add))
-        .route(
-            "/api/v1/tokens/{token}",
-            get(tokens::show).delete(tokens::delete),
-        )
-        .route("/api/v1/tokens/{token}/file", put(tokens::renew))
-        .route(
-            "/api/v1/tokens/{token}/sync",
-            post(tokens::sync).get(tokens::sync_status),
-        )
-        .route("/api/v1/tokens/{token}/takeover", post(tokens::take_over))
-        .route("/api/v1/apps", get(apps::list))
-        .route("/api/v1/reports/licenses", get(reports::licenses))
-        .route("/api/v1/reports/unused-licenses", get(reports::unused))
-        .route("/api/v1/reports/token-expiry", get(reports::expiry))
-        .route("/api/v1/console-accounts", post(accounts::add))
-        .route("/api/v1/api-keys", get(keys::list).post(keys::create))
-        .route("/api/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
-        .route(
-            "/api/v1/users",
-            get(inventory::list_users).post(inventory::add_user),
-        )
-        .route(
-            "/api/v1/users/import",
-            post(inventory::import_users).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
-        )
-        .route(
-            "/api/v1/users/{user}",
-            get(program::show_user).delete(inventory::remove_user),
-        )
-        .route(
-            "/api/v1/users/{user}/invitation",
-            post(program::resend_invitation),
-        )
-        .route(
-            "/api/v1/devices",
-            get(inventory::list_devices).post(inventory::add_device),
-        )
-        .route(
-            "/api/v1/devices/import",
-            post(inventory::import_devices).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
-        )
-        .route("/api/v1/deployments/plan", post(deployments::plan))
-        .route(
-            "/api/v1/deployments",
-            get(deployments_exec::list).post(deployments_exec::create),
-        )
-        .route(
-            "/api/v1/deployments/{id}",
-            get(deployments_exec::show).delete(deployments_exec::delete),
-        )
-        .route(
-            "/api/v1/deployments/{id}/requests",
-            post(deployments_exec::request),
-        )
-        .route(
-            "/api/v1/collections",
-            get(collections::list).post(collections::create),
-        )
-        .route(
-            "/api/v1/collections/{collection}",
-            get(collections::show).delete(collections::delete),
-        )
-        .route(
-            "/api/v1/collections/{collection}/members",
-            post(collections::add_members).delete(collections::remove_members),
-        )
+/// Builds the router and, from the same list, `ROUTES`: every path with its methods, which a
+/// test compares with the OpenAPI document so that the two cannot drift apart.
+macro_rules! api_routes {
+    ($($path:literal => [$($method:ident $handler:path),+] $(limit $limit:expr)?;)*) => {
+        /// Every API route and its methods, as the router serves them.
+        pub const ROUTES: &[(&str, &[&str])] = &[$(($path, &[$(stringify!($method)),+])),*];
+
+        pub fn router() -> Router<AppState> {
+            Router::new()
+                .route("/api/v1/openapi.json", get(openapi))
+                $(.route($path, {
+                    let r = axum::routing::MethodRouter::new()$(.$method($handler))+;
+                    $(let r = r.layer(DefaultBodyLimit::max($limit));)?
+                    r
+                }))*
+        }
+    };
+}
+
+api_routes! {
+    "/api/v1/tokens" => [get tokens::list, post tokens::add];
+    "/api/v1/tokens/{token}" => [get tokens::show, delete tokens::delete];
+    "/api/v1/tokens/{token}/file" => [put tokens::renew];
+    "/api/v1/tokens/{token}/sync" => [post tokens::sync, get tokens::sync_status];
+    "/api/v1/tokens/{token}/takeover" => [post tokens::take_over];
+    "/api/v1/apps" => [get apps::list];
+    "/api/v1/reports/licenses" => [get reports::licenses];
+    "/api/v1/reports/unused-licenses" => [get reports::unused];
+    "/api/v1/reports/token-expiry" => [get reports::expiry];
+    "/api/v1/console-accounts" => [post accounts::add];
+    "/api/v1/api-keys" => [get keys::list, post keys::create];
+    "/api/v1/api-keys/{id}" => [delete keys::revoke];
+    "/api/v1/users" => [get inventory::list_users, post inventory::add_user];
+    "/api/v1/users/import" => [post import::import_users] limit IMPORT_LIMIT;
+    "/api/v1/users/{user}" => [get program::show_user, delete inventory::remove_user];
+    "/api/v1/users/{user}/invitation" => [post program::resend_invitation];
+    "/api/v1/devices" => [get inventory::list_devices, post inventory::add_device];
+    "/api/v1/devices/import" => [post import::import_devices] limit IMPORT_LIMIT;
+    "/api/v1/deployments/plan" => [post deployments::plan];
+    "/api/v1/deployments" => [get deployments_exec::list, post deployments_exec::create];
+    "/api/v1/deployments/{id}" => [get deployments_exec::show, delete deployments_exec::delete];
+    "/api/v1/deployments/{id}/requests" => [post deployments_exec::request];
+    "/api/v1/collections" => [get collections::list, post collections::create];
+    "/api/v1/collections/{collection}" => [get collections::show, delete collections::delete];
+    "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];
 }
 
 /// `?confirm=true`, which every delete and take-over needs.

@@ -42,7 +42,7 @@ pub struct LicenseRow {
 
 /// Every app and book of every token (or one token) with its license counts.
 #[utoipa::path(get, path = "/api/v1/reports/licenses", tag = "reports", params(ReportQuery),
-    responses((status = 200, description = "CSV (text/csv) or JSON rows", body = [LicenseRow]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, description = "CSV (`format=csv`, the default) or JSON rows (`format=json`)", content(([LicenseRow] = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn licenses(
     State(state): State<AppState>,
     _c: Caller,
@@ -212,7 +212,7 @@ pub struct UnusedRow {
 
 /// Licenses deployments assigned that are not installed after `days` days.
 #[utoipa::path(get, path = "/api/v1/reports/unused-licenses", tag = "reports", params(UnusedQuery),
-    responses((status = 200, description = "CSV (text/csv) or JSON rows", body = [UnusedRow]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, description = "CSV (`format=csv`, the default) or JSON rows (`format=json`)", content(([UnusedRow] = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn unused(
     State(state): State<AppState>,
     _c: Caller,
@@ -294,7 +294,7 @@ pub struct ExpiryRow {
 
 /// Every token, soonest expiry first.
 #[utoipa::path(get, path = "/api/v1/reports/token-expiry", tag = "reports", params(ExpiryQuery),
-    responses((status = 200, description = "CSV (text/csv) or JSON rows", body = [ExpiryRow]), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, description = "CSV (`format=csv`, the default) or JSON rows (`format=json`)", content(([ExpiryRow] = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn expiry(
     State(state): State<AppState>,
     _c: Caller,
