@@ -1,5 +1,7 @@
 //! `allot demo` on free ports for the tests that drive it from outside (the browser, the fuzzer):
 //! started, waited for until it prints its sign-in and key, and stopped when dropped.
+// Each test binary uses its own part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

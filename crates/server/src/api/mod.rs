@@ -67,8 +67,8 @@ impl Modify for ApiKeyScheme {
 
 /// The errors any operation can answer, each with the one error body, added where an operation
 /// does not document them itself: 400 (a query, path or character that cannot be read), 401 and
-/// 403 (key missing, revoked, read-only), 404 (an id in the path), 413 and 415 (a body too large
-/// or not JSON), 422 (values that break a rule) and 500.
+/// 403 (key missing, revoked, read-only), 404 (an id in the path or a name in the body), 413 and
+/// 415 (a body too large or not JSON), 422 (values that break a rule) and 500.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -116,9 +116,14 @@ impl Modify for CommonErrors {
                         add("403", "the API key is read-only");
                     }
                 }
-                if has_path_id {
-                    add("404", "nothing has that id or name");
-                }
+                add(
+                    "404",
+                    if has_path_id {
+                        "nothing has that id or name"
+                    } else {
+                        "something the request names (a collection, a token, a user) does not exist"
+                    },
+                );
                 if body {
                     add("413", "the body is too large");
                     add("415", "the body is not of the documented content type");
