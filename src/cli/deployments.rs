@@ -43,6 +43,10 @@ pub enum DeploymentsCommand {
         /// Only show the plan; change nothing.
         #[arg(long)]
         plan: bool,
+        /// Create it even though deployments in force want the opposite for shared targets
+        /// (Uninstall and Revoke take those targets over).
+        #[arg(long)]
+        supersede: bool,
     },
     /// Delete a deployment (licenses already assigned stay; Uninstall or Revoke takes them back).
     Delete {
@@ -90,6 +94,7 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             action,
             on_shortage,
             plan: true,
+            ..
         } => (app, collection, tokens, action, on_shortage),
         DeploymentsCommand::Create {
             app,
@@ -98,8 +103,9 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             action,
             on_shortage,
             plan: false,
+            supersede,
         } => {
-            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "action": action, "onShortage": on_shortage })).await?;
+            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "action": action, "onShortage": on_shortage, "supersede": supersede })).await?;
             match format {
                 Format::Json => output::json(&d),
                 Format::Table => say!(
@@ -203,6 +209,24 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                 cell(&p["targets"]),
                 cell(&p["licenseType"])
             );
+            for o in p["overlaps"].as_array().into_iter().flatten() {
+                say!(
+                    "Overlaps deployment {} ({}{}): {} shared targets, owned by {}",
+                    cell(&o["deploymentId"]),
+                    cell(&o["action"]),
+                    if o["contradicts"] == true {
+                        ", contradicts this one"
+                    } else {
+                        ""
+                    },
+                    cell(&o["sharedTargets"]),
+                    if o["owner"] == "new" {
+                        "this deployment".to_owned()
+                    } else {
+                        format!("deployment {}", cell(&o["deploymentId"]))
+                    }
+                );
+            }
             let rows: Vec<Vec<String>> = p["tokens"]
                 .as_array()
                 .map(Vec::as_slice)

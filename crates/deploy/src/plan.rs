@@ -93,8 +93,62 @@ pub struct DeploymentPlan {
     pub tokens: Vec<TokenPlan>,
     /// Devices that cannot get user-licensed content (no primary user), first 20.
     pub needs_user_targets: Vec<String>,
+    /// Devices whose platform cannot run the content: they get no license (not in `targets`).
+    pub not_compatible: u64,
+    /// Deployments in force of the same content that share targets with this one, and which of
+    /// the two will own the shared targets.
+    pub overlaps: Vec<Overlap>,
     /// The plan in one sentence.
     pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overlap {
+    pub deployment_id: i64,
+    pub action: String,
+    pub collection_id: i64,
+    /// Members both collections hold.
+    pub shared_targets: i64,
+    /// It wants the opposite (Required or Available against Uninstall or Revoke).
+    pub contradicts: bool,
+    /// The same content, collection and action: creating this one would do nothing new.
+    pub identical: bool,
+    /// Who owns the shared targets: `existing` or `new` (by `allot_domain::intent`).
+    pub owner: String,
+}
+
+/// Deployments in force that the planned one overlaps, with the owner of the shared targets.
+pub async fn overlaps(store: &Store, req: &PlanRequest) -> Result<Vec<Overlap>, StoreError> {
+    use allot_domain::{intent, Intent, IntentAction};
+    let new_action = IntentAction::parse(req.action.as_str()).expect("every action is an intent");
+    // The new deployment will have the highest id: it is the youngest.
+    let new = Intent {
+        id: i64::MAX,
+        action: new_action,
+    };
+    Ok(store
+        .overlapping_deployments(&req.adam_id, &req.pricing, req.collection.id)
+        .await?
+        .into_iter()
+        .filter_map(|(d, shared)| {
+            let action = IntentAction::parse(&d.action)?;
+            let existing = Intent { id: d.id, action };
+            Some(Overlap {
+                deployment_id: d.id,
+                action: d.action.clone(),
+                collection_id: d.collection_id,
+                shared_targets: shared,
+                contradicts: action.contradicts(new_action),
+                identical: d.collection_id == req.collection.id && action == new_action,
+                owner: if intent::outranks(existing, new) {
+                    "existing".into()
+                } else {
+                    "new".into()
+                },
+            })
+        })
+        .collect())
 }
 
 /// Who a member is for licensing: its label, its holder ids, and its choice.
@@ -198,6 +252,7 @@ pub async fn plan_deployment(
 
     // The members and the license each claims.
     let mut members = Vec::new();
+    let mut not_compatible = 0u64;
     // One query per collection, not one per member.
     match kind {
         CollectionKind::Users => {
@@ -216,12 +271,31 @@ pub async fn plan_deployment(
             }
         }
         CollectionKind::Devices => {
+            let families = store
+                .metadata(&req.adam_id)
+                .await?
+                .map(|m| m.platforms)
+                .unwrap_or_default();
+            let compatible = allot_domain::compat::compatible_platforms(
+                facts.is_book,
+                &asset.platforms,
+                &families,
+            );
             for (d, user) in store
                 .collection_devices(req.collection.id)
                 .await?
                 .into_iter()
                 .filter(|(d, _)| d.enrolled)
             {
+                // Checked before anything else: no license for a device that cannot run it.
+                if req.action.claims()
+                    && compatible
+                        .as_ref()
+                        .is_some_and(|c| !c.contains(&d.platform.as_str()))
+                {
+                    not_compatible += 1;
+                    continue;
+                }
                 members.push(Member {
                     label: d.serial_number.clone(),
                     choice: license_for(facts, kind, user.is_some()),
@@ -326,7 +400,16 @@ pub async fn plan_deployment(
         reclaims,
         tokens: token_plans,
         needs_user_targets,
-        summary,
+        not_compatible,
+        overlaps: overlaps(store, req).await?,
+        summary: if not_compatible > 0 {
+            format!(
+                "{summary} {} cannot run it and get no license.",
+                count(not_compatible, "device", "devices")
+            )
+        } else {
+            summary
+        },
     })
 }
 

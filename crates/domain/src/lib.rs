@@ -1,8 +1,11 @@
 //! Allot's domain types and rules, without I/O.
 
+pub mod compat;
+pub mod intent;
 pub mod licensing;
 pub mod token_health;
 
+pub use intent::{Intent, IntentAction};
 pub use licensing::{
     license_for, plan, AssetFacts, Choice, CollectionKind, License, OnShortage, Outcome, Plan,
     PlanTarget,

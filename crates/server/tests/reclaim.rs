@@ -57,9 +57,34 @@ async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_
     assert_eq!(e.assigned("777").await, 2);
     assert_eq!(e.mdm.installed_apps(&cart[0]), vec![bundle.clone()]);
 
+    // Uninstall contradicts the Required deployment of the same app to the same devices: refused
+    // unless asked for, and then it owns those targets.
+    let (status, res) = e
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/deployments",
+            Some(json!({ "adamId": "777", "collection": "Cart", "action": "uninstall" })),
+        )
+        .await;
+    assert_eq!(status, 409, "{res}");
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deployment 1"),
+        "{res}"
+    );
+    let (status, res) = e
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/deployments",
+            Some(json!({ "adamId": "777", "collection": "Cart" })),
+        )
+        .await;
+    assert_eq!(status, 409, "an identical deployment: {res}");
     // Uninstall: RemoveApplication first, the license only once the device removed the app.
     let removal = e
-        .deploy(json!({ "adamId": "777", "collection": "Cart", "action": "uninstall" }))
+        .deploy(json!({ "adamId": "777", "collection": "Cart", "action": "uninstall", "supersede": true }))
         .await;
     e.until(&removal, "removals sent", |b| count(b, "remove_sent") == 2)
         .await;
@@ -78,6 +103,15 @@ async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_
     );
     assert_eq!(e.assigned("777").await, 0);
     assert!(e.mdm.installed_apps(&cart[0]).is_empty());
+    // The Required deployment no longer says "installed": the Uninstall owns its targets.
+    let required = e
+        .until("/api/v1/deployments/1", "superseded", |b| {
+            count(b, "superseded") == 2
+        })
+        .await;
+    assert_eq!(count(&required, "installed"), 0, "{required}");
+    let removal_id: i64 = removal.rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(required["targets"][0]["supersededBy"], removal_id);
     let (_, apps) = e
         .call(reqwest::Method::GET, "/api/v1/apps?search=chat", None)
         .await;
@@ -87,7 +121,9 @@ async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_
     let keep = e.devices("Keep", &["K1"]).await;
     installed(&e, "777", "Keep", &keep).await;
     let revoke = e
-        .deploy(json!({ "adamId": "777", "collection": "Keep", "action": "revoke" }))
+        .deploy(
+            json!({ "adamId": "777", "collection": "Keep", "action": "revoke", "supersede": true }),
+        )
         .await;
     e.until(&revoke, "revoked", |b| count(b, "license_reclaimed") == 1)
         .await;

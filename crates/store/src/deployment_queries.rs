@@ -3,7 +3,7 @@
 macro_rules! impl_deployment_queries {
     ($store:ty) => {
         const TARGET_COLUMNS: &str =
-            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed";
+            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed, superseded_by";
 
         fn target_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::TargetRow, sqlx::Error>
         where
@@ -24,6 +24,7 @@ macro_rules! impl_deployment_queries {
                 event_id: r.try_get("event_id")?,
                 command_uuid: r.try_get("command_uuid")?,
                 detail: r.try_get("detail")?,
+                superseded_by: r.try_get("superseded_by")?,
                 claimed: r.try_get("claimed")?,
             })
         }
@@ -103,6 +104,130 @@ macro_rules! impl_deployment_queries {
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows.iter().map(target_row).collect::<Result<_, _>>()?)
+            }
+
+            /// Targets another deployment in force owns become `superseded` (naming the owner),
+            /// and superseded targets whose owner is gone come back as `pending`: one intent per
+            /// content and target, by `allot_domain::intent` — Uninstall and Revoke outrank
+            /// Required and Available, the oldest wins between equals. Targets with a request to
+            /// Apple or a removal in flight are left until it ends. (superseded, resumed)
+            /// Deployments in force of the same content whose collection shares members with
+            /// `collection_id` (or is it), with how many members they share; oldest first.
+            pub async fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Result<Vec<($crate::inventory::DeploymentRow, i64)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT d.id, d.adam_id, d.pricing, d.token_ids, d.collection_id, d.action, d.on_shortage, d.created_at, \
+                     (SELECT COUNT(*) FROM collection_members a JOIN collection_members b ON b.member_id = a.member_id \
+                      WHERE a.collection_id = $3 AND b.collection_id = d.collection_id) AS shared \
+                     FROM deployments d JOIN collections c ON c.id = d.collection_id \
+                     WHERE d.adam_id = $1 AND d.pricing = $2 \
+                     AND c.kind = (SELECT kind FROM collections WHERE id = $3) \
+                     AND (d.collection_id = $3 OR EXISTS (SELECT 1 FROM collection_members a JOIN collection_members b \
+                          ON b.member_id = a.member_id WHERE a.collection_id = $3 AND b.collection_id = d.collection_id)) \
+                     ORDER BY d.id",
+                )
+                .bind(adam_id)
+                .bind(pricing)
+                .bind(collection_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((deployment_row(r)?, r.try_get::<i64, _>("shared")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Device targets whose platform is not among `compatible` become `not_compatible`
+            /// before any license is claimed for them; ones that became compatible (a device
+            /// replaced, Apple's platforms corrected) come back as `pending`. (marked, restored)
+            pub async fn mark_incompatible(&self, deployment_id: i64, compatible: &[&str], now: i64) -> Result<(u64, u64), StoreError> {
+                let marks: Vec<String> = (0..compatible.len()).map(|i| format!("${}", i + 3)).collect();
+                let list = if marks.is_empty() { "NULL".to_owned() } else { marks.join(",") };
+                let devices = format!(
+                    "SELECT dv.id FROM devices dv WHERE dv.platform NOT IN ({list}) OR {none}",
+                    none = if marks.is_empty() { "TRUE" } else { "FALSE" }
+                );
+                let mut tx = self.pool.begin().await?;
+                let marked_sql = format!(
+                    "UPDATE deployment_targets SET status = 'not_compatible', \
+                     detail = 'this device cannot run the app (' || (SELECT dv.platform FROM devices dv WHERE dv.id = deployment_targets.member_id) || '): no license is spent on it', \
+                     updated_at = $2 \
+                     WHERE deployment_id = $1 AND status IN ('pending','available','requested','waiting_for_license','needs_user') \
+                     AND member_id IN ({devices})"
+                );
+                let mut q = sqlx::query(&marked_sql).bind(deployment_id).bind(now);
+                for p in compatible {
+                    q = q.bind(*p);
+                }
+                let marked = q.execute(&mut *tx).await?.rows_affected();
+                let restored_sql = format!(
+                    "UPDATE deployment_targets SET status = 'pending', detail = NULL, updated_at = $2 \
+                     WHERE deployment_id = $1 AND status = 'not_compatible' AND member_id NOT IN ({devices})"
+                );
+                let mut q = sqlx::query(&restored_sql).bind(deployment_id).bind(now);
+                for p in compatible {
+                    q = q.bind(*p);
+                }
+                let restored = q.execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok((marked, restored))
+            }
+
+            pub async fn supersede_targets(&self, deployment_id: i64, now: i64) -> Result<(u64, u64), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let Some(row) = sqlx::query(
+                    "SELECT d.adam_id, d.pricing, d.action, c.kind FROM deployments d \
+                     JOIN collections c ON c.id = d.collection_id WHERE d.id = $1",
+                )
+                .bind(deployment_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                else {
+                    return Ok((0, 0));
+                };
+                let (adam_id, pricing, action, kind): (String, String, String, String) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+                let rank = i64::from(matches!(action.as_str(), "uninstall" | "revoke"));
+                // The deployment owning a target over this one: same content, same kind of
+                // member, and a higher rank, or the same rank and older.
+                let owner = "SELECT o.deployment_id FROM deployment_targets o \
+                     JOIN deployments od ON od.id = o.deployment_id \
+                     JOIN collections oc ON oc.id = od.collection_id \
+                     WHERE o.member_id = deployment_targets.member_id AND od.id <> $1 \
+                     AND od.adam_id = $3 AND od.pricing = $4 AND oc.kind = $5 \
+                     AND (CASE WHEN od.action IN ('uninstall', 'revoke') THEN 1 ELSE 0 END > $6 \
+                          OR (CASE WHEN od.action IN ('uninstall', 'revoke') THEN 1 ELSE 0 END = $6 AND od.id < $1)) \
+                     ORDER BY CASE WHEN od.action IN ('uninstall', 'revoke') THEN 1 ELSE 0 END DESC, od.id ASC LIMIT 1";
+                let resting = "'pending','available','requested','waiting_for_license','needs_user','license_assigned',\
+                               'install_sent','installing','installed','failed','uninstalled','no_license','license_reclaimed'";
+                let superseded = sqlx::query(&format!(
+                    "UPDATE deployment_targets SET status = 'superseded', superseded_by = ({owner}), \
+                     command_uuid = NULL, updated_at = $2 \
+                     WHERE deployment_id = $1 AND status IN ({resting}) AND EXISTS ({owner})"
+                ))
+                .bind(deployment_id)
+                .bind(now)
+                .bind(&adam_id)
+                .bind(&pricing)
+                .bind(&kind)
+                .bind(rank)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let resumed = sqlx::query(&format!(
+                    "UPDATE deployment_targets SET status = 'pending', superseded_by = NULL, detail = NULL, updated_at = $2 \
+                     WHERE deployment_id = $1 AND status = 'superseded' AND NOT EXISTS ({owner})"
+                ))
+                .bind(deployment_id)
+                .bind(now)
+                .bind(&adam_id)
+                .bind(&pricing)
+                .bind(&kind)
+                .bind(rank)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok((superseded, resumed))
             }
 
             pub async fn targets_by_command(&self, command_uuid: &str) -> Result<Vec<$crate::inventory::TargetRow>, StoreError> {

@@ -97,6 +97,8 @@ pub struct TargetRow {
     pub detail: Option<String>,
     /// This deployment's claim gave the license (so a failed install gives it back).
     pub claimed: bool,
+    /// The deployment that owns this target when it is `superseded`.
+    pub superseded_by: Option<i64>,
 }
 
 /// The person a target's user license goes to.

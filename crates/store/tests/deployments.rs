@@ -326,3 +326,82 @@ async fn targets_move_through_users_releases_reenrolment_and_departures() {
         assert!(s.targets(d.id).await.unwrap().is_empty());
     }
 }
+
+/// One owner per content and target: an Uninstall supersedes an older Required on shared
+/// members and hands them back when it goes; devices that cannot run the app are marked.
+#[tokio::test]
+async fn superseded_and_incompatible_targets() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = setup(s).await;
+        let mut ids = Vec::new();
+        for (serial, platform) in [("S1", "iPadOS"), ("S2", "macOS")] {
+            let (dv, _) = s
+                .upsert_device(
+                    &NewDevice {
+                        serial_number: serial.into(),
+                        enrollment_id: None,
+                        platform: platform.into(),
+                        model: String::new(),
+                        name: String::new(),
+                        primary_person_id: None,
+                    },
+                    0,
+                )
+                .await
+                .unwrap();
+            ids.push((dv.id, serial.to_owned()));
+        }
+        let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
+        let deploy = |action: &'static str| NewDeployment {
+            adam_id: "1".into(),
+            pricing: "STDQ".into(),
+            token_ids: vec![t],
+            collection_id: c.id,
+            action: action.into(),
+            on_shortage: "fail".into(),
+        };
+        let required = s.insert_deployment(&deploy("required"), 1).await.unwrap();
+        s.add_targets(required.id, &ids, 1).await.unwrap();
+        assert_eq!(s.supersede_targets(required.id, 2).await.unwrap(), (0, 0));
+        // The macOS device cannot run an iOS-only app.
+        assert_eq!(
+            s.mark_incompatible(required.id, &["iOS", "iPadOS"], 2)
+                .await
+                .unwrap(),
+            (1, 0)
+        );
+        let status = |rows: Vec<TargetRow>, label: &str| {
+            rows.into_iter().find(|r| r.label == label).unwrap()
+        };
+        let mac = status(s.targets(required.id).await.unwrap(), "S2");
+        assert_eq!(mac.status, "not_compatible");
+        assert!(mac.detail.unwrap().contains("macOS"));
+        assert_eq!(
+            s.mark_incompatible(required.id, &["iOS", "iPadOS", "macOS"], 3)
+                .await
+                .unwrap(),
+            (0, 1),
+            "compatible again: back to pending"
+        );
+        let uninstall = s.insert_deployment(&deploy("uninstall"), 4).await.unwrap();
+        s.add_targets(uninstall.id, &ids, 4).await.unwrap();
+        assert_eq!(
+            s.supersede_targets(uninstall.id, 5).await.unwrap(),
+            (0, 0),
+            "it owns them"
+        );
+        assert_eq!(s.supersede_targets(required.id, 5).await.unwrap(), (2, 0));
+        let ipad = status(s.targets(required.id).await.unwrap(), "S1");
+        assert_eq!(
+            (ipad.status.as_str(), ipad.superseded_by),
+            ("superseded", Some(uninstall.id))
+        );
+        assert!(s.delete_deployment(uninstall.id).await.unwrap());
+        assert_eq!(s.supersede_targets(required.id, 6).await.unwrap(), (0, 2));
+        assert_eq!(
+            status(s.targets(required.id).await.unwrap(), "S1").status,
+            "pending"
+        );
+    }
+}

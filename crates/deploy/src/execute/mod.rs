@@ -56,6 +56,11 @@ pub mod status {
     pub const LICENSE_RECLAIMED: &str = "license_reclaimed";
     /// Revoke: it held no license to give back.
     pub const NO_LICENSE: &str = "no_license";
+    /// Another deployment in force owns this target (`superseded_by`); this one leaves it alone.
+    pub const SUPERSEDED: &str = "superseded";
+    /// The device cannot run the content (its platform is not one the app supports); no license
+    /// is spent on it.
+    pub const NOT_COMPATIBLE: &str = "not_compatible";
 
     /// Every status, for filters and documentation.
     pub const ALL: &[&str] = &[
@@ -77,6 +82,8 @@ pub mod status {
         UNINSTALLED,
         LICENSE_RECLAIMED,
         NO_LICENSE,
+        SUPERSEDED,
+        NOT_COMPATIBLE,
     ];
 }
 
@@ -127,6 +134,8 @@ pub(crate) struct Step {
     pub adam: i64,
     /// For RemoveApplication.
     pub bundle_id: Option<String>,
+    /// The device platforms that can run the content (none known: every one).
+    pub compatible: Option<Vec<&'static str>>,
 }
 
 impl Step {
@@ -261,6 +270,14 @@ impl Executor {
         store
             .sync_targets(d.id, d.collection_id, &step.kind_name, now_ms())
             .await?;
+        // One intent per content and target: targets another deployment owns are left to it.
+        store.supersede_targets(d.id, now_ms()).await?;
+        // Nothing is spent on a device that cannot run the content.
+        if let (true, CollectionKind::Devices, Some(platforms)) =
+            (step.action.claims(), step.kind, &step.compatible)
+        {
+            store.mark_incompatible(d.id, platforms, now_ms()).await?;
+        }
         self.follow_events(&step).await?;
         match step.action {
             Action::Required => {
@@ -310,11 +327,14 @@ impl Executor {
             .adam_id
             .parse()
             .map_err(|_| DeployError::Invalid(format!("adamId {} is not a number", d.adam_id)))?;
-        let bundle_id = self
-            .store()
-            .metadata(&d.adam_id)
-            .await?
-            .and_then(|m| m.bundle_id);
+        let metadata = self.store().metadata(&d.adam_id).await?;
+        let is_book = asset.product_type == "Book";
+        let compatible = allot_domain::compat::compatible_platforms(
+            is_book,
+            &asset.platforms,
+            metadata.as_ref().map_or(&[][..], |m| &m.platforms[..]),
+        );
+        let bundle_id = metadata.and_then(|m| m.bundle_id);
         let kind = if collection.kind == "users" {
             CollectionKind::Users
         } else {
@@ -327,11 +347,12 @@ impl Executor {
             kind_name: collection.kind,
             tokens,
             facts: AssetFacts {
-                is_book: asset.product_type == "Book",
+                is_book,
                 device_assignable: asset.device_assignable,
             },
             adam,
             bundle_id,
+            compatible,
         }))
     }
 

@@ -252,16 +252,32 @@ pub async fn remove_members(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/collections/{collection}", tag = "inventory", params(("collection" = String, Path), Confirm),
-    responses((status = 204), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/v1/collections/{collection}", tag = "inventory", params(("collection" = String, Path), Confirm, crate::api::Then),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 409, description = "deployments use it", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _a: Admin,
     Path(key): Path<String>,
     Query(c): Query<Confirm>,
+    Query(then): Query<crate::api::Then>,
 ) -> Result<StatusCode, ApiError> {
     confirmed(&c, "deleting a collection")?;
+    let end = then.ends_deployments()?;
     let col = find(&state, &key).await?;
+    let users: Vec<_> = state
+        .store
+        .deployments()
+        .await?
+        .into_iter()
+        .filter(|d| d.collection_id == col.id)
+        .collect();
+    crate::api::deployments_exec::end_or_refuse(
+        &state,
+        &format!("collection {:?}", col.name),
+        users,
+        end,
+    )
+    .await?;
     state.store.delete_collection(col.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,6 +26,10 @@ pub struct PlanBody {
     pub action: Option<String>,
     /// `fail` (default) or `wait`, when licenses run out.
     pub on_shortage: Option<String>,
+    /// Create it even though deployments in force want the opposite for shared targets (the
+    /// plan's `overlaps` say which; Uninstall and Revoke own what they share).
+    #[serde(default)]
+    pub supersede: bool,
 }
 
 /// What a deployment would do: licenses needed, free per token, targets that will claim, wait,

@@ -51,7 +51,7 @@ fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
 /// Creates a deployment and starts it: Required (install), Available (the license is claimed when
 /// the user asks), Uninstall (remove, then give the license back) or Revoke (give it back).
 #[utoipa::path(post, path = "/api/v1/deployments", tag = "deployments", request_body = PlanBody,
-    responses((status = 201, body = DeploymentView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = DeploymentView), (status = 409, description = "an identical deployment exists, or one in force contradicts it (send supersede: true)", body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     _a: Admin,
@@ -67,9 +67,10 @@ pub(crate) async fn create_deployment(
     body: &PlanBody,
 ) -> Result<DeploymentRow, ApiError> {
     let req = crate::api::deployments::plan_request(state, body).await?;
-    plan_deployment(&state.store, &req)
+    let plan = plan_deployment(&state.store, &req)
         .await
         .map_err(crate::api::deployments::plan_error)?;
+    refuse_conflicts(&plan.overlaps, body.supersede)?;
     let d = state
         .store
         .insert_deployment(
@@ -97,6 +98,96 @@ pub(crate) async fn create_deployment(
         }
     });
     Ok(d)
+}
+
+/// Deployments that a token or a collection being deleted would leave unable to finish: those
+/// drawing from the token by name or holding its content only there, or targeting the
+/// collection. With `end` they are deleted first (their licenses stay, as with any delete);
+/// otherwise the delete is refused, naming them.
+pub(crate) async fn end_or_refuse(
+    state: &AppState,
+    what: &str,
+    users: Vec<DeploymentRow>,
+    end: bool,
+) -> Result<(), ApiError> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    if !end {
+        let ids: Vec<String> = users.iter().map(|d| d.id.to_string()).collect();
+        return Err(ApiError::conflict(format!(
+            "{what} is used by deployment{} {}: delete {} first, or add ?then=keep to delete {} with it (licenses already assigned stay)",
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", "),
+            if ids.len() == 1 { "it" } else { "them" },
+            if ids.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    for d in users {
+        if !state.store.delete_deployment(d.id).await? {
+            return Err(ApiError::conflict(format!(
+                "deployment {} has a request to Apple in flight; try again in a minute",
+                d.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The deployments using a token: named in their token list, or drawing from every token while
+/// only this one holds the content.
+pub(crate) async fn deployments_using_token(
+    state: &AppState,
+    token_id: i64,
+) -> Result<Vec<DeploymentRow>, ApiError> {
+    let mut out = Vec::new();
+    for d in state.store.deployments().await? {
+        let uses = if d.token_ids.is_empty() {
+            let holders = state.store.asset_holdings(&d.adam_id, &d.pricing).await?;
+            holders.iter().any(|(id, _)| *id == token_id) && holders.len() == 1
+        } else {
+            d.token_ids.contains(&token_id)
+        };
+        if uses {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// One intent per content and target: an identical deployment is refused, and one that wants the
+/// opposite of deployments in force for shared targets is refused unless asked for explicitly.
+fn refuse_conflicts(
+    overlaps: &[allot_deploy::plan::Overlap],
+    supersede: bool,
+) -> Result<(), ApiError> {
+    if let Some(same) = overlaps.iter().find(|o| o.identical) {
+        return Err(ApiError::conflict(format!(
+            "deployment {} already does this ({} of this content to this collection)",
+            same.deployment_id, same.action
+        )));
+    }
+    let against: Vec<String> = overlaps
+        .iter()
+        .filter(|o| o.contradicts)
+        .map(|o| {
+            format!(
+                "deployment {} ({}, {} shared target{}, owned by {})",
+                o.deployment_id,
+                o.action,
+                o.shared_targets,
+                if o.shared_targets == 1 { "" } else { "s" },
+                if o.owner == "new" { "this one" } else { "it" }
+            )
+        })
+        .collect();
+    if !against.is_empty() && !supersede {
+        return Err(ApiError::conflict(format!(
+            "this contradicts {}: send supersede: true (CLI --supersede) to create it anyway",
+            against.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -143,6 +234,8 @@ pub struct TargetView {
     pub token_id: Option<i64>,
     /// What went wrong, in words.
     pub detail: Option<String>,
+    /// When `superseded`: the deployment that owns this target.
+    pub superseded_by: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -189,11 +282,17 @@ pub async fn show(
         .into_iter()
         .map(|t| TargetView {
             target: t.label,
-            status: t.status,
+            status: t.status.clone(),
             license: t.license,
             holder: t.holder,
             token_id: t.token_id,
-            detail: t.detail,
+            detail: match (t.status.as_str(), t.superseded_by) {
+                ("superseded", Some(owner)) => Some(format!(
+                    "deployment {owner} owns this target; this deployment leaves it alone"
+                )),
+                _ => t.detail,
+            },
+            superseded_by: t.superseded_by,
         })
         .collect();
     Ok(Json(DeploymentDetail {
@@ -284,6 +383,7 @@ pub async fn request(
             holder: t.holder,
             token_id: t.token_id,
             detail: t.detail,
+            superseded_by: t.superseded_by,
         }),
     ))
 }

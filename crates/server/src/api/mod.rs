@@ -189,6 +189,26 @@ api_routes! {
     "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];
 }
 
+/// `?then=keep`: a delete of something deployments use ends those deployments too.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct Then {
+    /// `keep`: delete the deployments that use it as well, keeping the licenses they assigned.
+    /// Without it, such a delete answers 409 naming them.
+    pub then: Option<String>,
+}
+
+impl Then {
+    pub(crate) fn ends_deployments(&self) -> Result<bool, crate::error::ApiError> {
+        match self.then.as_deref() {
+            None => Ok(false),
+            Some("keep") => Ok(true),
+            Some(other) => Err(crate::error::ApiError::invalid(format!(
+                "then={other:?}: the choice is keep (revoke and uninstall are not offered yet)"
+            ))),
+        }
+    }
+}
+
 /// `?confirm=true`, which every delete and take-over needs.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct Confirm {

@@ -382,21 +382,26 @@ pub async fn take_over(
 }
 
 /// Deletes a token and everything synced from it.
-#[utoipa::path(delete, path = "/api/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path), Confirm),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "a sync of the token is running", body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path), Confirm, crate::api::Then),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "a sync of the token is running, or deployments use it", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _a: Admin,
     Path(key): Path<String>,
     Query(c): Query<Confirm>,
+    Query(then): Query<crate::api::Then>,
 ) -> Result<StatusCode, ApiError> {
     confirmed(&c, "deleting a token and all data synced from it")?;
+    let end = then.ends_deployments()?;
     let t = find(&state, &key).await?;
     if state.engine.progress(t.id).is_some() {
         return Err(ApiError::conflict(
             "a sync of this token is running; delete it when the sync has finished",
         ));
     }
+    let users = crate::api::deployments_exec::deployments_using_token(&state, t.id).await?;
+    crate::api::deployments_exec::end_or_refuse(&state, &format!("token {:?}", t.name), users, end)
+        .await?;
     state.engine.delete_token(t.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,6 +106,9 @@ pub(crate) struct DeployForm {
     action: String,
     #[serde(default)]
     on_shortage: String,
+    /// `true` when the admin confirmed taking over targets that deployments in force contradict.
+    #[serde(default)]
+    supersede: String,
 }
 
 impl DeployForm {
@@ -118,6 +121,7 @@ impl DeployForm {
             collection: self.collection.clone(),
             action: opt(&self.action),
             on_shortage: opt(&self.on_shortage),
+            supersede: self.supersede == "true",
         }
     }
 }
@@ -141,6 +145,11 @@ struct PlanPage {
     reclaims: u64,
     tokens: Vec<(String, u64, u64)>,
     needs_user_targets: String,
+    /// Deployments in force this one overlaps: id, action, shared targets, who owns them, and
+    /// whether it contradicts this one.
+    overlaps: Vec<(i64, String, i64, String, bool)>,
+    contradicts: bool,
+    identical: Option<i64>,
 }
 
 /// The plan, before anything happens; confirming it creates the deployment.
@@ -177,6 +186,30 @@ pub(crate) async fn plan(
             .map(|t| (t.token, t.free, t.claims))
             .collect(),
         needs_user_targets: p.needs_user_targets.join(", "),
+        contradicts: p.overlaps.iter().any(|o| o.contradicts),
+        identical: p
+            .overlaps
+            .iter()
+            .find(|o| o.identical)
+            .map(|o| o.deployment_id),
+        overlaps: p
+            .overlaps
+            .into_iter()
+            .map(|o| {
+                let owner = if o.owner == "new" {
+                    "this deployment".to_owned()
+                } else {
+                    format!("deployment {}", o.deployment_id)
+                };
+                (
+                    o.deployment_id,
+                    o.action,
+                    o.shared_targets,
+                    owner,
+                    o.contradicts,
+                )
+            })
+            .collect(),
         form,
     }))
 }

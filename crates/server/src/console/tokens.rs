@@ -413,6 +413,14 @@ pub(crate) async fn delete(
             "a sync of this token is running; delete it when the sync has finished",
         ));
     }
+    let users = crate::api::deployments_exec::deployments_using_token(&state, t.id).await?;
+    crate::api::deployments_exec::end_or_refuse(
+        &state,
+        &format!("token {:?}", t.name),
+        users,
+        false,
+    )
+    .await?;
     state
         .engine
         .delete_token(t.id)
