@@ -120,3 +120,64 @@ async fn a_macos_only_app_spends_nothing_on_ipads_on_postgres() {
     )
     .await;
 }
+
+/// A license removed at Apple by someone else (Apple Business Manager, another tool) comes back
+/// for a Required target: the target does not keep saying "installed".
+async fn a_license_removed_elsewhere_comes_back_on(e: Env) {
+    e.add_token().await;
+    let cart = e.devices("Cart", &["C1", "C2"]).await;
+    let path = e.deploy(json!({ "adamId": "777", "collection": "Cart" })).await;
+    e.until(&path, "installs sent", |b| count(b, "install_sent") == 2)
+        .await;
+    e.drain_all(&cart).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 2)
+        .await;
+    assert_eq!(e.assigned("777").await, 2);
+
+    // Someone else revokes C1's license at Apple, with the location's own token.
+    let locations: serde_json::Value = e
+        .http
+        .get(format!("{}/_sim/locations", e.sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = e
+        .http
+        .post(format!("{}/mdm/v2/assets/disassociate", e.sim.base_url))
+        .bearer_auth(locations[0]["token"].as_str().unwrap())
+        .json(&json!({ "assets": [{ "adamId": "777" }], "serialNumbers": ["C1"] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    e.until_assigned("777", 1, "the revoke at Apple").await;
+    // The next steps notice (Apple's notification updated the local copy), claim it again and
+    // send the install again.
+    e.until(&path, "the license claimed again", |b| {
+        count(b, "install_sent") == 1
+    })
+    .await;
+    e.drain_all(&cart).await;
+    e.until(&path, "installed again", |b| count(b, "installed") == 2)
+        .await;
+    assert_eq!(e.assigned("777").await, 2, "the license came back");
+}
+
+#[tokio::test]
+async fn a_license_removed_elsewhere_comes_back() {
+    a_license_removed_elsewhere_comes_back_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::sqlite().await).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_license_removed_elsewhere_comes_back_on_postgres() {
+    a_license_removed_elsewhere_comes_back_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::postgres().await).await,
+    )
+    .await;
+}

@@ -56,7 +56,8 @@ impl Executor {
                         let serial = m.serial_number.unwrap_or_default();
                         t.license = Some("device".into());
                         t.holder = Some(serial.clone());
-                        if held_devices.contains_key(&serial) {
+                        if let Some(token) = held_devices.get(&serial) {
+                            t.token_id = Some(*token);
                             self.already_licensed(t, &read_as).await?;
                         } else {
                             device_claims.push(t);
@@ -66,7 +67,8 @@ impl Executor {
                         let Some(p) = person else { continue };
                         t.license = Some("user".into());
                         t.holder = Some(p.client_user_id.clone());
-                        if held_users.contains_key(&p.client_user_id) {
+                        if let Some(token) = held_users.get(&p.client_user_id) {
+                            t.token_id = Some(*token);
                             self.already_licensed(t, &read_as).await?;
                         } else if !users_seen.insert(p.client_user_id.clone()) {
                             // Another target of this page claims for the same person; the
@@ -95,6 +97,58 @@ impl Executor {
             }
         }
         Ok(())
+    }
+
+    /// What Allot shows must be true: a licensed target whose license is gone from Apple's
+    /// assignments (synced, or told by a notification) — revoked in Apple Business Manager or by
+    /// another tool — goes back to `pending`, so this step claims it again and re-installs.
+    /// Only targets licensed from one of the step's usable tokens are checked (an expired
+    /// token's licenses are not visible, not gone).
+    pub(crate) async fn recheck_licenses(&self, step: &Step) -> Result<u64, DeployError> {
+        let store = self.store();
+        let licensed = [
+            status::LICENSE_ASSIGNED,
+            status::INSTALL_SENT,
+            status::INSTALLING,
+            status::INSTALLED,
+        ];
+        let (mut after, mut moved) = (0, 0);
+        loop {
+            let page = store
+                .member_targets_page(step.d.id, &step.kind_name, &licensed, after, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.target.member_id;
+            self.keep_lease(step.d.id).await?;
+            let (held_devices, held_users) = self.holders_of(step, &page).await?;
+            for m in page {
+                let t = &m.target;
+                let from_usable = t.token_id.is_some_and(|id| step.token(id).is_some());
+                let held = match (t.license.as_deref(), t.holder.as_deref()) {
+                    (Some("device"), Some(h)) => held_devices.contains_key(h),
+                    (Some("user"), Some(h)) => held_users.contains_key(h),
+                    _ => true,
+                };
+                if held || !from_usable {
+                    continue;
+                }
+                let mut back = m.target.clone();
+                let read_as = back.status.clone();
+                back.status = status::PENDING.into();
+                back.command_uuid = None;
+                back.token_id = None;
+                back.detail = Some(
+                    "the license was removed at Apple outside Allot; claiming it again".into(),
+                );
+                if store.update_target_from(&back, &[&read_as], now_ms()).await? {
+                    moved += 1;
+                }
+            }
+        }
+        if moved > 0 {
+            tracing::info!(deployment = step.d.id, moved, "licenses removed at Apple are claimed again");
+        }
+        Ok(moved)
     }
 
     async fn already_licensed(&self, mut t: TargetRow, read_as: &str) -> Result<(), DeployError> {

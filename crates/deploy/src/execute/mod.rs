@@ -281,6 +281,7 @@ impl Executor {
         self.follow_events(&step).await?;
         match step.action {
             Action::Required => {
+                self.recheck_licenses(&step).await?;
                 self.claim(
                     &step,
                     &[
