@@ -126,7 +126,9 @@ async fn a_macos_only_app_spends_nothing_on_ipads_on_postgres() {
 async fn a_license_removed_elsewhere_comes_back_on(e: Env) {
     e.add_token().await;
     let cart = e.devices("Cart", &["C1", "C2"]).await;
-    let path = e.deploy(json!({ "adamId": "777", "collection": "Cart" })).await;
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Cart" }))
+        .await;
     e.until(&path, "installs sent", |b| count(b, "install_sent") == 2)
         .await;
     e.drain_all(&cart).await;

@@ -140,13 +140,20 @@ impl Executor {
                 back.detail = Some(
                     "the license was removed at Apple outside Allot; claiming it again".into(),
                 );
-                if store.update_target_from(&back, &[&read_as], now_ms()).await? {
+                if store
+                    .update_target_from(&back, &[&read_as], now_ms())
+                    .await?
+                {
                     moved += 1;
                 }
             }
         }
         if moved > 0 {
-            tracing::info!(deployment = step.d.id, moved, "licenses removed at Apple are claimed again");
+            tracing::info!(
+                deployment = step.d.id,
+                moved,
+                "licenses removed at Apple are claimed again"
+            );
         }
         Ok(moved)
     }
