@@ -284,6 +284,11 @@ async fn tokens_and_apps_from_the_command_line() {
     let (ok, _, err) = allot(&e, &["collections", "add", "Carts", "GHOST"]).await;
     assert!(!ok && err.contains("GHOST"), "{err}");
 
+    let (ok, out, err) = allot(&e, &["ledger", "diff", "--token", "HQ"]).await;
+    assert!(
+        ok && (out.contains("orphan") || out.contains("No differences")),
+        "{out}{err}"
+    );
     // API keys: made (shown once), listed with their use, revoked only when confirmed.
     let (ok, out, err) = allot(&e, &["keys", "create", "reporting"]).await;
     assert!(ok && out.contains("shown only now"), "{out}{err}");

@@ -6,6 +6,7 @@ mod demo;
 mod deployments;
 mod inventory;
 mod keys;
+mod ledger;
 mod output;
 mod report;
 mod sim;
@@ -106,6 +107,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Allot's intents against Apple's assignments: orphans, leaks, missing licenses.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// API keys for automation: list, create, revoke.
     Keys {
         #[command(subcommand)]
@@ -134,6 +142,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sim(args) => sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Ledger { command, server } => {
+            ledger::run(command, &client::Client::new(&server)?, server.output).await
+        }
         Command::Keys { command, server } => {
             keys::run(command, &client::Client::new(&server)?, server.output).await
         }

@@ -183,3 +183,93 @@ async fn a_license_removed_elsewhere_comes_back_on_postgres() {
     )
     .await;
 }
+
+/// The ledger: a license assigned at Apple outside Allot is an orphan; so is one whose deployment
+/// was deleted (its licenses kept); a served license is not listed.
+async fn the_ledger_lists_orphans_on(e: Env) {
+    e.add_token().await;
+    let cart = e.devices("Cart", &["C1"]).await;
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Cart" }))
+        .await;
+    e.until(&path, "install sent", |b| count(b, "install_sent") == 1)
+        .await;
+    e.drain_all(&cart).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 1)
+        .await;
+    let locations: serde_json::Value = e
+        .http
+        .get(format!("{}/_sim/locations", e.sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = e
+        .http
+        .post(format!("{}/mdm/v2/assets/associate", e.sim.base_url))
+        .bearer_auth(locations[0]["token"].as_str().unwrap())
+        .json(&json!({ "assets": [{ "adamId": "777" }], "serialNumbers": ["OUTSIDE1"] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    e.until_assigned("777", 2, "the assignment made outside Allot")
+        .await;
+    let diff = e
+        .until("/api/v1/ledger/diff?token=HQ", "the orphan", |rows| {
+            rows.as_array().is_some_and(|r| r.len() == 1)
+        })
+        .await;
+    assert_eq!(
+        (
+            diff[0]["kind"].as_str(),
+            diff[0]["holder"].as_str(),
+            diff[0]["holderKind"].as_str()
+        ),
+        (Some("orphan"), Some("OUTSIDE1"), Some("device")),
+        "{diff}"
+    );
+    assert!(diff[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no deployment"));
+    // Deleted, keeping its licenses: C1's license is served by nothing now.
+    let (status, _) = e
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path}?confirm=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, diff) = e
+        .call(reqwest::Method::GET, "/api/v1/ledger/diff", None)
+        .await;
+    let mut holders: Vec<&str> = diff
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "orphan")
+        .map(|r| r["holder"].as_str().unwrap())
+        .collect();
+    holders.sort();
+    assert_eq!(holders, vec!["C1", "OUTSIDE1"], "{diff}");
+}
+
+#[tokio::test]
+async fn the_ledger_lists_orphans() {
+    the_ledger_lists_orphans_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::sqlite().await).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_ledger_lists_orphans_on_postgres() {
+    the_ledger_lists_orphans_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::postgres().await).await,
+    )
+    .await;
+}

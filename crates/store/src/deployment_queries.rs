@@ -111,6 +111,71 @@ macro_rules! impl_deployment_queries {
             /// content and target, by `allot_domain::intent` — Uninstall and Revoke outrank
             /// Required and Available, the oldest wins between equals. Targets with a request to
             /// Apple or a removal in flight are left until it ends. (superseded, resumed)
+            /// Where Allot's intents and Apple's assignments (the synced copy, kept current by
+            /// notifications) disagree, on one token or all; at most `limit` rows of each kind.
+            pub async fn ledger_diff(&self, token_id: Option<i64>, limit: i64) -> Result<Vec<$crate::inventory::LedgerRow>, StoreError> {
+                // Targets that stand for a license Allot keeps (or is still giving back).
+                const SERVING: &str = "dt.status NOT IN ('failed','uninstalled','license_reclaimed','no_license','not_compatible','pending','needs_user','available','waiting_for_license')";
+                const GIVEN_UP: &str = "('failed','uninstalled','license_reclaimed','no_license')";
+                const LICENSED: &str = "('license_assigned','install_sent','installing','installed')";
+                let email = "(SELECT p.email FROM people p WHERE {kind} = 'user' AND p.client_user_id = {holder})";
+                let email_of = |kind: &str, holder: &str| email.replace("{kind}", kind).replace("{holder}", holder);
+                let orphans = format!(
+                    "SELECT 'orphan' AS kind, a.token_id, t.name AS token, a.adam_id, a.pricing, a.holder_kind, a.holder, \
+                     {email} AS email, CAST(NULL AS BIGINT) AS since, CAST(NULL AS BIGINT) AS deployment_id \
+                     FROM assignments a JOIN tokens t ON t.id = a.token_id \
+                     WHERE ($1 IS NULL OR a.token_id = $1) AND NOT EXISTS (SELECT 1 FROM deployment_targets dt \
+                        JOIN deployments d ON d.id = dt.deployment_id \
+                        WHERE d.adam_id = a.adam_id AND d.pricing = a.pricing AND dt.license = a.holder_kind \
+                        AND dt.holder = a.holder AND {SERVING}) \
+                     ORDER BY t.name, a.adam_id, a.holder LIMIT $2",
+                    email = email_of("a.holder_kind", "a.holder")
+                );
+                let leaks = format!(
+                    "SELECT 'leak' AS kind, dt.token_id, t.name AS token, d.adam_id, d.pricing, dt.license AS holder_kind, dt.holder, \
+                     {email} AS email, dt.updated_at AS since, d.id AS deployment_id \
+                     FROM deployment_targets dt JOIN deployments d ON d.id = dt.deployment_id JOIN tokens t ON t.id = dt.token_id \
+                     WHERE ($1 IS NULL OR dt.token_id = $1) AND dt.status IN {GIVEN_UP} AND dt.claimed \
+                     AND EXISTS (SELECT 1 FROM assignments a WHERE a.token_id = dt.token_id AND a.adam_id = d.adam_id \
+                        AND a.pricing = d.pricing AND a.holder_kind = dt.license AND a.holder = dt.holder) \
+                     AND NOT EXISTS (SELECT 1 FROM deployment_targets s JOIN deployments sd ON sd.id = s.deployment_id \
+                        WHERE sd.adam_id = d.adam_id AND sd.pricing = d.pricing AND s.license = dt.license \
+                        AND s.holder = dt.holder AND {serving_s}) \
+                     ORDER BY t.name, d.adam_id, dt.holder LIMIT $2",
+                    email = email_of("dt.license", "dt.holder"),
+                    serving_s = SERVING.replace("dt.", "s.")
+                );
+                let missing = format!(
+                    "SELECT 'missing' AS kind, dt.token_id, t.name AS token, d.adam_id, d.pricing, dt.license AS holder_kind, dt.holder, \
+                     {email} AS email, dt.updated_at AS since, d.id AS deployment_id \
+                     FROM deployment_targets dt JOIN deployments d ON d.id = dt.deployment_id JOIN tokens t ON t.id = dt.token_id \
+                     WHERE ($1 IS NULL OR dt.token_id = $1) AND dt.status IN {LICENSED} AND dt.holder IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.token_id = dt.token_id AND a.adam_id = d.adam_id \
+                        AND a.pricing = d.pricing AND a.holder_kind = dt.license AND a.holder = dt.holder) \
+                     ORDER BY t.name, d.adam_id, dt.holder LIMIT $2",
+                    email = email_of("dt.license", "dt.holder")
+                );
+                let mut out = Vec::new();
+                for sql in [orphans, leaks, missing] {
+                    let rows = sqlx::query(&sql).bind(token_id).bind(limit).fetch_all(&self.pool).await?;
+                    for r in rows {
+                        out.push($crate::inventory::LedgerRow {
+                            kind: r.try_get("kind")?,
+                            token_id: r.try_get("token_id")?,
+                            token: r.try_get("token")?,
+                            adam_id: r.try_get("adam_id")?,
+                            pricing_param: r.try_get("pricing")?,
+                            holder_kind: r.try_get("holder_kind")?,
+                            holder: r.try_get("holder")?,
+                            email: r.try_get("email")?,
+                            since: r.try_get("since")?,
+                            deployment_id: r.try_get("deployment_id")?,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+
             /// Deployments in force of the same content whose collection shares members with
             /// `collection_id` (or is it), with how many members they share; oldest first.
             pub async fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Result<Vec<($crate::inventory::DeploymentRow, i64)>, StoreError> {

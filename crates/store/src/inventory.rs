@@ -125,3 +125,26 @@ pub struct MemberTarget {
     /// The device's primary user, or the person.
     pub person: Option<PersonFacts>,
 }
+
+/// One difference between Allot's intents and Apple's assignments (`Store::ledger_diff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerRow {
+    /// `orphan` (at Apple, served by no deployment in force), `leak` (a target that gave up or
+    /// was given back, whose license Apple still holds) or `missing` (a target that says it is
+    /// licensed, with no license at Apple).
+    pub kind: String,
+    pub token_id: i64,
+    pub token: String,
+    pub adam_id: String,
+    pub pricing_param: String,
+    /// `device` or `user`.
+    pub holder_kind: String,
+    /// A serial number or a clientUserId.
+    pub holder: String,
+    /// The person's email, for user licenses of people Allot knows.
+    pub email: Option<String>,
+    /// When the target last changed (leaks and missing licenses); none for orphans.
+    pub since: Option<i64>,
+    pub deployment_id: Option<i64>,
+}

@@ -8,6 +8,7 @@ pub mod deployments_exec;
 pub mod import;
 pub mod inventory;
 pub mod keys;
+pub mod ledger;
 pub mod program;
 pub mod reports;
 pub mod tokens;
@@ -30,7 +31,7 @@ use crate::AppState;
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
-        accounts::add, keys::list, keys::create, keys::revoke
+        accounts::add, keys::list, keys::create, keys::revoke, ledger::diff
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -42,7 +43,7 @@ use crate::AppState;
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, reports::LicenseRow,
-        accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow
+        accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow
     )),
     modifiers(&ApiKeyScheme, &CommonErrors),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
@@ -184,6 +185,7 @@ api_routes! {
     "/api/v1/deployments" => [get deployments_exec::list, post deployments_exec::create];
     "/api/v1/deployments/{id}" => [get deployments_exec::show, delete deployments_exec::delete];
     "/api/v1/deployments/{id}/requests" => [post deployments_exec::request];
+    "/api/v1/ledger/diff" => [get ledger::diff];
     "/api/v1/collections" => [get collections::list, post collections::create];
     "/api/v1/collections/{collection}" => [get collections::show, delete collections::delete];
     "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];
