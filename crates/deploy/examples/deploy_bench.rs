@@ -1,5 +1,6 @@
 //! A Required deployment of one device-licensed app to 100,000 devices: Apple calls made against
-//! the minimum, time, peak memory. The simulator runs as its own process; no MDM is configured,
+//! the minimum, time, peak memory; then one reconcile pass over the targets, all already true,
+//! which must write nothing. The simulator runs as its own process; no MDM is configured,
 //! so this measures the licensing half (installs are one enqueue per 100 devices).
 //!
 //!     cargo build --release && cargo run --release -p allot-deploy --example deploy_bench [-- DEVICES]
@@ -177,6 +178,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "licensed {n} devices in {secs:.1} s ({steps} steps): {associate} associate calls (minimum ceil({n} / {limit}) = {}), {status} status polls",
         n.div_ceil(limit)
+    );
+    // A reconcile pass over targets that are all already true: it re-checks every license
+    // against Apple's assignments and must change nothing and write nothing to Apple.
+    let pass_started = Instant::now();
+    executor.run(&d).await?;
+    let pass = pass_started.elapsed().as_secs_f64();
+    let (associate_after, _) = calls(&http, &base).await;
+    let counts = store.target_counts(d.id).await?;
+    assert_eq!(
+        counts,
+        vec![("license_assigned".to_owned(), n as i64)],
+        "a true pass changed targets"
+    );
+    assert_eq!(associate_after, associate, "a true pass wrote to Apple");
+    println!(
+        "a pass over {n} targets already true: {pass:.1} s, {} Apple writes, targets unchanged",
+        associate_after - associate
     );
     println!(
         "peak resident memory of the deploying process: {} MiB",
