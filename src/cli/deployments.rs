@@ -187,11 +187,19 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                                 cell(&t["target"]),
                                 cell(&t["status"]),
                                 cell(&t["license"]),
+                                if t["confirmedAt"].is_string() {
+                                    cell(&t["confirmedAt"])
+                                } else {
+                                    "not yet".into()
+                                },
                                 cell(&t["detail"]),
                             ]
                         })
                         .collect();
-                    output::table(&["TARGET", "STATUS", "LICENSE", "DETAIL"], &rows);
+                    output::table(
+                        &["TARGET", "STATUS", "LICENSE", "CONFIRMED", "DETAIL"],
+                        &rows,
+                    );
                 }
             }
             return Ok(());

@@ -163,9 +163,18 @@ async fn a_license_removed_elsewhere_comes_back_on(e: Env) {
     })
     .await;
     e.drain_all(&cart).await;
-    e.until(&path, "installed again", |b| count(b, "installed") == 2)
+    let d = e
+        .until(&path, "installed again", |b| count(b, "installed") == 2)
         .await;
     assert_eq!(e.assigned("777").await, 2, "the license came back");
+    // Each status carries when the device last confirmed it.
+    for t in d["targets"].as_array().unwrap() {
+        let at = t["confirmedAt"].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok(),
+            "confirmedAt on {t}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 macro_rules! impl_deployment_queries {
     ($store:ty) => {
         const TARGET_COLUMNS: &str =
-            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed, superseded_by";
+            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed, superseded_by, confirmed_at";
 
         fn target_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::TargetRow, sqlx::Error>
         where
@@ -25,6 +25,7 @@ macro_rules! impl_deployment_queries {
                 command_uuid: r.try_get("command_uuid")?,
                 detail: r.try_get("detail")?,
                 superseded_by: r.try_get("superseded_by")?,
+                confirmed_at: r.try_get("confirmed_at")?,
                 claimed: r.try_get("claimed")?,
             })
         }
@@ -111,6 +112,24 @@ macro_rules! impl_deployment_queries {
             /// content and target, by `allot_domain::intent` — Uninstall and Revoke outrank
             /// Required and Available, the oldest wins between equals. Targets with a request to
             /// Apple or a removal in flight are left until it ends. (superseded, resumed)
+            /// Records that Apple or the device confirmed these targets' status now.
+            pub async fn confirm_targets(&self, deployment_id: i64, member_ids: &[i64], now: i64) -> Result<u64, StoreError> {
+                let mut n = 0;
+                for chunk in member_ids.chunks(BATCH) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                    let sql = format!(
+                        "UPDATE deployment_targets SET confirmed_at = $2 WHERE deployment_id = $1 AND member_id IN ({})",
+                        marks.join(",")
+                    );
+                    let mut q = sqlx::query(&sql).bind(deployment_id).bind(now);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    n += q.execute(&self.pool).await?.rows_affected();
+                }
+                Ok(n)
+            }
+
             /// Where Allot's intents and Apple's assignments (the synced copy, kept current by
             /// notifications) disagree, on one token or all; at most `limit` rows of each kind.
             pub async fn ledger_diff(&self, token_id: Option<i64>, limit: i64) -> Result<Vec<$crate::inventory::LedgerRow>, StoreError> {
@@ -551,8 +570,9 @@ macro_rules! impl_deployment_queries {
                         add_assignment_in(&mut tx, token_id, a, generation).await?;
                     }
                     sqlx::query(
-                        "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6 \
-                         WHERE deployment_id = $1 AND member_id = $2",
+                        // Apple's event confirmed the license (or its refusal).
+                        "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6, \
+                         confirmed_at = $5 WHERE deployment_id = $1 AND member_id = $2",
                     )
                     .bind(target.deployment_id)
                     .bind(target.member_id)

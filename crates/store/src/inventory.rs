@@ -99,6 +99,8 @@ pub struct TargetRow {
     pub claimed: bool,
     /// The deployment that owns this target when it is `superseded`.
     pub superseded_by: Option<i64>,
+    /// When Apple (the license) or the device (the install) last confirmed the status.
+    pub confirmed_at: Option<i64>,
 }
 
 /// The person a target's user license goes to.

@@ -214,6 +214,7 @@ delegate! {
     fn targets_by_command(&self, command_uuid: &str) -> Vec<TargetRow>;
     fn supersede_targets(&self, deployment_id: i64, now: i64) -> (u64, u64);
     fn mark_incompatible(&self, deployment_id: i64, compatible: &[&str], now: i64) -> (u64, u64);
+    fn confirm_targets(&self, deployment_id: i64, member_ids: &[i64], now: i64) -> u64;
     fn ledger_diff(&self, token_id: Option<i64>, limit: i64) -> Vec<LedgerRow>;
     fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Vec<(DeploymentRow, i64)>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();

@@ -57,7 +57,7 @@ macro_rules! impl_target_queries {
                 limit: i64,
             ) -> Result<Vec<$crate::inventory::MemberTarget>, StoreError> {
                 let targets = "t.deployment_id, t.member_id, t.label, t.status, t.license, t.holder, t.enrollment_id, t.token_id, \
-                               t.event_id, t.command_uuid, t.detail, t.claimed, t.superseded_by";
+                               t.event_id, t.command_uuid, t.detail, t.claimed, t.superseded_by, t.confirmed_at";
                 let filter = format!(
                     "t.deployment_id = $1 AND t.status IN ({}) AND t.member_id > $2 ORDER BY t.member_id LIMIT $3",
                     status_list(statuses)

@@ -121,6 +121,7 @@ impl Executor {
             after = last.target.member_id;
             self.keep_lease(step.d.id).await?;
             let (held_devices, held_users) = self.holders_of(step, &page).await?;
+            let mut confirmed = Vec::new();
             for m in page {
                 let t = &m.target;
                 let from_usable = t.token_id.is_some_and(|id| step.token(id).is_some());
@@ -129,6 +130,11 @@ impl Executor {
                     (Some("user"), Some(h)) => held_users.contains_key(h),
                     _ => true,
                 };
+                if held && from_usable && t.status == status::LICENSE_ASSIGNED {
+                    // Apple's assignments show the license: the status is confirmed now. (An
+                    // install's status is the device's to confirm.)
+                    confirmed.push(t.member_id);
+                }
                 if held || !from_usable {
                     continue;
                 }
@@ -147,6 +153,9 @@ impl Executor {
                     moved += 1;
                 }
             }
+            store
+                .confirm_targets(step.d.id, &confirmed, now_ms())
+                .await?;
         }
         if moved > 0 {
             tracing::info!(

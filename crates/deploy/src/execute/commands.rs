@@ -330,6 +330,10 @@ impl Executor {
                 .update_target_from(&next, &[&read_as], now_ms())
                 .await?
             {
+                // The device said so: its report confirms the new status.
+                store
+                    .confirm_targets(next.deployment_id, &[next.member_id], now_ms())
+                    .await?;
                 changed += 1;
             }
         }

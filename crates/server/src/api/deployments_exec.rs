@@ -155,6 +155,12 @@ pub(crate) async fn deployments_using_token(
     Ok(out)
 }
 
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// One intent per content and target: an identical deployment is refused, and one that wants the
 /// opposite of deployments in force for shared targets is refused unless asked for explicitly.
 fn refuse_conflicts(
@@ -236,6 +242,9 @@ pub struct TargetView {
     pub detail: Option<String>,
     /// When `superseded`: the deployment that owns this target.
     pub superseded_by: Option<i64>,
+    /// RFC 3339: when Apple (the license) or the device (the install) last confirmed the status;
+    /// none when nothing outside Allot has yet.
+    pub confirmed_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -293,6 +302,7 @@ pub async fn show(
                 _ => t.detail,
             },
             superseded_by: t.superseded_by,
+            confirmed_at: t.confirmed_at.map(rfc3339),
         })
         .collect();
     Ok(Json(DeploymentDetail {
@@ -384,6 +394,7 @@ pub async fn request(
             token_id: t.token_id,
             detail: t.detail,
             superseded_by: t.superseded_by,
+            confirmed_at: t.confirmed_at.map(rfc3339),
         }),
     ))
 }

@@ -232,6 +232,8 @@ pub(crate) struct TargetLine {
     status: String,
     license: String,
     detail: String,
+    /// How long ago Apple or the device last confirmed the status.
+    confirmed: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,9 +316,16 @@ async fn target_lines(
         .into_iter()
         .map(|t| TargetLine {
             label: t.label,
+            detail: match (t.status.as_str(), t.superseded_by) {
+                ("superseded", Some(owner)) => format!("deployment {owner} owns this target"),
+                _ => t.detail.unwrap_or_default(),
+            },
             status: t.status,
             license: t.license.unwrap_or_default(),
-            detail: t.detail.unwrap_or_default(),
+            confirmed: t
+                .confirmed_at
+                .map(|at| format::ago(at, allot_sync::now_ms()))
+                .unwrap_or_else(|| "not yet".into()),
         })
         .collect();
     Ok((lines, counts, Pager::new(page, PER_PAGE, total, link), live))
