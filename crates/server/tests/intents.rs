@@ -282,3 +282,74 @@ async fn the_ledger_lists_orphans_on_postgres() {
     )
     .await;
 }
+
+/// Collection membership, both ways: a device added gets the app; one removed is left alone and
+/// keeps its license (on_leave keep), and is served again when it comes back.
+async fn membership_changes_both_ways_on(e: Env) {
+    e.add_token().await;
+    let cart = e.devices("Cart", &["C1", "C2"]).await;
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Cart" }))
+        .await;
+    e.until(&path, "installs sent", |b| count(b, "install_sent") == 2)
+        .await;
+    e.drain_all(&cart).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 2)
+        .await;
+    let (status, _) = e
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/collections/Cart/members",
+            Some(json!({ "members": ["C2"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let more = e.devices("Cart", &["C3"]).await;
+    let d = e
+        .until(&path, "C2 left, C3 sent", |b| {
+            count(b, "left") == 1 && count(b, "install_sent") == 1
+        })
+        .await;
+    let c2 = d["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "C2")
+        .unwrap()
+        .clone();
+    assert!(c2["detail"].as_str().unwrap().contains("kept"), "{c2}");
+    e.drain_all(&more).await;
+    e.until(&path, "C3 installed", |b| count(b, "installed") == 2)
+        .await;
+    assert_eq!(e.assigned("777").await, 3, "C2 kept its license");
+    // C2 comes back: served again, with the license it kept.
+    let (status, _) = e
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/collections/Cart/members",
+            Some(json!({ "members": ["C2"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    e.until(&path, "C2 back", |b| count(b, "left") == 0).await;
+    e.drain_all(&cart).await;
+    e.until(&path, "all installed", |b| count(b, "installed") == 3)
+        .await;
+    assert_eq!(e.assigned("777").await, 3, "no second license for C2");
+}
+
+#[tokio::test]
+async fn membership_changes_both_ways() {
+    membership_changes_both_ways_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::sqlite().await).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn membership_changes_both_ways_on_postgres() {
+    membership_changes_both_ways_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::postgres().await).await,
+    )
+    .await;
+}

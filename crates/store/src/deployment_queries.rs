@@ -134,7 +134,7 @@ macro_rules! impl_deployment_queries {
             /// notifications) disagree, on one token or all; at most `limit` rows of each kind.
             pub async fn ledger_diff(&self, token_id: Option<i64>, limit: i64) -> Result<Vec<$crate::inventory::LedgerRow>, StoreError> {
                 // Targets that stand for a license Allot keeps (or is still giving back).
-                const SERVING: &str = "dt.status NOT IN ('failed','uninstalled','license_reclaimed','no_license','not_compatible','pending','needs_user','available','waiting_for_license')";
+                const SERVING: &str = "dt.status NOT IN ('failed','uninstalled','license_reclaimed','no_license','not_compatible','pending','needs_user','available','waiting_for_license','left')";
                 const GIVEN_UP: &str = "('failed','uninstalled','license_reclaimed','no_license')";
                 const LICENSED: &str = "('license_assigned','install_sent','installing','installed')";
                 let email = "(SELECT p.email FROM people p WHERE {kind} = 'user' AND p.client_user_id = {holder})";

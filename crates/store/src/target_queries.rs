@@ -43,7 +43,33 @@ macro_rules! impl_target_queries {
                      SELECT $1, d.id, d.serial_number, 'pending', $3 FROM collection_members m JOIN devices d ON d.id = m.member_id \
                      WHERE m.collection_id = $2 AND d.enrolled ON CONFLICT DO NOTHING"
                 };
-                Ok(sqlx::query(sql).bind(deployment_id).bind(collection_id).bind(now).execute(&self.pool).await?.rows_affected())
+                let added = sqlx::query(sql).bind(deployment_id).bind(collection_id).bind(now).execute(&self.pool).await?.rows_affected();
+                // Members who left the collection: this deployment stops acting on them (their
+                // license is kept: on_leave keep); one who comes back is pending again. Requests
+                // in flight finish first.
+                sqlx::query(
+                    "UPDATE deployment_targets SET status = 'left', \
+                     detail = 'left the collection; the license it holds is kept', updated_at = $3 \
+                     WHERE deployment_id = $1 AND status NOT IN ('left', 'license_requested', 'license_releasing', 'remove_sent', 'release_pending') \
+                     AND NOT (status = 'invitation_pending' AND event_id IS NOT NULL) \
+                     AND member_id NOT IN (SELECT member_id FROM collection_members WHERE collection_id = $2)",
+                )
+                .bind(deployment_id)
+                .bind(collection_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                sqlx::query(
+                    "UPDATE deployment_targets SET status = 'pending', detail = NULL, updated_at = $3 \
+                     WHERE deployment_id = $1 AND status = 'left' \
+                     AND member_id IN (SELECT member_id FROM collection_members WHERE collection_id = $2)",
+                )
+                .bind(deployment_id)
+                .bind(collection_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(added)
             }
 
             /// A page of targets in one of `statuses`, after `after_member`, with their members:

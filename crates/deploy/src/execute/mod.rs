@@ -61,6 +61,9 @@ pub mod status {
     /// The device cannot run the content (its platform is not one the app supports); no license
     /// is spent on it.
     pub const NOT_COMPATIBLE: &str = "not_compatible";
+    /// The member left the collection: nothing more is done for it, and the license it holds is
+    /// kept (`on_leave` keep); it is pending again if it comes back.
+    pub const LEFT: &str = "left";
 
     /// Every status, for filters and documentation.
     pub const ALL: &[&str] = &[
@@ -84,6 +87,7 @@ pub mod status {
         NO_LICENSE,
         SUPERSEDED,
         NOT_COMPATIBLE,
+        LEFT,
     ];
 }
 
