@@ -395,6 +395,26 @@ fn the_demo_runs_in_one_command() {
         "--collection",
         "Springfield High iPads",
     ]);
+    // Licenses of Swift Playgrounds in use at Springfield High, as Allot shows them.
+    let used = || {
+        let apps: Value = serde_json::from_slice(
+            &run(&[
+                "apps",
+                "list",
+                "--token",
+                "Springfield High",
+                "--output",
+                "json",
+            ])
+            .stdout,
+        )
+        .unwrap_or(Value::Null);
+        apps.as_array()
+            .and_then(|a| a.iter().find(|a| a["adamId"] == "908519492"))
+            .and_then(|a| a["used"].as_i64())
+            .unwrap_or(-1)
+    };
+    let used_before = used();
     // Deploy it: the 18 unlicensed iPads get licenses, all 60 get the app as the fleet checks in.
     let created = run(&[
         "deployments",
@@ -422,6 +442,7 @@ fn the_demo_runs_in_one_command() {
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    let used_after = used();
     let _ = child.kill();
     let _ = child.wait();
     std::fs::remove_dir_all(&dir).ok();
@@ -444,12 +465,16 @@ fn the_demo_runs_in_one_command() {
         "{states:?}"
     );
     assert_eq!(shown["statuses"]["installed"], 60, "{shown}");
-    let claimed = shown["targets"]
+    // Every target names the token its license is on; 42 were licensed before, so Apple's count
+    // of used licenses went up by the 18 claimed, not by 60.
+    let on_token = shown["targets"]
         .as_array()
         .map(|t| t.iter().filter(|t| t["tokenId"].is_i64()).count())
         .unwrap_or_default();
+    assert_eq!(on_token, 60, "{shown}");
     assert_eq!(
-        claimed, 18,
+        used_after - used_before,
+        18,
         "licenses claimed for the 18 unlicensed iPads only"
     );
     let plan = String::from_utf8_lossy(&plan.stdout);
