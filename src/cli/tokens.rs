@@ -271,18 +271,25 @@ async fn sync(
 ) -> anyhow::Result<()> {
     let path = format!("/api/v1/tokens/{}/sync", segment(token));
     let kind = if delta { "delta" } else { "full" };
-    let started = match c.post(&path, json!({ "kind": kind })).await {
-        Ok(started) => started,
-        Err(e) => {
-            // One sync of a token at a time: one already under way is followed instead.
-            let s: Value = c.get(&path).await?;
-            let Some(run_id) = s["running"]["runId"].as_i64() else {
-                return Err(e);
-            };
-            if format == Format::Table {
-                say!("A sync of {token} is already running (run {run_id}); following it");
+    // One sync of a token at a time: one already under way is followed instead; one that ended
+    // between our request and our look is no reason to give up.
+    let mut attempts = 0;
+    let started = loop {
+        attempts += 1;
+        match c.post(&path, json!({ "kind": kind })).await {
+            Ok(started) => break started,
+            Err(e) => {
+                let s: Value = c.get(&path).await?;
+                if let Some(run_id) = s["running"]["runId"].as_i64() {
+                    if format == Format::Table {
+                        say!("A sync of {token} is already running (run {run_id}); following it");
+                    }
+                    break json!({ "runId": run_id });
+                }
+                if attempts >= 3 || !e.to_string().contains("already running") {
+                    return Err(e);
+                }
             }
-            json!({ "runId": run_id })
         }
     };
     let run_id = started["runId"].as_i64().unwrap_or_default();
