@@ -331,7 +331,10 @@ async fn membership_changes_both_ways_on(e: Env) {
         )
         .await;
     assert_eq!(status, 200);
-    e.until(&path, "C2 back", |b| count(b, "left") == 0).await;
+    e.until(&path, "C2 back and sent again", |b| {
+        count(b, "left") == 0 && count(b, "install_sent") == 1
+    })
+    .await;
     e.drain_all(&cart).await;
     e.until(&path, "all installed", |b| count(b, "installed") == 3)
         .await;
