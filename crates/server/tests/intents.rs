@@ -69,6 +69,9 @@ async fn a_macos_only_app_spends_nothing_on_ipads_on(e: Env) {
     let chat = e
         .deploy(json!({ "adamId": "777", "collection": "Pads", "tokens": ["HQ"] }))
         .await;
+    // Settled (no request to Apple in flight), so ending it with the collection cannot race it.
+    e.until(&chat, "chat licensed", |b| count(b, "install_sent") == 3)
+        .await;
     let (status, res) = e
         .call(
             reqwest::Method::DELETE,
