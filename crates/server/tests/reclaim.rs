@@ -6,7 +6,7 @@ mod fleet;
 
 use std::time::Duration;
 
-use fleet::{count, env, env_on, Env};
+use fleet::{count, env, env_on};
 use serde_json::{json, Value};
 
 const SCENARIO: &str = r#"{
@@ -16,19 +16,6 @@ const SCENARIO: &str = r#"{
                 { "adamId": "555", "totalCount": 5, "name": "Pro Editor", "deviceAssignable": false },
                 { "adamId": "999", "totalCount": 5, "name": "Help Desk" } ] } ] } ]
 }"#;
-
-async fn installed(e: &Env, adam: &str, collection: &str, udids: &[String]) -> String {
-    let path = e
-        .deploy(json!({ "adamId": adam, "collection": collection }))
-        .await;
-    let n = udids.len() as i64;
-    e.until(&path, "installs sent", |b| count(b, "install_sent") == n)
-        .await;
-    e.drain_all(udids).await;
-    e.until(&path, "installed", |b| count(b, "installed") == n)
-        .await;
-    path
-}
 
 #[tokio::test]
 async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted() {
@@ -53,7 +40,7 @@ async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_
     e.add_token().await;
     let bundle = e.bundle_of("777").await;
     let cart = e.devices("Cart", &["C1", "C2"]).await;
-    installed(&e, "777", "Cart", &cart).await;
+    e.installed("777", "Cart", &cart).await;
     assert_eq!(e.assigned("777").await, 2);
     assert_eq!(e.mdm.installed_apps(&cart[0]), vec![bundle.clone()]);
 
@@ -119,7 +106,7 @@ async fn uninstall_and_revoke_give_licenses_back_and_deployments_can_be_deleted_
 
     // Revoke: the license goes back, the app stays on the device.
     let keep = e.devices("Keep", &["K1"]).await;
-    installed(&e, "777", "Keep", &keep).await;
+    e.installed("777", "Keep", &keep).await;
     let revoke = e
         .deploy(
             json!({ "adamId": "777", "collection": "Keep", "action": "revoke", "supersede": true }),
@@ -197,7 +184,7 @@ async fn available_apps_are_licensed_only_when_asked_for() {
         .await;
     assert_eq!(status, 404, "{res}");
     let cart = e.devices("Cart", &["C1"]).await;
-    let required = installed(&e, "777", "Cart", &cart).await;
+    let required = e.installed("777", "Cart", &cart).await;
     let (status, res) = e
         .call(
             reqwest::Method::POST,
@@ -227,7 +214,7 @@ async fn people_who_leave_give_their_licenses_back() {
     .await;
     let udids = e.devices("Phones", &["P1"]).await;
     // 555 is user-licensed only: Pat's license.
-    let path = installed(&e, "555", "Phones", &udids).await;
+    let path = e.installed("555", "Phones", &udids).await;
     assert_eq!(e.assigned("555").await, 1);
     let (status, _) = e
         .call(

@@ -283,6 +283,34 @@ impl Env {
             .unwrap()
     }
 
+    /// The location's current content token, to act at Apple as someone other than Allot.
+    pub async fn location_token(&self) -> String {
+        let locations: Value = self
+            .http
+            .get(format!("{}/_sim/locations", self.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        locations[0]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A Required deployment of `adam` to `collection`, installed on every device; its path.
+    pub async fn installed(&self, adam: &str, collection: &str, udids: &[String]) -> String {
+        let path = self
+            .deploy(serde_json::json!({ "adamId": adam, "collection": collection }))
+            .await;
+        let n = udids.len() as i64;
+        self.until(&path, "installs sent", |b| count(b, "install_sent") == n)
+            .await;
+        self.drain_all(udids).await;
+        self.until(&path, "installed", |b| count(b, "installed") == n)
+            .await;
+        path
+    }
+
     /// Delivers every queued command of these devices (each answers per its behaviour).
     pub async fn drain_all(&self, udids: &[String]) {
         for u in udids {
