@@ -54,6 +54,9 @@ pub async fn receive(
             "the event is more than 7 days old: refused, since it cannot be told from a replay",
         ));
     }
+    if let Some(id) = event_enrollment(&delivery.event) {
+        input::check_enrollment_id(id).map_err(ApiError::bad_request)?;
+    }
     if let Some(id) = &delivery.event_id {
         if id.len() > 128 || id.contains(char::is_control) {
             return Err(ApiError::bad_request(
@@ -70,11 +73,12 @@ pub async fn receive(
             )));
         }
     }
+    let delivery_id = delivery.event_id.clone();
     let event = delivery.event;
-    if let Some(id) = event_enrollment(&event) {
-        input::check_enrollment_id(id).map_err(ApiError::bad_request)?;
-    }
     let store = &state.store;
+    // Applied, or not at all: an event that failed half-way is forgotten, so that the same body
+    // sent again (by hand, or by an MDM that retries) is applied rather than refused as a replay.
+    let applied: Result<Json<serde_json::Value>, ApiError> = async {
     Ok(Json(match event {
         Event::Authenticate(c) => match &c.serial_number {
             Some(serial) => {
@@ -150,6 +154,16 @@ pub async fn receive(
         }
         Event::Other(topic) => json!({ "event": topic, "ignored": true }),
     }))
+    }
+    .await;
+    if applied.is_err() {
+        if let Some(id) = &delivery_id {
+            if let Err(e) = store.forget_mdm_event(id).await {
+                tracing::warn!(error = %e, "could not forget a webhook event that failed to apply");
+            }
+        }
+    }
+    applied
 }
 
 /// The enrollment an event names, to check before it is used.

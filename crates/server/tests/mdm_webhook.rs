@@ -282,3 +282,25 @@ async fn webhook_input_is_checked_replays_refused_and_late_events_ignored() {
         assert_eq!(signed(&app, &ancient).await.0, 400);
     }
 }
+
+/// An event that could not be applied is not remembered as applied: sent again, it is tried
+/// again (and refused for its own reason, not as a replay).
+#[tokio::test]
+async fn an_event_that_failed_is_not_taken_for_a_replay() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let first = checkin("mdm.Authenticate", "U-SAME", &[("SerialNumber", "ONE1")]);
+    assert_eq!(signed(&app, &first).await.0, 200);
+    // Another serial number claiming the same enrollment: refused.
+    let clash = checkin("mdm.Authenticate", "U-SAME", &[("SerialNumber", "TWO2")]);
+    for _ in 0..2 {
+        let (status, res) = signed(&app, &clash).await;
+        assert_eq!(status, 409, "{res}");
+        assert!(
+            res["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("belongs to another device"),
+            "{res}"
+        );
+    }
+}

@@ -316,6 +316,12 @@ macro_rules! impl_inventory_queries {
                 Ok(n == 1)
             }
 
+            /// Forgets a webhook event that could not be applied, so it may come again.
+            pub async fn forget_mdm_event(&self, event_id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM mdm_events WHERE event_id = $1").bind(event_id).execute(&self.pool).await?;
+                Ok(())
+            }
+
             /// Moves the device's newest applied event time to `at`; false when a newer event was
             /// applied already (this one is stale and must not override it).
             pub async fn advance_device_event(&self, device_id: i64, at: i64) -> Result<bool, StoreError> {

@@ -205,6 +205,7 @@ delegate! {
     fn set_primary_person(&self, device_id: i64, person_id: Option<i64>, now: i64) -> ();
     fn record_mdm_event(&self, event_id: &str, now: i64, forget_before: i64) -> bool;
     fn advance_device_event(&self, device_id: i64, at: i64) -> bool;
+    fn forget_mdm_event(&self, event_id: &str) -> ();
     fn asset_holders(&self, token_ids: &[i64], adam_id: &str, pricing: &str) -> Vec<(String, String)>;
     fn insert_deployment(&self, d: &NewDeployment, now: i64) -> DeploymentRow;
     fn deployments(&self) -> Vec<DeploymentRow>;

@@ -141,10 +141,20 @@ pub(crate) async fn deployments_using_token(
     token_id: i64,
 ) -> Result<Vec<DeploymentRow>, ApiError> {
     let mut out = Vec::new();
+    // Whether only this token holds a content: one lookup per content, not per deployment.
+    let mut only_here: std::collections::HashMap<(String, String), bool> = Default::default();
     for d in state.store.deployments().await? {
         let uses = if d.token_ids.is_empty() {
-            let holders = state.store.asset_holdings(&d.adam_id, &d.pricing).await?;
-            holders.iter().any(|(id, _)| *id == token_id) && holders.len() == 1
+            let key = (d.adam_id.clone(), d.pricing.clone());
+            match only_here.get(&key) {
+                Some(v) => *v,
+                None => {
+                    let holders = state.store.asset_holdings(&d.adam_id, &d.pricing).await?;
+                    let v = holders.len() == 1 && holders[0].0 == token_id;
+                    only_here.insert(key, v);
+                    v
+                }
+            }
         } else {
             d.token_ids.contains(&token_id)
         };
