@@ -47,10 +47,18 @@ pub enum DeploymentsCommand {
         /// (Uninstall and Revoke take those targets over).
         #[arg(long)]
         supersede: bool,
+        /// keep, revoke or uninstall: what happens to members that leave the collection.
+        #[arg(long, default_value = "keep")]
+        on_leave: String,
+        #[command(flatten)]
+        options: InstallFlags,
     },
-    /// Delete a deployment (licenses already assigned stay; Uninstall or Revoke takes them back).
+    /// Delete a deployment: --then keep (default) leaves the licenses and apps it gave; revoke
+    /// gives its licenses back; uninstall removes the app, then gives them back.
     Delete {
         id: i64,
+        #[arg(long, default_value = "keep")]
+        then: String,
         #[arg(long)]
         yes: bool,
     },
@@ -64,6 +72,38 @@ pub enum DeploymentsCommand {
         #[arg(long)]
         status: Option<String>,
     },
+}
+
+/// InstallApplication's options; unset ones take the defaults (as Intune's).
+#[derive(clap::Args)]
+pub struct InstallFlags {
+    /// Keep the app when the device leaves management (default: it is removed).
+    #[arg(long)]
+    keep_on_unenroll: bool,
+    /// Do not back up the app's data.
+    #[arg(long)]
+    prevent_backup: bool,
+    /// The user may not delete the app (iOS 14+).
+    #[arg(long)]
+    not_removable: bool,
+    /// Do not take over an app the user installed themselves.
+    #[arg(long)]
+    no_take_over: bool,
+    /// Do not install the store's updates.
+    #[arg(long)]
+    no_auto_update: bool,
+}
+
+impl InstallFlags {
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "removeOnUnenroll": !self.keep_on_unenroll,
+            "preventBackup": self.prevent_backup,
+            "removable": !self.not_removable,
+            "takeOver": !self.no_take_over,
+            "autoUpdate": !self.no_auto_update,
+        })
+    }
 }
 
 fn statuses(d: &serde_json::Value) -> String {
@@ -104,8 +144,10 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             on_shortage,
             plan: false,
             supersede,
+            on_leave,
+            options,
         } => {
-            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "action": action, "onShortage": on_shortage, "supersede": supersede })).await?;
+            let d = c.post("/api/v1/deployments", json!({ "adamId": app, "collection": collection, "tokens": tokens, "action": action, "onShortage": on_shortage, "supersede": supersede, "onLeave": on_leave, "options": options.json() })).await?;
             match format {
                 Format::Json => output::json(&d),
                 Format::Table => say!(
@@ -116,13 +158,20 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             }
             return Ok(());
         }
-        DeploymentsCommand::Delete { id, yes } => {
+        DeploymentsCommand::Delete { id, then, yes } => {
             if !yes {
                 anyhow::bail!("run again with --yes to delete deployment {id}");
             }
-            c.delete(&format!("/api/v1/deployments/{id}?confirm=true"))
-                .await?;
-            say!("Deleted deployment {id}");
+            let then = super::client::segment(&then);
+            match c
+                .delete(&format!("/api/v1/deployments/{id}?confirm=true&then={then}"))
+                .await?
+            {
+                serde_json::Value::Null => say!("Deleted deployment {id}"),
+                _ => say!(
+                    "Deployment {id} is ending: it gives back what it holds, then it goes (follow it with `allot deployments show {id}`)"
+                ),
+            }
             return Ok(());
         }
         DeploymentsCommand::Request { id, target } => {

@@ -156,6 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 collection_id: c.id,
                 action: "required".into(),
                 on_shortage: "fail".into(),
+                ..Default::default()
             },
             0,
         )

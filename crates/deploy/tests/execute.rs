@@ -71,6 +71,7 @@ async fn a_crash_after_reserving_is_recovered_without_leaks_or_double_assignment
                     collection_id: c.id,
                     action: "required".into(),
                     on_shortage: "fail".into(),
+                    ..Default::default()
                 },
                 0,
             )

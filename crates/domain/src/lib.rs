@@ -3,6 +3,7 @@
 pub mod compat;
 pub mod intent;
 pub mod licensing;
+pub mod options;
 pub mod token_health;
 
 pub use intent::{Intent, IntentAction};
@@ -10,4 +11,5 @@ pub use licensing::{
     license_for, plan, AssetFacts, Choice, CollectionKind, License, OnShortage, Outcome, Plan,
     PlanTarget,
 };
+pub use options::{InstallOptions, OnLeave};
 pub use token_health::{Claim, HealthInputs, Program, TokenState};

@@ -6,10 +6,15 @@ use plist::{Dictionary, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// A VPP app: `iTunesStoreID` + `Options.PurchaseMethod` 1. `managed_on_mac` adds
-    /// `InstallAsManaged` (macOS needs it to install as managed).
+    /// `InstallAsManaged` (macOS needs it to install as managed); `management_flags` is Apple's
+    /// bit set (1: removed with the MDM profile, 4: no backup of its data); `removable` is
+    /// `Attributes.Removable` (iOS only); `take_over` adds `ChangeManagementState` `Managed`.
     InstallApplication {
         itunes_store_id: i64,
         managed_on_mac: bool,
+        management_flags: i64,
+        removable: Option<bool>,
+        take_over: bool,
     },
     /// Removes a managed app by bundle id (the license is released separately, at Apple).
     RemoveApplication {
@@ -33,6 +38,17 @@ pub enum Command {
 }
 
 impl Command {
+    /// A VPP install with the usual options: removed with the MDM profile, nothing else.
+    pub fn install_app(itunes_store_id: i64) -> Self {
+        Command::InstallApplication {
+            itunes_store_id,
+            managed_on_mac: false,
+            management_flags: 1,
+            removable: None,
+            take_over: false,
+        }
+    }
+
     pub fn request_type(&self) -> &'static str {
         match self {
             Command::InstallApplication { .. } => "InstallApplication",
@@ -54,6 +70,9 @@ impl Command {
             Command::InstallApplication {
                 itunes_store_id,
                 managed_on_mac,
+                management_flags,
+                removable,
+                take_over,
             } => {
                 d.insert(
                     "iTunesStoreID".into(),
@@ -62,10 +81,23 @@ impl Command {
                 let mut options = Dictionary::new();
                 options.insert("PurchaseMethod".into(), Value::Integer(1.into()));
                 d.insert("Options".into(), Value::Dictionary(options));
-                // Remove the app with the MDM profile.
-                d.insert("ManagementFlags".into(), Value::Integer(1.into()));
+                d.insert(
+                    "ManagementFlags".into(),
+                    Value::Integer((*management_flags).into()),
+                );
                 if *managed_on_mac {
                     d.insert("InstallAsManaged".into(), Value::Boolean(true));
+                }
+                if *take_over {
+                    d.insert(
+                        "ChangeManagementState".into(),
+                        Value::String("Managed".into()),
+                    );
+                }
+                if let Some(removable) = removable {
+                    let mut attributes = Dictionary::new();
+                    attributes.insert("Removable".into(), Value::Boolean(*removable));
+                    d.insert("Attributes".into(), Value::Dictionary(attributes));
                 }
             }
             Command::RemoveApplication { identifier } => {
@@ -133,11 +165,7 @@ mod tests {
 
     #[test]
     fn a_vpp_install_as_the_device_expects_it() {
-        let bytes = Command::InstallApplication {
-            itunes_store_id: 1096834193,
-            managed_on_mac: false,
-        }
-        .to_plist("uuid-1");
+        let bytes = Command::install_app(1096834193).to_plist("uuid-1");
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.starts_with("<?xml"),
@@ -158,11 +186,33 @@ mod tests {
             Some(1)
         );
         assert!(cmd.get("InstallAsManaged").is_none());
+        assert_eq!(
+            cmd.get("ManagementFlags").unwrap().as_signed_integer(),
+            Some(1)
+        );
+        assert!(cmd.get("ChangeManagementState").is_none() && cmd.get("Attributes").is_none());
         let mac = Command::InstallApplication {
             itunes_store_id: 1,
             managed_on_mac: true,
+            management_flags: 5,
+            removable: Some(false),
+            take_over: true,
         }
         .to_plist("u");
+        let (_, _, cmd) = parse_command(&mac).unwrap();
+        assert_eq!(
+            cmd.get("ManagementFlags").unwrap().as_signed_integer(),
+            Some(5)
+        );
+        assert_eq!(
+            cmd.get("ChangeManagementState").unwrap().as_string(),
+            Some("Managed")
+        );
+        let attributes = cmd.get("Attributes").unwrap().as_dictionary().unwrap();
+        assert_eq!(
+            attributes.get("Removable").unwrap().as_boolean(),
+            Some(false)
+        );
         assert_eq!(
             parse_command(&mac)
                 .unwrap()

@@ -69,10 +69,7 @@ fn ipad(n: u32) -> SimDevice {
 }
 
 fn install(adam: i64) -> Command {
-    Command::InstallApplication {
-        itunes_store_id: adam,
-        managed_on_mac: false,
-    }
+    Command::install_app(adam)
 }
 
 #[tokio::test]

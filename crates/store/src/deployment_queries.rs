@@ -37,6 +37,7 @@ macro_rules! impl_deployment_queries {
             for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
         {
             let tokens: String = r.try_get("token_ids")?;
+            let options: String = r.try_get("install_options")?;
             Ok($crate::inventory::DeploymentRow {
                 id: r.try_get("id")?,
                 adam_id: r.try_get("adam_id")?,
@@ -46,15 +47,22 @@ macro_rules! impl_deployment_queries {
                 action: r.try_get("action")?,
                 on_shortage: r.try_get("on_shortage")?,
                 created_at: r.try_get("created_at")?,
+                on_leave: r.try_get("on_leave")?,
+                options: serde_json::from_str(&options).unwrap_or_default(),
+                created_by: r.try_get("created_by")?,
+                ending: r.try_get("ending")?,
             })
         }
 
+        const DEPLOYMENT_COLUMNS: &str =
+            "id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at, on_leave, install_options, created_by, ending";
+
         impl $store {
             pub async fn insert_deployment(&self, d: &$crate::inventory::NewDeployment, now: i64) -> Result<$crate::inventory::DeploymentRow, StoreError> {
-                let row = sqlx::query(
-                    "INSERT INTO deployments (adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at",
-                )
+                let row = sqlx::query(&format!(
+                    "INSERT INTO deployments (adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at, on_leave, install_options, created_by) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {DEPLOYMENT_COLUMNS}",
+                ))
                 .bind(&d.adam_id)
                 .bind(&d.pricing)
                 .bind(serde_json::to_string(&d.token_ids).expect("ids serialise"))
@@ -62,20 +70,23 @@ macro_rules! impl_deployment_queries {
                 .bind(&d.action)
                 .bind(&d.on_shortage)
                 .bind(now)
+                .bind(&d.on_leave)
+                .bind(serde_json::to_string(&d.options).expect("options serialise"))
+                .bind(&d.created_by)
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(deployment_row(&row)?)
             }
 
             pub async fn deployments(&self) -> Result<Vec<$crate::inventory::DeploymentRow>, StoreError> {
-                let rows = sqlx::query("SELECT id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at FROM deployments ORDER BY id")
+                let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments ORDER BY id"))
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows.iter().map(deployment_row).collect::<Result<_, _>>()?)
             }
 
             pub async fn deployment(&self, id: i64) -> Result<Option<$crate::inventory::DeploymentRow>, StoreError> {
-                let row = sqlx::query("SELECT id, adam_id, pricing, token_ids, collection_id, action, on_shortage, created_at FROM deployments WHERE id = $1")
+                let row = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -200,10 +211,11 @@ macro_rules! impl_deployment_queries {
             pub async fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Result<Vec<($crate::inventory::DeploymentRow, i64)>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT d.id, d.adam_id, d.pricing, d.token_ids, d.collection_id, d.action, d.on_shortage, d.created_at, \
+                     d.on_leave, d.install_options, d.created_by, d.ending, \
                      (SELECT COUNT(*) FROM collection_members a JOIN collection_members b ON b.member_id = a.member_id \
                       WHERE a.collection_id = $3 AND b.collection_id = d.collection_id) AS shared \
                      FROM deployments d JOIN collections c ON c.id = d.collection_id \
-                     WHERE d.adam_id = $1 AND d.pricing = $2 \
+                     WHERE d.adam_id = $1 AND d.pricing = $2 AND d.ending IS NULL \
                      AND c.kind = (SELECT kind FROM collections WHERE id = $3) \
                      AND (d.collection_id = $3 OR EXISTS (SELECT 1 FROM collection_members a JOIN collection_members b \
                           ON b.member_id = a.member_id WHERE a.collection_id = $3 AND b.collection_id = d.collection_id)) \
@@ -277,6 +289,7 @@ macro_rules! impl_deployment_queries {
                      JOIN deployments od ON od.id = o.deployment_id \
                      JOIN collections oc ON oc.id = od.collection_id \
                      WHERE o.member_id = deployment_targets.member_id AND od.id <> $1 \
+                     AND od.ending IS NULL AND o.status <> 'left' \
                      AND od.adam_id = $3 AND od.pricing = $4 AND oc.kind = $5 \
                      AND (CASE WHEN od.action IN ('uninstall', 'revoke') THEN 1 ELSE 0 END > $6 \
                           OR (CASE WHEN od.action IN ('uninstall', 'revoke') THEN 1 ELSE 0 END = $6 AND od.id < $1)) \

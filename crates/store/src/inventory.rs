@@ -63,6 +63,27 @@ pub struct NewDeployment {
     pub collection_id: i64,
     pub action: String,
     pub on_shortage: String,
+    /// `keep`, `revoke` or `uninstall`: what happens to members that leave the collection.
+    pub on_leave: String,
+    pub options: allot_domain::InstallOptions,
+    /// Who asked for it (an API key's or a console account's name), for the ledger.
+    pub created_by: Option<String>,
+}
+
+impl Default for NewDeployment {
+    fn default() -> Self {
+        Self {
+            adam_id: String::new(),
+            pricing: "STDQ".into(),
+            token_ids: Vec::new(),
+            collection_id: 0,
+            action: "required".into(),
+            on_shortage: "fail".into(),
+            on_leave: "keep".into(),
+            options: Default::default(),
+            created_by: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +96,11 @@ pub struct DeploymentRow {
     pub action: String,
     pub on_shortage: String,
     pub created_at: i64,
+    pub on_leave: String,
+    pub options: allot_domain::InstallOptions,
+    pub created_by: Option<String>,
+    /// Deleted with `then` revoke or uninstall: no longer in force, giving back what it holds.
+    pub ending: Option<String>,
 }
 
 /// One target of a deployment and where it stands.

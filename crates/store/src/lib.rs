@@ -220,7 +220,10 @@ delegate! {
     fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Vec<(DeploymentRow, i64)>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();
     fn update_target_from(&self, t: &TargetRow, from: &[&str], now: i64) -> bool;
-    fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, now: i64) -> u64;
+    fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, on_leave: &str, now: i64) -> u64;
+    fn in_collection(&self, collection_id: i64, member_id: i64) -> bool;
+    fn end_deployment(&self, id: i64, then: &str) -> bool;
+    fn wind_down_targets(&self, deployment_id: i64, then: &str, now: i64) -> i64;
     fn member_targets_page(&self, deployment_id: i64, kind: &str, statuses: &[&str], after_member: i64, limit: i64) -> Vec<MemberTarget>;
     fn targets_in(&self, deployment_id: i64, statuses: &[&str], updated_before: i64, limit: i64) -> Vec<TargetRow>;
     fn apple_user(&self, token_id: i64, client_user_id: &str) -> Option<UserRow>;

@@ -26,14 +26,32 @@ macro_rules! impl_target_queries {
             }))
         }
 
+        /// Statuses in which a target holds (or is about to hold) a license of its deployment.
+        const HOLDING: &str = "'license_assigned','install_sent','installing','installed'";
+        /// Statuses a target must leave by itself: a request to Apple or a removal under way.
+        const IN_FLIGHT: &str = "'license_requested','license_releasing','remove_pending','remove_sent','release_pending'";
+        /// Another deployment in force (not ending) that gives this target's member the same
+        /// content: then a departure or an end takes nothing away. `deployment_targets` is the
+        /// outer target; `$1` its deployment.
+        const WANTED_ELSEWHERE: &str = "SELECT 1 FROM deployment_targets o JOIN deployments od ON od.id = o.deployment_id \
+             JOIN deployments me ON me.id = $1 \
+             JOIN collections oc ON oc.id = od.collection_id JOIN collections mc ON mc.id = me.collection_id \
+             WHERE o.member_id = deployment_targets.member_id AND od.id <> $1 AND od.ending IS NULL \
+             AND od.adam_id = me.adam_id AND od.pricing = me.pricing AND oc.kind = mc.kind \
+             AND od.action IN ('required', 'available') AND o.status NOT IN ('left', 'not_compatible')";
+
         fn status_list(statuses: &[&str]) -> String {
             statuses.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(",")
         }
 
         impl $store {
             /// Makes every member of the collection a target (new ones `pending`) in one statement:
-            /// enrolled devices, or people who have not left.
-            pub async fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, now: i64) -> Result<u64, StoreError> {
+            /// enrolled devices, or people who have not left. Members who left the collection are
+            /// handled by `on_leave`: `keep` leaves their license (and app) alone; `revoke` gives the
+            /// license back (`release_pending`), `uninstall` removes the app first
+            /// (`remove_pending`) — unless another deployment in force still wants the content for
+            /// them. Either way they end `left`, and are `pending` again if they come back.
+            pub async fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, on_leave: &str, now: i64) -> Result<u64, StoreError> {
                 let sql = if kind == "users" {
                     "INSERT INTO deployment_targets (deployment_id, member_id, label, status, updated_at) \
                      SELECT $1, p.id, COALESCE(p.email, p.name), 'pending', $3 FROM collection_members m JOIN people p ON p.id = m.member_id \
@@ -44,16 +62,36 @@ macro_rules! impl_target_queries {
                      WHERE m.collection_id = $2 AND d.enrolled ON CONFLICT DO NOTHING"
                 };
                 let added = sqlx::query(sql).bind(deployment_id).bind(collection_id).bind(now).execute(&self.pool).await?.rows_affected();
-                // Members who left the collection: this deployment stops acting on them (their
-                // license is kept: on_leave keep); one who comes back is pending again. Requests
-                // in flight finish first.
-                sqlx::query(
+                let outside = "member_id NOT IN (SELECT member_id FROM collection_members WHERE collection_id = $2)";
+                if on_leave == "revoke" || on_leave == "uninstall" {
+                    let (to, detail) = if on_leave == "revoke" {
+                        ("release_pending", "left the collection: its license is given back")
+                    } else {
+                        ("remove_pending", "left the collection: the app is removed, then its license given back")
+                    };
+                    sqlx::query(&format!(
+                        "UPDATE deployment_targets SET status = '{to}', detail = '{detail}', command_uuid = NULL, updated_at = $3 \
+                         WHERE deployment_id = $1 AND status IN ({HOLDING}) AND {outside} AND NOT EXISTS ({WANTED_ELSEWHERE})"
+                    ))
+                    .bind(deployment_id)
+                    .bind(collection_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                }
+                // Members who left whose license stays (on_leave keep, or wanted elsewhere, or none
+                // held): this deployment stops acting on them. Requests in flight finish first.
+                let kept = if on_leave == "keep" {
+                    "left the collection; the license it holds is kept"
+                } else {
+                    "left the collection; another deployment still wants it here, so its license stays"
+                };
+                sqlx::query(&format!(
                     "UPDATE deployment_targets SET status = 'left', \
-                     detail = 'left the collection; the license it holds is kept', updated_at = $3 \
-                     WHERE deployment_id = $1 AND status NOT IN ('left', 'license_requested', 'license_releasing', 'remove_sent', 'release_pending') \
-                     AND NOT (status = 'invitation_pending' AND event_id IS NOT NULL) \
-                     AND member_id NOT IN (SELECT member_id FROM collection_members WHERE collection_id = $2)",
-                )
+                     detail = CASE WHEN status IN ({HOLDING}) THEN '{kept}' ELSE 'left the collection' END, updated_at = $3 \
+                     WHERE deployment_id = $1 AND status NOT IN ('left', {IN_FLIGHT}) \
+                     AND NOT (status = 'invitation_pending' AND event_id IS NOT NULL) AND {outside}"
+                ))
                 .bind(deployment_id)
                 .bind(collection_id)
                 .bind(now)
@@ -70,6 +108,67 @@ macro_rules! impl_target_queries {
                 .execute(&self.pool)
                 .await?;
                 Ok(added)
+            }
+
+            /// Whether a member is in a collection (a target that gave its license back as it left
+            /// ends `left`, not `failed`).
+            pub async fn in_collection(&self, collection_id: i64, member_id: i64) -> Result<bool, StoreError> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM collection_members WHERE collection_id = $1 AND member_id = $2")
+                    .bind(collection_id)
+                    .bind(member_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n > 0)
+            }
+
+            /// Ends a deployment deleted with `then` revoke or uninstall: it is no longer in force
+            /// (`ending` set; it owns no target from now on) and its steps give back what it holds.
+            pub async fn end_deployment(&self, id: i64, then: &str) -> Result<bool, StoreError> {
+                Ok(sqlx::query("UPDATE deployments SET ending = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(then)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
+            /// One step of an ending deployment's wind-down, in one transaction: targets holding a
+            /// license that no deployment in force wants go to `remove_pending` (uninstall) or
+            /// `release_pending` (revoke); every other target not in flight is dropped (its license,
+            /// if any, now serves the deployment that wants it). When none is left the deployment
+            /// goes too. Returns the targets still winding down (0: the deployment is gone).
+            pub async fn wind_down_targets(&self, deployment_id: i64, then: &str, now: i64) -> Result<i64, StoreError> {
+                let mut tx = self.write_tx().await?;
+                let (to, detail) = if then == "revoke" {
+                    ("release_pending", "its deployment was deleted: its license is given back")
+                } else {
+                    ("remove_pending", "its deployment was deleted: the app is removed, then its license given back")
+                };
+                sqlx::query(&format!(
+                    "UPDATE deployment_targets SET status = '{to}', detail = '{detail}', command_uuid = NULL, updated_at = $2 \
+                     WHERE deployment_id = $1 AND status IN ({HOLDING}) AND NOT EXISTS ({WANTED_ELSEWHERE})"
+                ))
+                .bind(deployment_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!(
+                    "DELETE FROM deployment_targets WHERE deployment_id = $1 AND status NOT IN ({IN_FLIGHT}) \
+                     AND NOT (status = 'invitation_pending' AND event_id IS NOT NULL)"
+                ))
+                .bind(deployment_id)
+                .execute(&mut *tx)
+                .await?;
+                let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = $1")
+                    .bind(deployment_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if left == 0 {
+                    sqlx::query("DELETE FROM deployments WHERE id = $1").bind(deployment_id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(left)
             }
 
             /// A page of targets in one of `statuses`, after `after_member`, with their members:

@@ -201,6 +201,7 @@ async fn holders_of_an_asset_with_their_install_status_and_unused_licenses() {
                     collection_id: c.id,
                     action: "required".into(),
                     on_shortage: "fail".into(),
+                    ..Default::default()
                 },
                 0,
             )

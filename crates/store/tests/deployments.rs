@@ -95,6 +95,7 @@ async fn deployments_and_their_targets() {
                     collection_id: c.id,
                     action: "required".into(),
                     on_shortage: "fail".into(),
+                    ..Default::default()
                 },
                 5,
             )
@@ -210,12 +211,18 @@ async fn targets_move_through_users_releases_reenrolment_and_departures() {
                     collection_id: staff.id,
                     action: "required".into(),
                     on_shortage: "fail".into(),
+                    ..Default::default()
                 },
                 0,
             )
             .await
             .unwrap();
-        assert_eq!(s.sync_targets(d.id, staff.id, "users", 1).await.unwrap(), 1);
+        assert_eq!(
+            s.sync_targets(d.id, staff.id, "users", "keep", 1)
+                .await
+                .unwrap(),
+            1
+        );
         let page = s
             .member_targets_page(d.id, "users", &["pending"], 0, 10)
             .await
@@ -360,6 +367,7 @@ async fn superseded_and_incompatible_targets() {
             collection_id: c.id,
             action: action.into(),
             on_shortage: "fail".into(),
+            ..Default::default()
         };
         let required = s.insert_deployment(&deploy("required"), 1).await.unwrap();
         s.add_targets(required.id, &ids, 1).await.unwrap();

@@ -64,9 +64,14 @@ impl Executor {
                 itunes_store_id: step.adam,
             }
         } else {
+            let o = &step.d.options;
             Command::InstallApplication {
                 itunes_store_id: step.adam,
                 managed_on_mac: false,
+                management_flags: o.management_flags(),
+                // Removable is the device's default: said only when the admin turned it off.
+                removable: (!o.removable).then_some(false),
+                take_over: o.take_over,
             }
         }
     }
@@ -123,9 +128,10 @@ impl Executor {
         self.confirm(step).await
     }
 
-    /// Uninstall: pending targets get the removal command (where they can), or go straight to
-    /// giving their license back (a device that is gone, a person without devices).
-    pub(crate) async fn remove(&self, step: &Step) -> Result<(), DeployError> {
+    /// Targets in `from` (Uninstall: `pending`; members that left, and ending deployments:
+    /// `remove_pending`) get the removal command (where they can), or go straight to giving
+    /// their license back (a device that is gone, a person without devices).
+    pub(crate) async fn remove(&self, step: &Step, from: &str) -> Result<(), DeployError> {
         let store = self.store();
         let command = if step.facts.is_book {
             Some(Command::RemoveMedia {
@@ -139,7 +145,7 @@ impl Executor {
         let mut after = 0;
         loop {
             let page = store
-                .member_targets_page(step.d.id, &step.kind_name, &[status::PENDING], after, PAGE)
+                .member_targets_page(step.d.id, &step.kind_name, &[from], after, PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.target.member_id;
@@ -153,9 +159,7 @@ impl Executor {
                         "waiting for the app's bundle id (from Apple's metadata) to remove it";
                     if t.detail.as_deref() != Some(note) {
                         t.detail = Some(note.into());
-                        store
-                            .update_target_from(&t, &[status::PENDING], now_ms())
-                            .await?;
+                        store.update_target_from(&t, &[from], now_ms()).await?;
                     }
                 } else if reachable {
                     t.enrollment_id = Some(m.install_ids.join(","));
@@ -164,13 +168,11 @@ impl Executor {
                     t.status = status::RELEASE_PENDING.into();
                     t.detail =
                         Some("not removed (no enrolled device to send the removal to)".into());
-                    store
-                        .update_target_from(&t, &[status::PENDING], now_ms())
-                        .await?;
+                    store.update_target_from(&t, &[from], now_ms()).await?;
                 }
             }
             if let Some(c) = &command {
-                self.send(step, c, sendable, status::PENDING, status::REMOVE_SENT)
+                self.send(step, c, sendable, from, status::REMOVE_SENT)
                     .await?;
             }
         }

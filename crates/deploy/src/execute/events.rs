@@ -195,8 +195,13 @@ impl Executor {
                 None
             }
         };
-        t.status = final_status(step.action, released.is_some()).into();
-        if released.is_some() {
+        let settled = self
+            .settled_status(step, t.member_id, released.is_some())
+            .await?;
+        t.status = settled.into();
+        if released.is_some() && settled == status::LEFT {
+            t.detail = Some("left the collection; its license was given back".into());
+        } else if released.is_some() {
             t.detail = Some(released_words(step.action, t.detail.as_deref()));
         }
         self.store()

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use allot_apple_client::{AppleError, Bearer};
-use allot_domain::{AssetFacts, CollectionKind};
+use allot_domain::{AssetFacts, CollectionKind, OnLeave};
 use allot_mdm::NanoMdm;
 use allot_store::{AssetRow, DeploymentRow, MemberTarget, Store, StoreError, TokenRow};
 use allot_sync::SyncEngine;
@@ -47,6 +47,9 @@ pub mod status {
     pub const INSTALLING: &str = "installing";
     pub const INSTALLED: &str = "installed";
     pub const FAILED: &str = "failed";
+    /// To be removed from the device, then its license given back: the member left the
+    /// collection (`on_leave` uninstall) or the deployment was deleted with `then` uninstall.
+    pub const REMOVE_PENDING: &str = "remove_pending";
     pub const REMOVE_SENT: &str = "remove_sent";
     /// The license is to be given back (removed from the device, revoked, or a failed install).
     pub const RELEASE_PENDING: &str = "release_pending";
@@ -79,6 +82,7 @@ pub mod status {
         INSTALLING,
         INSTALLED,
         FAILED,
+        REMOVE_PENDING,
         REMOVE_SENT,
         RELEASE_PENDING,
         LICENSE_RELEASING,
@@ -140,6 +144,8 @@ pub(crate) struct Step {
     pub bundle_id: Option<String>,
     /// The device platforms that can run the content (none known: every one).
     pub compatible: Option<Vec<&'static str>>,
+    /// Deleted with `then` revoke or uninstall: giving back what it holds.
+    pub ending: Option<OnLeave>,
 }
 
 impl Step {
@@ -271,8 +277,17 @@ impl Executor {
             return Ok(());
         };
         let store = self.store();
+        if let Some(then) = step.ending {
+            return self.wind_down(&step, then).await;
+        }
         store
-            .sync_targets(d.id, d.collection_id, &step.kind_name, now_ms())
+            .sync_targets(
+                d.id,
+                d.collection_id,
+                &step.kind_name,
+                &d.on_leave,
+                now_ms(),
+            )
             .await?;
         // One intent per content and target: targets another deployment owns are left to it.
         store.supersede_targets(d.id, now_ms()).await?;
@@ -311,11 +326,53 @@ impl Executor {
                 .await?;
                 self.install(&step).await?;
             }
-            Action::Uninstall => self.remove(&step).await?,
+            Action::Uninstall => self.remove(&step, status::PENDING).await?,
             Action::Revoke => self.mark_for_release(&step).await?,
+        }
+        // Members that left with `on_leave` uninstall.
+        if step.action.claims() {
+            self.remove(&step, status::REMOVE_PENDING).await?;
         }
         self.release(&step).await?;
         Ok(())
+    }
+
+    /// A step of a deployment deleted with `then` revoke or uninstall: what it holds (and no
+    /// deployment in force wants) is removed and given back; the rest is let go; once nothing is
+    /// left the deployment is gone.
+    async fn wind_down(&self, step: &Step, then: OnLeave) -> Result<(), DeployError> {
+        let store = self.store();
+        store
+            .wind_down_targets(step.d.id, then.as_str(), now_ms())
+            .await?;
+        self.follow_events(step).await?;
+        self.remove(step, status::REMOVE_PENDING).await?;
+        self.release(step).await?;
+        store
+            .wind_down_targets(step.d.id, then.as_str(), now_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// Where a target ends once its license went back (or it had none to give): `left` for a
+    /// member that left the collection or a deployment that is ending, else by the action.
+    pub(crate) async fn settled_status(
+        &self,
+        step: &Step,
+        member_id: i64,
+        released: bool,
+    ) -> Result<&'static str, DeployError> {
+        let leaving = step.ending.is_some()
+            || (step.action.claims()
+                && !self
+                    .store()
+                    .in_collection(step.d.collection_id, member_id)
+                    .await?);
+        Ok(if leaving {
+            status::LEFT
+        } else {
+            events::final_status(step.action, released)
+        })
     }
 
     async fn prepare(&self, d: &DeploymentRow) -> Result<Option<Step>, DeployError> {
@@ -358,6 +415,7 @@ impl Executor {
             adam,
             bundle_id,
             compatible,
+            ending: d.ending.as_deref().and_then(OnLeave::parse),
         }))
     }
 

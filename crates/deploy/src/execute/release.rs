@@ -71,8 +71,10 @@ impl Executor {
                     (None, Some((s, tok)), _) => ("device", s, tok),
                     (None, None, Some((u, tok))) => ("user", u, tok),
                     (None, None, None) => {
-                        t.status = final_status(step.action, false).into();
-                        if step.action == crate::Action::Revoke {
+                        t.status = self.settled_status(step, t.member_id, false).await?.into();
+                        if t.status == status::LEFT {
+                            t.detail = Some("left the collection; it held no license".into());
+                        } else if step.action == crate::Action::Revoke {
                             t.detail = Some("it held no license to give back".into());
                         } else if step.action == crate::Action::Uninstall {
                             t.detail = Some("removed; it held no license".into());
@@ -173,6 +175,9 @@ impl Executor {
                             t.status = status::UNINSTALLED.into();
                         } else if step.action == crate::Action::Revoke {
                             t.status = status::FAILED.into();
+                        }
+                        if self.settled_status(step, t.member_id, false).await? == status::LEFT {
+                            t.status = status::LEFT.into();
                         }
                         store.finish_release(token_id, &t, None, now_ms()).await?;
                     }

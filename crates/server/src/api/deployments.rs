@@ -30,6 +30,51 @@ pub struct PlanBody {
     /// plan's `overlaps` say which; Uninstall and Revoke own what they share).
     #[serde(default)]
     pub supersede: bool,
+    /// What happens to members that leave the collection: `keep` (default: the app and license
+    /// stay), `revoke` (the license goes back to Apple) or `uninstall` (the app is removed, then
+    /// the license goes back).
+    pub on_leave: Option<String>,
+    /// How the app is installed (InstallApplication's options); unset ones take the defaults.
+    pub options: Option<OptionsBody>,
+}
+
+/// InstallApplication's options and automatic updates; defaults as Intune's.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptionsBody {
+    /// Remove the app when the device leaves management (`ManagementFlags` 1; default true).
+    pub remove_on_unenroll: Option<bool>,
+    /// Do not back up the app's data (`ManagementFlags` 4; default false).
+    pub prevent_backup: Option<bool>,
+    /// The user may delete the app (`Attributes.Removable`, iOS 14+; default true).
+    pub removable: Option<bool>,
+    /// Take over an app the user already installed (`ChangeManagementState` Managed; default true).
+    pub take_over: Option<bool>,
+    /// Send the install again when the store has a newer version than a device reports (default true).
+    pub auto_update: Option<bool>,
+}
+
+impl OptionsBody {
+    pub(crate) fn resolve(&self) -> allot_domain::InstallOptions {
+        let d = allot_domain::InstallOptions::default();
+        allot_domain::InstallOptions {
+            remove_on_unenroll: self.remove_on_unenroll.unwrap_or(d.remove_on_unenroll),
+            prevent_backup: self.prevent_backup.unwrap_or(d.prevent_backup),
+            removable: self.removable.unwrap_or(d.removable),
+            take_over: self.take_over.unwrap_or(d.take_over),
+            auto_update: self.auto_update.unwrap_or(d.auto_update),
+        }
+    }
+}
+
+/// `keep`, `revoke` or `uninstall`, as a person may write it.
+pub(crate) fn on_leave(s: Option<&str>, what: &str) -> Result<allot_domain::OnLeave, ApiError> {
+    match s {
+        None => Ok(allot_domain::OnLeave::Keep),
+        Some(v) => allot_domain::OnLeave::parse(v).ok_or_else(|| {
+            ApiError::invalid(format!("{what} {v:?} must be keep, revoke or uninstall"))
+        }),
+    }
 }
 
 /// What a deployment would do: licenses needed, free per token, targets that will claim, wait,

@@ -27,8 +27,29 @@ pub struct DeploymentView {
     pub token_ids: Vec<i64>,
     pub action: String,
     pub on_shortage: String,
+    /// `keep`, `revoke` or `uninstall`: what happens to members that leave the collection.
+    pub on_leave: String,
+    pub options: OptionsView,
+    /// Who created it: `API key NAME` or `console account NAME`.
+    pub created_by: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Set when the deployment was deleted with `then` revoke or uninstall: it is no longer in
+    /// force and goes once it has given back what it holds.
+    pub ending: Option<String>,
     /// Targets per status.
     pub statuses: BTreeMap<String, u64>,
+}
+
+/// How the app is installed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionsView {
+    pub remove_on_unenroll: bool,
+    pub prevent_backup: bool,
+    pub removable: bool,
+    pub take_over: bool,
+    pub auto_update: bool,
 }
 
 fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
@@ -44,6 +65,17 @@ fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
         token_ids: d.token_ids,
         action: d.action,
         on_shortage: d.on_shortage,
+        on_leave: d.on_leave,
+        options: OptionsView {
+            remove_on_unenroll: d.options.remove_on_unenroll,
+            prevent_backup: d.options.prevent_backup,
+            removable: d.options.removable,
+            take_over: d.options.take_over,
+            auto_update: d.options.auto_update,
+        },
+        created_by: d.created_by,
+        created_at: rfc3339(d.created_at),
+        ending: d.ending,
         statuses,
     }
 }
@@ -54,10 +86,10 @@ fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
     responses((status = 201, body = DeploymentView), (status = 409, description = "an identical deployment exists, or one in force contradicts it (send supersede: true)", body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    _a: Admin,
+    a: Admin,
     ApiJson(body): ApiJson<PlanBody>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    let d = create_deployment(&state, &body).await?;
+    let d = create_deployment(&state, &body, &format!("API key {}", a.0.key_name)).await?;
     Ok((StatusCode::CREATED, Json(view(d, Vec::new()))))
 }
 
@@ -65,8 +97,11 @@ pub async fn create(
 pub(crate) async fn create_deployment(
     state: &AppState,
     body: &PlanBody,
+    created_by: &str,
 ) -> Result<DeploymentRow, ApiError> {
     let req = crate::api::deployments::plan_request(state, body).await?;
+    let on_leave = crate::api::deployments::on_leave(body.on_leave.as_deref(), "onLeave")?;
+    let options = body.options.clone().unwrap_or_default().resolve();
     let plan = plan_deployment(&state.store, &req)
         .await
         .map_err(crate::api::deployments::plan_error)?;
@@ -86,6 +121,9 @@ pub(crate) async fn create_deployment(
                     "fail"
                 }
                 .into(),
+                on_leave: on_leave.as_str().into(),
+                options,
+                created_by: Some(created_by.to_owned()),
             },
             allot_sync::now_ms(),
         )
@@ -321,26 +359,68 @@ pub async fn show(
     }))
 }
 
-/// Deletes a deployment and its targets. Licenses already assigned stay (deploy with Uninstall or
-/// Revoke to take them back); refused while a request to Apple is in flight for a target.
-#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = i64, Path), crate::api::Confirm),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+/// Deletes a deployment. `then=keep` (default): its targets go now and the licenses it assigned
+/// stay (refused while a request to Apple is in flight); `then=revoke` or `then=uninstall`: it is
+/// no longer in force at once and stays, listed with `ending`, until it has given back (and
+/// removed) what it holds and no other deployment wants; then it goes.
+#[utoipa::path(delete, path = "/api/v1/deployments/{id}", tag = "deployments", params(("id" = i64, Path), crate::api::Confirm, crate::api::ThenDeployment),
+    responses((status = 204, description = "deleted"), (status = 202, description = "ending: giving back what it holds", body = DeploymentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _a: Admin,
     Path(id): Path<i64>,
     Query(c): Query<crate::api::Confirm>,
-) -> Result<StatusCode, ApiError> {
+    Query(then): Query<crate::api::ThenDeployment>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     crate::api::confirmed(&c, "deleting a deployment")?;
-    if state.store.deployment(id).await?.is_none() {
+    let then = crate::api::deployments::on_leave(then.then.as_deref(), "then")?;
+    match end_deployment(&state, id, then).await? {
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(d) => {
+            let counts = state.store.target_counts(d.id).await?;
+            Ok((StatusCode::ACCEPTED, Json(view(d, counts))).into_response())
+        }
+    }
+}
+
+/// Deletes (keep) or ends (revoke, uninstall) a deployment, for the API and the console: the
+/// ending deployment when it stays to give back what it holds.
+pub(crate) async fn end_deployment(
+    state: &AppState,
+    id: i64,
+    then: allot_domain::OnLeave,
+) -> Result<Option<DeploymentRow>, ApiError> {
+    let Some(d) = state.store.deployment(id).await? else {
         return Err(ApiError::not_found(format!("no deployment {id}")));
+    };
+    if then == allot_domain::OnLeave::Keep {
+        if !state.store.delete_deployment(id).await? {
+            return Err(ApiError::conflict(
+                "licenses are being requested or given back at Apple for this deployment; try again in a minute",
+            ));
+        }
+        return Ok(None);
     }
-    if !state.store.delete_deployment(id).await? {
-        return Err(ApiError::conflict(
-            "licenses are being requested or given back at Apple for this deployment; try again in a minute",
-        ));
+    if let Some(already) = &d.ending {
+        if already != then.as_str() {
+            return Err(ApiError::conflict(format!(
+                "deployment {id} is already ending with then={already}"
+            )));
+        }
+    } else {
+        state.store.end_deployment(id, then.as_str()).await?;
     }
-    Ok(StatusCode::NO_CONTENT)
+    let ending = state.store.deployment(id).await?;
+    if let Some(d) = ending.clone() {
+        let executor = state.executor.clone();
+        tokio::spawn(async move {
+            if let Err(e) = executor.run(&d).await {
+                tracing::warn!(deployment = d.id, error = %e, "deployment step failed");
+            }
+        });
+    }
+    Ok(ending)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -204,11 +204,24 @@ impl Then {
         match self.then.as_deref() {
             None => Ok(false),
             Some("keep") => Ok(true),
+            Some("revoke" | "uninstall") => Err(crate::error::ApiError::invalid(
+                "then=revoke and then=uninstall are offered on deployments: end each deployment with DELETE /api/v1/deployments/{id}?confirm=true&then=revoke (CLI: allot deployments delete ID --then revoke --yes), then delete this once they are gone",
+            )),
             Some(other) => Err(crate::error::ApiError::invalid(format!(
-                "then={other:?}: the choice is keep (revoke and uninstall are not offered yet)"
+                "then={other:?} must be keep"
             ))),
         }
     }
+}
+
+/// `?then=keep|revoke|uninstall` on a deployment's delete.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ThenDeployment {
+    /// What happens to the licenses and apps the deployment gave: `keep` (default: they stay,
+    /// and the ledger shows them as orphans), `revoke` (given back to Apple) or `uninstall`
+    /// (removed from the devices, then given back). What another deployment in force still gives
+    /// the same member is never taken away.
+    pub then: Option<String>,
 }
 
 /// `?confirm=true`, which every delete and take-over needs.

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::Form;
 use serde::Deserialize;
 
-use super::auth::CsrfForm;
 use super::format::{self, Pager};
 use super::{back, render, Chrome, Notice, PageError, PageResult, Viewer};
 use crate::api::deployments::{plan_for, PlanBody};
@@ -109,6 +108,9 @@ pub(crate) struct DeployForm {
     /// `true` when the admin confirmed taking over targets that deployments in force contradict.
     #[serde(default)]
     supersede: String,
+    /// keep, revoke or uninstall.
+    #[serde(default)]
+    on_leave: String,
 }
 
 impl DeployForm {
@@ -122,6 +124,8 @@ impl DeployForm {
             action: opt(&self.action),
             on_shortage: opt(&self.on_shortage),
             supersede: self.supersede == "true",
+            on_leave: opt(&self.on_leave),
+            options: None,
         }
     }
 }
@@ -220,7 +224,12 @@ pub(crate) async fn create(
     Form(f): Form<DeployForm>,
 ) -> PageResult {
     viewer.may_change(&f.csrf)?;
-    let d = create_deployment(&state, &f.body()).await?;
+    let d = create_deployment(
+        &state,
+        &f.body(),
+        &format!("console account {}", viewer.username),
+    )
+    .await?;
     Ok(back(
         &format!("/deployments/{}", d.id),
         "Deployment started: its targets move as licenses are claimed and devices report",
@@ -256,6 +265,9 @@ struct DetailPage {
     collection_id: i64,
     action: String,
     on_shortage: String,
+    on_leave: String,
+    created_by: String,
+    ending: String,
     created: String,
     all: i64,
     statuses: Vec<(String, i64)>,
@@ -360,6 +372,9 @@ pub(crate) async fn detail(
         collection_id: d.collection_id,
         action: d.action,
         on_shortage: d.on_shortage,
+        on_leave: d.on_leave,
+        created_by: d.created_by.unwrap_or_default(),
+        ending: d.ending.unwrap_or_default(),
         created: format::time(d.created_at),
         all: statuses.iter().map(|c| c.1).sum(),
         statuses,
@@ -396,24 +411,28 @@ pub(crate) async fn targets(
     }))
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeleteForm {
+    csrf: String,
+    /// keep, revoke or uninstall.
+    #[serde(default)]
+    then: String,
+}
+
 pub(crate) async fn delete(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<DeleteForm>,
 ) -> PageResult {
     viewer.may_change(&f.csrf)?;
-    if state.store.deployment(id).await?.is_none() {
-        return Err(PageError::new(
-            StatusCode::NOT_FOUND,
-            format!("no deployment {id}"),
-        ));
+    let then =
+        crate::api::deployments::on_leave(Some(f.then.as_str()).filter(|t| !t.is_empty()), "then")?;
+    match crate::api::deployments_exec::end_deployment(&state, id, then).await? {
+        None => Ok(back("/deployments", &format!("Deleted deployment {id}"))),
+        Some(_) => Ok(back(
+            &format!("/deployments/{id}"),
+            "Deployment ending: it gives back what it holds, then it goes",
+        )),
     }
-    if !state.store.delete_deployment(id).await? {
-        return Err(PageError::new(
-            StatusCode::CONFLICT,
-            "licenses are being requested or given back at Apple for this deployment; try again in a minute",
-        ));
-    }
-    Ok(back("/deployments", &format!("Deleted deployment {id}")))
 }

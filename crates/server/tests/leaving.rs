@@ -1,0 +1,205 @@
+//! What a deployment takes back: members that leave its collection (`onLeave` revoke or
+//! uninstall) and deployments deleted with `then` revoke or uninstall — never what another
+//! deployment in force still gives the same member. And the install options reach the device.
+
+mod fleet;
+
+use fleet::{count, env_on, Env};
+use serde_json::{json, Value};
+
+const SCENARIO: &str = r#"{
+  "settings": { "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50, "limits": { "maxRequestPerSecond": 0 } },
+  "organizations": [ { "name": "Acme", "locations": [ { "name": "HQ", "uId": "5000000000000001",
+    "assets": [ { "adamId": "777", "totalCount": 10, "name": "Team Chat" } ] } ] } ]
+}"#;
+
+fn target<'a>(d: &'a Value, label: &str) -> &'a Value {
+    d["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == label)
+        .unwrap_or_else(|| panic!("no target {label} in {d}"))
+}
+
+async fn remove_member(e: &Env, collection: &str, serial: &str) {
+    let (status, res) = e
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/collections/{collection}/members"),
+            Some(json!({ "members": [serial] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+}
+
+/// The InstallApplication plist last queued for a device.
+fn last_install(e: &Env, udid: &str) -> allot_mdm::plist::Dictionary {
+    e.mdm
+        .enqueued()
+        .into_iter()
+        .rev()
+        .filter(|(ids, _)| ids.iter().any(|i| i == udid))
+        .filter_map(|(_, bytes)| allot_mdm::commands::parse_command(&bytes))
+        .find(|(_, kind, _)| kind == "InstallApplication")
+        .map(|(_, _, cmd)| cmd)
+        .expect("an install was queued")
+}
+
+async fn members_leaving_give_back_on(e: Env) {
+    e.add_token().await;
+    let cart = e.devices("Cart", &["C1", "C2", "C3"]).await;
+    let bundle = e.bundle_of("777").await;
+    let path = e
+        .deploy(
+            json!({ "adamId": "777", "collection": "Cart", "onLeave": "uninstall",
+                        "options": { "preventBackup": true, "removable": false } }),
+        )
+        .await;
+    e.until(&path, "installs sent", |b| count(b, "install_sent") == 3)
+        .await;
+    // The options reach the device: ManagementFlags 1|4, Removable false, take-over.
+    let cmd = last_install(&e, &cart[0]);
+    assert_eq!(
+        cmd.get("ManagementFlags").unwrap().as_signed_integer(),
+        Some(5)
+    );
+    assert_eq!(
+        cmd.get("Attributes")
+            .and_then(|a| a.as_dictionary())
+            .and_then(|a| a.get("Removable"))
+            .and_then(|r| r.as_boolean()),
+        Some(false)
+    );
+    assert_eq!(
+        cmd.get("ChangeManagementState").unwrap().as_string(),
+        Some("Managed")
+    );
+    e.drain_all(&cart).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 3)
+        .await;
+    let (_, d) = e.call(reqwest::Method::GET, &path, None).await;
+    assert_eq!(d["onLeave"], "uninstall", "{d}");
+    assert_eq!(d["options"]["preventBackup"], true, "{d}");
+    assert!(
+        d["createdBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("API key admin"),
+        "{d}"
+    );
+
+    // C3 is also in a second collection whose deployment (same app) wants it.
+    e.devices("Lab", &["C3"]).await;
+    let lab = e
+        .deploy(json!({ "adamId": "777", "collection": "Lab" }))
+        .await;
+    e.until(&lab, "C3 superseded by the older deployment", |b| {
+        count(b, "superseded") == 1
+    })
+    .await;
+
+    // C1 leaves: the app is removed from it, then its license goes back; it ends `left`.
+    remove_member(&e, "Cart", "C1").await;
+    e.until(&path, "the removal sent to C1", |b| {
+        target(b, "C1")["status"] == "remove_sent"
+    })
+    .await;
+    e.drain_all(&cart[..1]).await;
+    let d = e
+        .until(&path, "C1 gave its license back", |b| {
+            target(b, "C1")["status"] == "left"
+        })
+        .await;
+    assert!(
+        target(&d, "C1")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("given back"),
+        "{d}"
+    );
+    assert!(!e.mdm.installed_apps(&cart[0]).contains(&bundle));
+    e.until_assigned("777", 2, "C1's license given back").await;
+
+    // C3 leaves Cart, but Lab still wants the app there: nothing is taken away, and Lab owns it.
+    remove_member(&e, "Cart", "C3").await;
+    let d = e
+        .until(&path, "C3 left", |b| target(b, "C3")["status"] == "left")
+        .await;
+    assert!(
+        target(&d, "C3")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another deployment"),
+        "{d}"
+    );
+    e.until(&lab, "Lab owns C3 now", |b| {
+        count(b, "superseded") == 0 && count(b, "installed") + count(b, "install_sent") == 1
+    })
+    .await;
+    assert!(e.mdm.installed_apps(&cart[2]).contains(&bundle));
+    assert_eq!(e.assigned("777").await, 2, "C2 and C3 keep theirs");
+
+    // Cart's deployment deleted with then=revoke: C2's license goes back, C3's stays (Lab).
+    let (status, res) = e
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path}?confirm=true&then=revoke"),
+            None,
+        )
+        .await;
+    assert!(status == 202 || status == 404, "{status} {res}");
+    if status == 202 {
+        assert_eq!(res["ending"], "revoke", "{res}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while e.call(reqwest::Method::GET, &path, None).await.0 != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ended deployment never went"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    e.until_assigned("777", 1, "C2's license given back").await;
+    let (_, diff) = e
+        .call(reqwest::Method::GET, "/api/v1/ledger/diff", None)
+        .await;
+    assert_eq!(
+        diff.as_array().unwrap().len(),
+        0,
+        "nothing unexplained: {diff}"
+    );
+
+    // Lab deleted with then=uninstall: C3's app is removed, then its license given back.
+    let (status, _) = e
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{lab}?confirm=true&then=uninstall"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    e.until(&lab, "the removal sent to C3", |b| {
+        count(b, "remove_sent") == 1
+    })
+    .await;
+    e.drain_all(&cart[2..]).await;
+    e.until_assigned("777", 0, "C3's license given back").await;
+    assert!(!e.mdm.installed_apps(&cart[2]).contains(&bundle));
+}
+
+#[tokio::test]
+async fn members_leaving_give_back() {
+    members_leaving_give_back_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::sqlite().await).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn members_leaving_give_back_on_postgres() {
+    members_leaving_give_back_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::postgres().await).await,
+    )
+    .await;
+}
