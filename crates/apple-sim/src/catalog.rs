@@ -3,6 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A stable integer for a version string, standing in for the store's `externalId` (and the
+/// `ExternalVersionIdentifier` devices report for it).
+pub fn external_id(version: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(version.as_bytes());
+    i64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 1)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppMeta {

@@ -84,6 +84,8 @@ struct Enrollment {
     behaviour: Behaviour,
     /// Bundle id → adamId of managed apps.
     apps: BTreeMap<String, i64>,
+    /// Bundle id → the store version (`ExternalVersionIdentifier`) installed, where known.
+    versions: HashMap<String, i64>,
     books: HashSet<i64>,
 }
 
@@ -94,6 +96,8 @@ struct FakeState {
     /// Every accepted enqueue: ids and the exact plist bytes.
     log: Vec<(Vec<String>, Vec<u8>)>,
     bundle_ids: HashMap<i64, String>,
+    /// adamId → the store's current version (`ExternalVersionIdentifier`): what an install gets.
+    store_versions: HashMap<i64, i64>,
     /// Webhook deliveries that were not answered 200 (NanoMDM does not retry).
     webhook_failures: u64,
 }
@@ -143,6 +147,36 @@ impl FakeNanoMdm {
             .insert(adam_id, bundle_id.to_owned());
     }
 
+    /// The store publishes a version of an app: installs from now on get it.
+    pub fn set_store_version(&self, adam_id: i64, external_version_id: i64) {
+        self.state()
+            .store_versions
+            .insert(adam_id, external_version_id);
+    }
+
+    /// The user deletes an app (or another tool removes it), without the MDM's knowledge.
+    pub fn remove_app_behind(&self, udid: &str, bundle_id: &str) {
+        if let Some(e) = self.state().enrollments.get_mut(udid) {
+            e.apps.remove(bundle_id);
+            e.versions.remove(bundle_id);
+        }
+    }
+
+    /// An app appears on the device outside Allot (installed again by the user or another tool).
+    pub fn install_app_behind(&self, udid: &str, bundle_id: &str, adam_id: i64) {
+        if let Some(e) = self.state().enrollments.get_mut(udid) {
+            e.apps.insert(bundle_id.to_owned(), adam_id);
+        }
+    }
+
+    /// The version of an app a device runs (`ExternalVersionIdentifier`), where known.
+    pub fn app_version(&self, udid: &str, bundle_id: &str) -> Option<i64> {
+        self.state()
+            .enrollments
+            .get(udid)
+            .and_then(|e| e.versions.get(bundle_id).copied())
+    }
+
     pub fn set_behaviour(&self, udid: &str, b: Behaviour) {
         if let Some(e) = self.state().enrollments.get_mut(udid) {
             e.behaviour = b;
@@ -172,6 +206,7 @@ impl FakeNanoMdm {
                     queue: VecDeque::new(),
                     behaviour: Behaviour::Accept,
                     apps: BTreeMap::new(),
+                    versions: HashMap::new(),
                     books: HashSet::new(),
                 });
             e.device = device;
@@ -213,6 +248,7 @@ impl FakeNanoMdm {
         let (status, uuid, report) = {
             let mut s = self.state();
             let bundles = s.bundle_ids.clone();
+            let versions = s.store_versions.clone();
             let e = s.enrollments.get_mut(udid)?;
             match e.queue.front().cloned() {
                 None => (
@@ -221,7 +257,7 @@ impl FakeNanoMdm {
                     report_plist(udid, "Idle", None, Dictionary::new()),
                 ),
                 Some((uuid, bytes)) => {
-                    let (status, keys) = answer(e, &bytes, &bundles);
+                    let (status, keys) = answer(e, &bytes, &bundles, &versions);
                     if status != "NotNow" {
                         e.queue.pop_front();
                     }
@@ -361,6 +397,7 @@ fn answer(
     e: &mut Enrollment,
     bytes: &[u8],
     bundles: &HashMap<i64, String>,
+    store_versions: &HashMap<i64, i64>,
 ) -> (String, Dictionary) {
     let mut keys = Dictionary::new();
     let Some((_, request_type, cmd)) = crate::commands::parse_command(bytes) else {
@@ -404,6 +441,10 @@ fn answer(
                 .cloned()
                 .unwrap_or_else(|| format!("com.example.app{adam}"));
             e.apps.insert(bundle.clone(), adam);
+            match store_versions.get(&adam) {
+                Some(v) => e.versions.insert(bundle.clone(), *v),
+                None => e.versions.remove(&bundle),
+            };
             keys.insert("Identifier".into(), Value::String(bundle));
             let state = if e.behaviour == Behaviour::SlowInstalls {
                 "Installing"
@@ -415,6 +456,7 @@ fn answer(
         "RemoveApplication" => {
             if let Some(id) = cmd.get("Identifier").and_then(Value::as_string) {
                 e.apps.remove(id);
+                e.versions.remove(id);
             }
         }
         "InstallMedia" => {
@@ -432,10 +474,23 @@ fn answer(
             );
         }
         "ManagedApplicationList" => {
+            let only: Option<Vec<&str>> = cmd
+                .get("Identifiers")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_string).collect());
             let mut list = Dictionary::new();
             for bundle in e.apps.keys() {
+                if only.as_ref().is_some_and(|o| !o.contains(&bundle.as_str())) {
+                    continue;
+                }
                 let mut entry = Dictionary::new();
                 entry.insert("Status".into(), Value::String("Managed".into()));
+                if let Some(v) = e.versions.get(bundle) {
+                    entry.insert(
+                        "ExternalVersionIdentifier".into(),
+                        Value::Integer((*v).into()),
+                    );
+                }
                 list.insert(bundle.clone(), Value::Dictionary(entry));
             }
             keys.insert("ManagedApplicationList".into(), Value::Dictionary(list));

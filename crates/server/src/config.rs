@@ -41,8 +41,16 @@ pub struct Config {
     pub nanomdm_prefix: String,
     /// `nanomdm`, or `nanohub` for NanoHUB.
     pub nanomdm_user: String,
-    /// How often deployments take a step.
+    /// How often every deployment takes a reconcile pass (`ALLOT_RECONCILE_SECONDS`, default
+    /// 120); a notification or a device's report starts one at once, and requests to Apple in
+    /// flight are followed every `event_poll`.
     pub deploy_tick: Duration,
+    /// How often each enrolled device is asked for its managed apps (`ALLOT_APP_LIST_HOURS`,
+    /// default 24).
+    pub app_list_interval: Duration,
+    /// App metadata older than this is read again at the next sync (`ALLOT_METADATA_MAX_AGE_HOURS`,
+    /// default 24): new versions in the store become automatic updates within a day.
+    pub metadata_max_age: Duration,
     /// Least time between two polls of one Apple event (Apple: 30 s).
     pub event_poll: Duration,
     /// How long a device that left management keeps its licenses before they are given back.
@@ -102,7 +110,9 @@ impl Default for Config {
             nanomdm_api_key: None,
             nanomdm_prefix: "/v1".into(),
             nanomdm_user: "nanomdm".into(),
-            deploy_tick: Duration::from_secs(15),
+            deploy_tick: Duration::from_secs(120),
+            app_list_interval: Duration::from_secs(24 * 3600),
+            metadata_max_age: Duration::from_secs(24 * 3600),
             event_poll: Duration::from_secs(30),
             reclaim_grace: Duration::from_secs(24 * 3600),
             metadata_language: "en-us".into(),
@@ -132,6 +142,9 @@ struct FileConfig {
     nanomdm_user: Option<String>,
     reclaim_grace_hours: Option<f64>,
     metadata_language: Option<String>,
+    reconcile_seconds: Option<f64>,
+    app_list_hours: Option<f64>,
+    metadata_max_age_hours: Option<f64>,
     trust_forwarded_for: Option<bool>,
 }
 
@@ -310,6 +323,26 @@ impl Config {
                     )))
                 }
             };
+        }
+        if let Some(v) = pick(
+            "ALLOT_RECONCILE_SECONDS",
+            f.reconcile_seconds.map(|s| s.to_string()),
+        )? {
+            c.deploy_tick = Duration::from_secs_f64(hours("ALLOT_RECONCILE_SECONDS", v)?);
+        }
+        if let Some(v) = pick(
+            "ALLOT_APP_LIST_HOURS",
+            f.app_list_hours.map(|h| h.to_string()),
+        )? {
+            c.app_list_interval =
+                Duration::from_secs_f64(hours("ALLOT_APP_LIST_HOURS", v)? * 3600.0);
+        }
+        if let Some(v) = pick(
+            "ALLOT_METADATA_MAX_AGE_HOURS",
+            f.metadata_max_age_hours.map(|h| h.to_string()),
+        )? {
+            c.metadata_max_age =
+                Duration::from_secs_f64(hours("ALLOT_METADATA_MAX_AGE_HOURS", v)? * 3600.0);
         }
         if let Some(v) = pick("ALLOT_METADATA_LANGUAGE", f.metadata_language)? {
             let tag = v.trim().to_ascii_lowercase();

@@ -46,6 +46,7 @@ pub struct Server {
     pub new_console_password: Option<String>,
     schedule_tick: Duration,
     deploy_tick: Duration,
+    event_poll: Duration,
 }
 
 /// The request size limit: content tokens and API bodies are small.
@@ -90,6 +91,7 @@ impl Server {
             full_interval: config.full_interval,
             lease_owner: Some(lease_owner(&config.data_dir)?),
             metadata_language: config.metadata_language.clone(),
+            metadata_max_age: config.metadata_max_age,
             ..Default::default()
         };
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
@@ -107,7 +109,8 @@ impl Server {
             _ => None,
         };
         let executor = allot_deploy::Executor::new(engine.clone(), mdm, config.event_poll)
-            .with_reclaim_grace(config.reclaim_grace);
+            .with_reclaim_grace(config.reclaim_grace)
+            .with_app_list_interval(config.app_list_interval);
         let state = AppState {
             store,
             engine,
@@ -143,6 +146,7 @@ impl Server {
             new_console_password,
             schedule_tick: config.schedule_tick,
             deploy_tick: config.deploy_tick,
+            event_poll: config.event_poll,
         })
     }
 
@@ -151,16 +155,26 @@ impl Server {
         tokio::spawn(self.state.engine.clone().run_schedule(self.schedule_tick))
     }
 
-    /// Starts the deployment loop in the background: every deployment takes a step each tick.
+    /// Starts the reconcile loop in the background: every deployment takes a pass each
+    /// interval, at once when woken (a notification, a device's report), and every `event_poll`
+    /// while requests to Apple are in flight.
     pub fn start_deployments(&self) -> tokio::task::JoinHandle<()> {
         let executor = self.state.executor.clone();
         let tick = self.deploy_tick;
+        let poll = self.event_poll.max(Duration::from_millis(10));
         tokio::spawn(async move {
             loop {
                 if let Err(e) = executor.run_all().await {
                     tracing::warn!(error = %e, "deployment pass failed");
                 }
-                tokio::time::sleep(tick).await;
+                let pause = match executor.requests_in_flight().await {
+                    Ok(true) => tick.min(poll),
+                    _ => tick,
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = executor.woken() => {}
+                }
             }
         })
     }

@@ -150,6 +150,9 @@ pub async fn receive(
                     .map_err(ApiError::internal)?,
                 None => 0,
             };
+            if updated > 0 {
+                state.executor.wake();
+            }
             json!({ "event": "mdm.Connect", "status": status, "targets": updated })
         }
         Event::Other(topic) => json!({ "event": topic, "ignored": true }),

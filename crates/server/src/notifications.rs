@@ -33,9 +33,14 @@ pub async fn receive(
         .receive_notification(token_id, auth, &body)
         .await
     {
-        Ok(o) => Ok(Json(
-            serde_json::json!({ "received": o.notification_type, "duplicate": o.duplicate, "applied": o.applied }),
-        )),
+        Ok(o) => {
+            if o.applied > 0 {
+                state.executor.wake();
+            }
+            Ok(Json(
+                serde_json::json!({ "received": o.notification_type, "duplicate": o.duplicate, "applied": o.applied }),
+            ))
+        }
         // An unknown token is answered as a wrong secret: the answer does not tell which token
         // ids exist.
         Err(NotificationError::UnknownToken(_) | NotificationError::Unauthorized) => {

@@ -176,3 +176,24 @@ pub struct LedgerRow {
     pub since: Option<i64>,
     pub deployment_id: Option<i64>,
 }
+
+/// What a device last said of one managed app (ManagedApplicationList), and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceApp {
+    pub bundle_id: String,
+    /// `Managed`, `Installing`, `ManagedButUninstalled`, …
+    pub status: String,
+    pub external_version_id: Option<i64>,
+    pub reported_at: i64,
+}
+
+/// A target served on one device, with what its deployment wants there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceTarget {
+    pub target: TargetRow,
+    pub action: String,
+    pub auto_update: bool,
+    pub bundle_id: Option<String>,
+    /// The store's current version, from Apple's metadata.
+    pub store_version: Option<i64>,
+}

@@ -3,6 +3,7 @@
 //! own migrations; the queries are shared (see `queries.rs`), and [`Store`] dispatches to the
 //! backend so that generics do not spread through the server.
 
+mod app_list_queries;
 mod console_queries;
 mod deployment_queries;
 pub mod inventory;
@@ -222,6 +223,13 @@ delegate! {
     fn update_target_from(&self, t: &TargetRow, from: &[&str], now: i64) -> bool;
     fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, on_leave: &str, now: i64) -> u64;
     fn in_collection(&self, collection_id: i64, member_id: i64) -> bool;
+    fn requests_in_flight(&self) -> i64;
+    fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
+    fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> ();
+    fn device_for_app_list(&self, command_uuid: &str, enrollment_id: &str) -> Option<i64>;
+    fn record_device_apps(&self, device_id: i64, apps: &[DeviceApp], now: i64) -> ();
+    fn device_apps(&self, device_id: i64) -> Vec<DeviceApp>;
+    fn targets_on_device(&self, device_id: i64) -> Vec<DeviceTarget>;
     fn end_deployment(&self, id: i64, then: &str) -> bool;
     fn wind_down_targets(&self, deployment_id: i64, then: &str, now: i64) -> i64;
     fn member_targets_page(&self, deployment_id: i64, kind: &str, statuses: &[&str], after_member: i64, limit: i64) -> Vec<MemberTarget>;

@@ -32,3 +32,4 @@ crate::inventory_queries::impl_inventory_queries!(PgStore);
 crate::deployment_queries::impl_deployment_queries!(PgStore);
 crate::target_queries::impl_target_queries!(PgStore);
 crate::console_queries::impl_console_queries!(PgStore);
+crate::app_list_queries::impl_app_list_queries!(PgStore);

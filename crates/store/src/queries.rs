@@ -729,11 +729,12 @@ macro_rules! impl_queries {
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO app_metadata (adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, \
-                         device_licensing, fetched_at) VALUES {} ON CONFLICT (adam_id) DO UPDATE SET name = excluded.name, \
+                         device_licensing, fetched_at, external_version_id) VALUES {} ON CONFLICT (adam_id) DO UPDATE SET name = excluded.name, \
                          bundle_id = excluded.bundle_id, icon_url = excluded.icon_url, platforms = excluded.platforms, \
                          version = excluded.version, kind = excluded.kind, artist = excluded.artist, genre = excluded.genre, \
-                         device_licensing = excluded.device_licensing, fetched_at = excluded.fetched_at",
-                        values(chunk.len(), 11, 1)
+                         device_licensing = excluded.device_licensing, fetched_at = excluded.fetched_at, \
+                         external_version_id = excluded.external_version_id",
+                        values(chunk.len(), 12, 1)
                     );
                     let mut q = sqlx::query(&sql);
                     for m in chunk {
@@ -748,7 +749,8 @@ macro_rules! impl_queries {
                             .bind(&m.artist)
                             .bind(&m.genre)
                             .bind(m.device_licensing)
-                            .bind(now);
+                            .bind(now)
+                            .bind(m.external_version_id);
                     }
                     q.execute(&self.pool).await?;
                 }
@@ -769,7 +771,7 @@ macro_rules! impl_queries {
 
             pub async fn metadata(&self, adam_id: &str) -> Result<Option<MetadataRow>, StoreError> {
                 let row = sqlx::query(
-                    "SELECT adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, device_licensing \
+                    "SELECT adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, device_licensing, external_version_id \
                      FROM app_metadata WHERE adam_id = $1",
                 )
                 .bind(adam_id)
@@ -787,6 +789,7 @@ macro_rules! impl_queries {
                         artist: r.try_get("artist")?,
                         genre: r.try_get("genre")?,
                         device_licensing: r.try_get("device_licensing")?,
+                        external_version_id: r.try_get("external_version_id")?,
                     })
                 })
                 .transpose()

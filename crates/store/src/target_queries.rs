@@ -110,6 +110,16 @@ macro_rules! impl_target_queries {
                 Ok(added)
             }
 
+            /// Targets waiting on a request to Apple, over every deployment.
+            pub async fn requests_in_flight(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM deployment_targets WHERE status IN ('license_requested', 'license_releasing') \
+                     OR (status = 'invitation_pending' AND event_id IS NOT NULL)",
+                )
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
             /// Whether a member is in a collection (a target that gave its license back as it left
             /// ends `left`, not `failed`).
             pub async fn in_collection(&self, collection_id: i64, member_id: i64) -> Result<bool, StoreError> {

@@ -141,6 +141,8 @@ pub struct MetadataRow {
     pub artist: Option<String>,
     pub genre: Option<String>,
     pub device_licensing: bool,
+    /// The store's current version as devices report it (`ExternalVersionIdentifier`).
+    pub external_version_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -54,6 +54,11 @@ impl SyncEngine {
                     artist: m.artist_name,
                     genre: m.genre_names.into_iter().next(),
                     device_licensing: m.is_vpp_device_based_licensing_enabled,
+                    external_version_id: m
+                        .offers
+                        .first()
+                        .map(|o| o.version.external_id)
+                        .filter(|v| *v > 0),
                 })
                 .collect();
             stored += rows.len();

@@ -34,6 +34,7 @@ pub fn router() -> Router<Shared> {
         .route("/_sim/locations/{uid}/claim", post(claim))
         .route("/_sim/locations/{uid}/write", post(write))
         .route("/_sim/transfer", post(transfer))
+        .route("/_sim/apps/{adam_id}/version", post(publish_version))
         .route(
             "/_sim/faults",
             get(list_faults).post(add_faults).delete(clear_faults),
@@ -219,6 +220,34 @@ struct Refund {
     adam_id: String,
     pricing_param: Option<String>,
     count: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Version {
+    version: String,
+}
+
+/// The developer publishes a new version: the metadata lookup answers with it (and its
+/// `externalId`) from now on.
+async fn publish_version(
+    State(shared): State<Shared>,
+    Path(adam_id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ControlResult<Json<serde_json::Value>> {
+    let v: Version = body(&bytes)?;
+    let mut w = shared.lock().expect("world lock");
+    let Some(meta) = w.catalog.get_mut(&adam_id) else {
+        return Err(ControlError(
+            StatusCode::NOT_FOUND,
+            format!("no app {adam_id} in the catalog"),
+        ));
+    };
+    meta.version = v.version.trim().to_owned();
+    Ok(Json(json!({
+        "version": meta.version,
+        "externalId": crate::catalog::external_id(&meta.version),
+    })))
 }
 
 async fn refund(

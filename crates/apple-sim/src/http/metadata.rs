@@ -91,7 +91,7 @@ pub async fn lookup(
                 offers: vec![Offer {
                     version: OfferVersion {
                         display: m.version.clone(),
-                        external_id: external_id(&m.version),
+                        external_id: crate::catalog::external_id(&m.version),
                     },
                 }],
                 genre_names: vec![m.genre.clone()],
@@ -127,13 +127,6 @@ pub async fn lookup(
         }
     }
     Json(json).into_response()
-}
-
-/// A stable integer for a version string, standing in for the store's `externalId`.
-fn external_id(version: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let h = Sha256::digest(version.as_bytes());
-    i64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 1)
 }
 
 /// `/artwork/<adamId>/<w>x<h>bb.png`.

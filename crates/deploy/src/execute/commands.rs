@@ -312,6 +312,12 @@ impl Executor {
         report_status: &str,
         report: Option<&Report>,
     ) -> Result<usize, DeployError> {
+        if let Some(moved) = self
+            .app_list_report(enrollment_id, command_uuid, report_status, report)
+            .await?
+        {
+            return Ok(moved);
+        }
         let store = self.store();
         let mut changed = 0;
         for t in store.targets_by_command(command_uuid).await? {

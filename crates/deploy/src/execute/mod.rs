@@ -14,6 +14,7 @@
 mod claim;
 mod commands;
 mod events;
+mod observe;
 mod release;
 mod users;
 
@@ -113,6 +114,11 @@ pub struct Executor {
     poll_interval: Duration,
     polled: Arc<Mutex<HashMap<String, Instant>>>,
     reclaim_grace: Duration,
+    /// How often each enrolled device is asked for its managed apps.
+    app_list_interval: Duration,
+    /// Rings when something happened that a pass should look at now (a notification, a device's
+    /// report), so the loop need not wait for its interval.
+    wake: Arc<tokio::sync::Notify>,
     /// One step of a deployment at a time in this process (the create handler's first step and
     /// the loop's may otherwise overlap).
     steps: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
@@ -175,6 +181,8 @@ impl Executor {
             poll_interval,
             polled: Arc::default(),
             reclaim_grace: Duration::from_secs(86_400),
+            app_list_interval: Duration::from_secs(86_400),
+            wake: Arc::default(),
             steps: Arc::default(),
         }
     }
@@ -201,6 +209,27 @@ impl Executor {
     pub fn with_reclaim_grace(mut self, grace: Duration) -> Self {
         self.reclaim_grace = grace;
         self
+    }
+
+    /// How often each enrolled device is asked for its managed apps (default a day).
+    pub fn with_app_list_interval(mut self, every: Duration) -> Self {
+        self.app_list_interval = every;
+        self
+    }
+
+    /// Whether any target waits on a request to Apple (its answer is polled for).
+    pub async fn requests_in_flight(&self) -> Result<bool, DeployError> {
+        Ok(self.store().requests_in_flight().await? > 0)
+    }
+
+    /// Asks the loop for a pass now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves at the next `wake` (or at once if one came since the last pass began).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
     }
 
     /// The tokens a deployment draws from, in order (usable ones holding the asset), with the
@@ -243,6 +272,7 @@ impl Executor {
         }
         self.reclaim_departed(self.reclaim_grace).await?;
         self.reclaim_departed_people(self.reclaim_grace).await?;
+        self.ask_app_lists().await?;
         Ok(())
     }
 

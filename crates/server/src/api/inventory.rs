@@ -247,6 +247,69 @@ pub async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One managed app as the device last reported it (ManagedApplicationList).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceAppView {
+    pub bundle_id: String,
+    /// Apple's state: `Managed`, `Installing`, `ManagedButUninstalled`, …
+    pub status: String,
+    /// The store version installed (`ExternalVersionIdentifier`), where the device said.
+    pub external_version_id: Option<i64>,
+    /// RFC 3339: when the device said so.
+    pub reported_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDetail {
+    #[serde(flatten)]
+    pub device: DeviceView,
+    /// The managed apps the device last reported, with their time (asked about once a day).
+    pub apps: Vec<DeviceAppView>,
+}
+
+/// One device (by serial number or id), with the managed apps it last reported.
+#[utoipa::path(get, path = "/api/v1/devices/{device}", tag = "inventory", params(("device" = String, Path, description = "serial number or id")),
+    responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn show_device(
+    State(state): State<AppState>,
+    _c: crate::auth::Caller,
+    Path(key): Path<String>,
+) -> Result<Json<DeviceDetail>, ApiError> {
+    let key = key.trim();
+    let mut device = state
+        .store
+        .device_by_serial(&key.to_ascii_uppercase())
+        .await?;
+    if device.is_none() {
+        if let Ok(id) = key.parse::<i64>() {
+            device = state.store.device(id).await?;
+        }
+    }
+    let device = device.ok_or_else(|| {
+        ApiError::not_found(format!("no device with serial number or id {key:?}"))
+    })?;
+    let apps = state
+        .store
+        .device_apps(device.id)
+        .await?
+        .into_iter()
+        .map(|a| DeviceAppView {
+            bundle_id: a.bundle_id,
+            status: a.status,
+            external_version_id: a.external_version_id,
+            reported_at: chrono::DateTime::from_timestamp_millis(a.reported_at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(DeviceDetail {
+        device: device.into(),
+        apps,
+    }))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDeviceRequest {

@@ -27,7 +27,7 @@ use crate::AppState;
     paths(
         tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list,
         inventory::add_user, inventory::list_users, inventory::remove_user, import::import_users,
-        inventory::add_device, inventory::list_devices, import::import_devices,
+        inventory::add_device, inventory::list_devices, inventory::show_device, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
@@ -181,6 +181,7 @@ api_routes! {
     "/api/v1/users/{user}/invitation" => [post program::resend_invitation];
     "/api/v1/devices" => [get inventory::list_devices, post inventory::add_device];
     "/api/v1/devices/import" => [post import::import_devices] limit IMPORT_LIMIT;
+    "/api/v1/devices/{device}" => [get inventory::show_device];
     "/api/v1/deployments/plan" => [post deployments::plan];
     "/api/v1/deployments" => [get deployments_exec::list, post deployments_exec::create];
     "/api/v1/deployments/{id}" => [get deployments_exec::show, delete deployments_exec::delete];

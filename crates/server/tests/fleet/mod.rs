@@ -59,6 +59,11 @@ pub async fn env(scenario: &str) -> Env {
 
 /// The same world on a given database (PostgreSQL runs some of the flows too).
 pub async fn env_on(scenario: &str, db: TestDb) -> Env {
+    env_with(scenario, db, |_| {}).await
+}
+
+/// The same world with some of the server's settings changed.
+pub async fn env_with(scenario: &str, db: TestDb, tweak: impl FnOnce(&mut Config)) -> Env {
     let sim = allot_apple_sim::start_local(scenario).await.unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -85,6 +90,8 @@ pub async fn env_on(scenario: &str, db: TestDb) -> Env {
         reclaim_grace: Duration::ZERO,
         ..Default::default()
     };
+    let mut config = config;
+    tweak(&mut config);
     let server = Some(start_server(&config, listener));
     Env {
         sim,

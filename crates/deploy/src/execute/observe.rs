@@ -1,0 +1,194 @@
+//! Statuses observed, not remembered: every enrolled device is asked for its managed apps
+//! (ManagedApplicationList) once per interval, paced (a bounded number of devices per pass, at
+//! most one question outstanding per device), and what it says is kept with its time and
+//! compared with what the deployments in force want there: an installed app the device no longer
+//! has is installed again, one older than the store's is updated (when the deployment updates
+//! automatically), and one an Uninstall removed that came back is removed again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use allot_mdm::plist::Value;
+use allot_mdm::webhook::Report;
+use allot_mdm::Command;
+use allot_store::{DeviceApp, DeviceTarget};
+
+use super::{now_ms, status, DeployError, Executor};
+
+/// Devices asked per pass: pacing toward NanoMDM and the devices' check-ins.
+const APP_LISTS_PER_PASS: i64 = 500;
+/// Enrollment ids per question.
+const IDS_PER_COMMAND: usize = 100;
+/// A question unanswered this long is taken for lost (NanoMDM's webhook may drop an answer).
+const LOST_AFTER: Duration = Duration::from_secs(86_400);
+
+/// States in which the app is on the device (or on its way), as far as a reinstall is concerned.
+fn present(status: &str) -> bool {
+    !matches!(
+        status,
+        "ManagedButUninstalled" | "UserRejected" | "ManagementRejected" | "Failed" | "Unknown"
+    )
+}
+
+impl Executor {
+    /// Sends the periodic ManagedApplicationList to the devices that are due.
+    pub(crate) async fn ask_app_lists(&self) -> Result<usize, DeployError> {
+        let Some(mdm) = self.mdm() else {
+            return Ok(0);
+        };
+        let now = now_ms();
+        let due = self
+            .store()
+            .devices_due_for_app_list(
+                now - self.app_list_interval.as_millis() as i64,
+                now - LOST_AFTER.as_millis() as i64,
+                APP_LISTS_PER_PASS,
+            )
+            .await?;
+        let mut asked = 0;
+        for chunk in due.chunks(IDS_PER_COMMAND) {
+            let ids: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let command = Command::ManagedApplicationList {
+                identifiers: Vec::new(),
+            };
+            match mdm.enqueue(&ids, &command, &uuid, true).await {
+                Ok(_) => {
+                    // Ids NanoMDM did not queue are asked again after LOST_AFTER, not every pass.
+                    let devices: Vec<i64> = chunk.iter().map(|(d, _)| *d).collect();
+                    self.store()
+                        .mark_app_list_asked(&devices, &uuid, now_ms())
+                        .await?;
+                    asked += devices.len();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ManagedApplicationList not sent; the next pass tries again");
+                    break;
+                }
+            }
+        }
+        Ok(asked)
+    }
+
+    /// A device's answer to the periodic question: kept, then compared with the targets served
+    /// on it. Returns how many targets moved; `None` if the command was not a periodic question.
+    pub(crate) async fn app_list_report(
+        &self,
+        enrollment_id: &str,
+        command_uuid: &str,
+        report_status: &str,
+        report: Option<&Report>,
+    ) -> Result<Option<usize>, DeployError> {
+        let store = self.store();
+        let Some(device) = store
+            .device_for_app_list(command_uuid, enrollment_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(list) = report
+            .and_then(|r| r.get("ManagedApplicationList"))
+            .and_then(Value::as_dictionary)
+            .filter(|_| report_status == "Acknowledged")
+        else {
+            // NotNow: asked again at the next check-in; an error: after LOST_AFTER.
+            return Ok(Some(0));
+        };
+        let now = now_ms();
+        let apps: Vec<DeviceApp> = list
+            .iter()
+            .filter_map(|(bundle, entry)| {
+                let entry = entry.as_dictionary()?;
+                Some(DeviceApp {
+                    bundle_id: bundle.clone(),
+                    status: entry
+                        .get("Status")
+                        .and_then(Value::as_string)
+                        .unwrap_or("Unknown")
+                        .to_owned(),
+                    external_version_id: entry
+                        .get("ExternalVersionIdentifier")
+                        .and_then(Value::as_signed_integer),
+                    reported_at: now,
+                })
+            })
+            .collect();
+        store.record_device_apps(device, &apps, now).await?;
+        let by_bundle: HashMap<&str, &DeviceApp> =
+            apps.iter().map(|a| (a.bundle_id.as_str(), a)).collect();
+        let mut moved = 0;
+        for dt in store.targets_on_device(device).await? {
+            if self.reconcile_observed(&dt, &by_bundle, now).await? {
+                moved += 1;
+            }
+        }
+        Ok(Some(moved))
+    }
+
+    /// One target against what its device said. True if it moved.
+    async fn reconcile_observed(
+        &self,
+        dt: &DeviceTarget,
+        apps: &HashMap<&str, &DeviceApp>,
+        now: i64,
+    ) -> Result<bool, DeployError> {
+        let Some(bundle) = dt.bundle_id.as_deref() else {
+            return Ok(false);
+        };
+        let store = self.store();
+        let entry = apps.get(bundle).copied();
+        let on_device = entry.is_some_and(|a| present(&a.status));
+        let mut t = dt.target.clone();
+        let from = t.status.clone();
+        match (dt.action.as_str(), from.as_str()) {
+            ("required" | "available", status::INSTALLED) if !on_device => {
+                t.status = status::LICENSE_ASSIGNED.into();
+                t.command_uuid = None;
+                t.detail = Some(
+                    "the device no longer has the app (its app list said so); installing it again"
+                        .into(),
+                );
+            }
+            ("required" | "available", status::INSTALLED)
+                if dt.auto_update
+                    && matches!((entry.and_then(|a| a.external_version_id), dt.store_version),
+                                (Some(has), Some(store)) if has != store) =>
+            {
+                t.status = status::LICENSE_ASSIGNED.into();
+                t.command_uuid = None;
+                t.detail = Some(
+                    "the device runs another version than the store's; installing the update"
+                        .into(),
+                );
+            }
+            ("required" | "available", status::INSTALLING)
+                if entry.is_some_and(|a| a.status == "Managed") =>
+            {
+                t.status = status::INSTALLED.into();
+                t.command_uuid = None;
+                t.detail = None;
+            }
+            ("uninstall", status::UNINSTALLED | status::LICENSE_RECLAIMED) if on_device => {
+                t.status = status::PENDING.into();
+                t.command_uuid = None;
+                t.detail = Some("the app came back on the device; removing it again".into());
+            }
+            // As wanted: the device's answer confirms it.
+            ("required" | "available", status::INSTALLED)
+            | ("uninstall", status::UNINSTALLED | status::LICENSE_RECLAIMED) => {
+                store
+                    .confirm_targets(t.deployment_id, &[t.member_id], now)
+                    .await?;
+                return Ok(false);
+            }
+            _ => return Ok(false),
+        }
+        let moved = store.update_target_from(&t, &[&from], now).await?;
+        if moved {
+            store
+                .confirm_targets(t.deployment_id, &[t.member_id], now)
+                .await?;
+        }
+        Ok(moved)
+    }
+}

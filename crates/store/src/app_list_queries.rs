@@ -1,0 +1,137 @@
+//! The periodic ManagedApplicationList: which devices are due a question (at most one outstanding
+//! each), what they answered, and the targets served on a device — written once for both
+//! backends like `queries.rs`.
+
+macro_rules! impl_app_list_queries {
+    ($store:ty) => {
+        impl $store {
+            /// Enrolled devices due a ManagedApplicationList: not asked since `asked_before` (a new
+            /// device counts from when it was added) and no question outstanding — or one
+            /// outstanding since before `lost_before` (its answer was lost). Longest unasked first.
+            pub async fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, enrollment_id FROM devices WHERE enrolled AND enrollment_id IS NOT NULL \
+                     AND ((apps_command IS NULL AND COALESCE(apps_asked_at, created_at) < $1) \
+                          OR (apps_command IS NOT NULL AND apps_asked_at < $2)) \
+                     ORDER BY COALESCE(apps_asked_at, 0), id LIMIT $3",
+                )
+                .bind(asked_before)
+                .bind(lost_before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Records the question sent to these devices.
+            pub async fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> Result<(), StoreError> {
+                for chunk in device_ids.chunks(BATCH) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                    let sql = format!(
+                        "UPDATE devices SET apps_command = $1, apps_asked_at = $2 WHERE id IN ({})",
+                        marks.join(",")
+                    );
+                    let mut q = sqlx::query(&sql).bind(command_uuid).bind(now);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    q.execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            /// The device a periodic question went to, by its command and enrollment.
+            pub async fn device_for_app_list(&self, command_uuid: &str, enrollment_id: &str) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT id FROM devices WHERE apps_command = $1 AND enrollment_id = $2")
+                    .bind(command_uuid)
+                    .bind(enrollment_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            /// What the device said, replacing what it said before, in one transaction; its
+            /// question is answered.
+            pub async fn record_device_apps(&self, device_id: i64, apps: &[$crate::inventory::DeviceApp], now: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM device_apps WHERE device_id = $1").bind(device_id).execute(&mut *tx).await?;
+                for chunk in apps.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO device_apps (device_id, bundle_id, status, external_version_id, reported_at) VALUES {} \
+                         ON CONFLICT (device_id, bundle_id) DO NOTHING",
+                        values(chunk.len(), 5, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for a in chunk {
+                        q = q.bind(device_id).bind(&a.bundle_id).bind(&a.status).bind(a.external_version_id).bind(a.reported_at);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE devices SET apps_command = NULL, apps_reported_at = $2 WHERE id = $1")
+                    .bind(device_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn device_apps(&self, device_id: i64) -> Result<Vec<$crate::inventory::DeviceApp>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT bundle_id, status, external_version_id, reported_at FROM device_apps WHERE device_id = $1 ORDER BY bundle_id",
+                )
+                .bind(device_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::inventory::DeviceApp {
+                            bundle_id: r.try_get(0)?,
+                            status: r.try_get(1)?,
+                            external_version_id: r.try_get(2)?,
+                            reported_at: r.try_get(3)?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Settled targets served on a device, of deployments in force: the device's own
+            /// (device collections) and its primary user's (user collections).
+            pub async fn targets_on_device(&self, device_id: i64) -> Result<Vec<$crate::inventory::DeviceTarget>, StoreError> {
+                let columns: Vec<String> = TARGET_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+                let rows = sqlx::query(&format!(
+                    "SELECT {}, d.action, d.install_options, m.bundle_id AS app_bundle, m.external_version_id AS store_version \
+                     FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id \
+                     JOIN collections c ON c.id = d.collection_id \
+                     LEFT JOIN app_metadata m ON m.adam_id = d.adam_id \
+                     WHERE d.ending IS NULL AND t.status IN ('installed', 'installing', 'uninstalled', 'license_reclaimed') \
+                     AND ((c.kind = 'devices' AND t.member_id = $1) \
+                          OR (c.kind = 'users' AND t.member_id = (SELECT primary_person_id FROM devices WHERE id = $1)))",
+                    columns.join(", ")
+                ))
+                .bind(device_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let options: String = r.try_get("install_options")?;
+                        let options: allot_domain::InstallOptions = serde_json::from_str(&options).unwrap_or_default();
+                        Ok($crate::inventory::DeviceTarget {
+                            target: target_row(r)?,
+                            action: r.try_get("action")?,
+                            auto_update: options.auto_update,
+                            bundle_id: r.try_get("app_bundle")?,
+                            store_version: r.try_get("store_version")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_app_list_queries;
