@@ -3,6 +3,7 @@
 //! is already licensed, and how the free licenses of the chosen tokens cover the rest.
 
 pub mod execute;
+pub mod ledger;
 pub mod plan;
 mod reclaim;
 

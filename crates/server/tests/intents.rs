@@ -246,6 +246,62 @@ async fn the_ledger_lists_orphans_on(e: Env) {
         .collect();
     holders.sort();
     assert_eq!(holders, vec!["C1", "OUTSIDE1"], "{diff}");
+
+    // Clean: the dry run lists them and changes nothing; the clean-up revokes exactly those.
+    let clean = |dry: bool, confirm: bool| {
+        let e = &e;
+        async move {
+            e.call(
+                reqwest::Method::POST,
+                &format!("/api/v1/ledger/clean?confirm={confirm}"),
+                Some(json!({ "token": "HQ", "dryRun": dry })),
+            )
+            .await
+        }
+    };
+    let holders_of = |res: &serde_json::Value| {
+        let mut h: Vec<String> = res["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["holder"].as_str().unwrap().to_owned())
+            .collect();
+        h.sort();
+        h
+    };
+    let (status, dry) = clean(true, false).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(holders_of(&dry), vec!["C1", "OUTSIDE1"], "{dry}");
+    assert_eq!(e.assigned("777").await, 2, "a dry run changes nothing");
+    let (status, res) = clean(false, false).await;
+    assert_eq!(status, 400, "revoking needs confirm=true: {res}");
+    let (status, done) = clean(false, true).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(holders_of(&done), holders_of(&dry), "{done}");
+    assert!(
+        done["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "requested" && r["eventId"].is_string()),
+        "{done}"
+    );
+    e.until_assigned("777", 0, "both revoked at Apple").await;
+    e.until("/api/v1/ledger/diff", "nothing left to explain", |rows| {
+        rows.as_array().is_some_and(|r| r.is_empty())
+    })
+    .await;
+    let (_, actions) = e
+        .call(reqwest::Method::GET, "/api/v1/ledger/actions", None)
+        .await;
+    assert_eq!(actions.as_array().unwrap().len(), 2, "{actions}");
+    assert!(
+        actions[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("API key admin"),
+        "{actions}"
+    );
 }
 
 #[tokio::test]

@@ -206,6 +206,51 @@ macro_rules! impl_deployment_queries {
                 Ok(out)
             }
 
+            /// Records what a ledger clean-up asked of Apple.
+            pub async fn record_ledger_actions(&self, actions: &[$crate::inventory::LedgerAction]) -> Result<(), StoreError> {
+                for chunk in actions.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO ledger_actions (at, actor, kind, token_id, adam_id, pricing, holder_kind, holder, event_id, outcome) VALUES {}",
+                        values(chunk.len(), 10, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for a in chunk {
+                        q = q.bind(a.at).bind(&a.actor).bind(&a.kind).bind(a.token_id).bind(&a.adam_id).bind(&a.pricing)
+                            .bind(&a.holder_kind).bind(&a.holder).bind(&a.event_id).bind(&a.outcome);
+                    }
+                    q.execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            /// The latest ledger clean-up actions, newest first.
+            pub async fn ledger_actions(&self, limit: i64) -> Result<Vec<$crate::inventory::LedgerAction>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT at, actor, kind, token_id, adam_id, pricing, holder_kind, holder, event_id, outcome \
+                     FROM ledger_actions ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::inventory::LedgerAction {
+                            at: r.try_get("at")?,
+                            actor: r.try_get("actor")?,
+                            kind: r.try_get("kind")?,
+                            token_id: r.try_get("token_id")?,
+                            adam_id: r.try_get("adam_id")?,
+                            pricing: r.try_get("pricing")?,
+                            holder_kind: r.try_get("holder_kind")?,
+                            holder: r.try_get("holder")?,
+                            event_id: r.try_get("event_id")?,
+                            outcome: r.try_get("outcome")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
             /// Deployments in force of the same content whose collection shares members with
             /// `collection_id` (or is it), with how many members they share; oldest first.
             pub async fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Result<Vec<($crate::inventory::DeploymentRow, i64)>, StoreError> {

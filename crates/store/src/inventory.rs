@@ -197,3 +197,21 @@ pub struct DeviceTarget {
     /// The store's current version, from Apple's metadata.
     pub store_version: Option<i64>,
 }
+
+/// What `ledger clean` asked Apple to take back, who asked, and Apple's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerAction {
+    pub at: i64,
+    pub actor: String,
+    /// `orphan` or `leak`: what the diff said of it.
+    pub kind: String,
+    pub token_id: i64,
+    pub adam_id: String,
+    pub pricing: String,
+    pub holder_kind: String,
+    pub holder: String,
+    /// Apple's event for the request, when it took it.
+    pub event_id: Option<String>,
+    /// `requested`, or why not, in words.
+    pub outcome: String,
+}

@@ -218,6 +218,8 @@ delegate! {
     fn mark_incompatible(&self, deployment_id: i64, compatible: &[&str], now: i64) -> (u64, u64);
     fn confirm_targets(&self, deployment_id: i64, member_ids: &[i64], now: i64) -> u64;
     fn ledger_diff(&self, token_id: Option<i64>, limit: i64) -> Vec<LedgerRow>;
+    fn record_ledger_actions(&self, actions: &[LedgerAction]) -> ();
+    fn ledger_actions(&self, limit: i64) -> Vec<LedgerAction>;
     fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Vec<(DeploymentRow, i64)>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();
     fn update_target_from(&self, t: &TargetRow, from: &[&str], now: i64) -> bool;

@@ -111,3 +111,169 @@ pub async fn diff(
     let rows = state.store.ledger_diff(token.map(|t| t.id), LIMIT).await?;
     Ok(Json(rows.into_iter().map(view).collect()))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CleanBody {
+    /// `orphan` or `leak`; default both.
+    pub kind: Option<String>,
+    /// One token (id or name); default every token.
+    pub token: Option<String>,
+    /// Only say what would be revoked.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanRowView {
+    pub kind: String,
+    pub token: String,
+    pub adam_id: String,
+    pub pricing_param: String,
+    pub holder_kind: String,
+    pub holder: String,
+    pub email: Option<String>,
+    /// Dry run: `would be revoked`; else `requested` (Apple took the request: its event id is
+    /// given) or why not.
+    pub outcome: String,
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanResult {
+    pub dry_run: bool,
+    pub rows: Vec<CleanRowView>,
+}
+
+/// Rows revoked by one clean-up at most (run it again for more).
+const CLEAN_LIMIT: i64 = 10_000;
+
+/// Gives back to Apple the licenses the diff lists as orphans or leaks (paced, in batches of
+/// Apple's limits), and records each with who asked; `dryRun: true` lists them and changes
+/// nothing. Without a dry run, `?confirm=true` is needed. Missing licenses are never revoked.
+#[utoipa::path(post, path = "/api/v1/ledger/clean", tag = "deployments", request_body = CleanBody, params(crate::api::Confirm),
+    responses((status = 200, body = CleanResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn clean(
+    State(state): State<AppState>,
+    a: crate::auth::Admin,
+    Query(c): Query<crate::api::Confirm>,
+    crate::error::ApiJson(body): crate::error::ApiJson<CleanBody>,
+) -> Result<Json<CleanResult>, ApiError> {
+    let kinds: &[&str] = match body.kind.as_deref().map(str::trim) {
+        None => &["orphan", "leak"],
+        Some("orphan") => &["orphan"],
+        Some("leak") => &["leak"],
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "kind {other:?} must be orphan or leak (missing licenses are claimed again, never revoked)"
+            )))
+        }
+    };
+    if !body.dry_run {
+        crate::api::confirmed(&c, "revoking licenses at Apple")?;
+    }
+    let token = match body.token.as_deref() {
+        Some(key) => Some(crate::api::tokens::find(&state, key).await?),
+        None => None,
+    };
+    let rows: Vec<LedgerRow> = state
+        .store
+        .ledger_diff(token.map(|t| t.id), CLEAN_LIMIT)
+        .await?
+        .into_iter()
+        .filter(|r| kinds.contains(&r.kind.as_str()))
+        .collect();
+    let emails: Vec<Option<String>> = rows.iter().map(|r| r.email.clone()).collect();
+    let names: std::collections::HashMap<i64, String> =
+        rows.iter().map(|r| (r.token_id, r.token.clone())).collect();
+    if body.dry_run {
+        return Ok(Json(CleanResult {
+            dry_run: true,
+            rows: rows
+                .into_iter()
+                .map(|r| CleanRowView {
+                    kind: r.kind,
+                    token: r.token,
+                    adam_id: r.adam_id,
+                    pricing_param: r.pricing_param,
+                    holder_kind: r.holder_kind,
+                    holder: r.holder,
+                    email: r.email,
+                    outcome: "would be revoked".into(),
+                    event_id: None,
+                })
+                .collect(),
+        }));
+    }
+    let done =
+        allot_deploy::ledger::clean(&state.engine, rows, &format!("API key {}", a.0.key_name))
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(Json(CleanResult {
+        dry_run: false,
+        rows: done
+            .into_iter()
+            .zip(emails)
+            .map(|(a, email)| CleanRowView {
+                token: names.get(&a.token_id).cloned().unwrap_or_default(),
+                kind: a.kind,
+                adam_id: a.adam_id,
+                pricing_param: a.pricing,
+                holder_kind: a.holder_kind,
+                holder: a.holder,
+                email,
+                outcome: a.outcome,
+                event_id: a.event_id,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerActionView {
+    /// RFC 3339.
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub token_id: i64,
+    pub adam_id: String,
+    pub pricing_param: String,
+    pub holder_kind: String,
+    pub holder: String,
+    pub event_id: Option<String>,
+    pub outcome: String,
+}
+
+/// What ledger clean-ups asked of Apple, newest first (the last 1,000).
+#[utoipa::path(get, path = "/api/v1/ledger/actions", tag = "deployments",
+    responses((status = 200, body = [LedgerActionView])), security(("api_key" = [])))]
+pub async fn actions(
+    State(state): State<AppState>,
+    _c: Caller,
+) -> Result<Json<Vec<LedgerActionView>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .ledger_actions(1000)
+            .await?
+            .into_iter()
+            .map(|a| LedgerActionView {
+                at: chrono::DateTime::from_timestamp_millis(a.at)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+                actor: a.actor,
+                kind: a.kind,
+                token_id: a.token_id,
+                adam_id: a.adam_id,
+                pricing_param: a.pricing,
+                holder_kind: a.holder_kind,
+                holder: a.holder,
+                event_id: a.event_id,
+                outcome: a.outcome,
+            })
+            .collect(),
+    ))
+}

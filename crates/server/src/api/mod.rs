@@ -31,7 +31,7 @@ use crate::AppState;
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
-        accounts::add, keys::list, keys::create, keys::revoke, ledger::diff
+        accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -187,6 +187,8 @@ api_routes! {
     "/api/v1/deployments/{id}" => [get deployments_exec::show, delete deployments_exec::delete];
     "/api/v1/deployments/{id}/requests" => [post deployments_exec::request];
     "/api/v1/ledger/diff" => [get ledger::diff];
+    "/api/v1/ledger/clean" => [post ledger::clean];
+    "/api/v1/ledger/actions" => [get ledger::actions];
     "/api/v1/collections" => [get collections::list, post collections::create];
     "/api/v1/collections/{collection}" => [get collections::show, delete collections::delete];
     "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];
