@@ -12,6 +12,9 @@ use allot_sync::SyncEngine;
 
 use crate::DeployError;
 
+/// One disassociate request's scope: token, adamId, pricing, holder kind.
+type Batch = (i64, String, String, String);
+
 /// Gives back the licenses of these rows (orphans and leaks; others are refused) and records
 /// each. Returns what was done, row by row, in the rows' order.
 pub async fn clean(
@@ -35,8 +38,7 @@ pub async fn clean(
     };
     let mut done: Vec<(usize, LedgerAction)> = Vec::new();
     // (token, adamId, pricing, kind) → rows to give back there, by their place in `rows`.
-    let mut batches: BTreeMap<(i64, String, String, String), Vec<(usize, LedgerRow)>> =
-        BTreeMap::new();
+    let mut batches: BTreeMap<Batch, Vec<(usize, LedgerRow)>> = BTreeMap::new();
     for (i, r) in rows.into_iter().enumerate() {
         if r.kind == "orphan" || r.kind == "leak" {
             batches
