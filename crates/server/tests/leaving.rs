@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const SCENARIO: &str = r#"{
   "settings": { "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50, "limits": { "maxRequestPerSecond": 0 } },
   "organizations": [ { "name": "Acme", "locations": [ { "name": "HQ", "uId": "5000000000000001",
-    "assets": [ { "adamId": "777", "totalCount": 10, "name": "Team Chat" } ] } ] } ]
+    "assets": [ { "adamId": "777", "totalCount": 10, "name": "Team Chat", "supportedPlatforms": ["iOS", "macOS"] } ] } ] } ]
 }"#;
 
 fn target<'a>(d: &'a Value, label: &str) -> &'a Value {
@@ -78,6 +78,28 @@ async fn members_leaving_give_back_on(e: Env) {
     e.drain_all(&cart).await;
     e.until(&path, "installed", |b| count(b, "installed") == 3)
         .await;
+    // A Mac in the collection gets InstallAsManaged and no Attributes (iOS only).
+    let mac = e.devices_of("Cart", &["M1"], "MacBookPro18,1").await;
+    e.until(&path, "the Mac's install sent", |b| {
+        count(b, "install_sent") == 1
+    })
+    .await;
+    let cmd = last_install(&e, &mac[0]);
+    assert_eq!(
+        cmd.get("InstallAsManaged").and_then(|v| v.as_boolean()),
+        Some(true)
+    );
+    assert!(cmd.get("Attributes").is_none(), "{cmd:?}");
+    remove_member(&e, "Cart", "M1").await;
+    e.until(&path, "the Mac left", |b| {
+        target(b, "M1")["status"] == "remove_sent"
+    })
+    .await;
+    e.drain_all(&mac).await;
+    e.until(&path, "the Mac's license back", |b| {
+        target(b, "M1")["status"] == "left"
+    })
+    .await;
     let (_, d) = e.call(reqwest::Method::GET, &path, None).await;
     assert_eq!(d["onLeave"], "uninstall", "{d}");
     assert_eq!(d["options"]["preventBackup"], true, "{d}");

@@ -146,6 +146,8 @@ pub struct MemberTarget {
     pub target: TargetRow,
     /// The device's serial number (device collections only).
     pub serial_number: Option<String>,
+    /// The device's platform (device collections only): `iOS`, `iPadOS` or `macOS`.
+    pub platform: Option<String>,
     /// Still managed: the device is enrolled, the person has not left.
     pub active: bool,
     /// Where commands go: the device's enrollment, or every enrolled device of the person.

@@ -208,6 +208,7 @@ macro_rules! impl_target_queries {
                         out.push($crate::inventory::MemberTarget {
                             target: target_row(r)?,
                             serial_number: None,
+                            platform: None,
                             active: person.as_ref().is_some_and(|p| !p.removed),
                             install_ids: Vec::new(),
                             person,
@@ -235,7 +236,7 @@ macro_rules! impl_target_queries {
                     Ok(out)
                 } else {
                     let sql = format!(
-                        "SELECT {targets}, d.serial_number, d.enrollment_id AS device_enrollment, d.enrolled, {MEMBER_PERSON_COLUMNS} \
+                        "SELECT {targets}, d.serial_number, d.platform, d.enrollment_id AS device_enrollment, d.enrolled, {MEMBER_PERSON_COLUMNS} \
                          FROM deployment_targets t JOIN devices d ON d.id = t.member_id LEFT JOIN people p ON p.id = d.primary_person_id \
                          WHERE {filter}"
                     );
@@ -246,6 +247,7 @@ macro_rules! impl_target_queries {
                             Ok($crate::inventory::MemberTarget {
                                 target: target_row(r)?,
                                 serial_number: Some(r.try_get("serial_number")?),
+                                platform: Some(r.try_get("platform")?),
                                 active: r.try_get("enrolled")?,
                                 install_ids: enrollment.into_iter().collect(),
                                 person: person_facts(r)?,

@@ -58,7 +58,10 @@ impl Executor {
         Ok(())
     }
 
-    fn install_command(&self, step: &Step) -> Command {
+    /// The install for a device of this platform (none: a person's devices): a Mac needs
+    /// `InstallAsManaged` and takes no `Attributes`.
+    fn install_command(&self, step: &Step, platform: Option<&str>) -> Command {
+        let mac = platform == Some("macOS");
         if step.facts.is_book {
             Command::InstallMedia {
                 itunes_store_id: step.adam,
@@ -67,10 +70,10 @@ impl Executor {
             let o = &step.d.options;
             Command::InstallApplication {
                 itunes_store_id: step.adam,
-                managed_on_mac: false,
+                managed_on_mac: mac,
                 management_flags: o.management_flags(),
                 // Removable is the device's default: said only when the admin turned it off.
-                removable: (!o.removable).then_some(false),
+                removable: (!o.removable && !mac).then_some(false),
                 take_over: o.take_over,
             }
         }
@@ -93,19 +96,26 @@ impl Executor {
             let Some(last) = page.last() else { break };
             after = last.target.member_id;
             self.keep_lease(step.d.id).await?;
+            // Macs and the rest get different installs.
             let mut sendable = Vec::new();
+            let mut macs = Vec::new();
             for m in page {
                 let mut t = m.target;
                 if !m.active {
                     continue;
                 }
+                let mac = m.platform.as_deref() == Some("macOS");
                 let note = match (self.mdm(), m.install_ids.is_empty()) {
                     (None, _) => Some("licensed; no MDM is configured here, so install it from your MDM"),
                     (Some(_), true) if m.serial_number.is_some() => Some("licensed; the device has not enrolled through NanoMDM, so no install can be sent"),
                     (Some(_), true) => Some("licensed; the user has no enrolled device to install on yet"),
                     (Some(_), false) => {
                         t.enrollment_id = Some(m.install_ids.join(","));
-                        sendable.push(t);
+                        if mac {
+                            macs.push(t);
+                        } else {
+                            sendable.push(t);
+                        }
                         continue;
                     }
                 };
@@ -118,8 +128,16 @@ impl Executor {
             }
             self.send(
                 step,
-                &self.install_command(step),
+                &self.install_command(step, None),
                 sendable,
+                status::LICENSE_ASSIGNED,
+                status::INSTALL_SENT,
+            )
+            .await?;
+            self.send(
+                step,
+                &self.install_command(step, Some("macOS")),
+                macs,
                 status::LICENSE_ASSIGNED,
                 status::INSTALL_SENT,
             )

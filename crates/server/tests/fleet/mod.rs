@@ -163,6 +163,16 @@ impl Env {
     }
 
     pub async fn devices(&self, collection: &str, serials: &[&str]) -> Vec<String> {
+        self.devices_of(collection, serials, "iPad13,1").await
+    }
+
+    /// Enrolls devices of one model (`iPad13,1`, `MacBookPro18,1`, …) into a collection.
+    pub async fn devices_of(
+        &self,
+        collection: &str,
+        serials: &[&str],
+        product: &str,
+    ) -> Vec<String> {
         let mut udids = Vec::new();
         for s in serials {
             let udid = format!("UDID-{s}");
@@ -171,7 +181,7 @@ impl Env {
                     .enroll(SimDevice {
                         udid: udid.clone(),
                         serial_number: (*s).into(),
-                        product_name: "iPad13,1".into(),
+                        product_name: product.into(),
                         name: (*s).into()
                     })
                     .await
