@@ -225,3 +225,89 @@ async fn members_leaving_give_back_on_postgres() {
     )
     .await;
 }
+
+/// A server killed in the middle of a reconcile pass — licenses being claimed again for targets
+/// whose licenses were removed at Apple, and given back for members that left — converges after
+/// the restart, exactly: no request replayed, no license twice, none kept that should go.
+async fn a_server_killed_mid_reconcile_converges_on(db: allot_store::testing::TestDb) {
+    // Apple takes a while with each event, so the server dies while requests are in flight.
+    let slow = SCENARIO.replace("\"eventDelayMs\": 0", "\"eventDelayMs\": 1500");
+    let mut e = fleet::env_on(&slow, db).await;
+    e.add_token().await;
+    let serials: Vec<String> = (1..=8).map(|i| format!("L{i}")).collect();
+    let refs: Vec<&str> = serials.iter().map(String::as_str).collect();
+    let lab = e.devices("Lab", &refs).await;
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Lab", "onLeave": "revoke" }))
+        .await;
+    e.until(&path, "installs sent", |b| count(b, "install_sent") == 8)
+        .await;
+    e.drain_all(&lab).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 8)
+        .await;
+    e.until_assigned("777", 8, "eight licensed").await;
+
+    // Someone revokes L1–L3 at Apple; L7 and L8 leave the collection.
+    let res = e
+        .http
+        .post(format!("{}/mdm/v2/assets/disassociate", e.sim.base_url))
+        .bearer_auth(e.location_token().await)
+        .json(&json!({ "assets": [{ "adamId": "777" }], "serialNumbers": ["L1", "L2", "L3"] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    e.until_assigned("777", 5, "the outside revoke").await;
+    let (status, _) = e
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/collections/Lab/members",
+            Some(json!({ "members": ["L7", "L8"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    e.until(&path, "requests in flight both ways", |b| {
+        count(b, "license_requested") == 3 && count(b, "license_releasing") == 2
+    })
+    .await;
+    e.crash_and_restart().await;
+
+    e.until(&path, "re-installs sent after the restart", |b| {
+        count(b, "install_sent") == 3 && count(b, "left") == 2
+    })
+    .await;
+    e.drain_all(&lab).await;
+    e.until(&path, "converged", |b| {
+        count(b, "installed") == 6 && count(b, "left") == 2
+    })
+    .await;
+    e.until_assigned("777", 6, "six licensed: L1–L6").await;
+    let stats: Value = e
+        .http
+        .get(format!("{}/_sim/stats", e.sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["requests"]["assets/associate"], 2,
+        "the first claim and the re-claim, none replayed: {stats}"
+    );
+    assert_eq!(
+        stats["requests"]["assets/disassociate"], 2,
+        "the outside revoke and ours, none replayed: {stats}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_reconcile_converges() {
+    a_server_killed_mid_reconcile_converges_on(allot_store::testing::TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_reconcile_converges_on_postgres() {
+    a_server_killed_mid_reconcile_converges_on(allot_store::testing::TestDb::postgres().await)
+        .await;
+}
