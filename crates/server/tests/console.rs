@@ -161,6 +161,56 @@ async fn signing_in_and_every_page() {
     assert_eq!(status, 200);
     assert!(csv.starts_with("name,adamId,type,token"), "{csv}");
     assert!(csv.contains("Acme Notes"));
+    // The ledger: S1's license (assigned outside Allot) is an orphan; cleaning it up shows the
+    // list first and changes nothing, then revokes it at Apple and records who asked.
+    let (status, html, _) = b.get("/ledger?kind=orphan").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("S1 (device)") && html.contains("Acme Notes"),
+        "{html}"
+    );
+    let csrf = b.csrf().await;
+    let (status, html, _) = b
+        .post("/ledger/clean", &[("csrf", &csrf), ("kind", "orphan")])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("will be given back") && html.contains("S1 (device)"),
+        "{html}"
+    );
+    let assigned = |l: &serde_json::Value| {
+        l["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["adamId"] == "111")
+            .unwrap()["assignedCount"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(assigned(&app.sim_location("4000000000000001").await), 1);
+    let (status, _, to) = b
+        .post(
+            "/ledger/clean",
+            &[("csrf", &csrf), ("kind", "orphan"), ("confirm", "true")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let to = to.unwrap();
+    assert!(to.starts_with("/ledger?notice=Asked+Apple"), "{to}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while assigned(&app.sim_location("4000000000000001").await) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "S1's license was not revoked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, html, _) = b.get("/ledger").await;
+    assert!(
+        html.contains("console account admin") && html.contains("requested"),
+        "{html}"
+    );
     // Bad input: a page that says what is wrong, never a 500.
     for (path, status) in [
         ("/apps/1/999999", 404),
@@ -226,6 +276,7 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         "/tokens/1/takeover",
         "/deployments/1/delete",
         "/users/1/invite",
+        "/ledger/clean",
     ] {
         let (status, html, _) = ro.post(path, &[("csrf", &csrf)]).await;
         assert_eq!(status, 403, "{path}");

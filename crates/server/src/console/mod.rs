@@ -7,6 +7,7 @@ mod apps;
 mod auth;
 mod deployments;
 mod format;
+mod ledger;
 mod people;
 mod reports;
 mod throttle;
@@ -179,6 +180,8 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/invite", post(people::invite))
         .route("/devices", get(people::devices))
         .route("/reports", get(reports::page))
+        .route("/ledger", get(ledger::page))
+        .route("/ledger/clean", post(ledger::clean))
         .route("/reports/licenses.{format}", get(reports::licenses))
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
 }
