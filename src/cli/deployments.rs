@@ -202,7 +202,11 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                                 cell(&d["id"]),
                                 cell(&d["adamId"]),
                                 cell(&d["collectionId"]),
-                                cell(&d["action"]),
+                                if d["ending"].is_string() {
+                                    format!("{} (ending)", cell(&d["action"]))
+                                } else {
+                                    cell(&d["action"])
+                                },
                                 statuses(d),
                             ]
                         })
@@ -226,6 +230,19 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                         cell(&d["adamId"]),
                         statuses(&d)
                     );
+                    say!(
+                        "{} · when a member leaves: {} · created {} by {}",
+                        cell(&d["action"]),
+                        cell(&d["onLeave"]),
+                        cell(&d["createdAt"]),
+                        cell(&d["createdBy"])
+                    );
+                    if d["ending"].is_string() {
+                        say!(
+                            "Deleted with --then {}: no longer in force; it gives back what it holds, then it goes",
+                            cell(&d["ending"])
+                        );
+                    }
                     let rows: Vec<Vec<String>> = d["targets"]
                         .as_array()
                         .map(Vec::as_slice)

@@ -311,3 +311,77 @@ async fn a_server_killed_mid_reconcile_converges_on_postgres() {
     a_server_killed_mid_reconcile_converges_on(allot_store::testing::TestDb::postgres().await)
         .await;
 }
+
+/// Deleting a collection or a token that deployments use, with `then=revoke`: the deployments
+/// give their licenses back first, then the collection (or the token) goes.
+async fn deletes_that_give_back_first_on(db: allot_store::testing::TestDb) {
+    let e = fleet::env_on(SCENARIO, db).await;
+    e.add_token().await;
+    let shelf = e.devices("Shelf", &["S1", "S2"]).await;
+    let path = e.installed("777", "Shelf", &shelf).await;
+    let (status, res) = e
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/collections/Shelf?confirm=true&then=revoke",
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{res}");
+    e.until_assigned("777", 0, "Shelf's licenses given back")
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while e
+        .call(reqwest::Method::GET, "/api/v1/collections/Shelf", None)
+        .await
+        .0
+        != 404
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collection never went"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(e.call(reqwest::Method::GET, &path, None).await.0, 404);
+
+    // The token, with a deployment drawing from it: its licenses go back, then the token.
+    let desk = e.devices("Desk", &["S1"]).await;
+    e.installed("777", "Desk", &desk).await;
+    let (status, res) = e
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/tokens/HQ?confirm=true&then=uninstall",
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{res}");
+    e.until(
+        &"/api/v1/deployments".to_string(),
+        "the removal sent",
+        |b| b["deployments"][0]["statuses"]["remove_sent"] == 1,
+    )
+    .await;
+    e.drain_all(&desk).await;
+    e.until_assigned("777", 0, "Desk's license given back")
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while e
+        .call(reqwest::Method::GET, "/api/v1/tokens/HQ", None)
+        .await
+        .0
+        != 404
+    {
+        assert!(std::time::Instant::now() < deadline, "the token never went");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn deletes_that_give_back_first() {
+    deletes_that_give_back_first_on(allot_store::testing::TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn deletes_that_give_back_first_on_postgres() {
+    deletes_that_give_back_first_on(allot_store::testing::TestDb::postgres().await).await;
+}

@@ -152,7 +152,7 @@ macro_rules! impl_deployment_queries {
                 let email_of = |kind: &str, holder: &str| email.replace("{kind}", kind).replace("{holder}", holder);
                 let orphans = format!(
                     "SELECT 'orphan' AS kind, a.token_id, t.name AS token, a.adam_id, a.pricing, a.holder_kind, a.holder, \
-                     {email} AS email, CAST(NULL AS BIGINT) AS since, CAST(NULL AS BIGINT) AS deployment_id \
+                     {email} AS email, CAST(NULL AS BIGINT) AS since, CAST(NULL AS BIGINT) AS deployment_id, CAST(NULL AS TEXT) AS created_by \
                      FROM assignments a JOIN tokens t ON t.id = a.token_id \
                      WHERE ($1 IS NULL OR a.token_id = $1) AND NOT EXISTS (SELECT 1 FROM deployment_targets dt \
                         JOIN deployments d ON d.id = dt.deployment_id \
@@ -163,7 +163,7 @@ macro_rules! impl_deployment_queries {
                 );
                 let leaks = format!(
                     "SELECT 'leak' AS kind, dt.token_id, t.name AS token, d.adam_id, d.pricing, dt.license AS holder_kind, dt.holder, \
-                     {email} AS email, dt.updated_at AS since, d.id AS deployment_id \
+                     {email} AS email, dt.updated_at AS since, d.id AS deployment_id, d.created_by \
                      FROM deployment_targets dt JOIN deployments d ON d.id = dt.deployment_id JOIN tokens t ON t.id = dt.token_id \
                      WHERE ($1 IS NULL OR dt.token_id = $1) AND dt.status IN {GIVEN_UP} AND dt.claimed \
                      AND EXISTS (SELECT 1 FROM assignments a WHERE a.token_id = dt.token_id AND a.adam_id = d.adam_id \
@@ -177,7 +177,7 @@ macro_rules! impl_deployment_queries {
                 );
                 let missing = format!(
                     "SELECT 'missing' AS kind, dt.token_id, t.name AS token, d.adam_id, d.pricing, dt.license AS holder_kind, dt.holder, \
-                     {email} AS email, dt.updated_at AS since, d.id AS deployment_id \
+                     {email} AS email, dt.updated_at AS since, d.id AS deployment_id, d.created_by \
                      FROM deployment_targets dt JOIN deployments d ON d.id = dt.deployment_id JOIN tokens t ON t.id = dt.token_id \
                      WHERE ($1 IS NULL OR dt.token_id = $1) AND dt.status IN {LICENSED} AND dt.holder IS NOT NULL \
                      AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.token_id = dt.token_id AND a.adam_id = d.adam_id \
@@ -200,6 +200,7 @@ macro_rules! impl_deployment_queries {
                             email: r.try_get("email")?,
                             since: r.try_get("since")?,
                             deployment_id: r.try_get("deployment_id")?,
+                            created_by: r.try_get("created_by")?,
                         });
                     }
                 }

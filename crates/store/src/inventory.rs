@@ -177,6 +177,8 @@ pub struct LedgerRow {
     /// When the target last changed (leaks and missing licenses); none for orphans.
     pub since: Option<i64>,
     pub deployment_id: Option<i64>,
+    /// Who created that deployment.
+    pub created_by: Option<String>,
 }
 
 /// What a device last said of one managed app (ManagedApplicationList), and when.

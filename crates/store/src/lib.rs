@@ -233,6 +233,9 @@ delegate! {
     fn device_apps(&self, device_id: i64) -> Vec<DeviceApp>;
     fn targets_on_device(&self, device_id: i64) -> Vec<DeviceTarget>;
     fn end_deployment(&self, id: i64, then: &str) -> bool;
+    fn mark_collection_deleting(&self, id: i64, now: i64) -> ();
+    fn mark_token_deleting(&self, id: i64, now: i64) -> ();
+    fn freed_for_deletion(&self) -> (Vec<i64>, Vec<i64>);
     fn wind_down_targets(&self, deployment_id: i64, then: &str, now: i64) -> i64;
     fn member_targets_page(&self, deployment_id: i64, kind: &str, statuses: &[&str], after_member: i64, limit: i64) -> Vec<MemberTarget>;
     fn targets_in(&self, deployment_id: i64, statuses: &[&str], updated_before: i64, limit: i64) -> Vec<TargetRow>;

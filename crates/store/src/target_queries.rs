@@ -131,6 +131,40 @@ macro_rules! impl_target_queries {
                 Ok(n > 0)
             }
 
+            /// A collection to delete once no deployment uses it; its members go now (nothing new
+            /// joins the deployments ending with it).
+            pub async fn mark_collection_deleting(&self, id: i64, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM collection_members WHERE collection_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE collections SET deleting_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// A token to delete once the deployments ending now are gone.
+            pub async fn mark_token_deleting(&self, id: i64, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE tokens SET deleting_at = $2 WHERE id = $1").bind(id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            /// Collections and tokens marked for deletion that nothing holds back any more:
+            /// (collections no deployment uses, tokens once no deployment is ending).
+            pub async fn freed_for_deletion(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+                let collections = sqlx::query_scalar(
+                    "SELECT c.id FROM collections c WHERE c.deleting_at IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.collection_id = c.id)",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let tokens = sqlx::query_scalar(
+                    "SELECT t.id FROM tokens t WHERE t.deleting_at IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.ending IS NOT NULL)",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok((collections, tokens))
+            }
+
             /// Ends a deployment deleted with `then` revoke or uninstall: it is no longer in force
             /// (`ending` set; it owns no target from now on) and its steps give back what it holds.
             pub async fn end_deployment(&self, id: i64, then: &str) -> Result<bool, StoreError> {

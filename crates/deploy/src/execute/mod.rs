@@ -273,6 +273,31 @@ impl Executor {
         self.reclaim_departed(self.reclaim_grace).await?;
         self.reclaim_departed_people(self.reclaim_grace).await?;
         self.ask_app_lists().await?;
+        self.delete_freed().await?;
+        Ok(())
+    }
+
+    /// Collections and tokens deleted with `then` revoke or uninstall go once the deployments
+    /// that used them have given back what they held.
+    async fn delete_freed(&self) -> Result<(), DeployError> {
+        let (collections, tokens) = self.store().freed_for_deletion().await?;
+        for id in collections {
+            self.store().delete_collection(id).await?;
+            tracing::info!(
+                collection = id,
+                "collection deleted once its deployments had ended"
+            );
+        }
+        for id in tokens {
+            if let Err(e) = self.engine.delete_token(id).await {
+                tracing::warn!(token = id, error = %e, "could not delete a token whose deployments had ended");
+            } else {
+                tracing::info!(
+                    token = id,
+                    "token deleted once the deployments using it had ended"
+                );
+            }
+        }
         Ok(())
     }
 

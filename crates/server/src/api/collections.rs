@@ -253,7 +253,7 @@ pub async fn remove_members(
 }
 
 #[utoipa::path(delete, path = "/api/v1/collections/{collection}", tag = "inventory", params(("collection" = String, Path), Confirm, crate::api::Then),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 409, description = "deployments use it", body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "its deployments are ending (then=revoke|uninstall); it goes when they are gone"), (status = 400, body = ErrorBody), (status = 409, description = "deployments use it", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _a: Admin,
@@ -262,7 +262,7 @@ pub async fn delete(
     Query(then): Query<crate::api::Then>,
 ) -> Result<StatusCode, ApiError> {
     confirmed(&c, "deleting a collection")?;
-    let end = then.ends_deployments()?;
+    let then = then.ends_deployments()?;
     let col = find(&state, &key).await?;
     let users: Vec<_> = state
         .store
@@ -271,13 +271,21 @@ pub async fn delete(
         .into_iter()
         .filter(|d| d.collection_id == col.id)
         .collect();
-    crate::api::deployments_exec::end_or_refuse(
+    let deferred = crate::api::deployments_exec::end_or_refuse(
         &state,
         &format!("collection {:?}", col.name),
         users,
-        end,
+        then,
     )
     .await?;
+    if deferred {
+        // Deleted by the reconcile loop once its deployments are gone.
+        state
+            .store
+            .mark_collection_deleting(col.id, allot_sync::now_ms())
+            .await?;
+        return Ok(StatusCode::ACCEPTED);
+    }
     state.store.delete_collection(col.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -140,26 +140,33 @@ pub(crate) async fn create_deployment(
 
 /// Deployments that a token or a collection being deleted would leave unable to finish: those
 /// drawing from the token by name or holding its content only there, or targeting the
-/// collection. With `end` they are deleted first (their licenses stay, as with any delete);
-/// otherwise the delete is refused, naming them.
+/// collection. `then` keep: they are deleted first (their licenses stay, as with any delete);
+/// revoke or uninstall: they end (giving back what they hold) and the caller defers its delete
+/// until they are gone — `Ok(true)`; no choice: the delete is refused, naming them.
 pub(crate) async fn end_or_refuse(
     state: &AppState,
     what: &str,
     users: Vec<DeploymentRow>,
-    end: bool,
-) -> Result<(), ApiError> {
+    then: Option<allot_domain::OnLeave>,
+) -> Result<bool, ApiError> {
     if users.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    if !end {
+    let Some(then) = then else {
         let ids: Vec<String> = users.iter().map(|d| d.id.to_string()).collect();
         return Err(ApiError::conflict(format!(
-            "{what} is used by deployment{} {}: delete {} first, or add ?then=keep to delete {} with it (licenses already assigned stay)",
+            "{what} is used by deployment{} {}: delete {} first, or add ?then=keep to delete {} with it (licenses already assigned stay), or ?then=revoke or ?then=uninstall to give their licenses back first",
             if ids.len() == 1 { "" } else { "s" },
             ids.join(", "),
             if ids.len() == 1 { "it" } else { "them" },
             if ids.len() == 1 { "it" } else { "them" },
         )));
+    };
+    if then != allot_domain::OnLeave::Keep {
+        for d in users {
+            end_deployment(state, d.id, then).await?;
+        }
+        return Ok(true);
     }
     for d in users {
         if !state.store.delete_deployment(d.id).await? {
@@ -169,7 +176,7 @@ pub(crate) async fn end_or_refuse(
             )));
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The deployments using a token: named in their token list, or drawing from every token while

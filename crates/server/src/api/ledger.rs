@@ -41,6 +41,8 @@ pub struct LedgerRowView {
     /// RFC 3339: when the target last changed (leaks, missing); none for orphans.
     pub since: Option<String>,
     pub deployment_id: Option<i64>,
+    /// Who created that deployment (an API key's or a console account's name).
+    pub created_by: Option<String>,
     /// Why, in words.
     pub reason: String,
 }
@@ -73,6 +75,7 @@ fn view(r: LedgerRow) -> LedgerRowView {
             .and_then(chrono::DateTime::from_timestamp_millis)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         deployment_id: r.deployment_id,
+        created_by: r.created_by,
         reason,
     }
 }

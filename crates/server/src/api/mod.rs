@@ -194,25 +194,24 @@ api_routes! {
     "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];
 }
 
-/// `?then=keep`: a delete of something deployments use ends those deployments too.
+/// `?then=keep|revoke|uninstall`: a delete of something deployments use ends those deployments too.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct Then {
-    /// `keep`: delete the deployments that use it as well, keeping the licenses they assigned.
-    /// Without it, such a delete answers 409 naming them.
+    /// `keep`: the deployments that use it are deleted with it, keeping the licenses they
+    /// assigned; `revoke` / `uninstall`: they end first, giving back (and removing) what no
+    /// deployment in force still wants, and it is deleted once they are gone (202). Without it,
+    /// such a delete answers 409 naming them.
     pub then: Option<String>,
 }
 
 impl Then {
-    pub(crate) fn ends_deployments(&self) -> Result<bool, crate::error::ApiError> {
+    /// None: refuse if deployments use it; Some(choice): end them that way.
+    pub(crate) fn ends_deployments(
+        &self,
+    ) -> Result<Option<allot_domain::OnLeave>, crate::error::ApiError> {
         match self.then.as_deref() {
-            None => Ok(false),
-            Some("keep") => Ok(true),
-            Some("revoke" | "uninstall") => Err(crate::error::ApiError::invalid(
-                "then=revoke and then=uninstall are offered on deployments: end each deployment with DELETE /api/v1/deployments/{id}?confirm=true&then=revoke (CLI: allot deployments delete ID --then revoke --yes), then delete this once they are gone",
-            )),
-            Some(other) => Err(crate::error::ApiError::invalid(format!(
-                "then={other:?} must be keep"
-            ))),
+            None => Ok(None),
+            Some(v) => crate::api::deployments::on_leave(Some(v), "then").map(Some),
         }
     }
 }

@@ -383,7 +383,7 @@ pub async fn take_over(
 
 /// Deletes a token and everything synced from it.
 #[utoipa::path(delete, path = "/api/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path), Confirm, crate::api::Then),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "a sync of the token is running, or deployments use it", body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "the deployments using it are ending (then=revoke|uninstall); it goes when they are gone"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "a sync of the token is running, or deployments use it", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     _a: Admin,
@@ -392,7 +392,7 @@ pub async fn delete(
     Query(then): Query<crate::api::Then>,
 ) -> Result<StatusCode, ApiError> {
     confirmed(&c, "deleting a token and all data synced from it")?;
-    let end = then.ends_deployments()?;
+    let then = then.ends_deployments()?;
     let t = find(&state, &key).await?;
     if state.engine.progress(t.id).is_some() {
         return Err(ApiError::conflict(
@@ -400,8 +400,22 @@ pub async fn delete(
         ));
     }
     let users = crate::api::deployments_exec::deployments_using_token(&state, t.id).await?;
-    crate::api::deployments_exec::end_or_refuse(&state, &format!("token {:?}", t.name), users, end)
-        .await?;
+    let deferred = crate::api::deployments_exec::end_or_refuse(
+        &state,
+        &format!("token {:?}", t.name),
+        users,
+        then,
+    )
+    .await?;
+    if deferred {
+        // Deleted by the reconcile loop once the deployments ending now are gone (its token
+        // is what gives their licenses back).
+        state
+            .store
+            .mark_token_deleting(t.id, allot_sync::now_ms())
+            .await?;
+        return Ok(StatusCode::ACCEPTED);
+    }
     state.engine.delete_token(t.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

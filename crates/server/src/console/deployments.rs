@@ -111,6 +111,17 @@ pub(crate) struct DeployForm {
     /// keep, revoke or uninstall.
     #[serde(default)]
     on_leave: String,
+    /// Install options that differ from the defaults, as checkboxes (`true` when ticked).
+    #[serde(default)]
+    keep_on_unenroll: String,
+    #[serde(default)]
+    prevent_backup: String,
+    #[serde(default)]
+    not_removable: String,
+    #[serde(default)]
+    no_take_over: String,
+    #[serde(default)]
+    no_auto_update: String,
 }
 
 impl DeployForm {
@@ -125,7 +136,13 @@ impl DeployForm {
             on_shortage: opt(&self.on_shortage),
             supersede: self.supersede == "true",
             on_leave: opt(&self.on_leave),
-            options: None,
+            options: Some(crate::api::deployments::OptionsBody {
+                remove_on_unenroll: Some(self.keep_on_unenroll != "true"),
+                prevent_backup: Some(self.prevent_backup == "true"),
+                removable: Some(self.not_removable != "true"),
+                take_over: Some(self.no_take_over != "true"),
+                auto_update: Some(self.no_auto_update != "true"),
+            }),
         }
     }
 }
@@ -253,6 +270,38 @@ pub(crate) struct TargetQuery {
     notice: Option<String>,
 }
 
+/// A deployment's install options, as an admin reads them.
+fn options_words(o: &allot_domain::InstallOptions) -> String {
+    [
+        if o.remove_on_unenroll {
+            "removed when the device leaves management"
+        } else {
+            "kept when the device leaves management"
+        },
+        if o.prevent_backup {
+            "data not backed up"
+        } else {
+            "data backed up"
+        },
+        if o.removable {
+            "the user may delete it"
+        } else {
+            "the user may not delete it"
+        },
+        if o.take_over {
+            "takes over a copy the user installed"
+        } else {
+            "leaves a copy the user installed alone"
+        },
+        if o.auto_update {
+            "updated automatically"
+        } else {
+            "not updated automatically"
+        },
+    ]
+    .join(" · ")
+}
+
 #[derive(Template)]
 #[template(path = "deployment.html")]
 struct DetailPage {
@@ -266,6 +315,8 @@ struct DetailPage {
     action: String,
     on_shortage: String,
     on_leave: String,
+    /// The install options in words.
+    options: String,
     created_by: String,
     ending: String,
     created: String,
@@ -373,6 +424,7 @@ pub(crate) async fn detail(
         action: d.action,
         on_shortage: d.on_shortage,
         on_leave: d.on_leave,
+        options: options_words(&d.options),
         created_by: d.created_by.unwrap_or_default(),
         ending: d.ending.unwrap_or_default(),
         created: format::time(d.created_at),

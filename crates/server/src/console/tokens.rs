@@ -418,7 +418,7 @@ pub(crate) async fn delete(
         &state,
         &format!("token {:?}", t.name),
         users,
-        false,
+        None,
     )
     .await?;
     state

@@ -6,6 +6,10 @@ ALTER TABLE deployments ADD COLUMN created_by TEXT;
 -- A deployment deleted with "then revoke" or "then uninstall" is no longer in force (it owns no
 -- target) but stays until it has given back what it holds; then it goes.
 ALTER TABLE deployments ADD COLUMN ending TEXT;
+-- A collection or token deleted with "then revoke" or "then uninstall" goes once the deployments
+-- that used it have given back what they held.
+ALTER TABLE collections ADD COLUMN deleting_at BIGINT;
+ALTER TABLE tokens ADD COLUMN deleting_at BIGINT;
 
 -- The store's current version of an app (offers[].version.externalId), to see that a device runs
 -- an older one.
