@@ -355,11 +355,9 @@ async fn deletes_that_give_back_first_on(db: allot_store::testing::TestDb) {
         )
         .await;
     assert_eq!(status, 202, "{res}");
-    e.until(
-        &"/api/v1/deployments".to_string(),
-        "the removal sent",
-        |b| b["deployments"][0]["statuses"]["remove_sent"] == 1,
-    )
+    e.until("/api/v1/deployments", "the removal sent", |b| {
+        b["deployments"][0]["statuses"]["remove_sent"] == 1
+    })
     .await;
     e.drain_all(&desk).await;
     e.until_assigned("777", 0, "Desk's license given back")
