@@ -4,11 +4,24 @@
 use serde::{Deserialize, Serialize};
 
 /// A stable integer for a version string, standing in for the store's `externalId` (and the
-/// `ExternalVersionIdentifier` devices report for it).
+/// `ExternalVersionIdentifier` devices report for it). Like Apple's, it grows with the version:
+/// `1.2.3` is 1002003 (three numeric parts under 1,000); other strings get a hash above them.
 pub fn external_id(version: &str) -> i64 {
+    let parts: Vec<Option<i64>> = version
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<i64>().ok().filter(|n| (0..1000).contains(n)))
+        .collect();
+    if parts.len() <= 3 && parts.iter().all(Option::is_some) {
+        let mut n = 0;
+        for i in 0..3 {
+            n = n * 1000 + parts.get(i).copied().flatten().unwrap_or(0);
+        }
+        return n;
+    }
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(version.as_bytes());
-    i64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 1)
+    1_000_000_000 + i64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 1)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -329,6 +329,14 @@ impl Executor {
 
     async fn step(&self, d: &DeploymentRow) -> Result<(), DeployError> {
         let Some(step) = self.prepare(d).await? else {
+            if d.ending.is_some() && self.store().delete_deployment(d.id).await? {
+                // Nothing left to give back through (no usable token holds the content any
+                // more): it ends here, and what it still held shows in the ledger.
+                tracing::warn!(
+                    deployment = d.id,
+                    "an ending deployment lost its token; what it held is left to the ledger"
+                );
+            }
             return Ok(());
         };
         let store = self.store();

@@ -150,14 +150,16 @@ impl Executor {
                 );
             }
             ("required" | "available", status::INSTALLED)
+                // Apple's external version ids grow with each version: a device that reports a
+                // newer one than the synced metadata is not sent back.
                 if dt.auto_update
                     && matches!((entry.and_then(|a| a.external_version_id), dt.store_version),
-                                (Some(has), Some(store)) if has != store) =>
+                                (Some(has), Some(store)) if has < store) =>
             {
                 t.status = status::LICENSE_ASSIGNED.into();
                 t.command_uuid = None;
                 t.detail = Some(
-                    "the device runs another version than the store's; installing the update"
+                    "the device runs an older version than the store's; installing the update"
                         .into(),
                 );
             }
