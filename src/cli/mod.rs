@@ -7,6 +7,7 @@ mod deployments;
 mod inventory;
 mod keys;
 mod ledger;
+mod mdm;
 mod output;
 mod report;
 mod sim;
@@ -114,6 +115,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// The MDM connector: NanoMDM's last answer or error, pushes that failed.
+    Mdm {
+        #[command(subcommand)]
+        command: mdm::MdmCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// API keys for automation: list, create, revoke.
     Keys {
         #[command(subcommand)]
@@ -144,6 +152,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Ledger { command, server } => {
             ledger::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Mdm { command, server } => {
+            mdm::run(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Keys { command, server } => {
             keys::run(command, &client::Client::new(&server)?, server.output).await

@@ -49,6 +49,15 @@ impl Default for FakeOptions {
     }
 }
 
+/// How NanoMDM's pushes to Apple's push service fail (the commands are still queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushFailure {
+    /// APNs cannot be reached: a `push_error` per id, as NanoMDM words it.
+    Unreachable,
+    /// NanoMDM has no push certificate for the topic: one top-level `push_error`.
+    NoCertificate,
+}
+
 /// A simulated device.
 #[derive(Debug, Clone)]
 pub struct SimDevice {
@@ -100,6 +109,9 @@ struct FakeState {
     store_versions: HashMap<i64, i64>,
     /// Webhook deliveries that were not answered 200 (NanoMDM does not retry).
     webhook_failures: u64,
+    push_failure: Option<PushFailure>,
+    /// Ids of every `/push` call, in order.
+    pushes: Vec<Vec<String>>,
 }
 
 type Shared = Arc<(FakeOptions, Mutex<FakeState>)>;
@@ -327,6 +339,16 @@ impl FakeNanoMdm {
 
     pub fn webhook_failures(&self) -> u64 {
         self.state().webhook_failures
+    }
+
+    /// From now on, pushes fail this way (none: they work again).
+    pub fn set_push_failure(&self, failure: Option<PushFailure>) {
+        self.state().push_failure = failure;
+    }
+
+    /// The ids of every `/push` call so far.
+    pub fn pushes(&self) -> Vec<Vec<String>> {
+        self.state().pushes.clone()
     }
 
     /// One attempt, as NanoMDM: anything but 200 is counted and dropped.
@@ -601,7 +623,12 @@ async fn enqueue(
         if let Some(e) = s.enrollments.get_mut(id) {
             e.queue.push_back((uuid.clone(), body.to_vec()));
         }
-        if !nopush {
+        if !nopush && s.push_failure == Some(PushFailure::Unreachable) {
+            failed += 1;
+            status.insert(id.clone(), json!({ "push_error": UNREACHABLE }));
+        } else if !nopush && s.push_failure == Some(PushFailure::NoCertificate) {
+            failed += 1;
+        } else if !nopush {
             let known = s.enrollments.get(id).is_some_and(|e| e.token_updates > 0);
             if known {
                 status.insert(
@@ -619,6 +646,9 @@ async fn enqueue(
     }
     s.log.push((ids.clone(), body.to_vec()));
     let mut out = json!({ "command_uuid": uuid, "request_type": request_type });
+    if !nopush && s.push_failure == Some(PushFailure::NoCertificate) {
+        out["push_error"] = json!(NO_CERTIFICATE);
+    }
     if !status.is_empty() {
         out["status"] = serde_json::Value::Object(status);
     }
@@ -627,6 +657,11 @@ async fn enqueue(
     }
     respond(out, ids.len(), failed)
 }
+
+/// NanoMDM's words when Apple's push service cannot be reached, and when it has no certificate.
+const UNREACHABLE: &str = "Post \"https://api.push.apple.com/3/device/0f1e\": dial tcp: lookup api.push.apple.com: no such host";
+const NO_CERTIFICATE: &str =
+    "retrieving push cert for topic com.apple.mgmt.External.test: no push certificate";
 
 async fn push(
     State(shared): State<Shared>,
@@ -637,7 +672,25 @@ async fn push(
         return unauthorized();
     }
     let ids = split_ids(&ids);
-    let s = shared.1.lock().expect("fake state lock");
+    let mut s = shared.1.lock().expect("fake state lock");
+    s.pushes.push(ids.clone());
+    match s.push_failure {
+        Some(PushFailure::NoCertificate) => {
+            return respond(
+                json!({ "push_error": NO_CERTIFICATE }),
+                ids.len(),
+                ids.len(),
+            )
+        }
+        Some(PushFailure::Unreachable) => {
+            let status: serde_json::Map<String, serde_json::Value> = ids
+                .iter()
+                .map(|id| (id.clone(), json!({ "push_error": UNREACHABLE })))
+                .collect();
+            return respond(json!({ "status": status }), ids.len(), ids.len());
+        }
+        None => {}
+    }
     let mut status = serde_json::Map::new();
     let mut failed = 0;
     for id in &ids {

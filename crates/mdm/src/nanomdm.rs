@@ -55,6 +55,10 @@ struct ApiResult {
     status: BTreeMap<String, IdStatus>,
     #[serde(default)]
     command_error: Option<String>,
+    /// A push that failed for every id (no push certificate for the topic): the command is
+    /// still queued.
+    #[serde(default)]
+    push_error: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -138,11 +142,14 @@ impl NanoMdm {
         let ids = ids
             .iter()
             .map(|id| {
-                let s = result
+                let mut s = result
                     .status
                     .get(id)
                     .map(|s| (s.push_error.clone(), s.command_error.clone()))
                     .unwrap_or_default();
+                if s.0.is_none() && push {
+                    s.0 = result.push_error.clone();
+                }
                 (
                     id.clone(),
                     IdResult {
@@ -157,6 +164,49 @@ impl NanoMdm {
             command_uuid: command_uuid.to_owned(),
             ids,
         })
+    }
+}
+
+impl NanoMdm {
+    /// Wakes devices: `POST {prefix}/push/{ids}`. Per id, the push error, if any (a top-level
+    /// `push_error` applies to every id).
+    pub async fn push(&self, ids: &[String]) -> Result<BTreeMap<String, Option<String>>, MdmError> {
+        if ids.is_empty() || ids.iter().any(|i| i.is_empty() || i.contains(',')) {
+            return Err(MdmError::Rejected(
+                "enrollment ids must be non-empty and contain no comma".into(),
+            ));
+        }
+        let path: Vec<String> = ids.iter().map(|i| encode_id(i)).collect();
+        let url = format!(
+            "{}{}/push/{}",
+            self.cfg.base_url.trim_end_matches('/'),
+            self.cfg.prefix,
+            path.join(",")
+        );
+        let res = self
+            .http
+            .post(url)
+            .basic_auth(&self.cfg.user, Some(&self.cfg.api_key))
+            .send()
+            .await
+            .map_err(|e| MdmError::Transport(e.without_url().to_string()))?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(MdmError::Unauthorized);
+        }
+        let status = res.status();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| MdmError::Transport(e.to_string()))?;
+        let result: ApiResult = serde_json::from_slice(&body)
+            .map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let own = result.status.get(id).and_then(|s| s.push_error.clone());
+                (id.clone(), own.or_else(|| result.push_error.clone()))
+            })
+            .collect())
     }
 }
 

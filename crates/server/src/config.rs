@@ -48,6 +48,8 @@ pub struct Config {
     /// How often each enrolled device is asked for its managed apps (`ALLOT_APP_LIST_HOURS`,
     /// default 24).
     pub app_list_interval: Duration,
+    /// The first wait before a push NanoMDM could not deliver is tried again (then doubling).
+    pub push_backoff: Duration,
     /// App metadata older than this is read again at the next sync (`ALLOT_METADATA_MAX_AGE_HOURS`,
     /// default 24): new versions in the store become automatic updates within a day.
     pub metadata_max_age: Duration,
@@ -112,6 +114,7 @@ impl Default for Config {
             nanomdm_user: "nanomdm".into(),
             deploy_tick: Duration::from_secs(120),
             app_list_interval: Duration::from_secs(24 * 3600),
+            push_backoff: Duration::from_secs(60),
             metadata_max_age: Duration::from_secs(24 * 3600),
             event_poll: Duration::from_secs(30),
             reclaim_grace: Duration::from_secs(24 * 3600),

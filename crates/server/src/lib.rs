@@ -110,7 +110,8 @@ impl Server {
         };
         let executor = allot_deploy::Executor::new(engine.clone(), mdm, config.event_poll)
             .with_reclaim_grace(config.reclaim_grace)
-            .with_app_list_interval(config.app_list_interval);
+            .with_app_list_interval(config.app_list_interval)
+            .with_push_backoff(config.push_backoff);
         let state = AppState {
             store,
             engine,

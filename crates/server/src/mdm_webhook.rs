@@ -74,6 +74,10 @@ pub async fn receive(
         }
     }
     let delivery_id = delivery.event_id.clone();
+    // The device spoke: a push that failed before has nothing left to wake.
+    if let Some(id) = event_enrollment(&delivery.event) {
+        state.store.clear_push_error(id).await?;
+    }
     let event = delivery.event;
     let store = &state.store;
     // Applied, or not at all: an event that failed half-way is forgotten, so that the same body

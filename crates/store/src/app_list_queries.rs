@@ -1,6 +1,7 @@
-//! The periodic ManagedApplicationList: which devices are due a question (at most one outstanding
-//! each), what they answered, and the targets served on a device — written once for both
-//! backends like `queries.rs`.
+//! The MDM's side of each device: the periodic ManagedApplicationList (which devices are due a
+//! question, at most one outstanding each, what they answered, the targets served on a device)
+//! and pushes that failed, retried with backoff — written once for both backends like
+//! `queries.rs`.
 
 macro_rules! impl_app_list_queries {
     ($store:ty) => {
@@ -96,6 +97,82 @@ macro_rules! impl_app_list_queries {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(Into::into)
+            }
+
+            /// Records pushes: failed ones (enrollment id, NanoMDM's words) are retried from
+            /// `next_at(attempts)`; delivered ones are cleared.
+            pub async fn record_pushes(&self, failed: &[(String, String)], delivered: &[String], backoff_ms: i64, now: i64) -> Result<(), StoreError> {
+                for (id, error) in failed {
+                    // Doubling waits: backoff, 2×, 4×, … (at most 64×).
+                    sqlx::query(
+                        "UPDATE devices SET push_error = $2, push_attempts = push_attempts + 1, \
+                         push_next_at = $3 + $4 * (CASE WHEN push_attempts >= 6 THEN 64 ELSE (1 << push_attempts) END) \
+                         WHERE enrollment_id = $1",
+                    )
+                    .bind(id)
+                    .bind(error)
+                    .bind(now)
+                    .bind(backoff_ms)
+                    .execute(&self.pool)
+                    .await?;
+                }
+                for id in delivered {
+                    self.clear_push_error(id).await?;
+                }
+                Ok(())
+            }
+
+            /// The device checked in (or a push reached it): nothing to retry.
+            pub async fn clear_push_error(&self, enrollment_id: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE devices SET push_error = NULL, push_attempts = 0, push_next_at = NULL \
+                     WHERE enrollment_id = $1 AND push_error IS NOT NULL",
+                )
+                .bind(enrollment_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            /// Enrollment ids whose push is due again (fewer than `max_attempts` so far).
+            pub async fn pushes_due(&self, now: i64, max_attempts: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT enrollment_id FROM devices WHERE enrolled AND enrollment_id IS NOT NULL AND push_error IS NOT NULL \
+                     AND push_attempts < $2 AND push_next_at <= $1 ORDER BY push_next_at LIMIT $3",
+                )
+                .bind(now)
+                .bind(max_attempts)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            /// Devices whose last push failed: serial number, enrollment id, error, attempts,
+            /// next attempt (none once they ran out); at most `limit`, and how many there are.
+            pub async fn push_failures(&self, limit: i64) -> Result<(Vec<(String, String, String, i64, Option<i64>)>, i64), StoreError> {
+                let rows = sqlx::query(
+                    "SELECT serial_number, enrollment_id, push_error, push_attempts, push_next_at FROM devices \
+                     WHERE push_error IS NOT NULL AND enrollment_id IS NOT NULL ORDER BY push_next_at LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE push_error IS NOT NULL")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let list = rows
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0)?,
+                            r.try_get(1)?,
+                            r.try_get(2)?,
+                            i64::from(r.try_get::<i32, _>(3)?),
+                            r.try_get(4)?,
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()?;
+                Ok((list, total))
             }
 
             /// Settled targets served on a device, of deployments in force: the device's own

@@ -232,6 +232,10 @@ delegate! {
     fn record_device_apps(&self, device_id: i64, apps: &[DeviceApp], now: i64) -> ();
     fn device_apps(&self, device_id: i64) -> Vec<DeviceApp>;
     fn targets_on_device(&self, device_id: i64) -> Vec<DeviceTarget>;
+    fn record_pushes(&self, failed: &[(String, String)], delivered: &[String], backoff_ms: i64, now: i64) -> ();
+    fn clear_push_error(&self, enrollment_id: &str) -> ();
+    fn pushes_due(&self, now: i64, max_attempts: i64, limit: i64) -> Vec<String>;
+    fn push_failures(&self, limit: i64) -> (Vec<(String, String, String, i64, Option<i64>)>, i64);
     fn end_deployment(&self, id: i64, then: &str) -> bool;
     fn mark_collection_deleting(&self, id: i64, now: i64) -> ();
     fn mark_token_deleting(&self, id: i64, now: i64) -> ();

@@ -233,6 +233,7 @@ impl Executor {
             let uuid = uuid::Uuid::new_v4().to_string();
             match mdm.enqueue(&ids, command, &uuid, true).await {
                 Ok(res) => {
+                    self.note_pushes(&res).await?;
                     for t in chunk {
                         let mut t = t.clone();
                         let results: Vec<_> = t
@@ -245,7 +246,11 @@ impl Executor {
                         if results.iter().any(|r| r.queued) {
                             t.status = to.into();
                             t.command_uuid = Some(uuid.clone());
-                            t.detail = None;
+                            t.detail = results.iter().find_map(|r| r.push_error.as_deref()).map(|e| {
+                                format!(
+                                    "queued in NanoMDM, but the push to wake the device failed ({e}); the push is tried again until the device checks in"
+                                )
+                            });
                         } else {
                             t.detail = Some(format!(
                                 "NanoMDM did not queue the {}: {}",
@@ -260,7 +265,17 @@ impl Executor {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(deployment = step.d.id, error = %e, "{} not sent; the next step tries again", command.request_type())
+                    self.health.failed(&e);
+                    tracing::warn!(deployment = step.d.id, error = %e, "{} not sent; the next step tries again", command.request_type());
+                    // Said on the targets too, so the admin sees why nothing moves.
+                    let words = format!("not sent: {e}; tried again at the next pass");
+                    for t in chunk {
+                        if t.detail.as_deref() != Some(words.as_str()) {
+                            let mut t = t.clone();
+                            t.detail = Some(words.clone());
+                            store.update_target_from(&t, &[from], now_ms()).await?;
+                        }
+                    }
                 }
             }
         }

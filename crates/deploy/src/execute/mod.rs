@@ -14,6 +14,7 @@
 mod claim;
 mod commands;
 mod events;
+mod mdm_health;
 mod observe;
 mod release;
 mod users;
@@ -29,6 +30,7 @@ use allot_store::{AssetRow, DeploymentRow, MemberTarget, Store, StoreError, Toke
 use allot_sync::SyncEngine;
 
 use crate::Action;
+pub use mdm_health::{MdmHealth, MAX_PUSH_ATTEMPTS};
 
 /// Target states.
 pub mod status {
@@ -116,6 +118,9 @@ pub struct Executor {
     reclaim_grace: Duration,
     /// How often each enrolled device is asked for its managed apps.
     app_list_interval: Duration,
+    /// The first wait before a push that failed is tried again.
+    push_backoff: Duration,
+    health: Arc<mdm_health::HealthCell>,
     /// Rings when something happened that a pass should look at now (a notification, a device's
     /// report), so the loop need not wait for its interval.
     wake: Arc<tokio::sync::Notify>,
@@ -182,6 +187,8 @@ impl Executor {
             polled: Arc::default(),
             reclaim_grace: Duration::from_secs(86_400),
             app_list_interval: Duration::from_secs(86_400),
+            push_backoff: Duration::from_secs(60),
+            health: Arc::default(),
             wake: Arc::default(),
             steps: Arc::default(),
         }
@@ -273,6 +280,7 @@ impl Executor {
         self.reclaim_departed(self.reclaim_grace).await?;
         self.reclaim_departed_people(self.reclaim_grace).await?;
         self.ask_app_lists().await?;
+        self.retry_pushes().await?;
         self.delete_freed().await?;
         Ok(())
     }

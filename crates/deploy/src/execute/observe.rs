@@ -53,7 +53,8 @@ impl Executor {
                 identifiers: Vec::new(),
             };
             match mdm.enqueue(&ids, &command, &uuid, true).await {
-                Ok(_) => {
+                Ok(res) => {
+                    self.note_pushes(&res).await?;
                     // Ids NanoMDM did not queue are asked again after LOST_AFTER, not every pass.
                     let devices: Vec<i64> = chunk.iter().map(|(d, _)| *d).collect();
                     self.store()
@@ -62,6 +63,7 @@ impl Executor {
                     asked += devices.len();
                 }
                 Err(e) => {
+                    self.health.failed(&e);
                     tracing::warn!(error = %e, "ManagedApplicationList not sent; the next pass tries again");
                     break;
                 }

@@ -9,6 +9,7 @@ pub mod import;
 pub mod inventory;
 pub mod keys;
 pub mod ledger;
+pub mod mdm;
 pub mod program;
 pub mod reports;
 pub mod tokens;
@@ -31,7 +32,7 @@ use crate::AppState;
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
-        accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions
+        accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions, mdm::status
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -189,6 +190,7 @@ api_routes! {
     "/api/v1/ledger/diff" => [get ledger::diff];
     "/api/v1/ledger/clean" => [post ledger::clean];
     "/api/v1/ledger/actions" => [get ledger::actions];
+    "/api/v1/mdm/status" => [get mdm::status];
     "/api/v1/collections" => [get collections::list, post collections::create];
     "/api/v1/collections/{collection}" => [get collections::show, delete collections::delete];
     "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];

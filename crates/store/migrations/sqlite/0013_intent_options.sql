@@ -30,6 +30,12 @@ CREATE TABLE device_apps (
 );
 CREATE INDEX devices_apps_due ON devices (apps_asked_at);
 
+-- A push NanoMDM could not deliver (an iOS device checks in only when pushed): retried with
+-- backoff until the device checks in or the attempts run out.
+ALTER TABLE devices ADD COLUMN push_error TEXT;
+ALTER TABLE devices ADD COLUMN push_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN push_next_at BIGINT;
+
 -- What `ledger clean` asked Apple to take back, and who asked.
 CREATE TABLE ledger_actions (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,0 +1,118 @@
+//! The MDM connector's health as Allot sees it: the last answer NanoMDM gave (or the error), how
+//! many calls in a row failed, and pushes that did not reach their devices — retried with
+//! doubling waits (an iOS device checks in only when pushed), at most `MAX_PUSH_ATTEMPTS` times,
+//! until the device checks in.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use allot_mdm::{Enqueued, MdmError};
+
+use super::{now_ms, DeployError, Executor};
+
+/// Pushes retried per device before Allot gives up (waits of 1, 2, 4 … 64 × the backoff).
+pub const MAX_PUSH_ATTEMPTS: i64 = 8;
+/// Enrollment ids per push request.
+const IDS_PER_PUSH: usize = 100;
+
+/// The connector's last outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdmHealth {
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub consecutive_failures: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct HealthCell(Mutex<MdmHealth>);
+
+impl HealthCell {
+    pub(crate) fn ok(&self) {
+        let mut h = self.0.lock().expect("health lock");
+        h.last_success_at = Some(now_ms());
+        h.consecutive_failures = 0;
+    }
+
+    pub(crate) fn failed(&self, e: &MdmError) {
+        let mut h = self.0.lock().expect("health lock");
+        h.last_error = Some(e.to_string());
+        h.last_error_at = Some(now_ms());
+        h.consecutive_failures += 1;
+    }
+
+    pub(crate) fn get(&self) -> MdmHealth {
+        self.0.lock().expect("health lock").clone()
+    }
+}
+
+impl Executor {
+    /// The MDM connector's health (none: no MDM configured).
+    pub fn mdm_health(&self) -> Option<MdmHealth> {
+        self.mdm().map(|_| self.health.get())
+    }
+
+    /// What an enqueue said of the pushes: failed ones are retried later, delivered ones
+    /// cleared.
+    pub(crate) async fn note_pushes(&self, res: &Enqueued) -> Result<(), DeployError> {
+        self.health.ok();
+        let failed: Vec<(String, String)> = res
+            .ids
+            .iter()
+            .filter(|(_, r)| r.queued)
+            .filter_map(|(id, r)| r.push_error.clone().map(|e| (id.clone(), e)))
+            .collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        self.store()
+            .record_pushes(&failed, &[], self.push_backoff_ms(), now_ms())
+            .await?;
+        Ok(())
+    }
+
+    fn push_backoff_ms(&self) -> i64 {
+        self.push_backoff.as_millis() as i64
+    }
+
+    /// Pushes due again go out through NanoMDM's `/push`, a batch at a time.
+    pub(crate) async fn retry_pushes(&self) -> Result<(), DeployError> {
+        let Some(mdm) = self.mdm() else {
+            return Ok(());
+        };
+        let due = self
+            .store()
+            .pushes_due(now_ms(), MAX_PUSH_ATTEMPTS, 500)
+            .await?;
+        for chunk in due.chunks(IDS_PER_PUSH) {
+            match mdm.push(chunk).await {
+                Ok(results) => {
+                    self.health.ok();
+                    let mut failed = Vec::new();
+                    let mut delivered = Vec::new();
+                    for (id, err) in results {
+                        match err {
+                            Some(e) => failed.push((id, e)),
+                            None => delivered.push(id),
+                        }
+                    }
+                    self.store()
+                        .record_pushes(&failed, &delivered, self.push_backoff_ms(), now_ms())
+                        .await?;
+                }
+                Err(e) => {
+                    self.health.failed(&e);
+                    tracing::warn!(error = %e, "push retry not sent; the next pass tries again");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The first wait before a failed push is tried again (default a minute; then doubling).
+    pub fn with_push_backoff(mut self, first: Duration) -> Self {
+        self.push_backoff = first;
+        self
+    }
+}

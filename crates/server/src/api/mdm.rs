@@ -1,0 +1,99 @@
+//! `GET /api/v1/mdm/status`: the MDM connector as Allot sees it — NanoMDM's last answer or error,
+//! failures in a row, and the devices whose push did not reach them (retried with backoff until
+//! they check in).
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushFailureView {
+    pub serial_number: String,
+    pub enrollment_id: String,
+    /// NanoMDM's words.
+    pub error: String,
+    pub attempts: i64,
+    /// RFC 3339; none once the attempts ran out (the device is pushed again when a command is
+    /// next sent to it, and clears when it checks in).
+    pub next_attempt_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MdmStatus {
+    /// Whether a NanoMDM is configured (`ALLOT_NANOMDM_URL`).
+    pub configured: bool,
+    /// `ok`, `failing` (its last call failed) or `not_configured`.
+    pub state: String,
+    /// RFC 3339: NanoMDM's last good answer since this server started.
+    pub last_success_at: Option<String>,
+    /// The last error, in words (401: the API key; unreachable; 5xx).
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub consecutive_failures: u64,
+    /// Devices whose last push failed.
+    pub push_failures: i64,
+    /// The first 50 of them, soonest retry first.
+    pub devices: Vec<PushFailureView>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[utoipa::path(get, path = "/api/v1/mdm/status", tag = "inventory",
+    responses((status = 200, body = MdmStatus)), security(("api_key" = [])))]
+pub async fn status(
+    State(state): State<AppState>,
+    _c: Caller,
+) -> Result<Json<MdmStatus>, ApiError> {
+    let health = state.executor.mdm_health();
+    let (failures, total) = state.store.push_failures(50).await?;
+    let devices = failures
+        .into_iter()
+        .map(|(serial, id, error, attempts, next)| PushFailureView {
+            serial_number: serial,
+            enrollment_id: id,
+            error,
+            next_attempt_at: next
+                .filter(|_| attempts < allot_deploy::MAX_PUSH_ATTEMPTS)
+                .map(rfc3339),
+            attempts,
+        })
+        .collect();
+    Ok(Json(match health {
+        None => MdmStatus {
+            configured: false,
+            state: "not_configured".into(),
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+            consecutive_failures: 0,
+            push_failures: total,
+            devices,
+        },
+        Some(h) => MdmStatus {
+            configured: true,
+            state: if h.consecutive_failures > 0 {
+                "failing"
+            } else {
+                "ok"
+            }
+            .into(),
+            last_success_at: h.last_success_at.map(rfc3339),
+            last_error: h.last_error,
+            last_error_at: h.last_error_at.map(rfc3339),
+            consecutive_failures: h.consecutive_failures,
+            push_failures: total,
+            devices,
+        },
+    }))
+}

@@ -1,0 +1,131 @@
+//! The MDM channel's failures are visible and retried: a push NanoMDM could not deliver (per id,
+//! or for every id when it has no push certificate) shows on the target and in the connector's
+//! status and is pushed again with backoff until the device checks in; NanoMDM refusing Allot's
+//! API key shows on the targets and as the connector failing.
+
+mod fleet;
+
+use std::time::{Duration, Instant};
+
+use allot_mdm::fake::PushFailure;
+use fleet::{count, env_with};
+use serde_json::{json, Value};
+
+const SCENARIO: &str = r#"{
+  "settings": { "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50, "limits": { "maxRequestPerSecond": 0 } },
+  "organizations": [ { "name": "Acme", "locations": [ { "name": "HQ", "uId": "5000000000000001",
+    "assets": [ { "adamId": "777", "totalCount": 10, "name": "Team Chat" } ] } ] } ]
+}"#;
+
+fn quick_pushes(c: &mut allot_server::Config) {
+    c.push_backoff = Duration::from_millis(100);
+}
+
+async fn failed_pushes_are_shown_and_retried_on(db: allot_store::testing::TestDb) {
+    let e = env_with(SCENARIO, db, quick_pushes).await;
+    e.add_token().await;
+    let cart = e.devices("Cart", &["P1", "P2"]).await;
+    e.mdm.set_push_failure(Some(PushFailure::Unreachable));
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Cart" }))
+        .await;
+    let d = e
+        .until(&path, "installs queued", |b| count(b, "install_sent") == 2)
+        .await;
+    let detail = d["targets"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("push to wake the device failed") && detail.contains("no such host"),
+        "{d}"
+    );
+    let status = e
+        .until("/api/v1/mdm/status", "the push failures", |s| {
+            s["pushFailures"] == 2
+        })
+        .await;
+    assert_eq!(status["state"], "ok", "NanoMDM itself answered: {status}");
+    assert!(
+        status["devices"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("api.push.apple.com"),
+        "{status}"
+    );
+    // Pushed again, with backoff, while they fail.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !e.mdm.pushes().iter().any(|ids| ids.contains(&cart[0])) {
+        assert!(Instant::now() < deadline, "no push retry");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Apple's push service is back: the next retry reaches them.
+    e.mdm.set_push_failure(None);
+    e.until("/api/v1/mdm/status", "pushes delivered", |s| {
+        s["pushFailures"] == 0
+    })
+    .await;
+
+    // No push certificate: one error for every id; the device checking in clears it.
+    e.mdm.set_push_failure(Some(PushFailure::NoCertificate));
+    let more = e.devices("Cart", &["P3"]).await;
+    let status: Value = e
+        .until("/api/v1/mdm/status", "P3's push failure", |s| {
+            s["pushFailures"] == 1
+        })
+        .await;
+    assert!(
+        status["devices"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("push cert"),
+        "{status}"
+    );
+    e.drain_all(&more).await;
+    e.until("/api/v1/mdm/status", "cleared by the check-in", |s| {
+        s["pushFailures"] == 0
+    })
+    .await;
+    e.drain_all(&cart).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 3)
+        .await;
+}
+
+#[tokio::test]
+async fn failed_pushes_are_shown_and_retried() {
+    failed_pushes_are_shown_and_retried_on(allot_store::testing::TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn failed_pushes_are_shown_and_retried_on_postgres() {
+    failed_pushes_are_shown_and_retried_on(allot_store::testing::TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn a_wrong_mdm_api_key_shows_on_the_targets_and_the_connector() {
+    let e = env_with(
+        SCENARIO,
+        allot_store::testing::TestDb::sqlite().await,
+        |c| c.nanomdm_api_key = Some("not-the-key".into()),
+    )
+    .await;
+    e.add_token().await;
+    e.devices("Cart", &["K1"]).await;
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Cart" }))
+        .await;
+    let d = e
+        .until(&path, "the refusal on the target", |b| {
+            b["targets"][0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("API key"))
+        })
+        .await;
+    assert_eq!(count(&d, "license_assigned"), 1, "licensed, not sent: {d}");
+    let status = e
+        .until("/api/v1/mdm/status", "the connector failing", |s| {
+            s["state"] == "failing"
+        })
+        .await;
+    assert!(
+        status["lastError"].as_str().unwrap().contains("401"),
+        "{status}"
+    );
+}

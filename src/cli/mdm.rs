@@ -1,0 +1,74 @@
+//! `allot mdm status`: the MDM connector — NanoMDM's last answer or error, and the devices whose
+//! push did not reach them.
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::client::Client;
+use super::output::{self, cell, Format};
+
+#[derive(Subcommand)]
+pub enum MdmCommand {
+    /// NanoMDM's last answer or error, and devices whose push failed.
+    Status,
+}
+
+pub async fn run(cmd: MdmCommand, c: &Client, format: Format) -> anyhow::Result<()> {
+    let MdmCommand::Status = cmd;
+    let s: Value = c.get("/api/v1/mdm/status").await?;
+    match format {
+        Format::Json => output::json(&s),
+        Format::Table => {
+            if s["configured"] != true {
+                output::write_line(format_args!(
+                    "No MDM is configured (ALLOT_NANOMDM_URL): licenses are assigned, installs are left to your MDM"
+                ));
+                return Ok(());
+            }
+            output::write_line(format_args!(
+                "NanoMDM: {} · last good answer {} · {} failures in a row{}",
+                cell(&s["state"]),
+                if s["lastSuccessAt"].is_string() {
+                    cell(&s["lastSuccessAt"])
+                } else {
+                    "never (since start)".into()
+                },
+                cell(&s["consecutiveFailures"]),
+                if s["lastError"].is_string() {
+                    format!(
+                        " · last error {}: {}",
+                        cell(&s["lastErrorAt"]),
+                        cell(&s["lastError"])
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            output::write_line(format_args!(
+                "{} devices whose last push failed",
+                cell(&s["pushFailures"])
+            ));
+            let rows: Vec<Vec<String>> = s["devices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    vec![
+                        cell(&d["serialNumber"]),
+                        cell(&d["attempts"]),
+                        if d["nextAttemptAt"].is_string() {
+                            cell(&d["nextAttemptAt"])
+                        } else {
+                            "gave up".into()
+                        },
+                        cell(&d["error"]),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                output::table(&["DEVICE", "ATTEMPTS", "NEXT", "ERROR"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
