@@ -341,6 +341,28 @@ impl FakeNanoMdm {
         self.state().webhook_failures
     }
 
+    /// Hands an answered command out again at the device's next check-in, as NanoMDM's file and
+    /// in-memory queues can. False if the command was never queued for it.
+    pub fn hand_out_again(&self, udid: &str, command_uuid: &str) -> bool {
+        let mut s = self.state();
+        let Some(bytes) = s
+            .log
+            .iter()
+            .filter(|(ids, _)| ids.iter().any(|i| i == udid))
+            .map(|(_, b)| b.clone())
+            .find(|b| crate::commands::parse_command(b).is_some_and(|(u, _, _)| u == command_uuid))
+        else {
+            return false;
+        };
+        match s.enrollments.get_mut(udid) {
+            Some(e) => {
+                e.queue.push_front((command_uuid.to_owned(), bytes));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// From now on, pushes fail this way (none: they work again).
     pub fn set_push_failure(&self, failure: Option<PushFailure>) {
         self.state().push_failure = failure;

@@ -1,7 +1,8 @@
 //! The MDM channel's failures are visible and retried: a push NanoMDM could not deliver (per id,
 //! or for every id when it has no push certificate) shows on the target and in the connector's
 //! status and is pushed again with backoff until the device checks in; NanoMDM refusing Allot's
-//! API key shows on the targets and as the connector failing.
+//! API key shows on the targets and as the connector failing; a late report for an install that
+//! had failed (NanoMDM handing the answered command out again) is not lost.
 
 mod fleet;
 
@@ -128,4 +129,51 @@ async fn a_wrong_mdm_api_key_shows_on_the_targets_and_the_connector() {
         status["lastError"].as_str().unwrap().contains("401"),
         "{status}"
     );
+}
+
+/// NanoMDM hands an answered InstallApplication out again after the install had failed and its
+/// license had gone back; this time the device installs it: the target is licensed again, not left
+/// installed with no license tracked.
+#[tokio::test]
+async fn a_late_success_after_a_failed_install_licenses_it_again() {
+    let e = env_with(
+        SCENARIO,
+        allot_store::testing::TestDb::sqlite().await,
+        quick_pushes,
+    )
+    .await;
+    e.add_token().await;
+    let udids = e.devices("Broken", &["B1"]).await;
+    e.mdm.set_behaviour(
+        &udids[0],
+        allot_mdm::fake::Behaviour::FailInstalls {
+            code: 12064,
+            domain: "MCMDMErrorDomain".into(),
+            description: "License not found".into(),
+        },
+    );
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Broken" }))
+        .await;
+    e.until(&path, "the install", |b| count(b, "install_sent") == 1)
+        .await;
+    let uuid = e.mdm.queue(&udids[0])[0].0.clone();
+    e.mdm.drain(&udids[0]).await;
+    e.until(&path, "the failure", |b| count(b, "failed") == 1)
+        .await;
+    e.until_assigned("777", 0, "the failed install's license given back")
+        .await;
+    e.mdm
+        .set_behaviour(&udids[0], allot_mdm::fake::Behaviour::Accept);
+    assert!(e.mdm.hand_out_again(&udids[0], &uuid));
+    e.mdm.check_in(&udids[0]).await;
+    e.until(&path, "licensed again and sent", |b| {
+        count(b, "install_sent") == 1
+    })
+    .await;
+    e.until_assigned("777", 1, "the app on the device has its license")
+        .await;
+    e.drain_all(&udids).await;
+    e.until(&path, "installed", |b| count(b, "installed") == 1)
+        .await;
 }

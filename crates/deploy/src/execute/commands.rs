@@ -364,7 +364,18 @@ impl Executor {
                 continue;
             }
             let read_as = t.status.clone();
+            let (deployment, member) = (t.deployment_id, t.member_id);
             let Some(next) = self.after_report(t, report_status, report).await? else {
+                // A report for a command whose target has moved on (NanoMDM can hand an
+                // answered command out again): nothing to change, but not silently.
+                tracing::info!(
+                    deployment,
+                    member,
+                    command = command_uuid,
+                    status = report_status,
+                    target = %read_as,
+                    "late report for a finished command: the target stays as it is"
+                );
                 continue;
             };
             if store
@@ -436,6 +447,27 @@ impl Executor {
                     }
                 }
             }
+            // A late success for an install that had failed (and given its license back): the app
+            // is on the device after all, so the target is licensed again rather than left
+            // installed with no license tracked.
+            status::FAILED if !failed && self.wants_installed(&t).await? => {
+                let installed = report
+                    .and_then(|r| r.get("ManagedApplicationList"))
+                    .is_none()
+                    && matches!(
+                        progress(text(report, "State"), text(report, "RejectionReason")),
+                        Progress::Installed | Progress::Installing(_)
+                    );
+                if !installed {
+                    return Ok(None);
+                }
+                t.status = status::PENDING.into();
+                t.command_uuid = None;
+                t.detail = Some(
+                    "the device installed it after all (a late report for an install that had failed); licensing it again"
+                        .into(),
+                );
+            }
             status::REMOVE_SENT if failed => {
                 t.status = status::FAILED.into();
                 t.detail = Some(format!("the device could not remove it: {}", words()));
@@ -458,6 +490,17 @@ impl Executor {
             _ => return Ok(None),
         }
         Ok(Some(t))
+    }
+
+    /// Whether the target's deployment installs (Required or Available, and in force).
+    async fn wants_installed(&self, t: &TargetRow) -> Result<bool, DeployError> {
+        Ok(self
+            .store()
+            .deployment(t.deployment_id)
+            .await?
+            .is_some_and(|d| {
+                d.ending.is_none() && matches!(d.action.as_str(), "required" | "available")
+            }))
     }
 
     async fn bundle_of(&self, t: &TargetRow) -> Result<Option<String>, DeployError> {
