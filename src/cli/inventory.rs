@@ -55,6 +55,10 @@ pub enum DevicesCommand {
         /// The primary user (id or email).
         #[arg(long)]
         user: Option<String>,
+        /// The MDM's enrollment id (NanoMDM: the UDID), for a device NanoMDM's webhook never
+        /// announced.
+        #[arg(long)]
+        enrollment_id: Option<String>,
     },
     /// List devices.
     List {
@@ -218,9 +222,10 @@ pub async fn devices(cmd: DevicesCommand, c: &Client, format: Format) -> anyhow:
             model,
             name,
             user,
+            enrollment_id,
         } => {
             let d = c
-                .post("/api/v1/devices", json!({ "serialNumber": serial_number, "platform": platform, "model": model, "name": name, "user": user }))
+                .post("/api/v1/devices", json!({ "serialNumber": serial_number, "platform": platform, "model": model, "name": name, "user": user, "enrollmentId": enrollment_id }))
                 .await?;
             match format {
                 Format::Json => output::json(&d),

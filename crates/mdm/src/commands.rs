@@ -35,6 +35,11 @@ pub enum Command {
     ManagedApplicationList {
         identifiers: Vec<String>,
     },
+    /// The device's facts (`Queries`: `SerialNumber`, `ProductName`, `OSVersion`, …), to learn a
+    /// device whose enrollment webhook was lost.
+    DeviceInformation {
+        queries: Vec<String>,
+    },
 }
 
 impl Command {
@@ -57,6 +62,7 @@ impl Command {
             Command::InstallMedia { .. } => "InstallMedia",
             Command::RemoveMedia { .. } => "RemoveMedia",
             Command::ManagedApplicationList { .. } => "ManagedApplicationList",
+            Command::DeviceInformation { .. } => "DeviceInformation",
         }
     }
 
@@ -134,6 +140,12 @@ impl Command {
                         Value::Array(identifiers.iter().cloned().map(Value::String).collect()),
                     );
                 }
+            }
+            Command::DeviceInformation { queries } => {
+                d.insert(
+                    "Queries".into(),
+                    Value::Array(queries.iter().cloned().map(Value::String).collect()),
+                );
             }
         }
         d

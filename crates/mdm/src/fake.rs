@@ -198,6 +198,16 @@ impl FakeNanoMdm {
     /// Enrolls (or re-enrolls) a device: Authenticate, which clears its queue, then the first
     /// TokenUpdate. Returns whether both webhooks were answered 200.
     pub async fn enroll(&self, device: SimDevice) -> bool {
+        self.enroll_with(device, true).await
+    }
+
+    /// Enrolls a device whose Authenticate webhook is lost (NanoMDM makes one attempt): only its
+    /// TokenUpdate reaches the server, with the enrollment id and no serial number.
+    pub async fn enroll_losing_authenticate(&self, device: SimDevice) -> bool {
+        self.enroll_with(device, false).await
+    }
+
+    async fn enroll_with(&self, device: SimDevice, deliver_authenticate: bool) -> bool {
         let udid = device.udid.clone();
         let auth = checkin_plist(&[
             ("MessageType", "Authenticate"),
@@ -225,7 +235,8 @@ impl FakeNanoMdm {
             e.queue.clear();
             e.token_updates = 0;
         }
-        let a = self.webhook(json!({ "topic": "mdm.Authenticate", "checkin_event": checkin_event(&udid, &auth, None) })).await;
+        let a = !deliver_authenticate
+            || self.webhook(json!({ "topic": "mdm.Authenticate", "checkin_event": checkin_event(&udid, &auth, None) })).await;
         let tally = {
             let mut s = self.state();
             let e = s.enrollments.get_mut(&udid).expect("just enrolled");
@@ -510,6 +521,27 @@ fn answer(
         }
         "RemoveMedia" => {
             e.books.remove(&adam.unwrap_or_default());
+        }
+        "DeviceInformation" => {
+            let mut answers = Dictionary::new();
+            let wanted: Vec<&str> = cmd
+                .get("Queries")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_string).collect())
+                .unwrap_or_default();
+            for (key, value) in [
+                ("SerialNumber", e.device.serial_number.as_str()),
+                ("ProductName", e.device.product_name.as_str()),
+                ("Model", e.device.product_name.as_str()),
+                ("DeviceName", e.device.name.as_str()),
+                ("OSVersion", "17.4"),
+                ("UDID", e.device.udid.as_str()),
+            ] {
+                if wanted.contains(&key) {
+                    answers.insert(key.into(), Value::String(value.into()));
+                }
+            }
+            keys.insert("QueryResponses".into(), Value::Dictionary(answers));
         }
         "InviteToProgram" => {
             keys.insert(

@@ -1,6 +1,8 @@
 //! `POST /mdm/webhook`: NanoMDM's webhook. Devices are learned from check-ins: Authenticate adds
 //! or updates a device with its serial number (an enrollment again makes the commands NanoMDM
-//! wiped go again), CheckOut marks it unenrolled (its licenses are then reclaimed by policy).
+//! wiped go again), CheckOut marks it unenrolled (its licenses are then reclaimed by policy). An
+//! enrollment known only from a TokenUpdate or Connect (its Authenticate was lost) is asked for its
+//! DeviceInformation and learned from the answer.
 //! NanoMDM sends each event once and drops it unless answered exactly 200.
 
 use allot_mdm::{webhook, Event};
@@ -84,48 +86,13 @@ pub async fn receive(
     // sent again (by hand, or by an MDM that retries) is applied rather than refused as a replay.
     let applied: Result<Json<serde_json::Value>, ApiError> = async {
     Ok(Json(match event {
-        Event::Authenticate(c) => match &c.serial_number {
-            Some(serial) => {
-                // The device chose these words; the serial number follows the API's rules.
-                let serial = check_serial(serial).map_err(ApiError::bad_request)?;
-                if let Some(d) = store.device_by_serial(&serial).await? {
-                    if !store.advance_device_event(d.id, at).await? {
-                        return Ok(Json(stale("mdm.Authenticate", d.id)));
-                    }
-                }
-                let device = NewDevice {
-                    serial_number: serial.clone(),
-                    enrollment_id: Some(c.enrollment_id.clone()),
-                    platform: c.platform().into(),
-                    model: input::device_text(
-                        c.product_name
-                            .as_deref()
-                            .or(c.model.as_deref())
-                            .unwrap_or(""),
-                        200,
-                    ),
-                    name: input::device_text(c.device_name.as_deref().unwrap_or(""), 200),
-                    primary_person_id: None,
-                };
-                let (d, created) =
-                    store
-                        .upsert_device(&device, now)
-                        .await
-                        .map_err(|e| match e {
-                            StoreError::Conflict(_) => ApiError::conflict(format!(
-                                "enrollment {} already belongs to another device",
-                                c.enrollment_id
-                            )),
-                            e => e.into(),
-                        })?;
-                store.advance_device_event(d.id, at).await?;
-                // Enrolling again wiped the device's NanoMDM queue: what was sent goes again.
-                let resent = store.resend_to_enrollment(&c.enrollment_id, now).await?;
-                tracing::info!(serial = %serial, enrollment = %c.enrollment_id, created, resent, "device enrolled");
-                json!({ "event": "mdm.Authenticate", "device": d.id, "created": created, "resent": resent })
+        Event::Authenticate(c) => match learn_device(store, &c, at, now).await? {
+            Learned::Device { id, created, resent } => {
+                json!({ "event": "mdm.Authenticate", "device": id, "created": created, "resent": resent })
             }
+            Learned::Stale(id) => return Ok(Json(stale("mdm.Authenticate", id))),
             // User Enrollment: no serial number, so no device licenses; users are licensed instead.
-            None => json!({ "event": "mdm.Authenticate", "device": null }),
+            Learned::NoSerial => json!({ "event": "mdm.Authenticate", "device": null }),
         },
         Event::CheckOut { enrollment_id } => {
             let device = store.device_by_enrollment(&enrollment_id).await?;
@@ -139,13 +106,68 @@ pub async fn receive(
             }
             json!({ "event": "mdm.CheckOut", "device": device.map(|d| d.id) })
         }
-        Event::TokenUpdate { .. } => json!({ "event": "mdm.TokenUpdate" }),
+        Event::TokenUpdate { enrollment_id, .. } => {
+            // Its Authenticate may have been lost (NanoMDM tries once): ask the device itself.
+            let asked = store.device_by_enrollment(&enrollment_id).await?.is_none()
+                && state
+                    .executor
+                    .ask_device_information(&enrollment_id)
+                    .await
+                    .map_err(ApiError::internal)?;
+            json!({ "event": "mdm.TokenUpdate", "askedForDeviceInformation": asked })
+        }
+        Event::Connect {
+            enrollment_id,
+            status,
+            command_uuid,
+            report,
+        } if command_uuid.is_some()
+            && store
+                .is_device_query(command_uuid.as_deref().unwrap_or_default(), &enrollment_id)
+                .await? =>
+        {
+            // The answer to a DeviceInformation about an enrollment Allot did not know.
+            let answers = report
+                .as_ref()
+                .and_then(|r| r.get("QueryResponses"))
+                .and_then(allot_mdm::plist::Value::as_dictionary);
+            let text = |k: &str| {
+                answers
+                    .and_then(|a| a.get(k))
+                    .and_then(allot_mdm::plist::Value::as_string)
+                    .map(str::to_owned)
+            };
+            let c = allot_mdm::CheckIn {
+                enrollment_id: enrollment_id.clone(),
+                serial_number: text("SerialNumber"),
+                product_name: text("ProductName"),
+                model: text("Model"),
+                device_name: text("DeviceName"),
+                os_version: text("OSVersion"),
+            };
+            match (status.as_str(), learn_device(store, &c, at, now).await?) {
+                (_, Learned::Device { id, created, .. }) => {
+                    tracing::info!(enrollment = %enrollment_id, device = id, "device learned from its DeviceInformation");
+                    state.executor.wake();
+                    json!({ "event": "mdm.Connect", "device": id, "created": created })
+                }
+                (_, Learned::Stale(id)) => return Ok(Json(stale("mdm.Connect", id))),
+                (s, Learned::NoSerial) => json!({ "event": "mdm.Connect", "status": s, "device": null }),
+            }
+        }
         Event::Connect {
             enrollment_id,
             status,
             command_uuid,
             report,
         } => {
+            if command_uuid.is_none() && store.device_by_enrollment(&enrollment_id).await?.is_none() {
+                state
+                    .executor
+                    .ask_device_information(&enrollment_id)
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
             let updated = match &command_uuid {
                 Some(uuid) => state
                     .executor
@@ -188,4 +210,68 @@ fn event_enrollment(e: &Event) -> Option<&str> {
 fn stale(topic: &str, device: i64) -> serde_json::Value {
     json!({ "event": topic, "device": device, "stale": true,
             "ignored": "a newer event for this device was applied already" })
+}
+
+/// What a device's check-in (or DeviceInformation answer) taught.
+enum Learned {
+    Device {
+        id: i64,
+        created: bool,
+        resent: u64,
+    },
+    /// Older than an event already applied to the device.
+    Stale(i64),
+    /// No serial number (User Enrollment, or a refused query): nothing to learn.
+    NoSerial,
+}
+
+/// Adds or updates the device a check-in describes: its serial number follows the API's rules,
+/// the words it chose are cleaned, and enrolling again makes what NanoMDM wiped go again.
+async fn learn_device(
+    store: &allot_store::Store,
+    c: &allot_mdm::CheckIn,
+    at: i64,
+    now: i64,
+) -> Result<Learned, ApiError> {
+    let Some(serial) = &c.serial_number else {
+        return Ok(Learned::NoSerial);
+    };
+    let serial = check_serial(serial).map_err(ApiError::bad_request)?;
+    if let Some(d) = store.device_by_serial(&serial).await? {
+        if !store.advance_device_event(d.id, at).await? {
+            return Ok(Learned::Stale(d.id));
+        }
+    }
+    let device = NewDevice {
+        serial_number: serial.clone(),
+        enrollment_id: Some(c.enrollment_id.clone()),
+        platform: c.platform().into(),
+        model: input::device_text(
+            c.product_name
+                .as_deref()
+                .or(c.model.as_deref())
+                .unwrap_or(""),
+            200,
+        ),
+        name: input::device_text(c.device_name.as_deref().unwrap_or(""), 200),
+        primary_person_id: None,
+    };
+    let (d, created) = store
+        .upsert_device(&device, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::conflict(format!(
+                "enrollment {} already belongs to another device",
+                c.enrollment_id
+            )),
+            e => e.into(),
+        })?;
+    store.advance_device_event(d.id, at).await?;
+    let resent = store.resend_to_enrollment(&c.enrollment_id, now).await?;
+    tracing::info!(serial = %serial, enrollment = %c.enrollment_id, created, resent, "device enrolled");
+    Ok(Learned::Device {
+        id: d.id,
+        created,
+        resent,
+    })
 }

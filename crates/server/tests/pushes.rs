@@ -2,7 +2,8 @@
 //! or for every id when it has no push certificate) shows on the target and in the connector's
 //! status and is pushed again with backoff until the device checks in; NanoMDM refusing Allot's
 //! API key shows on the targets and as the connector failing; a late report for an install that
-//! had failed (NanoMDM handing the answered command out again) is not lost.
+//! had failed (NanoMDM handing the answered command out again) is not lost; a device whose
+//! enrollment webhook was lost is learned from its DeviceInformation.
 
 mod fleet;
 
@@ -176,4 +177,89 @@ async fn a_late_success_after_a_failed_install_licenses_it_again() {
     e.drain_all(&udids).await;
     e.until(&path, "installed", |b| count(b, "installed") == 1)
         .await;
+}
+
+/// NanoMDM delivers each webhook once: a device whose Authenticate was lost is known only by its
+/// enrollment id (TokenUpdate). Allot asks it for its DeviceInformation and learns it.
+#[tokio::test]
+async fn a_device_whose_enrollment_webhook_was_lost_is_learned() {
+    let e = env_with(
+        SCENARIO,
+        allot_store::testing::TestDb::sqlite().await,
+        quick_pushes,
+    )
+    .await;
+    e.add_token().await;
+    let udid = "UDID-LOST1".to_owned();
+    assert!(
+        e.mdm
+            .enroll_losing_authenticate(allot_mdm::fake::SimDevice {
+                udid: udid.clone(),
+                serial_number: "LOST1".into(),
+                product_name: "iPad13,1".into(),
+                name: "Lost iPad".into(),
+            })
+            .await
+    );
+    assert_eq!(
+        e.call(reqwest::Method::GET, "/api/v1/devices/LOST1", None)
+            .await
+            .0,
+        404,
+        "not known yet"
+    );
+    let queued = e.mdm.queue(&udid);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].1, "DeviceInformation");
+    e.mdm.check_in(&udid).await;
+    let (status, d) = e
+        .call(reqwest::Method::GET, "/api/v1/devices/LOST1", None)
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(
+        (d["enrollmentId"].as_str(), d["platform"].as_str()),
+        (Some("UDID-LOST1"), Some("iPadOS")),
+        "{d}"
+    );
+    // Known now: a deployment reaches it.
+    let (status, _) = e
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/collections",
+            Some(json!({ "name": "Found", "kind": "devices" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    e.call(
+        reqwest::Method::POST,
+        "/api/v1/collections/Found/members",
+        Some(json!({ "members": ["LOST1"] })),
+    )
+    .await;
+    let path = e
+        .deploy(json!({ "adamId": "777", "collection": "Found" }))
+        .await;
+    e.until(&path, "the install sent", |b| count(b, "install_sent") == 1)
+        .await;
+
+    // Or the admin gives the enrollment id by hand; it is checked, and one device's only.
+    for (body, want) in [
+        (
+            json!({ "serialNumber": "HAND1", "platform": "iPadOS", "enrollmentId": "UDID-HAND1" }),
+            201,
+        ),
+        (
+            json!({ "serialNumber": "HAND2", "platform": "iPadOS", "enrollmentId": "not an id" }),
+            422,
+        ),
+        (
+            json!({ "serialNumber": "HAND3", "platform": "iPadOS", "enrollmentId": "UDID-LOST1" }),
+            409,
+        ),
+    ] {
+        let (status, res) = e
+            .call(reqwest::Method::POST, "/api/v1/devices", Some(body.clone()))
+            .await;
+        assert_eq!(status, want, "{body} → {res}");
+    }
 }

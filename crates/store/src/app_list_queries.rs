@@ -175,6 +175,35 @@ macro_rules! impl_app_list_queries {
                 Ok((list, total))
             }
 
+            /// Claims the right to ask an unknown enrollment for its DeviceInformation: true if
+            /// nobody asked since `asked_before` (the question is then recorded as this one).
+            pub async fn claim_device_query(&self, enrollment_id: &str, command_uuid: &str, now: i64, asked_before: i64) -> Result<bool, StoreError> {
+                let n = sqlx::query(
+                    "INSERT INTO device_queries (enrollment_id, command_uuid, asked_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (enrollment_id) DO UPDATE SET command_uuid = excluded.command_uuid, asked_at = excluded.asked_at \
+                     WHERE device_queries.asked_at < $4",
+                )
+                .bind(enrollment_id)
+                .bind(command_uuid)
+                .bind(now)
+                .bind(asked_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            /// Whether this answer is to a DeviceInformation Allot asked (the question is kept, so
+            /// a device that answers without a serial number is not asked again for a day).
+            pub async fn is_device_query(&self, command_uuid: &str, enrollment_id: &str) -> Result<bool, StoreError> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM device_queries WHERE command_uuid = $1 AND enrollment_id = $2")
+                    .bind(command_uuid)
+                    .bind(enrollment_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n > 0)
+            }
+
             /// Settled targets served on a device, of deployments in force: the device's own
             /// (device collections) and its primary user's (user collections).
             pub async fn targets_on_device(&self, device_id: i64) -> Result<Vec<$crate::inventory::DeviceTarget>, StoreError> {

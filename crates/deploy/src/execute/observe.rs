@@ -72,6 +72,58 @@ impl Executor {
         Ok(asked)
     }
 
+    /// An enrollment Allot does not know (its Authenticate webhook was lost) is asked for its
+    /// DeviceInformation, at most once a day; the answer comes back through the webhook. True if
+    /// asked now.
+    pub async fn ask_device_information(&self, enrollment_id: &str) -> Result<bool, DeployError> {
+        let Some(mdm) = self.mdm() else {
+            return Ok(false);
+        };
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        if !self
+            .store()
+            .claim_device_query(
+                enrollment_id,
+                &uuid,
+                now,
+                now - LOST_AFTER.as_millis() as i64,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        let command = Command::DeviceInformation {
+            queries: [
+                "SerialNumber",
+                "ProductName",
+                "Model",
+                "DeviceName",
+                "OSVersion",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        match mdm
+            .enqueue(&[enrollment_id.to_owned()], &command, &uuid, true)
+            .await
+        {
+            Ok(res) => {
+                self.note_pushes(&res).await?;
+                tracing::info!(
+                    enrollment = enrollment_id,
+                    "unknown enrollment asked for its DeviceInformation"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                self.health.failed(&e);
+                tracing::warn!(enrollment = enrollment_id, error = %e, "DeviceInformation not sent");
+                Ok(false)
+            }
+        }
+    }
+
     /// A device's answer to the periodic question: kept, then compared with the targets served
     /// on it. Returns how many targets moved; `None` if the command was not a periodic question.
     pub(crate) async fn app_list_report(

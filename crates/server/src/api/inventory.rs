@@ -321,6 +321,9 @@ pub struct NewDeviceRequest {
     pub name: String,
     /// The primary user's id or email.
     pub user: Option<String>,
+    /// The MDM's enrollment id (NanoMDM: the UDID), where commands go — for a device whose
+    /// enrollment webhook never arrived.
+    pub enrollment_id: Option<String>,
 }
 
 /// Adds a device (or updates the one with this serial number).
@@ -342,9 +345,16 @@ pub async fn add_device(
         ),
         None => None,
     };
+    let enrollment_id = match req.enrollment_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => {
+            crate::input::check_enrollment_id(id).map_err(ApiError::invalid)?;
+            Some(id.to_owned())
+        }
+        _ => None,
+    };
     let d = NewDevice {
         serial_number: serial,
-        enrollment_id: None,
+        enrollment_id,
         platform,
         model: crate::input::check_text("model", &req.model, 200).map_err(ApiError::invalid)?,
         name: crate::input::check_text("name", &req.name, 200).map_err(ApiError::invalid)?,

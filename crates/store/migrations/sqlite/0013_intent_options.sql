@@ -36,6 +36,14 @@ ALTER TABLE devices ADD COLUMN push_error TEXT;
 ALTER TABLE devices ADD COLUMN push_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN push_next_at BIGINT;
 
+-- DeviceInformation asked of an enrollment Allot does not know (its Authenticate webhook was
+-- lost): at most one question a day per enrollment.
+CREATE TABLE device_queries (
+    enrollment_id TEXT PRIMARY KEY,
+    command_uuid  TEXT NOT NULL,
+    asked_at      BIGINT NOT NULL
+);
+
 -- What `ledger clean` asked Apple to take back, and who asked.
 CREATE TABLE ledger_actions (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
