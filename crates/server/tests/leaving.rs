@@ -291,13 +291,18 @@ async fn a_server_killed_mid_reconcile_converges_on(db: allot_store::testing::Te
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        stats["requests"]["assets/associate"], 2,
-        "the first claim and the re-claim, none replayed: {stats}"
+    // The first claim and the re-claim; the outside revoke and ours. A request whose answer the
+    // crash lost (killed between Apple's acceptance and the event id being stored) is read back
+    // first, and asked once more only if Apple does not show it yet (it is still processing it:
+    // asking twice is idempotent there) — never more, and the counts above are exact either way.
+    let calls = |k: &str| stats["requests"][k].as_i64().unwrap_or_default();
+    assert!(
+        (2..=3).contains(&calls("assets/associate")),
+        "at most one request asked again after a read-back: {stats}"
     );
-    assert_eq!(
-        stats["requests"]["assets/disassociate"], 2,
-        "the outside revoke and ours, none replayed: {stats}"
+    assert!(
+        (2..=3).contains(&calls("assets/disassociate")),
+        "at most one request asked again after a read-back: {stats}"
     );
 }
 

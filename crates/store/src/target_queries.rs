@@ -189,9 +189,12 @@ macro_rules! impl_target_queries {
                 } else {
                     ("remove_pending", "its deployment was deleted: the app is removed, then its license given back")
                 };
+                // Members that left earlier and kept the license this deployment claimed give it
+                // back too.
                 sqlx::query(&format!(
                     "UPDATE deployment_targets SET status = '{to}', detail = '{detail}', command_uuid = NULL, updated_at = $2 \
-                     WHERE deployment_id = $1 AND status IN ({HOLDING}) AND NOT EXISTS ({WANTED_ELSEWHERE})"
+                     WHERE deployment_id = $1 AND (status IN ({HOLDING}) OR (status = 'left' AND claimed)) \
+                     AND NOT EXISTS ({WANTED_ELSEWHERE})"
                 ))
                 .bind(deployment_id)
                 .bind(now)

@@ -330,7 +330,12 @@ impl Executor {
         {
             return Ok(());
         }
-        let result = self.step(d).await;
+        // Read again under the lease: the caller's copy may predate a delete (`ending`).
+        let result = match self.store().deployment(d.id).await {
+            Ok(Some(fresh)) => self.step(&fresh).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
         self.store().release_deployment_lease(d.id, &owner).await?;
         result
     }
