@@ -91,6 +91,9 @@ struct Enrollment {
     token_updates: i64,
     queue: VecDeque<(String, Vec<u8>)>,
     behaviour: Behaviour,
+    /// The command the device last answered NotNow: NanoMDM's reply to a NotNow is the next
+    /// command, skipping that one once; after any other answer it comes straight back.
+    skip_once: Option<String>,
     /// Bundle id → adamId of managed apps.
     apps: BTreeMap<String, i64>,
     /// Bundle id → the store version (`ExternalVersionIdentifier`) installed, where known.
@@ -226,6 +229,7 @@ impl FakeNanoMdm {
                     device: device.clone(),
                     token_updates: 0,
                     queue: VecDeque::new(),
+                    skip_once: None,
                     behaviour: Behaviour::Accept,
                     apps: BTreeMap::new(),
                     versions: HashMap::new(),
@@ -233,6 +237,7 @@ impl FakeNanoMdm {
                 });
             e.device = device;
             e.queue.clear();
+            e.skip_once = None;
             e.token_updates = 0;
         }
         let a = !deliver_authenticate
@@ -273,16 +278,26 @@ impl FakeNanoMdm {
             let bundles = s.bundle_ids.clone();
             let versions = s.store_versions.clone();
             let e = s.enrollments.get_mut(udid)?;
-            match e.queue.front().cloned() {
+            // The reply to a NotNow skips the NotNow'd command once, if another is queued; a
+            // later session (nothing else queued) gets it again.
+            let skip = e.skip_once.take();
+            let at = e
+                .queue
+                .iter()
+                .position(|(u, _)| Some(u) != skip.as_ref())
+                .or(if e.queue.is_empty() { None } else { Some(0) });
+            match at.and_then(|i| e.queue.get(i).cloned().map(|c| (i, c))) {
                 None => (
                     "Idle".to_owned(),
                     None,
                     report_plist(udid, "Idle", None, Dictionary::new()),
                 ),
-                Some((uuid, bytes)) => {
+                Some((i, (uuid, bytes))) => {
                     let (status, keys) = answer(e, &bytes, &bundles, &versions);
-                    if status != "NotNow" {
-                        e.queue.pop_front();
+                    if status == "NotNow" {
+                        e.skip_once = Some(uuid.clone());
+                    } else {
+                        e.queue.remove(i);
                     }
                     (
                         status.clone(),

@@ -282,3 +282,31 @@ async fn not_now_keeps_the_command_errors_carry_their_chain_and_reenrolling_clea
         Some(Event::CheckOut { .. })
     ));
 }
+
+/// As real NanoMDM: the reply to a NotNow is the next command, skipping the NotNow'd one once;
+/// after any other answer the NotNow'd one comes straight back.
+#[tokio::test]
+async fn a_not_now_skips_that_command_once() {
+    let (fake, mdm, _rx) = setup(UnknownIds::Queue).await;
+    let d = ipad(7);
+    fake.enroll(d.clone()).await;
+    fake.set_behaviour(&d.udid, Behaviour::NotNow(1));
+    for (adam, uuid) in [(5, "x-1"), (6, "y-2")] {
+        mdm.enqueue(std::slice::from_ref(&d.udid), &install(adam), uuid, true)
+            .await
+            .unwrap();
+    }
+    let order: Vec<(String, Option<String>)> = vec![
+        fake.check_in(&d.udid).await.unwrap(),
+        fake.check_in(&d.udid).await.unwrap(),
+        fake.check_in(&d.udid).await.unwrap(),
+    ];
+    assert_eq!(
+        order,
+        vec![
+            ("NotNow".to_owned(), Some("x-1".to_owned())),
+            ("Acknowledged".to_owned(), Some("y-2".to_owned())),
+            ("Acknowledged".to_owned(), Some("x-1".to_owned())),
+        ]
+    );
+}
