@@ -157,6 +157,13 @@ struct DevicesPage {
     search: String,
     rows: Vec<DeviceLine>,
     pager: Pager,
+    /// The MDM connector in words (empty: no MDM configured).
+    mdm: String,
+    /// Whether its last call failed.
+    mdm_failing: bool,
+    /// Devices whose last push failed: serial number, error, attempts.
+    push_failures: Vec<(String, String, i64)>,
+    push_total: i64,
 }
 
 pub(crate) async fn devices(
@@ -207,7 +214,37 @@ pub(crate) async fn devices(
             format::query(&[("search", &q.search), ("page", &page)])
         )
     };
+    let health = state.executor.mdm_health();
+    let (failures, push_total) = state.store.push_failures(10).await?;
+    let (mdm, mdm_failing) = match &health {
+        None => (String::new(), false),
+        Some(h) if h.consecutive_failures > 0 => (
+            format!(
+                "NanoMDM is failing: {} ({} calls in a row, the last {})",
+                h.last_error.clone().unwrap_or_default(),
+                h.consecutive_failures,
+                h.last_error_at
+                    .map(|t| format::ago(t, now))
+                    .unwrap_or_default()
+            ),
+            true,
+        ),
+        Some(h) => (
+            match h.last_success_at {
+                Some(t) => format!("NanoMDM answered {}", format::ago(t, now)),
+                None => "NanoMDM has not been called since this server started".into(),
+            },
+            false,
+        ),
+    };
     Ok(render(&DevicesPage {
+        mdm,
+        mdm_failing,
+        push_failures: failures
+            .into_iter()
+            .map(|(serial, _, error, attempts, _)| (serial, error, attempts))
+            .collect(),
+        push_total,
         chrome: viewer.chrome(
             "devices",
             Notice {
