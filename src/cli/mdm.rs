@@ -45,7 +45,13 @@ pub async fn run(cmd: MdmCommand, c: &Client, format: Format) -> anyhow::Result<
                 }
             ));
             output::write_line(format_args!(
-                "{} devices whose last push failed",
+                "last webhook {} · {} commands waiting for their device · {} devices whose last push failed",
+                if s["lastWebhookAt"].is_string() {
+                    cell(&s["lastWebhookAt"])
+                } else {
+                    "none since start (check NanoMDM's -webhook-url)".into()
+                },
+                cell(&s["commandsWaiting"]),
                 cell(&s["pushFailures"])
             ));
             let rows: Vec<Vec<String>> = s["devices"]

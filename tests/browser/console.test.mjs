@@ -149,6 +149,14 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
     await page.goto(`${base}${path}`);
     await shot(page, name);
   }
+  // The devices page says how the MDM connector is doing (the demo's fake NanoMDM answered).
+  await page.goto(`${base}/devices`);
+  assert.match(await page.textContent("#mdm-status"), /NanoMDM answered/);
+  // The ledger page: every license at Apple explained, or listed.
+  await page.click("text=Ledger");
+  assert.match(await page.textContent("h1"), /License ledger/);
+  await page.waitForSelector("#ledger");
+  await shot(page, "ledger");
   await page.context().close();
 });
 

@@ -76,6 +76,7 @@ pub async fn receive(
         }
     }
     let delivery_id = delivery.event_id.clone();
+    state.executor.webhook_received();
     // The device spoke: a push that failed before has nothing left to wake.
     if let Some(id) = event_enrollment(&delivery.event) {
         state.store.clear_push_error(id).await?;
@@ -161,7 +162,7 @@ pub async fn receive(
             command_uuid,
             report,
         } => {
-            if command_uuid.is_none() && store.device_by_enrollment(&enrollment_id).await?.is_none() {
+            if store.device_by_enrollment(&enrollment_id).await?.is_none() {
                 state
                     .executor
                     .ask_device_information(&enrollment_id)

@@ -41,9 +41,10 @@ async fn failed_pushes_are_shown_and_retried_on(db: allot_store::testing::TestDb
     );
     let status = e
         .until("/api/v1/mdm/status", "the push failures", |s| {
-            s["pushFailures"] == 2
+            s["pushFailures"] == 2 && s["commandsWaiting"] == 2
         })
         .await;
+    assert!(status["lastWebhookAt"].is_string(), "{status}");
     assert_eq!(status["state"], "ok", "NanoMDM itself answered: {status}");
     assert!(
         status["devices"][0]["error"]

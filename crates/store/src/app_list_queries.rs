@@ -204,6 +204,21 @@ macro_rules! impl_app_list_queries {
                 Ok(n > 0)
             }
 
+            /// Commands sent before `sent_before` and still unanswered get a detail that says why
+            /// nothing moves; how many targets wait on the device (all of them, for the status).
+            pub async fn note_waiting_commands(&self, sent_before: i64) -> Result<i64, StoreError> {
+                sqlx::query(
+                    "UPDATE deployment_targets SET detail = 'sent more than a day ago and not answered: the device has not checked in since (is it on, online and still enrolled? a push may have failed: allot mdm status)' \
+                     WHERE status IN ('install_sent', 'remove_sent') AND detail IS NULL AND updated_at < $1",
+                )
+                .bind(sent_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deployment_targets WHERE status IN ('install_sent', 'remove_sent')")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             /// Settled targets served on a device, of deployments in force: the device's own
             /// (device collections) and its primary user's (user collections).
             pub async fn targets_on_device(&self, device_id: i64) -> Result<Vec<$crate::inventory::DeviceTarget>, StoreError> {

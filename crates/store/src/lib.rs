@@ -234,6 +234,7 @@ delegate! {
     fn targets_on_device(&self, device_id: i64) -> Vec<DeviceTarget>;
     fn record_pushes(&self, failed: &[(String, String)], delivered: &[String], backoff_ms: i64, now: i64) -> ();
     fn clear_push_error(&self, enrollment_id: &str) -> ();
+    fn note_waiting_commands(&self, sent_before: i64) -> i64;
     fn claim_device_query(&self, enrollment_id: &str, command_uuid: &str, now: i64, asked_before: i64) -> bool;
     fn is_device_query(&self, command_uuid: &str, enrollment_id: &str) -> bool;
     fn pushes_due(&self, now: i64, max_attempts: i64, limit: i64) -> Vec<String>;

@@ -18,6 +18,10 @@ const IDS_PER_PUSH: usize = 100;
 /// The connector's last outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MdmHealth {
+    /// Targets whose command was sent and not answered yet.
+    pub commands_waiting: i64,
+    /// When NanoMDM's webhook last reached this server.
+    pub last_webhook_at: Option<i64>,
     pub last_success_at: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
@@ -44,12 +48,38 @@ impl HealthCell {
     pub(crate) fn get(&self) -> MdmHealth {
         self.0.lock().expect("health lock").clone()
     }
+
+    pub(crate) fn webhook(&self) {
+        self.0.lock().expect("health lock").last_webhook_at = Some(now_ms());
+    }
+
+    pub(crate) fn waiting(&self, n: i64) {
+        self.0.lock().expect("health lock").commands_waiting = n;
+    }
 }
 
 impl Executor {
     /// The MDM connector's health (none: no MDM configured).
     pub fn mdm_health(&self) -> Option<MdmHealth> {
         self.mdm().map(|_| self.health.get())
+    }
+
+    /// NanoMDM's webhook reached this server.
+    pub fn webhook_received(&self) {
+        self.health.webhook();
+    }
+
+    /// Commands unanswered for a day say why on their targets; the count goes to the status.
+    pub(crate) async fn note_waiting(&self) -> Result<(), DeployError> {
+        if self.mdm().is_none() {
+            return Ok(());
+        }
+        let n = self
+            .store()
+            .note_waiting_commands(now_ms() - 86_400_000)
+            .await?;
+        self.health.waiting(n);
+        Ok(())
     }
 
     /// What an enqueue said of the pushes: failed ones are retried later, delivered ones

@@ -281,6 +281,7 @@ impl Executor {
         self.reclaim_departed_people(self.reclaim_grace).await?;
         self.ask_app_lists().await?;
         self.retry_pushes().await?;
+        self.note_waiting().await?;
         self.delete_freed().await?;
         Ok(())
     }

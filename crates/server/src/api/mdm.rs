@@ -37,6 +37,11 @@ pub struct MdmStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
     pub consecutive_failures: u64,
+    /// RFC 3339: when NanoMDM's webhook last reached this server (none since it started: check
+    /// NanoMDM's `-webhook-url` and `-webhook-hmac-key`).
+    pub last_webhook_at: Option<String>,
+    /// Targets whose command was sent and not answered yet.
+    pub commands_waiting: i64,
     /// Devices whose last push failed.
     pub push_failures: i64,
     /// The first 50 of them, soonest retry first.
@@ -77,6 +82,8 @@ pub async fn status(
             last_error: None,
             last_error_at: None,
             consecutive_failures: 0,
+            last_webhook_at: None,
+            commands_waiting: 0,
             push_failures: total,
             devices,
         },
@@ -92,6 +99,8 @@ pub async fn status(
             last_error: h.last_error,
             last_error_at: h.last_error_at.map(rfc3339),
             consecutive_failures: h.consecutive_failures,
+            last_webhook_at: h.last_webhook_at.map(rfc3339),
+            commands_waiting: h.commands_waiting,
             push_failures: total,
             devices,
         },
