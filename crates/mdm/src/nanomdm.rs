@@ -118,24 +118,9 @@ impl NanoMdm {
         if !push {
             url.push_str("?nopush=1");
         }
-        let res = self
-            .http
-            .put(url)
-            .basic_auth(&self.cfg.user, Some(&self.cfg.api_key))
-            .body(command.to_plist(command_uuid))
-            .send()
-            .await
-            .map_err(|e| MdmError::Transport(e.without_url().to_string()))?;
-        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(MdmError::Unauthorized);
-        }
-        let status = res.status();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| MdmError::Transport(e.to_string()))?;
-        let result: ApiResult = serde_json::from_slice(&body)
-            .map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))?;
+        let result = self
+            .call(self.http.put(url).body(command.to_plist(command_uuid)))
+            .await?;
         if let Some(e) = result.command_error {
             return Err(MdmError::Rejected(e));
         }
@@ -168,6 +153,25 @@ impl NanoMdm {
 }
 
 impl NanoMdm {
+    /// Sends a request with the API's Basic auth and reads NanoMDM's JSON answer, whatever its
+    /// status (200, 207 and 500 all carry per-id results).
+    async fn call(&self, req: reqwest::RequestBuilder) -> Result<ApiResult, MdmError> {
+        let res = req
+            .basic_auth(&self.cfg.user, Some(&self.cfg.api_key))
+            .send()
+            .await
+            .map_err(|e| MdmError::Transport(e.without_url().to_string()))?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(MdmError::Unauthorized);
+        }
+        let status = res.status();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| MdmError::Transport(e.to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))
+    }
+
     /// Wakes devices: `POST {prefix}/push/{ids}`. Per id, the push error, if any (a top-level
     /// `push_error` applies to every id).
     pub async fn push(&self, ids: &[String]) -> Result<BTreeMap<String, Option<String>>, MdmError> {
@@ -183,23 +187,7 @@ impl NanoMdm {
             self.cfg.prefix,
             path.join(",")
         );
-        let res = self
-            .http
-            .post(url)
-            .basic_auth(&self.cfg.user, Some(&self.cfg.api_key))
-            .send()
-            .await
-            .map_err(|e| MdmError::Transport(e.without_url().to_string()))?;
-        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(MdmError::Unauthorized);
-        }
-        let status = res.status();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| MdmError::Transport(e.to_string()))?;
-        let result: ApiResult = serde_json::from_slice(&body)
-            .map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))?;
+        let result = self.call(self.http.post(url)).await?;
         Ok(ids
             .iter()
             .map(|id| {

@@ -149,15 +149,7 @@ async fn a_license_removed_elsewhere_comes_back_on(e: Env) {
         count(b, "install_sent") == 1
     })
     .await;
-    let stats: serde_json::Value = e
-        .http
-        .get(format!("{}/_sim/stats", e.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = e.sim_stats().await;
     assert_eq!(stats["requests"]["assets/associate"], 2, "{stats}");
     e.drain_all(&cart).await;
     let d = e

@@ -231,7 +231,7 @@ async fn members_leaving_give_back_on_postgres() {
 /// the restart, exactly: no request replayed, no license twice, none kept that should go.
 async fn a_server_killed_mid_reconcile_converges_on(db: allot_store::testing::TestDb) {
     // Apple takes a while with each event, so the server dies while requests are in flight.
-    let slow = SCENARIO.replace("\"eventDelayMs\": 0", "\"eventDelayMs\": 1500");
+    let slow = SCENARIO.replace("\"eventDelayMs\": 0", "\"eventDelayMs\": 2500");
     let mut e = fleet::env_on(&slow, db).await;
     e.add_token().await;
     let serials: Vec<String> = (1..=8).map(|i| format!("L{i}")).collect();
@@ -266,8 +266,10 @@ async fn a_server_killed_mid_reconcile_converges_on(db: allot_store::testing::Te
         )
         .await;
     assert_eq!(status, 200);
-    e.until(&path, "requests in flight both ways", |b| {
-        count(b, "license_requested") == 3 && count(b, "license_releasing") == 2
+    // Killed while requests to Apple are in flight (which of them depends on the pace of the
+    // passes: the re-claim may start before the members leave).
+    e.until(&path, "requests in flight", |b| {
+        count(b, "license_requested") + count(b, "license_releasing") > 0
     })
     .await;
     e.crash_and_restart().await;
@@ -282,15 +284,7 @@ async fn a_server_killed_mid_reconcile_converges_on(db: allot_store::testing::Te
     })
     .await;
     e.until_assigned("777", 6, "six licensed: L1–L6").await;
-    let stats: Value = e
-        .http
-        .get(format!("{}/_sim/stats", e.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = e.sim_stats().await;
     // The first claim and the re-claim; the outside revoke and ours. A request whose answer the
     // crash lost (killed between Apple's acceptance and the event id being stored) is read back
     // first, and asked once more only if Apple does not show it yet (it is still processing it:

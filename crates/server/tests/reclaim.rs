@@ -340,15 +340,7 @@ async fn a_server_that_dies_mid_deployment_finishes_it_without_duplicates_on(
         .await;
     assert_eq!(count(&d, "waiting_for_license"), 20, "{d}");
     assert_eq!(e.assigned("777").await, 10, "never more than bought");
-    let stats: Value = e
-        .http
-        .get(format!("{}/_sim/stats", e.sim.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = e.sim_stats().await;
     assert_eq!(
         stats["requests"]["assets/associate"], 1,
         "the request in flight was followed, not sent again: {stats}"

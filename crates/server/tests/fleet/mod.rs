@@ -285,6 +285,18 @@ impl Env {
             .as_u16()
     }
 
+    /// The simulator's request counts (`requests` per endpoint).
+    pub async fn sim_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stats", self.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The simulator's state of the location.
     pub async fn sim_state(&self) -> Value {
         self.http
