@@ -44,6 +44,18 @@ pub async fn run(cmd: MdmCommand, c: &Client, format: Format) -> anyhow::Result<
                     String::new()
                 }
             ));
+            if s["pushCertificate"].is_object() {
+                output::write_line(format_args!(
+                    "push certificate for {} expires {}",
+                    cell(&s["pushCertificate"]["topic"]),
+                    cell(&s["pushCertificate"]["notAfter"])
+                ));
+            } else if s["pushCertificateError"].is_string() {
+                output::write_line(format_args!(
+                    "push certificate: {} (upload it to NanoMDM: PUT /v1/pushcert)",
+                    cell(&s["pushCertificateError"])
+                ));
+            }
             output::write_line(format_args!(
                 "last webhook {} · {} commands waiting for their device · {} devices whose last push failed",
                 if s["lastWebhookAt"].is_string() {

@@ -135,6 +135,7 @@ impl FakeNanoMdm {
         let app = Router::new()
             .route(&format!("{prefix}/enqueue/{{ids}}"), any(enqueue))
             .route(&format!("{prefix}/push/{{ids}}"), any(push))
+            .route(&format!("{prefix}/pushcert"), get(push_cert))
             .route(
                 "/version",
                 get(|| async { Json(json!({ "version": "v0.9.0-fake" })) }),
@@ -725,6 +726,32 @@ async fn enqueue(
         out["no_push"] = json!(true);
     }
     respond(out, ids.len(), failed)
+}
+
+/// The push certificate: a year left, or none when pushes fail for want of one.
+async fn push_cert(
+    State(shared): State<Shared>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&shared.0, &headers) {
+        return unauthorized();
+    }
+    let topic = q
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("topic=")))
+        .unwrap_or_default()
+        .to_owned();
+    if shared.1.lock().expect("fake state lock").push_failure == Some(PushFailure::NoCertificate) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "retrieving push cert: no rows in result set\n",
+        )
+            .into_response();
+    }
+    let not_after = (chrono::Utc::now() + chrono::Duration::days(365))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Json(json!({ "topic": topic, "not_after": not_after })).into_response()
 }
 
 /// NanoMDM's words when Apple's push service cannot be reached, and when it has no certificate.

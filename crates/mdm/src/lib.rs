@@ -9,7 +9,7 @@ pub mod untrusted_plist;
 pub mod webhook;
 
 pub use commands::Command;
-pub use nanomdm::{Enqueued, IdResult, MdmError, NanoMdm, NanoMdmConfig};
+pub use nanomdm::{Enqueued, IdResult, MdmError, NanoMdm, NanoMdmConfig, PushCert};
 /// The plist crate, whose types the reports are made of.
 pub use plist;
 pub use webhook::{CheckIn, Delivery, Event, WebhookError};

@@ -152,7 +152,48 @@ impl NanoMdm {
     }
 }
 
+/// NanoMDM's push certificate for a topic.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PushCert {
+    pub topic: String,
+    /// RFC 3339: when the certificate expires.
+    pub not_after: String,
+}
+
 impl NanoMdm {
+    /// The push certificate NanoMDM holds for a topic (`GET {prefix}/pushcert?topic=…`).
+    pub async fn push_cert(&self, topic: &str) -> Result<PushCert, MdmError> {
+        let url = format!(
+            "{}{}/pushcert",
+            self.cfg.base_url.trim_end_matches('/'),
+            self.cfg.prefix
+        );
+        let res = self
+            .http
+            .get(url)
+            .query(&[("topic", topic)])
+            .basic_auth(&self.cfg.user, Some(&self.cfg.api_key))
+            .send()
+            .await
+            .map_err(|e| MdmError::Transport(e.without_url().to_string()))?;
+        let status = res.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(MdmError::Unauthorized);
+        }
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| MdmError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(MdmError::Rejected(format!(
+                "HTTP {status}: {}",
+                text.trim().chars().take(300).collect::<String>()
+            )));
+        }
+        serde_json::from_slice(&body).map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))
+    }
+
     /// Sends a request with the API's Basic auth and reads NanoMDM's JSON answer, whatever its
     /// status (200, 207 and 500 all carry per-id results).
     async fn call(&self, req: reqwest::RequestBuilder) -> Result<ApiResult, MdmError> {

@@ -127,6 +127,8 @@ pub struct CheckIn {
     pub model: Option<String>,
     pub device_name: Option<String>,
     pub os_version: Option<String>,
+    /// The APNs topic of NanoMDM's push certificate (Authenticate's `Topic`).
+    pub topic: Option<String>,
 }
 
 impl CheckIn {
@@ -255,6 +257,7 @@ fn parse_event(env: Envelope) -> Result<Event, WebhookError> {
                 model: string(&plist, "Model").or_else(|| string(&plist, "ModelName")),
                 device_name: string(&plist, "DeviceName"),
                 os_version: string(&plist, "OSVersion"),
+                topic: string(&plist, "Topic"),
             })
         }
         "mdm.TokenUpdate" => {

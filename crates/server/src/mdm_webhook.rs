@@ -17,6 +17,9 @@ use crate::api::inventory::check_serial;
 use crate::error::ApiError;
 use crate::{input, AppState};
 
+/// The setting holding the APNs topic devices enroll with.
+pub(crate) const PUSH_TOPIC: &str = "mdm_push_topic";
+
 /// How long event ids are remembered; an event older than this is refused outright, since its
 /// id may be forgotten.
 const REPLAY_WINDOW_MS: i64 = 7 * 86_400_000;
@@ -87,7 +90,13 @@ pub async fn receive(
     // sent again (by hand, or by an MDM that retries) is applied rather than refused as a replay.
     let applied: Result<Json<serde_json::Value>, ApiError> = async {
     Ok(Json(match event {
-        Event::Authenticate(c) => match learn_device(store, &c, at, now).await? {
+        Event::Authenticate(c) => match {
+            // The push certificate's topic, for the connector status to ask NanoMDM about it.
+            if let Some(topic) = c.topic.as_deref().filter(|t| t.len() <= 255 && !t.contains(char::is_control)) {
+                store.setting_or_insert(PUSH_TOPIC, topic).await?;
+            }
+            learn_device(store, &c, at, now).await?
+        } {
             Learned::Device { id, created, resent } => {
                 json!({ "event": "mdm.Authenticate", "device": id, "created": created, "resent": resent })
             }
@@ -145,6 +154,7 @@ pub async fn receive(
                 model: text("Model"),
                 device_name: text("DeviceName"),
                 os_version: text("OSVersion"),
+                topic: None,
             };
             match (status.as_str(), learn_device(store, &c, at, now).await?) {
                 (_, Learned::Device { id, created, .. }) => {

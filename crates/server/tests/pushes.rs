@@ -45,6 +45,14 @@ async fn failed_pushes_are_shown_and_retried_on(db: allot_store::testing::TestDb
         })
         .await;
     assert!(status["lastWebhookAt"].is_string(), "{status}");
+    assert_eq!(
+        status["pushCertificate"]["topic"], "com.apple.mgmt.External.fake",
+        "{status}"
+    );
+    assert!(
+        status["pushCertificate"]["notAfter"].is_string(),
+        "{status}"
+    );
     assert_eq!(status["state"], "ok", "NanoMDM itself answered: {status}");
     assert!(
         status["devices"][0]["error"]
@@ -79,6 +87,12 @@ async fn failed_pushes_are_shown_and_retried_on(db: allot_store::testing::TestDb
             .as_str()
             .unwrap()
             .contains("push cert"),
+        "{status}"
+    );
+    assert!(
+        status["pushCertificateError"]
+            .as_str()
+            .is_some_and(|e| e.contains("push cert")),
         "{status}"
     );
     e.drain_all(&more).await;

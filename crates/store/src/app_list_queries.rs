@@ -193,6 +193,16 @@ macro_rules! impl_app_list_queries {
                 Ok(n == 1)
             }
 
+            /// Forgets a question that could not be sent, so the next event asks again.
+            pub async fn forget_device_query(&self, enrollment_id: &str, command_uuid: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM device_queries WHERE enrollment_id = $1 AND command_uuid = $2")
+                    .bind(enrollment_id)
+                    .bind(command_uuid)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             /// Whether this answer is to a DeviceInformation Allot asked (the question is kept, so
             /// a device that answers without a serial number is not asked again for a day).
             pub async fn is_device_query(&self, command_uuid: &str, enrollment_id: &str) -> Result<bool, StoreError> {

@@ -237,6 +237,7 @@ delegate! {
     fn note_waiting_commands(&self, sent_before: i64) -> i64;
     fn claim_device_query(&self, enrollment_id: &str, command_uuid: &str, now: i64, asked_before: i64) -> bool;
     fn is_device_query(&self, command_uuid: &str, enrollment_id: &str) -> bool;
+    fn forget_device_query(&self, enrollment_id: &str, command_uuid: &str) -> ();
     fn pushes_due(&self, now: i64, max_attempts: i64, limit: i64) -> Vec<String>;
     fn push_failures(&self, limit: i64) -> (Vec<(String, String, String, i64, Option<i64>)>, i64);
     fn end_deployment(&self, id: i64, then: &str) -> bool;

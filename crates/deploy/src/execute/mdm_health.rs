@@ -64,6 +64,11 @@ impl Executor {
         self.mdm().map(|_| self.health.get())
     }
 
+    /// NanoMDM's push certificate for the topic devices enroll with (none: no MDM configured).
+    pub async fn push_cert(&self, topic: &str) -> Option<Result<allot_mdm::PushCert, MdmError>> {
+        Some(self.mdm()?.push_cert(topic).await)
+    }
+
     /// NanoMDM's webhook reached this server.
     pub fn webhook_received(&self) {
         self.health.webhook();

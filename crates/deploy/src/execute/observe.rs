@@ -119,6 +119,9 @@ impl Executor {
             Err(e) => {
                 self.health.failed(&e);
                 tracing::warn!(enrollment = enrollment_id, error = %e, "DeviceInformation not sent");
+                self.store()
+                    .forget_device_query(enrollment_id, &uuid)
+                    .await?;
                 Ok(false)
             }
         }

@@ -1,6 +1,6 @@
 //! `GET /api/v1/mdm/status`: the MDM connector as Allot sees it — NanoMDM's last answer or error,
-//! failures in a row, and the devices whose push did not reach them (retried with backoff until
-//! they check in).
+//! failures in a row, its push certificate and expiry, the last webhook, commands waiting, and the
+//! devices whose push did not reach them (retried with backoff until they check in).
 
 use axum::extract::State;
 use axum::Json;
@@ -26,6 +26,14 @@ pub struct PushFailureView {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+pub struct PushCertView {
+    pub topic: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct MdmStatus {
     /// Whether a NanoMDM is configured (`ALLOT_NANOMDM_URL`).
     pub configured: bool,
@@ -42,6 +50,11 @@ pub struct MdmStatus {
     pub last_webhook_at: Option<String>,
     /// Targets whose command was sent and not answered yet.
     pub commands_waiting: i64,
+    /// NanoMDM's push certificate for the topic devices enrolled with (known from their first
+    /// Authenticate), with its expiry; none before a device enrolled.
+    pub push_certificate: Option<PushCertView>,
+    /// Why the push certificate could not be read (none uploaded to NanoMDM: every push fails).
+    pub push_certificate_error: Option<String>,
     /// Devices whose last push failed.
     pub push_failures: i64,
     /// The first 50 of them, soonest retry first.
@@ -61,6 +74,21 @@ pub async fn status(
     _c: Caller,
 ) -> Result<Json<MdmStatus>, ApiError> {
     let health = state.executor.mdm_health();
+    let topic = state.store.setting(crate::mdm_webhook::PUSH_TOPIC).await?;
+    let (push_certificate, push_certificate_error) = match &topic {
+        Some(t) => match state.executor.push_cert(t).await {
+            Some(Ok(c)) => (
+                Some(PushCertView {
+                    topic: c.topic,
+                    not_after: c.not_after,
+                }),
+                None,
+            ),
+            Some(Err(e)) => (None, Some(e.to_string())),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
     let (failures, total) = state.store.push_failures(50).await?;
     let devices = failures
         .into_iter()
@@ -84,6 +112,8 @@ pub async fn status(
             consecutive_failures: 0,
             last_webhook_at: None,
             commands_waiting: 0,
+            push_certificate,
+            push_certificate_error,
             push_failures: total,
             devices,
         },
@@ -101,6 +131,8 @@ pub async fn status(
             consecutive_failures: h.consecutive_failures,
             last_webhook_at: h.last_webhook_at.map(rfc3339),
             commands_waiting: h.commands_waiting,
+            push_certificate,
+            push_certificate_error,
             push_failures: total,
             devices,
         },
