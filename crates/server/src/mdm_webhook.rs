@@ -90,13 +90,7 @@ pub async fn receive(
     // sent again (by hand, or by an MDM that retries) is applied rather than refused as a replay.
     let applied: Result<Json<serde_json::Value>, ApiError> = async {
     Ok(Json(match event {
-        Event::Authenticate(c) => match {
-            // The push certificate's topic, for the connector status to ask NanoMDM about it.
-            if let Some(topic) = c.topic.as_deref().filter(|t| t.len() <= 255 && !t.contains(char::is_control)) {
-                store.setting_or_insert(PUSH_TOPIC, topic).await?;
-            }
-            learn_device(store, &c, at, now).await?
-        } {
+        Event::Authenticate(c) => match learn_authenticated(store, &c, at, now).await? {
             Learned::Device { id, created, resent } => {
                 json!({ "event": "mdm.Authenticate", "device": id, "created": created, "resent": resent })
             }
@@ -221,6 +215,24 @@ fn event_enrollment(e: &Event) -> Option<&str> {
 fn stale(topic: &str, device: i64) -> serde_json::Value {
     json!({ "event": topic, "device": device, "stale": true,
             "ignored": "a newer event for this device was applied already" })
+}
+
+/// An Authenticate: the push certificate's topic is kept (for the connector status to ask NanoMDM
+/// about it), then the device learned.
+async fn learn_authenticated(
+    store: &allot_store::Store,
+    c: &allot_mdm::CheckIn,
+    at: i64,
+    now: i64,
+) -> Result<Learned, ApiError> {
+    if let Some(topic) = c
+        .topic
+        .as_deref()
+        .filter(|t| t.len() <= 255 && !t.contains(char::is_control))
+    {
+        store.setting_or_insert(PUSH_TOPIC, topic).await?;
+    }
+    learn_device(store, c, at, now).await
 }
 
 /// What a device's check-in (or DeviceInformation answer) taught.
