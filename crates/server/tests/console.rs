@@ -211,6 +211,47 @@ async fn signing_in_and_every_page() {
         html.contains("console account admin") && html.contains("requested"),
         "{html}"
     );
+    // A device's primary user and enrollment id, set from the Devices page.
+    let (status, _) = app
+        .post(
+            "/api/v1/devices",
+            serde_json::json!({ "serialNumber": "DEV1", "platform": "iPadOS" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            "/api/v1/users",
+            serde_json::json!({ "name": "Dana", "email": "dana@acme.example" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, html, _) = b.get("/devices").await;
+    assert!(html.contains("device-links"), "admins get the form");
+    for (form, want) in [
+        (vec![("serial", "NOPE"), ("user", "dana@acme.example")], 404),
+        (
+            vec![("serial", "DEV1"), ("enrollment_id", "not an id")],
+            422,
+        ),
+        (vec![("serial", "DEV1")], 422),
+        (
+            vec![
+                ("serial", "dev1"),
+                ("user", "dana@acme.example"),
+                ("enrollment_id", "UDID-DEV1"),
+            ],
+            303,
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let (status, html, _) = b.post("/devices/links", &form).await;
+        assert_eq!(status, want, "{form:?}: {html}");
+    }
+    let (_, device) = app.get("/api/v1/devices/DEV1").await;
+    assert_eq!(device["enrollmentId"], "UDID-DEV1", "{device}");
+    assert!(device["primaryUserId"].is_i64(), "{device}");
     // Bad input: a page that says what is wrong, never a 500.
     for (path, status) in [
         ("/apps/1/999999", 404),
@@ -277,6 +318,7 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         "/deployments/1/delete",
         "/users/1/invite",
         "/ledger/clean",
+        "/devices/links",
     ] {
         let (status, html, _) = ro.post(path, &[("csrf", &csrf)]).await;
         assert_eq!(status, 403, "{path}");

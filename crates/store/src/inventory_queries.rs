@@ -268,6 +268,23 @@ macro_rules! impl_inventory_queries {
                 Ok(row.as_ref().map(device_row).transpose()?)
             }
 
+            /// Sets a device's primary user and enrollment id (what is `None` stays), leaving its
+            /// enrolment state alone. `Conflict` if another device has that enrollment id.
+            pub async fn set_device_links(&self, id: i64, primary_person_id: Option<i64>, enrollment_id: Option<&str>, now: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE devices SET primary_person_id = COALESCE($2, primary_person_id), \
+                     enrollment_id = COALESCE($3, enrollment_id), updated_at = $4 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(primary_person_id)
+                .bind(enrollment_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_insert)?;
+                Ok(())
+            }
+
             pub async fn device_by_enrollment(&self, enrollment_id: &str) -> Result<Option<$crate::inventory::DeviceRow>, StoreError> {
                 let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE enrollment_id = $1"))
                     .bind(enrollment_id)

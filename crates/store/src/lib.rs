@@ -225,6 +225,7 @@ delegate! {
     fn update_target_from(&self, t: &TargetRow, from: &[&str], now: i64) -> bool;
     fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, on_leave: &str, now: i64) -> u64;
     fn in_collection(&self, collection_id: i64, member_id: i64) -> bool;
+    fn set_device_links(&self, id: i64, primary_person_id: Option<i64>, enrollment_id: Option<&str>, now: i64) -> ();
     fn requests_in_flight(&self) -> i64;
     fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
     fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> ();

@@ -179,6 +179,7 @@ pub fn router() -> Router<AppState> {
         .route("/users", get(people::users))
         .route("/users/{id}/invite", post(people::invite))
         .route("/devices", get(people::devices))
+        .route("/devices/links", post(people::set_device_links))
         .route("/reports", get(reports::page))
         .route("/ledger", get(ledger::page))
         .route("/ledger/clean", post(ledger::clean))

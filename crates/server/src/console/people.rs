@@ -275,3 +275,67 @@ async fn name_of(
     cache.insert(adam.to_owned(), n.clone());
     Ok(n)
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeviceLinksForm {
+    csrf: String,
+    #[serde(default)]
+    serial: String,
+    /// The primary user's email (or id); empty: unchanged.
+    #[serde(default)]
+    user: String,
+    /// NanoMDM's enrollment id; empty: unchanged.
+    #[serde(default)]
+    enrollment_id: String,
+}
+
+/// Sets a device's primary user (what user licenses and "needs a user" targets wait for) and its
+/// enrollment id (for a device NanoMDM's webhook never announced).
+pub(crate) async fn set_device_links(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<DeviceLinksForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let serial = f.serial.trim().to_ascii_uppercase();
+    let Some(device) = state.store.device_by_serial(&serial).await? else {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            format!("no device with serial number {serial:?}"),
+        ));
+    };
+    let person = match f.user.trim() {
+        "" => None,
+        u => Some(crate::api::inventory::find_person(&state, u).await?.id),
+    };
+    let enrollment = match f.enrollment_id.trim() {
+        "" => None,
+        e => {
+            crate::input::check_enrollment_id(e)
+                .map_err(|m| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, m))?;
+            Some(e)
+        }
+    };
+    if person.is_none() && enrollment.is_none() {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "give a primary user, an enrollment id, or both",
+        ));
+    }
+    state
+        .store
+        .set_device_links(device.id, person, enrollment, allot_sync::now_ms())
+        .await
+        .map_err(|e| match e {
+            allot_store::StoreError::Conflict(_) => PageError::new(
+                StatusCode::CONFLICT,
+                "another device has that enrollment id",
+            ),
+            e => e.into(),
+        })?;
+    state.executor.wake();
+    Ok(back(
+        "/devices",
+        &format!("Updated {}", device.serial_number),
+    ))
+}
