@@ -104,15 +104,24 @@ pub async fn clean(
                 ),
                 Err(e) => (None, format!("Apple refused: {e}")),
             };
-            done.extend(
-                chunk
-                    .iter()
-                    .map(|(i, r)| (*i, action(r, event.clone(), outcome.clone()))),
-            );
+            let asked: Vec<(usize, LedgerAction)> = chunk
+                .iter()
+                .map(|(i, r)| (*i, action(r, event.clone(), outcome.clone())))
+                .collect();
+            // Recorded as each request is answered: a crash later in the clean-up loses no
+            // record of what Apple was already asked.
+            let rows: Vec<LedgerAction> = asked.iter().map(|(_, a)| a.clone()).collect();
+            store.record_ledger_actions(&rows).await?;
+            done.extend(asked);
         }
     }
+    // What was not asked (missing licenses, unusable tokens) is recorded too, with why not.
+    let skipped: Vec<LedgerAction> = done
+        .iter()
+        .filter(|(_, a)| a.event_id.is_none() && a.outcome.starts_with("not revoked"))
+        .map(|(_, a)| a.clone())
+        .collect();
+    store.record_ledger_actions(&skipped).await?;
     done.sort_by_key(|(i, _)| *i);
-    let done: Vec<LedgerAction> = done.into_iter().map(|(_, a)| a).collect();
-    store.record_ledger_actions(&done).await?;
-    Ok(done)
+    Ok(done.into_iter().map(|(_, a)| a).collect())
 }

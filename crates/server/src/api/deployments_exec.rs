@@ -210,11 +210,7 @@ pub(crate) async fn deployments_using_token(
     Ok(out)
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+use crate::api::rfc3339;
 
 /// One intent per content and target: an identical deployment is refused, and one that wants the
 /// opposite of deployments in force for shared targets is refused unless asked for explicitly.

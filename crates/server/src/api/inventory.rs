@@ -299,9 +299,7 @@ pub async fn show_device(
             bundle_id: a.bundle_id,
             status: a.status,
             external_version_id: a.external_version_id,
-            reported_at: chrono::DateTime::from_timestamp_millis(a.reported_at)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
+            reported_at: crate::api::rfc3339(a.reported_at),
         })
         .collect();
     Ok(Json(DeviceDetail {

@@ -52,11 +52,7 @@ pub struct NewApiKeyView {
     pub secret: String,
 }
 
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+use crate::api::rfc3339 as time;
 
 fn view(k: allot_store::ApiKeyRow) -> ApiKeyView {
     ApiKeyView {

@@ -70,10 +70,7 @@ fn view(r: LedgerRow) -> LedgerRowView {
         holder_kind: r.holder_kind,
         holder: r.holder,
         email: r.email,
-        since: r
-            .since
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        since: r.since.map(crate::api::rfc3339),
         deployment_id: r.deployment_id,
         created_by: r.created_by,
         reason,
@@ -264,9 +261,7 @@ pub async fn actions(
             .await?
             .into_iter()
             .map(|a| LedgerActionView {
-                at: chrono::DateTime::from_timestamp_millis(a.at)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .unwrap_or_default(),
+                at: crate::api::rfc3339(a.at),
                 actor: a.actor,
                 kind: a.kind,
                 token_id: a.token_id,

@@ -61,11 +61,7 @@ pub struct MdmStatus {
     pub devices: Vec<PushFailureView>,
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+use crate::api::rfc3339;
 
 #[utoipa::path(get, path = "/api/v1/mdm/status", tag = "inventory",
     responses((status = 200, body = MdmStatus)), security(("api_key" = [])))]

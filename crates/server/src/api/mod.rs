@@ -228,6 +228,13 @@ pub struct ThenDeployment {
     pub then: Option<String>,
 }
 
+/// A time in milliseconds as the API writes every time: RFC 3339, UTC, to the second.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// `?confirm=true`, which every delete and take-over needs.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct Confirm {

@@ -70,11 +70,7 @@ pub struct SyncRunView {
     pub error: Option<String>,
 }
 
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+use crate::api::rfc3339 as time;
 
 pub(crate) fn run_view(r: SyncRun) -> SyncRunView {
     SyncRunView {
