@@ -245,7 +245,7 @@ pub async fn devices(cmd: DevicesCommand, c: &Client, format: Format) -> anyhow:
                 Format::Json => output::json(&list),
                 Format::Table => output::table(
                     &[
-                        "ID", "SERIAL", "PLATFORM", "MODEL", "NAME", "USER", "ENROLLED",
+                        "ID", "SERIAL", "PLATFORM", "OS", "MODEL", "NAME", "USER", "ENROLLED",
                     ],
                     &rows(
                         &list,
@@ -254,6 +254,7 @@ pub async fn devices(cmd: DevicesCommand, c: &Client, format: Format) -> anyhow:
                             "id",
                             "serialNumber",
                             "platform",
+                            "osVersion",
                             "model",
                             "name",
                             "primaryUserId",

@@ -44,6 +44,12 @@ pub async fn run(cmd: MdmCommand, c: &Client, format: Format) -> anyhow::Result<
                     String::new()
                 }
             ));
+            if s["nextAttemptAt"].is_string() {
+                output::write_line(format_args!(
+                    "nothing is sent to NanoMDM before {} (waits double while it fails, at most 15 minutes)",
+                    cell(&s["nextAttemptAt"])
+                ));
+            }
             if s["pushCertificate"].is_object() {
                 output::write_line(format_args!(
                     "push certificate for {} expires {}",
@@ -57,14 +63,15 @@ pub async fn run(cmd: MdmCommand, c: &Client, format: Format) -> anyhow::Result<
                 ));
             }
             output::write_line(format_args!(
-                "last webhook {} · {} commands waiting for their device · {} devices whose last push failed",
+                "last webhook {} · {} commands waiting for their device · {} devices whose last push failed ({} in the last hour)",
                 if s["lastWebhookAt"].is_string() {
                     cell(&s["lastWebhookAt"])
                 } else {
                     "none since start (check NanoMDM's -webhook-url)".into()
                 },
                 cell(&s["commandsWaiting"]),
-                cell(&s["pushFailures"])
+                cell(&s["pushFailures"]),
+                cell(&s["pushFailuresLastHour"])
             ));
             let rows: Vec<Vec<String>> = s["devices"]
                 .as_array()

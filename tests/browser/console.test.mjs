@@ -152,6 +152,11 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
   // The devices page says how the MDM connector is doing (the demo's fake NanoMDM answered).
   await page.goto(`${base}/devices`);
   assert.match(await page.textContent("#mdm-status"), /NanoMDM answered/);
+  // The demo's devices report their OS version at enrollment.
+  assert.match(await page.textContent("#devices"), /iPadOS 17\.4|iOS 17\.4/);
+  // And the tokens page shows the MDM connector beside Apple's.
+  await page.goto(`${base}/tokens`);
+  assert.match(await page.textContent("#mdm-status"), /MDM connector: NanoMDM answered/);
   // The ledger page: every license at Apple explained, or listed.
   await page.click("text=Ledger");
   assert.match(await page.textContent("h1"), /License ledger/);

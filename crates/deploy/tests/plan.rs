@@ -108,6 +108,7 @@ async fn world(s: &Store) -> World {
                     model: String::new(),
                     name: String::new(),
                     primary_person_id: primary,
+                    os_version: None,
                 },
                 0,
             )

@@ -4,6 +4,7 @@ pub mod compat;
 pub mod intent;
 pub mod licensing;
 pub mod options;
+pub mod os;
 pub mod token_health;
 
 pub use intent::{Intent, IntentAction};

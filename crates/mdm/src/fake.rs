@@ -99,6 +99,17 @@ struct Enrollment {
     /// Bundle id → the store version (`ExternalVersionIdentifier`) installed, where known.
     versions: HashMap<String, i64>,
     books: HashSet<i64>,
+    /// What the device runs (`17.4`; a Mac `15.5`), as its Authenticate and DeviceInformation say.
+    os_version: String,
+}
+
+/// The OS a simulated device runs until told otherwise.
+fn default_os_version(product_name: &str) -> &'static str {
+    if product_name.starts_with("Mac") {
+        "15.5"
+    } else {
+        "17.4"
+    }
 }
 
 #[derive(Default)]
@@ -115,6 +126,10 @@ struct FakeState {
     push_failure: Option<PushFailure>,
     /// Ids of every `/push` call, in order.
     pushes: Vec<Vec<String>>,
+    /// An outage: every enqueue and push answers this status (a proxy's 502, NanoMDM's 500).
+    outage: Option<u16>,
+    /// Enqueue and push calls that reached the fake, answered or not.
+    calls: u64,
 }
 
 type Shared = Arc<(FakeOptions, Mutex<FakeState>)>;
@@ -193,6 +208,13 @@ impl FakeNanoMdm {
             .and_then(|e| e.versions.get(bundle_id).copied())
     }
 
+    /// The device updates its OS: its next DeviceInformation answer says so.
+    pub fn set_os_version(&self, udid: &str, version: &str) {
+        if let Some(e) = self.state().enrollments.get_mut(udid) {
+            e.os_version = version.to_owned();
+        }
+    }
+
     pub fn set_behaviour(&self, udid: &str, b: Behaviour) {
         if let Some(e) = self.state().enrollments.get_mut(udid) {
             e.behaviour = b;
@@ -213,12 +235,19 @@ impl FakeNanoMdm {
 
     async fn enroll_with(&self, device: SimDevice, deliver_authenticate: bool) -> bool {
         let udid = device.udid.clone();
+        let os_version = self
+            .state()
+            .enrollments
+            .get(&udid)
+            .map(|e| e.os_version.clone())
+            .unwrap_or_else(|| default_os_version(&device.product_name).to_owned());
         let auth = checkin_plist(&[
             ("MessageType", "Authenticate"),
             ("UDID", &udid),
             ("SerialNumber", &device.serial_number),
             ("ProductName", &device.product_name),
             ("DeviceName", &device.name),
+            ("OSVersion", &os_version),
             ("Topic", "com.apple.mgmt.External.fake"),
         ]);
         {
@@ -235,6 +264,7 @@ impl FakeNanoMdm {
                     apps: BTreeMap::new(),
                     versions: HashMap::new(),
                     books: HashSet::new(),
+                    os_version: os_version.clone(),
                 });
             e.device = device;
             e.queue.clear();
@@ -391,6 +421,17 @@ impl FakeNanoMdm {
     }
 
     /// From now on, pushes fail this way (none: they work again).
+    /// NanoMDM (or the proxy in front of it) answers every enqueue and push with this status
+    /// until `None`.
+    pub fn set_outage(&self, status: Option<u16>) {
+        self.state().outage = status;
+    }
+
+    /// Enqueue and push calls made so far, refused ones included.
+    pub fn calls(&self) -> u64 {
+        self.state().calls
+    }
+
     pub fn set_push_failure(&self, failure: Option<PushFailure>) {
         self.state().push_failure = failure;
     }
@@ -550,7 +591,7 @@ fn answer(
                 ("ProductName", e.device.product_name.as_str()),
                 ("Model", e.device.product_name.as_str()),
                 ("DeviceName", e.device.name.as_str()),
-                ("OSVersion", "17.4"),
+                ("OSVersion", e.os_version.as_str()),
                 ("UDID", e.device.udid.as_str()),
             ] {
                 if wanted.contains(&key) {
@@ -603,6 +644,14 @@ fn authorized(opts: &FakeOptions, headers: &HeaderMap) -> bool {
         == Some(expected.as_str())
 }
 
+/// Counts the call; during an outage, its answer.
+fn outage(shared: &Shared) -> Option<Response> {
+    let mut s = shared.1.lock().expect("fake state lock");
+    s.calls += 1;
+    let status = StatusCode::from_u16(s.outage?).unwrap_or(StatusCode::BAD_GATEWAY);
+    Some((status, "fake outage\n").into_response())
+}
+
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -641,6 +690,9 @@ async fn enqueue(
     body: axum::body::Bytes,
 ) -> Response {
     let opts = &shared.0;
+    if let Some(refused) = outage(&shared) {
+        return refused;
+    }
     if !authorized(opts, &headers) {
         return unauthorized();
     }
@@ -764,6 +816,9 @@ async fn push(
     Path(ids): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = outage(&shared) {
+        return refused;
+    }
     if !authorized(&shared.0, &headers) {
         return unauthorized();
     }

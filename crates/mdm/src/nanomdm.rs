@@ -32,6 +32,9 @@ pub enum MdmError {
     Transport(String),
     #[error("NanoMDM's answer could not be read: {0}")]
     Decode(String),
+    /// An error status whose body is not NanoMDM's JSON (a proxy in front of it, a crash).
+    #[error("NanoMDM answered {0}")]
+    Status(String),
 }
 
 /// What happened for one enrollment id.
@@ -210,7 +213,17 @@ impl NanoMdm {
             .bytes()
             .await
             .map_err(|e| MdmError::Transport(e.to_string()))?;
-        serde_json::from_slice(&body).map_err(|e| MdmError::Decode(format!("HTTP {status}: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            if status.is_success() {
+                MdmError::Decode(format!("HTTP {status}: {e}"))
+            } else {
+                let text = String::from_utf8_lossy(&body);
+                MdmError::Status(format!(
+                    "HTTP {status}: {}",
+                    text.trim().chars().take(200).collect::<String>()
+                ))
+            }
+        })
     }
 
     /// Wakes devices: `POST {prefix}/push/{ids}`. Per id, the push error, if any (a top-level

@@ -50,6 +50,12 @@ pub struct Config {
     pub app_list_interval: Duration,
     /// The first wait before a push NanoMDM could not deliver is tried again (then doubling).
     pub push_backoff: Duration,
+    /// How often each enrolled device is asked for its OS version and model
+    /// (`ALLOT_DEVICE_INFO_HOURS`, default 24).
+    pub device_info_interval: Duration,
+    /// The first wait before NanoMDM is called again after an error (then doubling, at most
+    /// 15 minutes).
+    pub mdm_backoff: Duration,
     /// App metadata older than this is read again at the next sync (`ALLOT_METADATA_MAX_AGE_HOURS`,
     /// default 24): new versions in the store become automatic updates within a day.
     pub metadata_max_age: Duration,
@@ -115,6 +121,8 @@ impl Default for Config {
             deploy_tick: Duration::from_secs(120),
             app_list_interval: Duration::from_secs(24 * 3600),
             push_backoff: Duration::from_secs(60),
+            device_info_interval: Duration::from_secs(24 * 3600),
+            mdm_backoff: Duration::from_secs(30),
             metadata_max_age: Duration::from_secs(24 * 3600),
             event_poll: Duration::from_secs(30),
             reclaim_grace: Duration::from_secs(24 * 3600),
@@ -147,6 +155,7 @@ struct FileConfig {
     metadata_language: Option<String>,
     reconcile_seconds: Option<f64>,
     app_list_hours: Option<f64>,
+    device_info_hours: Option<f64>,
     metadata_max_age_hours: Option<f64>,
     trust_forwarded_for: Option<bool>,
 }
@@ -339,6 +348,13 @@ impl Config {
         )? {
             c.app_list_interval =
                 Duration::from_secs_f64(hours("ALLOT_APP_LIST_HOURS", v)? * 3600.0);
+        }
+        if let Some(v) = pick(
+            "ALLOT_DEVICE_INFO_HOURS",
+            f.device_info_hours.map(|h| h.to_string()),
+        )? {
+            c.device_info_interval =
+                Duration::from_secs_f64(hours("ALLOT_DEVICE_INFO_HOURS", v)? * 3600.0);
         }
         if let Some(v) = pick(
             "ALLOT_METADATA_MAX_AGE_HOURS",

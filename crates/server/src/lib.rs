@@ -111,7 +111,9 @@ impl Server {
         let executor = allot_deploy::Executor::new(engine.clone(), mdm, config.event_poll)
             .with_reclaim_grace(config.reclaim_grace)
             .with_app_list_interval(config.app_list_interval)
-            .with_push_backoff(config.push_backoff);
+            .with_push_backoff(config.push_backoff)
+            .with_device_info_interval(config.device_info_interval)
+            .with_mdm_backoff(config.mdm_backoff);
         let state = AppState {
             store,
             engine,

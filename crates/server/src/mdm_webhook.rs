@@ -150,6 +150,14 @@ pub async fn receive(
                 os_version: text("OSVersion"),
                 topic: None,
             };
+            if let Some(known) = store.device_by_enrollment(&enrollment_id).await? {
+                // The periodic refresh: what the device says of its OS and model now.
+                let model = c.product_name.as_deref().or(c.model.as_deref()).map(|m| input::device_text(m, 200));
+                store
+                    .record_device_info(known.id, os_version(&c).as_deref(), model.as_deref(), at)
+                    .await?;
+                return Ok(Json(json!({ "event": "mdm.Connect", "device": known.id, "osVersion": os_version(&c) })));
+            }
             match (status.as_str(), learn_device(store, &c, at, now).await?) {
                 (_, Learned::Device { id, created, .. }) => {
                     tracing::info!(enrollment = %enrollment_id, device = id, "device learned from its DeviceInformation");
@@ -278,6 +286,7 @@ async fn learn_device(
         ),
         name: input::device_text(c.device_name.as_deref().unwrap_or(""), 200),
         primary_person_id: None,
+        os_version: os_version(c),
     };
     let (d, created) = store
         .upsert_device(&device, now)
@@ -297,4 +306,12 @@ async fn learn_device(
         created,
         resent,
     })
+}
+
+/// The OS version a device reported, if it reads as one (`17.4.1`); anything else is dropped.
+fn os_version(c: &allot_mdm::CheckIn) -> Option<String> {
+    c.os_version
+        .as_deref()
+        .and_then(allot_domain::os::OsVersion::parse)
+        .map(|v| v.to_string())
 }

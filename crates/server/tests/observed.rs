@@ -5,7 +5,7 @@
 
 mod fleet;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use allot_apple_sim::catalog::external_id;
 use fleet::{count, env_with, Env};
@@ -28,34 +28,6 @@ fn status_of(d: &Value, label: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Waits for `check`, letting the devices answer whatever is queued for them meanwhile (the
-/// periodic question among it).
-async fn until_answering(
-    e: &Env,
-    path: &str,
-    udids: &[String],
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, d) = e.call(reqwest::Method::GET, path, None).await;
-        if check(&d) {
-            return d;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {d}"
-        );
-        for u in udids {
-            if !e.mdm.queue(u).is_empty() {
-                e.mdm.check_in(u).await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-}
-
 async fn what_devices_say_moves_the_targets_on(e: Env) {
     let token = e.add_token().await;
     let cart = e.devices("Cart", &["C1", "C2"]).await;
@@ -69,7 +41,7 @@ async fn what_devices_say_moves_the_targets_on(e: Env) {
 
     // The user deletes the app on C1: the next app list says so, and it is installed again.
     e.mdm.remove_app_behind(&cart[0], &bundle);
-    until_answering(&e, &path, &cart, "C1 installed again", |d| {
+    e.until_answering(&path, &cart, "C1 installed again", |d| {
         e.mdm.installed_apps(&cart[0]).contains(&bundle)
             && status_of(d, "C1") == "installed"
             && count(d, "installed") == 2
@@ -88,12 +60,13 @@ async fn what_devices_say_moves_the_targets_on(e: Env) {
     assert_eq!(reinstalls, 2, "installed, then installed again");
     assert_eq!(e.assigned("777").await, 2, "no second license");
     // What the device says is kept with its time.
-    let device = until_answering(&e, "/api/v1/devices/C1", &cart, "C1's app list", |d| {
-        d["apps"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["bundleId"] == bundle.as_str()))
-    })
-    .await;
+    let device = e
+        .until_answering("/api/v1/devices/C1", &cart, "C1's app list", |d| {
+            d["apps"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["bundleId"] == bundle.as_str()))
+        })
+        .await;
     assert!(device["apps"][0]["reportedAt"].is_string(), "{device}");
 
     // The store publishes 1.1: after the next sync reads it, devices on 1.0 are updated.
@@ -111,12 +84,12 @@ async fn what_devices_say_moves_the_targets_on(e: Env) {
         )
         .await;
     assert!(status == 202 || status == 200, "sync started: {status}");
-    until_answering(&e, &path, &cart, "both updated", |_| {
+    e.until_answering(&path, &cart, "both updated", |_| {
         cart.iter()
             .all(|u| e.mdm.app_version(u, &bundle) == Some(external_id("1.1")))
     })
     .await;
-    until_answering(&e, &path, &cart, "installed again", |d| {
+    e.until_answering(&path, &cart, "installed again", |d| {
         count(d, "installed") == 2
     })
     .await;
@@ -133,13 +106,13 @@ async fn what_devices_say_moves_the_targets_on(e: Env) {
         .await;
     assert_eq!(status, 201, "{res}");
     let uninstall = format!("/api/v1/deployments/{}", res["id"]);
-    until_answering(&e, &uninstall, &cart, "removed", |d| {
+    e.until_answering(&uninstall, &cart, "removed", |d| {
         count(d, "license_reclaimed") == 2
     })
     .await;
     assert!(!e.mdm.installed_apps(&cart[1]).contains(&game));
     e.mdm.install_app_behind(&cart[1], &game, 888);
-    until_answering(&e, &uninstall, &cart, "removed again", |_| {
+    e.until_answering(&uninstall, &cart, "removed again", |_| {
         !e.mdm.installed_apps(&cart[1]).contains(&game)
     })
     .await;

@@ -44,6 +44,16 @@ macro_rules! impl_app_list_queries {
                 Ok(())
             }
 
+            /// The device is asked for its managed apps at the next pass (unless a question is
+            /// outstanding): something it reported needs checking against the intents in force.
+            pub async fn app_list_due_now(&self, enrollment_id: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE devices SET apps_asked_at = 0 WHERE enrollment_id = $1 AND apps_command IS NULL")
+                    .bind(enrollment_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             /// The device a periodic question went to, by its command and enrollment.
             pub async fn device_for_app_list(&self, command_uuid: &str, enrollment_id: &str) -> Result<Option<i64>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT id FROM devices WHERE apps_command = $1 AND enrollment_id = $2")
@@ -105,7 +115,7 @@ macro_rules! impl_app_list_queries {
                 for (id, error) in failed {
                     // Doubling waits: backoff, 2×, 4×, … (at most 64×).
                     sqlx::query(
-                        "UPDATE devices SET push_error = $2, push_attempts = push_attempts + 1, \
+                        "UPDATE devices SET push_error = $2, push_attempts = push_attempts + 1, push_failed_at = $3, \
                          push_next_at = $3 + $4 * (CASE WHEN push_attempts >= 6 THEN 64 ELSE (1 << push_attempts) END) \
                          WHERE enrollment_id = $1",
                     )
@@ -173,6 +183,74 @@ macro_rules! impl_app_list_queries {
                     })
                     .collect::<Result<_, sqlx::Error>>()?;
                 Ok((list, total))
+            }
+
+            /// Devices that failed a push since `since` (the connector's "in the last hour").
+            pub async fn push_failures_since(&self, since: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE push_failed_at >= $1")
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            /// Enrolled devices due a DeviceInformation refresh: nothing heard of their OS since
+            /// `reported_before` and no question outstanding since `lost_before`. Longest unheard
+            /// first.
+            pub async fn devices_due_for_info(&self, reported_before: i64, lost_before: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, enrollment_id FROM devices WHERE enrolled AND enrollment_id IS NOT NULL \
+                     AND COALESCE(info_reported_at, 0) < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM device_queries q WHERE q.enrollment_id = devices.enrollment_id AND q.asked_at >= $2) \
+                     ORDER BY COALESCE(info_reported_at, 0), id LIMIT $3",
+                )
+                .bind(reported_before)
+                .bind(lost_before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Records one DeviceInformation question sent to these enrollments.
+            pub async fn mark_device_queries(&self, enrollment_ids: &[String], command_uuid: &str, now: i64) -> Result<(), StoreError> {
+                for chunk in enrollment_ids.chunks(BATCH) {
+                    let sql = format!(
+                        "INSERT INTO device_queries (enrollment_id, command_uuid, asked_at) VALUES {} \
+                         ON CONFLICT (enrollment_id) DO UPDATE SET command_uuid = excluded.command_uuid, asked_at = excluded.asked_at",
+                        values(chunk.len(), 3, 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for id in chunk {
+                        q = q.bind(id).bind(command_uuid).bind(now);
+                    }
+                    q.execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            /// What a known device said of itself (its Authenticate or a DeviceInformation
+            /// answer): its OS version and model, with the time; the question, if any, is answered.
+            pub async fn record_device_info(&self, device_id: i64, os_version: Option<&str>, model: Option<&str>, at: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE devices SET os_version = COALESCE($2, os_version), model = COALESCE(NULLIF($3, ''), model), \
+                     info_reported_at = $4 WHERE id = $1",
+                )
+                .bind(device_id)
+                .bind(os_version)
+                .bind(model)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM device_queries WHERE enrollment_id = (SELECT enrollment_id FROM devices WHERE id = $1)")
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             /// Claims the right to ask an unknown enrollment for its DeviceInformation: true if

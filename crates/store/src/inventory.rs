@@ -29,6 +29,8 @@ pub struct NewDevice {
     pub model: String,
     pub name: String,
     pub primary_person_id: Option<i64>,
+    /// The OS version the device reported (its enrollment); none from an admin or an import.
+    pub os_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +45,11 @@ pub struct DeviceRow {
     pub enrolled: bool,
     pub last_seen_at: Option<i64>,
     pub unenrolled_at: Option<i64>,
+    /// What the device last said of its OS (`17.4`, `26.0`), from its Authenticate or a
+    /// DeviceInformation answer; none until it has said.
+    pub os_version: Option<String>,
+    /// When it last said so.
+    pub info_reported_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,9 +9,11 @@ macro_rules! impl_inventory_queries {
              platform = excluded.platform, model = CASE WHEN excluded.model = '' THEN devices.model ELSE excluded.model END, \
              name = CASE WHEN excluded.name = '' THEN devices.name ELSE excluded.name END, \
              primary_person_id = COALESCE(excluded.primary_person_id, devices.primary_person_id), enrolled = TRUE, \
-             unenrolled_at = NULL, licenses_reclaimed_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at";
+             unenrolled_at = NULL, licenses_reclaimed_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at, \
+             os_version = COALESCE(excluded.os_version, devices.os_version), \
+             info_reported_at = COALESCE(excluded.info_reported_at, devices.info_reported_at)";
         const DEVICE_COLUMNS: &str =
-            "id, serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, last_seen_at, unenrolled_at";
+            "id, serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, last_seen_at, unenrolled_at, os_version, info_reported_at";
 
         fn person_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::PersonRow, sqlx::Error>
         where
@@ -48,6 +50,8 @@ macro_rules! impl_inventory_queries {
                 enrolled: r.try_get("enrolled")?,
                 last_seen_at: r.try_get("last_seen_at")?,
                 unenrolled_at: r.try_get("unenrolled_at")?,
+                os_version: r.try_get("os_version")?,
+                info_reported_at: r.try_get("info_reported_at")?,
             })
         }
 
@@ -182,8 +186,11 @@ macro_rules! impl_inventory_queries {
                 let existed = self.device_by_serial(&d.serial_number).await?.is_some();
                 let sql = format!(
                     "INSERT INTO devices (serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, \
-                     last_seen_at, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7) {DEVICE_UPSERT} RETURNING {DEVICE_COLUMNS}"
+                     last_seen_at, created_at, updated_at, os_version, info_reported_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7,$8,$9) {DEVICE_UPSERT} RETURNING {DEVICE_COLUMNS}"
                 );
+                // What the device said of its OS comes in the same statement, so that no pass
+                // sees it new and unknown and asks it again.
                 let row = sqlx::query(&sql)
                     .bind(&d.serial_number)
                     .bind(&d.enrollment_id)
@@ -192,6 +199,8 @@ macro_rules! impl_inventory_queries {
                     .bind(&d.name)
                     .bind(d.primary_person_id)
                     .bind(now)
+                    .bind(&d.os_version)
+                    .bind(d.os_version.as_ref().map(|_| now))
                     .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from_insert)?;

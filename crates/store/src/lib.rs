@@ -229,6 +229,7 @@ delegate! {
     fn requests_in_flight(&self) -> i64;
     fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
     fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> ();
+    fn app_list_due_now(&self, enrollment_id: &str) -> ();
     fn device_for_app_list(&self, command_uuid: &str, enrollment_id: &str) -> Option<i64>;
     fn record_device_apps(&self, device_id: i64, apps: &[DeviceApp], now: i64) -> ();
     fn device_apps(&self, device_id: i64) -> Vec<DeviceApp>;
@@ -236,6 +237,10 @@ delegate! {
     fn record_pushes(&self, failed: &[(String, String)], delivered: &[String], backoff_ms: i64, now: i64) -> ();
     fn clear_push_error(&self, enrollment_id: &str) -> ();
     fn note_waiting_commands(&self, sent_before: i64) -> i64;
+    fn push_failures_since(&self, since: i64) -> i64;
+    fn devices_due_for_info(&self, reported_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
+    fn mark_device_queries(&self, enrollment_ids: &[String], command_uuid: &str, now: i64) -> ();
+    fn record_device_info(&self, device_id: i64, os_version: Option<&str>, model: Option<&str>, at: i64) -> ();
     fn claim_device_query(&self, enrollment_id: &str, command_uuid: &str, now: i64, asked_before: i64) -> bool;
     fn is_device_query(&self, command_uuid: &str, enrollment_id: &str) -> bool;
     fn forget_device_query(&self, enrollment_id: &str, command_uuid: &str) -> ();

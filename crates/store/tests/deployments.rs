@@ -352,6 +352,7 @@ async fn superseded_and_incompatible_targets() {
                         model: String::new(),
                         name: String::new(),
                         primary_person_id: None,
+                        os_version: None,
                     },
                     0,
                 )

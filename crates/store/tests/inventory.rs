@@ -19,6 +19,7 @@ fn device(serial: &str, enrollment: Option<&str>) -> NewDevice {
         model: "iPad13,1".into(),
         name: String::new(),
         primary_person_id: None,
+        os_version: None,
     }
 }
 
@@ -134,6 +135,78 @@ async fn devices_upsert_by_serial_and_unenroll() {
         );
         let (rows, total) = s.devices(Some("ser"), 10, 0).await.unwrap();
         assert_eq!((rows.len(), total), (1, 1));
+    }
+}
+
+#[tokio::test]
+async fn devices_say_their_os_version_and_are_asked_again_when_due() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        // Enrolled with its OS version: known at once, not due.
+        let (d, _) = s
+            .upsert_device(
+                &NewDevice {
+                    os_version: Some("17.4".into()),
+                    ..device("OS1", Some("UDID-OS1"))
+                },
+                1_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (d.os_version.as_deref(), d.info_reported_at),
+            (Some("17.4"), Some(1_000))
+        );
+        // Added by an admin: nothing known, due at once.
+        s.upsert_device(&device("OS2", Some("UDID-OS2")), 1_000)
+            .await
+            .unwrap();
+        let due = s.devices_due_for_info(1_000, 0, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(),
+            ["UDID-OS2"]
+        );
+        // Asked: not asked again while the question is outstanding.
+        s.mark_device_queries(&["UDID-OS2".into()], "cmd-1", 1_500)
+            .await
+            .unwrap();
+        assert!(s
+            .devices_due_for_info(1_000, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(s.is_device_query("cmd-1", "UDID-OS2").await.unwrap());
+        // Lost: asked again once `lost_before` passes it.
+        assert_eq!(
+            s.devices_due_for_info(1_000, 2_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Answered: recorded, the question closed; an import without a version keeps it.
+        let os2 = s.device_by_serial("OS2").await.unwrap().unwrap();
+        s.record_device_info(os2.id, Some("18.1"), Some("iPad14,1"), 3_000)
+            .await
+            .unwrap();
+        assert!(!s.is_device_query("cmd-1", "UDID-OS2").await.unwrap());
+        s.upsert_device(&device("OS2", None), 4_000).await.unwrap();
+        let os2 = s.device_by_serial("OS2").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                os2.os_version.as_deref(),
+                os2.model.as_str(),
+                os2.info_reported_at
+            ),
+            (Some("18.1"), "iPad13,1", Some(3_000)),
+            "the import's model replaces the reported one; the OS version stays"
+        );
+        assert!(s
+            .devices_due_for_info(3_000, 3_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(id, _)| *id != os2.id));
     }
 }
 

@@ -39,6 +39,19 @@ fn progress(state: Option<&str>, rejection: Option<&str>) -> Progress {
     }
 }
 
+/// Whether an install report says the app is on the device (or on its way).
+fn reports_installed(report_status: &str, report: Option<&Report>) -> bool {
+    report_status == "Acknowledged"
+        && report
+            .and_then(|r| r.get("ManagedApplicationList"))
+            .is_none()
+        && text(report, "State").is_some()
+        && matches!(
+            progress(text(report, "State"), text(report, "RejectionReason")),
+            Progress::Installed | Progress::Installing(_)
+        )
+}
+
 fn text<'a>(report: Option<&'a Report>, key: &str) -> Option<&'a str> {
     report.and_then(|r| r.get(key)).and_then(Value::as_string)
 }
@@ -211,6 +224,10 @@ impl Executor {
             return Ok(());
         };
         let store = self.store();
+        if let Some((error, _)) = self.health.backing_off() {
+            // NanoMDM failed just now: nothing is sent until its wait is over.
+            return self.note_not_sent(&targets, from, &error).await;
+        }
         let mut rest = targets.as_slice();
         while !rest.is_empty() {
             let mut n = 0;
@@ -265,18 +282,32 @@ impl Executor {
                     }
                 }
                 Err(e) => {
-                    self.health.failed(&e);
+                    self.mdm_failed(&e);
                     tracing::warn!(deployment = step.d.id, error = %e, "{} not sent; the next step tries again", command.request_type());
-                    // Said on the targets too, so the admin sees why nothing moves.
-                    let words = format!("not sent: {e}; tried again at the next pass");
-                    for t in chunk {
-                        if t.detail.as_deref() != Some(words.as_str()) {
-                            let mut t = t.clone();
-                            t.detail = Some(words.clone());
-                            store.update_target_from(&t, &[from], now_ms()).await?;
-                        }
-                    }
+                    self.note_not_sent(chunk, from, &e.to_string()).await?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Says on the targets why their command was not sent, so the admin sees why nothing moves.
+    async fn note_not_sent(
+        &self,
+        targets: &[TargetRow],
+        from: &str,
+        error: &str,
+    ) -> Result<(), DeployError> {
+        let words = format!(
+            "not sent: {error}; tried again once NanoMDM has had time to recover (waits double, at most 15 minutes)"
+        );
+        for t in targets {
+            if t.detail.as_deref() != Some(words.as_str()) {
+                let mut t = t.clone();
+                t.detail = Some(words.clone());
+                self.store()
+                    .update_target_from(&t, &[from], now_ms())
+                    .await?;
             }
         }
         Ok(())
@@ -288,7 +319,7 @@ impl Executor {
     /// webhook may lose one).
     async fn confirm(&self, step: &Step) -> Result<(), DeployError> {
         const UNANSWERED_MS: i64 = 86_400_000;
-        let (Some(mdm), Some(bundle)) = (self.mdm(), &step.bundle_id) else {
+        let (Some(mdm), Some(bundle)) = (self.mdm_now(), &step.bundle_id) else {
             return Ok(());
         };
         let store = self.store();
@@ -324,13 +355,20 @@ impl Executor {
             let command = Command::ManagedApplicationList {
                 identifiers: vec![bundle.clone()],
             };
-            if let Ok(res) = mdm.enqueue(&ids, &command, &uuid, true).await {
-                if res.ids.values().any(|r| r.queued) {
-                    let mut next = t.clone();
-                    next.command_uuid = Some(uuid);
-                    store
-                        .update_target_from(&next, &[status::INSTALLING], now_ms())
-                        .await?;
+            match mdm.enqueue(&ids, &command, &uuid, true).await {
+                Ok(res) => {
+                    self.note_pushes(&res).await?;
+                    if res.ids.values().any(|r| r.queued) {
+                        let mut next = t.clone();
+                        next.command_uuid = Some(uuid);
+                        store
+                            .update_target_from(&next, &[status::INSTALLING], now_ms())
+                            .await?;
+                    }
+                }
+                Err(e) => {
+                    self.mdm_failed(&e);
+                    break;
                 }
             }
         }
@@ -388,6 +426,14 @@ impl Executor {
                     .await?;
                 changed += 1;
             }
+        }
+        if changed == 0 && reports_installed(report_status, report) {
+            // An install landed that no target was waiting for (NanoMDM handed an old command out
+            // again after the intent became an Uninstall, or the target was superseded or
+            // ended): the device is asked for its apps at once, and the intents in force
+            // reconcile what it says.
+            store.app_list_due_now(enrollment_id).await?;
+            self.wake();
         }
         Ok(changed)
     }

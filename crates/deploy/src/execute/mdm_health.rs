@@ -1,7 +1,8 @@
 //! The MDM connector's health as Allot sees it: the last answer NanoMDM gave (or the error), how
-//! many calls in a row failed, and pushes that did not reach their devices — retried with
-//! doubling waits (an iOS device checks in only when pushed), at most `MAX_PUSH_ATTEMPTS` times,
-//! until the device checks in.
+//! many calls in a row failed — after which Allot leaves NanoMDM alone for a doubling wait
+//! (`next_attempt_at`) rather than hammering a server that is down or refusing its key — and
+//! pushes that did not reach their devices, retried with doubling waits (an iOS device checks in
+//! only when pushed), at most `MAX_PUSH_ATTEMPTS` times, until the device checks in.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,6 +15,8 @@ use super::{now_ms, DeployError, Executor};
 pub const MAX_PUSH_ATTEMPTS: i64 = 8;
 /// Enrollment ids per push request.
 const IDS_PER_PUSH: usize = 100;
+/// The longest wait between attempts while NanoMDM keeps failing.
+const MAX_MDM_BACKOFF_MS: i64 = 15 * 60 * 1000;
 
 /// The connector's last outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +29,9 @@ pub struct MdmHealth {
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub consecutive_failures: u64,
+    /// While NanoMDM fails: Allot sends nothing to it before this time (waits doubling from the
+    /// first backoff up to 15 minutes), then tries again.
+    pub next_attempt_at: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -36,13 +42,30 @@ impl HealthCell {
         let mut h = self.0.lock().expect("health lock");
         h.last_success_at = Some(now_ms());
         h.consecutive_failures = 0;
+        h.next_attempt_at = None;
     }
 
-    pub(crate) fn failed(&self, e: &MdmError) {
+    /// A call failed: the next one waits `first × 2^(failures − 1)`, at most 15 minutes.
+    pub(crate) fn failed(&self, e: &MdmError, first: Duration) {
         let mut h = self.0.lock().expect("health lock");
+        let now = now_ms();
         h.last_error = Some(e.to_string());
-        h.last_error_at = Some(now_ms());
+        h.last_error_at = Some(now);
         h.consecutive_failures += 1;
+        let doublings = h.consecutive_failures.saturating_sub(1).min(20) as u32;
+        let wait = (first.as_millis() as i64)
+            .saturating_mul(1 << doublings)
+            .min(MAX_MDM_BACKOFF_MS);
+        h.next_attempt_at = Some(now + wait);
+    }
+
+    /// While backing off: the error words and when Allot tries again.
+    pub(crate) fn backing_off(&self) -> Option<(String, i64)> {
+        let h = self.0.lock().expect("health lock");
+        match (h.next_attempt_at, &h.last_error) {
+            (Some(at), Some(e)) if at > now_ms() => Some((e.clone(), at)),
+            _ => None,
+        }
     }
 
     pub(crate) fn get(&self) -> MdmHealth {
@@ -67,6 +90,16 @@ impl Executor {
     /// NanoMDM's push certificate for the topic devices enroll with (none: no MDM configured).
     pub async fn push_cert(&self, topic: &str) -> Option<Result<allot_mdm::PushCert, MdmError>> {
         Some(self.mdm()?.push_cert(topic).await)
+    }
+
+    /// A call to NanoMDM failed: recorded, and NanoMDM is left alone for a while.
+    pub(crate) fn mdm_failed(&self, e: &MdmError) {
+        self.health.failed(e, self.mdm_backoff);
+    }
+
+    /// NanoMDM, unless Allot is waiting after its failures (then nothing is sent this pass).
+    pub(crate) fn mdm_now(&self) -> Option<&allot_mdm::NanoMdm> {
+        self.mdm().filter(|_| self.health.backing_off().is_none())
     }
 
     /// NanoMDM's webhook reached this server.
@@ -112,7 +145,7 @@ impl Executor {
 
     /// Pushes due again go out through NanoMDM's `/push`, a batch at a time.
     pub(crate) async fn retry_pushes(&self) -> Result<(), DeployError> {
-        let Some(mdm) = self.mdm() else {
+        let Some(mdm) = self.mdm_now() else {
             return Ok(());
         };
         let due = self
@@ -136,7 +169,7 @@ impl Executor {
                         .await?;
                 }
                 Err(e) => {
-                    self.health.failed(&e);
+                    self.mdm_failed(&e);
                     tracing::warn!(error = %e, "push retry not sent; the next pass tries again");
                     break;
                 }

@@ -120,6 +120,10 @@ pub struct Executor {
     app_list_interval: Duration,
     /// The first wait before a push that failed is tried again.
     push_backoff: Duration,
+    /// The first wait before NanoMDM is called again after it failed (then doubling).
+    mdm_backoff: Duration,
+    /// How often each enrolled device is asked for its DeviceInformation (OS version, model).
+    device_info_interval: Duration,
     health: Arc<mdm_health::HealthCell>,
     /// Rings when something happened that a pass should look at now (a notification, a device's
     /// report), so the loop need not wait for its interval.
@@ -188,6 +192,8 @@ impl Executor {
             reclaim_grace: Duration::from_secs(86_400),
             app_list_interval: Duration::from_secs(86_400),
             push_backoff: Duration::from_secs(60),
+            mdm_backoff: Duration::from_secs(30),
+            device_info_interval: Duration::from_secs(86_400),
             health: Arc::default(),
             wake: Arc::default(),
             steps: Arc::default(),
@@ -221,6 +227,19 @@ impl Executor {
     /// How often each enrolled device is asked for its managed apps (default a day).
     pub fn with_app_list_interval(mut self, every: Duration) -> Self {
         self.app_list_interval = every;
+        self
+    }
+
+    /// How often each enrolled device is asked for its OS version and model (default a day).
+    pub fn with_device_info_interval(mut self, every: Duration) -> Self {
+        self.device_info_interval = every;
+        self
+    }
+
+    /// The first wait before NanoMDM is called again after a failure (default 30 s; doubling up
+    /// to 15 minutes while it keeps failing).
+    pub fn with_mdm_backoff(mut self, first: Duration) -> Self {
+        self.mdm_backoff = first;
         self
     }
 
@@ -280,6 +299,7 @@ impl Executor {
         self.reclaim_departed(self.reclaim_grace).await?;
         self.reclaim_departed_people(self.reclaim_grace).await?;
         self.ask_app_lists().await?;
+        self.ask_device_facts().await?;
         self.retry_pushes().await?;
         self.note_waiting().await?;
         self.delete_freed().await?;

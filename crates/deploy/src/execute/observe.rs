@@ -30,12 +30,32 @@ fn present(status: &str) -> bool {
     )
 }
 
+/// The periodic questions, each with its own record of what is outstanding.
+#[derive(Clone, Copy)]
+enum Question {
+    AppList,
+    DeviceInformation,
+}
+
+/// The facts Allot asks a device for: enough to learn it (serial number) and to check what it
+/// can run (model, OS version).
+fn device_information() -> Command {
+    Command::DeviceInformation {
+        queries: [
+            "SerialNumber",
+            "ProductName",
+            "Model",
+            "DeviceName",
+            "OSVersion",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    }
+}
+
 impl Executor {
     /// Sends the periodic ManagedApplicationList to the devices that are due.
     pub(crate) async fn ask_app_lists(&self) -> Result<usize, DeployError> {
-        let Some(mdm) = self.mdm() else {
-            return Ok(0);
-        };
         let now = now_ms();
         let due = self
             .store()
@@ -45,26 +65,65 @@ impl Executor {
                 APP_LISTS_PER_PASS,
             )
             .await?;
+        let command = Command::ManagedApplicationList {
+            identifiers: Vec::new(),
+        };
+        self.ask_due(&due, &command, Question::AppList).await
+    }
+
+    /// Asks the devices due a refresh for their DeviceInformation (OS version, model): the
+    /// compatibility and declarative-management checks read them. Paced like the app lists.
+    pub(crate) async fn ask_device_facts(&self) -> Result<usize, DeployError> {
+        let now = now_ms();
+        let due = self
+            .store()
+            .devices_due_for_info(
+                now - self.device_info_interval.as_millis() as i64,
+                now - LOST_AFTER.as_millis() as i64,
+                APP_LISTS_PER_PASS,
+            )
+            .await?;
+        self.ask_due(&due, &device_information(), Question::DeviceInformation)
+            .await
+    }
+
+    /// Sends a periodic question to due devices (id, enrollment id), ≤ 100 per command, and
+    /// records it as outstanding; ids NanoMDM did not queue are asked again after LOST_AFTER,
+    /// not every pass. Stops at NanoMDM's first error (the next pass tries again).
+    async fn ask_due(
+        &self,
+        due: &[(i64, String)],
+        command: &Command,
+        question: Question,
+    ) -> Result<usize, DeployError> {
+        let Some(mdm) = self.mdm_now() else {
+            return Ok(0);
+        };
         let mut asked = 0;
         for chunk in due.chunks(IDS_PER_COMMAND) {
             let ids: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
             let uuid = uuid::Uuid::new_v4().to_string();
-            let command = Command::ManagedApplicationList {
-                identifiers: Vec::new(),
-            };
-            match mdm.enqueue(&ids, &command, &uuid, true).await {
+            match mdm.enqueue(&ids, command, &uuid, true).await {
                 Ok(res) => {
                     self.note_pushes(&res).await?;
-                    // Ids NanoMDM did not queue are asked again after LOST_AFTER, not every pass.
-                    let devices: Vec<i64> = chunk.iter().map(|(d, _)| *d).collect();
-                    self.store()
-                        .mark_app_list_asked(&devices, &uuid, now_ms())
-                        .await?;
-                    asked += devices.len();
+                    match question {
+                        Question::AppList => {
+                            let devices: Vec<i64> = chunk.iter().map(|(d, _)| *d).collect();
+                            self.store()
+                                .mark_app_list_asked(&devices, &uuid, now_ms())
+                                .await?
+                        }
+                        Question::DeviceInformation => {
+                            self.store()
+                                .mark_device_queries(&ids, &uuid, now_ms())
+                                .await?
+                        }
+                    }
+                    asked += ids.len();
                 }
                 Err(e) => {
-                    self.health.failed(&e);
-                    tracing::warn!(error = %e, "ManagedApplicationList not sent; the next pass tries again");
+                    self.mdm_failed(&e);
+                    tracing::warn!(error = %e, "{} not sent; the next pass tries again", command.request_type());
                     break;
                 }
             }
@@ -76,7 +135,7 @@ impl Executor {
     /// DeviceInformation, at most once a day; the answer comes back through the webhook. True if
     /// asked now.
     pub async fn ask_device_information(&self, enrollment_id: &str) -> Result<bool, DeployError> {
-        let Some(mdm) = self.mdm() else {
+        let Some(mdm) = self.mdm_now() else {
             return Ok(false);
         };
         let uuid = uuid::Uuid::new_v4().to_string();
@@ -93,19 +152,13 @@ impl Executor {
         {
             return Ok(false);
         }
-        let command = Command::DeviceInformation {
-            queries: [
-                "SerialNumber",
-                "ProductName",
-                "Model",
-                "DeviceName",
-                "OSVersion",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-        };
         match mdm
-            .enqueue(&[enrollment_id.to_owned()], &command, &uuid, true)
+            .enqueue(
+                &[enrollment_id.to_owned()],
+                &device_information(),
+                &uuid,
+                true,
+            )
             .await
         {
             Ok(res) => {
@@ -117,7 +170,7 @@ impl Executor {
                 Ok(true)
             }
             Err(e) => {
-                self.health.failed(&e);
+                self.mdm_failed(&e);
                 tracing::warn!(enrollment = enrollment_id, error = %e, "DeviceInformation not sent");
                 self.store()
                     .forget_device_query(enrollment_id, &uuid)

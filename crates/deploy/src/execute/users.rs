@@ -172,7 +172,7 @@ impl Executor {
                 Some(url) => format!("invited; waiting for the user to accept (invitation: {url})"),
                 None => "registered; waiting for the user to accept the invitation".into(),
             });
-            if let (Some(mdm), Some(ids), Some(url)) = (self.mdm(), &t.enrollment_id, &url) {
+            if let (Some(mdm), Some(ids), Some(url)) = (self.mdm_now(), &t.enrollment_id, &url) {
                 let ids: Vec<String> = ids.split(',').map(str::to_owned).collect();
                 let uuid = uuid::Uuid::new_v4().to_string();
                 let command = Command::InviteToProgram {
@@ -180,6 +180,7 @@ impl Executor {
                 };
                 match mdm.enqueue(&ids, &command, &uuid, true).await {
                     Ok(res) if res.ids.values().any(|r| r.queued) => {
+                        self.note_pushes(&res).await?;
                         next.command_uuid = Some(uuid);
                         next.detail = Some(format!(
                             "invitation sent to the user's device; waiting for them to accept (invitation: {url})"
@@ -187,6 +188,7 @@ impl Executor {
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        self.mdm_failed(&e);
                         tracing::warn!(error = %e, "invitation not sent; the next step tries again")
                     }
                 }

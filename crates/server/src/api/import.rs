@@ -230,6 +230,7 @@ pub async fn import_devices(
                         model: check_text("model", file.col(&row, "model").unwrap_or(""), 200)?,
                         name: check_text("name", file.col(&row, "name").unwrap_or(""), 200)?,
                         primary_person_id: None,
+                        os_version: None,
                     };
                     Ok((d, file.col(&row, "user_email").map(str::to_lowercase)))
                 });

@@ -50,6 +50,11 @@ pub struct DeviceView {
     pub name: String,
     pub primary_user_id: Option<i64>,
     pub enrolled: bool,
+    /// The OS version the device last reported (its enrollment, or the periodic
+    /// DeviceInformation every `ALLOT_DEVICE_INFO_HOURS`); none until it has.
+    pub os_version: Option<String>,
+    /// RFC 3339: when the device last said what it runs.
+    pub os_version_reported_at: Option<String>,
 }
 
 impl From<DeviceRow> for DeviceView {
@@ -63,6 +68,8 @@ impl From<DeviceRow> for DeviceView {
             name: d.name,
             primary_user_id: d.primary_person_id,
             enrolled: d.enrolled,
+            os_version: d.os_version,
+            os_version_reported_at: d.info_reported_at.map(crate::api::rfc3339),
         }
     }
 }
@@ -357,6 +364,7 @@ pub async fn add_device(
         model: crate::input::check_text("model", &req.model, 200).map_err(ApiError::invalid)?,
         name: crate::input::check_text("name", &req.name, 200).map_err(ApiError::invalid)?,
         primary_person_id: primary,
+        os_version: None,
     };
     let (row, created) = state.store.upsert_device(&d, allot_sync::now_ms()).await?;
     Ok((

@@ -45,6 +45,9 @@ pub struct MdmStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
     pub consecutive_failures: u64,
+    /// RFC 3339: while NanoMDM fails, Allot sends it nothing before this time (waits doubling
+    /// from 30 s to 15 minutes), so a server that is down is not hammered.
+    pub next_attempt_at: Option<String>,
     /// RFC 3339: when NanoMDM's webhook last reached this server (none since it started: check
     /// NanoMDM's `-webhook-url` and `-webhook-hmac-key`).
     pub last_webhook_at: Option<String>,
@@ -57,6 +60,8 @@ pub struct MdmStatus {
     pub push_certificate_error: Option<String>,
     /// Devices whose last push failed.
     pub push_failures: i64,
+    /// Devices whose push failed in the last hour (some may have checked in since).
+    pub push_failures_last_hour: i64,
     /// The first 50 of them, soonest retry first.
     pub devices: Vec<PushFailureView>,
 }
@@ -86,6 +91,10 @@ pub async fn status(
         None => (None, None),
     };
     let (failures, total) = state.store.push_failures(50).await?;
+    let last_hour = state
+        .store
+        .push_failures_since(allot_sync::now_ms() - 3_600_000)
+        .await?;
     let devices = failures
         .into_iter()
         .map(|(serial, id, error, attempts, next)| PushFailureView {
@@ -106,11 +115,13 @@ pub async fn status(
             last_error: None,
             last_error_at: None,
             consecutive_failures: 0,
+            next_attempt_at: None,
             last_webhook_at: None,
             commands_waiting: 0,
             push_certificate,
             push_certificate_error,
             push_failures: total,
+            push_failures_last_hour: last_hour,
             devices,
         },
         Some(h) => MdmStatus {
@@ -125,11 +136,16 @@ pub async fn status(
             last_error: h.last_error,
             last_error_at: h.last_error_at.map(rfc3339),
             consecutive_failures: h.consecutive_failures,
+            next_attempt_at: h
+                .next_attempt_at
+                .filter(|t| *t > allot_sync::now_ms())
+                .map(rfc3339),
             last_webhook_at: h.last_webhook_at.map(rfc3339),
             commands_waiting: h.commands_waiting,
             push_certificate,
             push_certificate_error,
             push_failures: total,
+            push_failures_last_hour: last_hour,
             devices,
         },
     }))

@@ -18,6 +18,16 @@ pub(crate) fn ago(ms: i64, now: i64) -> String {
     }
 }
 
+/// A time to come, in words: "in 40 s", "in 3 min".
+pub(crate) fn from_now(ms: i64, now: i64) -> String {
+    let s = (ms - now).max(0) / 1000;
+    match s {
+        0..=59 => format!("in {s} s"),
+        60..=3599 => format!("in {} min", s / 60),
+        _ => format!("in {} h", s / 3600),
+    }
+}
+
 /// A value for a URL query.
 pub(crate) fn query_escape(s: &str) -> String {
     s.bytes()

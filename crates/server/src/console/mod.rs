@@ -5,6 +5,7 @@
 
 mod apps;
 mod auth;
+mod connector;
 mod deployments;
 mod format;
 mod ledger;

@@ -144,6 +144,8 @@ pub(crate) struct DeviceLine {
     name: String,
     model: String,
     platform: String,
+    /// What it last said it runs (empty: not known yet).
+    os_version: String,
     enrolled: bool,
     seen: String,
     licenses: String,
@@ -164,6 +166,7 @@ struct DevicesPage {
     /// Devices whose last push failed: serial number, error, attempts.
     push_failures: Vec<(String, String, i64)>,
     push_total: i64,
+    push_last_hour: i64,
 }
 
 pub(crate) async fn devices(
@@ -198,6 +201,7 @@ pub(crate) async fn devices(
             name: d.name,
             model: d.model,
             platform: d.platform,
+            os_version: d.os_version.unwrap_or_default(),
             enrolled: d.enrolled,
             seen: d
                 .last_seen_at
@@ -214,37 +218,17 @@ pub(crate) async fn devices(
             format::query(&[("search", &q.search), ("page", &page)])
         )
     };
-    let health = state.executor.mdm_health();
-    let (failures, push_total) = state.store.push_failures(10).await?;
-    let (mdm, mdm_failing) = match &health {
-        None => (String::new(), false),
-        Some(h) if h.consecutive_failures > 0 => (
-            format!(
-                "NanoMDM is failing: {} ({} calls in a row, the last {})",
-                h.last_error.clone().unwrap_or_default(),
-                h.consecutive_failures,
-                h.last_error_at
-                    .map(|t| format::ago(t, now))
-                    .unwrap_or_default()
-            ),
-            true,
-        ),
-        Some(h) => (
-            match h.last_success_at {
-                Some(t) => format!("NanoMDM answered {}", format::ago(t, now)),
-                None => "NanoMDM has not been called since this server started".into(),
-            },
-            false,
-        ),
-    };
+    let (failures, _) = state.store.push_failures(10).await?;
+    let connector = super::connector::mdm_connector(&state).await?;
     Ok(render(&DevicesPage {
-        mdm,
-        mdm_failing,
+        mdm: connector.words,
+        mdm_failing: connector.failing,
+        push_last_hour: connector.push_last_hour,
+        push_total: connector.push_total,
         push_failures: failures
             .into_iter()
             .map(|(serial, _, error, attempts, _)| (serial, error, attempts))
             .collect(),
-        push_total,
         chrome: viewer.chrome(
             "devices",
             Notice {

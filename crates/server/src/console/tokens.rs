@@ -176,6 +176,11 @@ struct TokensPage {
     search: String,
     state: String,
     states: Vec<String>,
+    /// The MDM connector, beside Apple's (see `connector`).
+    mdm: String,
+    mdm_failing: bool,
+    push_total: i64,
+    push_last_hour: i64,
 }
 
 #[derive(Template)]
@@ -192,7 +197,12 @@ pub(crate) async fn page(
 ) -> PageResult {
     let (rows, pager, refresh) = select(&state, &q).await?;
     let live = rows.iter().any(|r| r.live);
+    let connector = super::connector::mdm_connector(&state).await?;
     Ok(render(&TokensPage {
+        mdm: connector.words,
+        mdm_failing: connector.failing,
+        push_total: connector.push_total,
+        push_last_hour: connector.push_last_hour,
         chrome: viewer.chrome(
             "tokens",
             Notice {

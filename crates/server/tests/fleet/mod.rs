@@ -88,6 +88,7 @@ pub async fn env_with(scenario: &str, db: TestDb, tweak: impl FnOnce(&mut Config
         deploy_tick: Duration::from_millis(50),
         event_poll: Duration::ZERO,
         reclaim_grace: Duration::ZERO,
+        mdm_backoff: Duration::from_millis(200),
         ..Default::default()
     };
     let mut config = config;
@@ -159,6 +160,34 @@ impl Env {
                 "timed out waiting for {what}: {body}"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits for `check`, letting the devices answer whatever is queued for them meanwhile (the
+    /// periodic questions among it).
+    pub async fn until_answering(
+        &self,
+        path: &str,
+        udids: &[String],
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, d) = self.call(reqwest::Method::GET, path, None).await;
+            if check(&d) {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {d}"
+            );
+            for u in udids {
+                if !self.mdm.queue(u).is_empty() {
+                    self.mdm.check_in(u).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
         }
     }
 
