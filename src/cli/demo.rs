@@ -60,6 +60,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         allot_mdm::fake::FakeNanoMdm::start(allot_mdm::fake::FakeOptions {
             webhook_url: Some(format!("http://{}/mdm/webhook", args.listen)),
             hmac_key: Some(webhook_key.as_bytes().to_vec()),
+            // Declarative management forwarded as NanoMDM's -dm does, signed.
+            dm_url: Some(format!("http://{}/mdm/declarative/", args.listen)),
+            dm_hmac_key: Some(webhook_key.as_bytes().to_vec()),
             ..Default::default()
         })
         .await?,
@@ -72,6 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         admin_api_key: Some(admin_key.clone()),
         console_admin_password: Some(console_password.clone()),
         mdm_webhook_hmac_key: Some(webhook_key.clone()),
+        dm_hmac_key: Some(webhook_key.clone()),
         nanomdm_url: Some(mdm.base_url.clone()),
         nanomdm_api_key: Some(allot_mdm::fake::FakeOptions::default().api_key),
         deploy_tick: Duration::from_secs(2),

@@ -92,6 +92,10 @@ pub struct InstallFlags {
     /// Do not install the store's updates.
     #[arg(long)]
     no_auto_update: bool,
+    /// Declarative app management on the devices that support it (iOS and iPadOS 17.2+,
+    /// macOS 26+); the others get MDM commands.
+    #[arg(long)]
+    declarative: bool,
 }
 
 impl InstallFlags {
@@ -102,6 +106,7 @@ impl InstallFlags {
             "removable": !self.not_removable,
             "takeOver": !self.no_take_over,
             "autoUpdate": !self.no_auto_update,
+            "declarative": self.declarative,
         })
     }
 }

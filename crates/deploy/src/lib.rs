@@ -7,7 +7,7 @@ pub mod ledger;
 pub mod plan;
 mod reclaim;
 
-pub use execute::{status, DeployError, Executor, MdmHealth, MAX_PUSH_ATTEMPTS};
+pub use execute::{declarations_for, status, DeployError, Executor, MdmHealth, MAX_PUSH_ATTEMPTS};
 pub use plan::{
     plan_deployment, unusable, Action, DeploymentPlan, PlanError, PlanRequest, TokenPlan,
 };

@@ -21,6 +21,9 @@ pub struct InstallOptions {
     pub take_over: bool,
     /// When the store has a newer version than a device reports, the install is sent again.
     pub auto_update: bool,
+    /// Declarative app management on the devices that support it (iOS and iPadOS 17.2+, macOS
+    /// 26+): a `com.apple.configuration.app.managed` declaration instead of InstallApplication.
+    pub declarative: bool,
 }
 
 impl Default for InstallOptions {
@@ -31,6 +34,7 @@ impl Default for InstallOptions {
             removable: true,
             take_over: true,
             auto_update: true,
+            declarative: false,
         }
     }
 }

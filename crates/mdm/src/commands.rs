@@ -40,6 +40,11 @@ pub enum Command {
     DeviceInformation {
         queries: Vec<String>,
     },
+    /// Tells a device its declarations changed: `Data` is the JSON of the new `SyncTokens`, so it
+    /// fetches them now rather than at its next check-in.
+    DeclarativeManagement {
+        data: Vec<u8>,
+    },
 }
 
 impl Command {
@@ -63,6 +68,7 @@ impl Command {
             Command::RemoveMedia { .. } => "RemoveMedia",
             Command::ManagedApplicationList { .. } => "ManagedApplicationList",
             Command::DeviceInformation { .. } => "DeviceInformation",
+            Command::DeclarativeManagement { .. } => "DeclarativeManagement",
         }
     }
 
@@ -146,6 +152,9 @@ impl Command {
                     "Queries".into(),
                     Value::Array(queries.iter().cloned().map(Value::String).collect()),
                 );
+            }
+            Command::DeclarativeManagement { data } => {
+                d.insert("Data".into(), Value::Data(data.clone()));
             }
         }
         d

@@ -3,6 +3,7 @@
 //! NanoMDM with simulated devices (see `shared/mdm/mdm-integration.md`).
 
 pub mod commands;
+pub mod declarative;
 pub mod fake;
 pub mod nanomdm;
 pub mod untrusted_plist;

@@ -33,6 +33,11 @@ pub struct Config {
     pub schedule_tick: Duration,
     /// NanoMDM's `-webhook-hmac-key`: turns on `POST /mdm/webhook` and authenticates it.
     pub mdm_webhook_hmac_key: Option<String>,
+    /// NanoMDM's `-dm-send-hmac-key`: the declarations protocol (`/mdm/declarative/`) checks
+    /// each forwarded request's `X-Hmac-Signature` with it.
+    pub dm_hmac_key: Option<String>,
+    /// Every deployment declares its apps where devices support it (`ALLOT_DECLARATIVE`).
+    pub declarative: bool,
     /// NanoMDM's base URL (`http://nanomdm:9000`); installs are sent there.
     pub nanomdm_url: Option<String>,
     /// NanoMDM's `-api` key.
@@ -114,6 +119,8 @@ impl Default for Config {
             full_interval: Duration::from_secs(7 * 86400),
             schedule_tick: Duration::from_secs(30),
             mdm_webhook_hmac_key: None,
+            dm_hmac_key: None,
+            declarative: false,
             nanomdm_url: None,
             nanomdm_api_key: None,
             nanomdm_prefix: "/v1".into(),
@@ -147,6 +154,8 @@ struct FileConfig {
     delta_sync_hours: Option<f64>,
     full_sync_days: Option<f64>,
     mdm_webhook_hmac_key: Option<String>,
+    dm_hmac_key: Option<String>,
+    declarative: Option<bool>,
     nanomdm_url: Option<String>,
     nanomdm_api_key: Option<String>,
     nanomdm_prefix: Option<String>,
@@ -263,6 +272,25 @@ impl Config {
                 ));
             }
             c.mdm_webhook_hmac_key = Some(v.trim().to_owned());
+        }
+        if let Some(v) = pick("ALLOT_DM_HMAC_KEY", f.dm_hmac_key)? {
+            if v.trim().len() < 16 {
+                return Err(ConfigError(
+                    "ALLOT_DM_HMAC_KEY must be at least 16 characters".into(),
+                ));
+            }
+            c.dm_hmac_key = Some(v.trim().to_owned());
+        }
+        if let Some(v) = pick("ALLOT_DECLARATIVE", f.declarative.map(|b| b.to_string()))? {
+            c.declarative = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "ALLOT_DECLARATIVE {v:?} must be true or false"
+                    )))
+                }
+            };
         }
         if let Some(v) = pick("ALLOT_NANOMDM_URL", f.nanomdm_url)? {
             let url = v.trim().trim_end_matches('/').to_owned();

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod console;
+mod declarative;
 pub mod error;
 mod input;
 mod mdm_webhook;
@@ -29,6 +30,9 @@ pub struct AppState {
     pub engine: SyncEngine,
     /// Key of NanoMDM's webhook signature; none turns the webhook off.
     pub mdm_webhook_key: Option<std::sync::Arc<Vec<u8>>>,
+    /// Key of the declarations protocol's signature (NanoMDM's `-dm-send-hmac-key`); none: not
+    /// checked.
+    pub dm_hmac_key: Option<std::sync::Arc<Vec<u8>>>,
     pub executor: allot_deploy::Executor,
     /// Failed console sign-ins per user name.
     pub sign_ins: std::sync::Arc<console::SignInThrottle>,
@@ -113,11 +117,16 @@ impl Server {
             .with_app_list_interval(config.app_list_interval)
             .with_push_backoff(config.push_backoff)
             .with_device_info_interval(config.device_info_interval)
-            .with_mdm_backoff(config.mdm_backoff);
+            .with_mdm_backoff(config.mdm_backoff)
+            .with_declarative(config.declarative);
         let state = AppState {
             store,
             engine,
             mdm_webhook_key,
+            dm_hmac_key: config
+                .dm_hmac_key
+                .as_ref()
+                .map(|k| std::sync::Arc::new(k.as_bytes().to_vec())),
             executor,
             sign_ins: Default::default(),
         };
@@ -129,6 +138,7 @@ impl Server {
                 post(notifications::receive),
             )
             .route("/mdm/webhook", post(mdm_webhook::receive))
+            .merge(declarative::router())
             .route("/health", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))

@@ -4,23 +4,14 @@
 
 mod fleet;
 
-use fleet::{count, env_on, Env};
-use serde_json::{json, Value};
+use fleet::{count, env_on, target, Env};
+use serde_json::json;
 
 const SCENARIO: &str = r#"{
   "settings": { "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50, "limits": { "maxRequestPerSecond": 0 } },
   "organizations": [ { "name": "Acme", "locations": [ { "name": "HQ", "uId": "5000000000000001",
     "assets": [ { "adamId": "777", "totalCount": 10, "name": "Team Chat", "supportedPlatforms": ["iOS", "macOS"] } ] } ] } ]
 }"#;
-
-fn target<'a>(d: &'a Value, label: &str) -> &'a Value {
-    d["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["target"] == label)
-        .unwrap_or_else(|| panic!("no target {label} in {d}"))
-}
 
 async fn remove_member(e: &Env, collection: &str, serial: &str) {
     let (status, res) = e

@@ -5,6 +5,7 @@
 //! had failed (NanoMDM handing the answered command out again) is not lost; a device whose
 //! enrollment webhook was lost is learned from its DeviceInformation.
 
+#[macro_use]
 mod fleet;
 
 use std::time::{Duration, Instant};
@@ -18,21 +19,6 @@ const SCENARIO: &str = r#"{
   "organizations": [ { "name": "Acme", "locations": [ { "name": "HQ", "uId": "5000000000000001",
     "assets": [ { "adamId": "777", "totalCount": 10, "name": "Team Chat" } ] } ] } ]
 }"#;
-
-/// Each flow runs on SQLite and on PostgreSQL.
-macro_rules! on_both {
-    ($flow:ident, $sqlite:ident, $postgres:ident) => {
-        #[tokio::test]
-        async fn $sqlite() {
-            $flow(allot_store::testing::TestDb::sqlite().await).await;
-        }
-
-        #[tokio::test]
-        async fn $postgres() {
-            $flow(allot_store::testing::TestDb::postgres().await).await;
-        }
-    };
-}
 
 /// A Required deployment of 777 to one device whose install fails (its license given back);
 /// the device accepts installs again afterwards. Returns its enrollment ids, the deployment's

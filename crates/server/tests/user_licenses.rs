@@ -4,7 +4,7 @@
 
 mod fleet;
 
-use fleet::{count, env_on, Env};
+use fleet::{count, env_on, target, Env};
 use serde_json::{json, Value};
 
 const SCENARIO: &str = r#"{
@@ -36,15 +36,6 @@ async fn device_of(e: &Env, serial: &str, user: Option<&str>) {
         )
         .await;
     assert!(status == 201 || status == 200, "{d}");
-}
-
-fn target<'a>(d: &'a Value, label: &str) -> &'a Value {
-    d["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["target"] == label)
-        .unwrap_or_else(|| panic!("no target {label} in {d}"))
 }
 
 #[tokio::test]

@@ -310,15 +310,25 @@ macro_rules! impl_app_list_queries {
             /// Settled targets served on a device, of deployments in force: the device's own
             /// (device collections) and its primary user's (user collections).
             pub async fn targets_on_device(&self, device_id: i64) -> Result<Vec<$crate::inventory::DeviceTarget>, StoreError> {
+                self.device_targets_where(
+                    "d.ending IS NULL AND t.status IN ('installed', 'installing', 'uninstalled', 'license_reclaimed') \
+                     AND ((c.kind = 'devices' AND t.member_id = $1) \
+                          OR (c.kind = 'users' AND t.member_id = (SELECT primary_person_id FROM devices WHERE id = $1)))",
+                    device_id,
+                )
+                .await
+            }
+
+            /// Targets on a device (`condition` over `t`, `d`, `c`, with the device as `$1`), each
+            /// with what its deployment wants there.
+            pub(crate) async fn device_targets_where(&self, condition: &str, device_id: i64) -> Result<Vec<$crate::inventory::DeviceTarget>, StoreError> {
                 let columns: Vec<String> = TARGET_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
                 let rows = sqlx::query(&format!(
                     "SELECT {}, d.action, d.install_options, m.bundle_id AS app_bundle, m.external_version_id AS store_version \
                      FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id \
                      JOIN collections c ON c.id = d.collection_id \
                      LEFT JOIN app_metadata m ON m.adam_id = d.adam_id \
-                     WHERE d.ending IS NULL AND t.status IN ('installed', 'installing', 'uninstalled', 'license_reclaimed') \
-                     AND ((c.kind = 'devices' AND t.member_id = $1) \
-                          OR (c.kind = 'users' AND t.member_id = (SELECT primary_person_id FROM devices WHERE id = $1)))",
+                     WHERE {condition}",
                     columns.join(", ")
                 ))
                 .bind(device_id)

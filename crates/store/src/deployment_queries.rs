@@ -3,7 +3,7 @@
 macro_rules! impl_deployment_queries {
     ($store:ty) => {
         const TARGET_COLUMNS: &str =
-            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed, superseded_by, confirmed_at";
+            "deployment_id, member_id, label, status, license, holder, enrollment_id, token_id, event_id, command_uuid, detail, claimed, superseded_by, confirmed_at, declarative";
 
         fn target_row<R: sqlx::Row>(r: &R) -> Result<$crate::inventory::TargetRow, sqlx::Error>
         where
@@ -27,6 +27,7 @@ macro_rules! impl_deployment_queries {
                 superseded_by: r.try_get("superseded_by")?,
                 confirmed_at: r.try_get("confirmed_at")?,
                 claimed: r.try_get("claimed")?,
+                declarative: r.try_get("declarative")?,
             })
         }
 
@@ -384,10 +385,10 @@ macro_rules! impl_deployment_queries {
             /// Writes a target's state only if it is still in one of `from` (a step racing another
             /// step, or another instance, must not undo what that one did). True if written.
             pub async fn update_target_from(&self, t: &$crate::inventory::TargetRow, from: &[&str], now: i64) -> Result<bool, StoreError> {
-                let marks: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 12)).collect();
+                let marks: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 13)).collect();
                 let sql = format!(
                     "UPDATE deployment_targets SET status = $3, license = $4, holder = $5, enrollment_id = $6, token_id = $7, \
-                     event_id = $8, command_uuid = $9, detail = $10, updated_at = $11 \
+                     event_id = $8, command_uuid = $9, detail = $10, updated_at = $11, declarative = $12 \
                      WHERE deployment_id = $1 AND member_id = $2 AND status IN ({})",
                     marks.join(",")
                 );
@@ -402,7 +403,8 @@ macro_rules! impl_deployment_queries {
                     .bind(&t.event_id)
                     .bind(&t.command_uuid)
                     .bind(&t.detail)
-                    .bind(now);
+                    .bind(now)
+                    .bind(t.declarative);
                 for f in from {
                     q = q.bind(*f);
                 }
@@ -413,7 +415,7 @@ macro_rules! impl_deployment_queries {
             pub async fn update_target(&self, t: &$crate::inventory::TargetRow, now: i64) -> Result<(), StoreError> {
                 sqlx::query(
                     "UPDATE deployment_targets SET status = $3, license = $4, holder = $5, enrollment_id = $6, token_id = $7, \
-                     event_id = $8, command_uuid = $9, detail = $10, updated_at = $11 WHERE deployment_id = $1 AND member_id = $2",
+                     event_id = $8, command_uuid = $9, detail = $10, updated_at = $11, declarative = $12 WHERE deployment_id = $1 AND member_id = $2",
                 )
                 .bind(t.deployment_id)
                 .bind(t.member_id)
@@ -426,6 +428,7 @@ macro_rules! impl_deployment_queries {
                 .bind(&t.command_uuid)
                 .bind(&t.detail)
                 .bind(now)
+                .bind(t.declarative)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -134,6 +134,8 @@ pub struct TargetRow {
     pub superseded_by: Option<i64>,
     /// When Apple (the license) or the device (the install) last confirmed the status.
     pub confirmed_at: Option<i64>,
+    /// Delivered by a declaration (declarative app management), not by InstallApplication.
+    pub declarative: bool,
 }
 
 /// The person a target's user license goes to.
@@ -155,6 +157,8 @@ pub struct MemberTarget {
     pub serial_number: Option<String>,
     /// The device's platform (device collections only): `iOS`, `iPadOS` or `macOS`.
     pub platform: Option<String>,
+    /// The OS version the device last reported (device collections only).
+    pub os_version: Option<String>,
     /// Still managed: the device is enrolled, the person has not left.
     pub active: bool,
     /// Where commands go: the device's enrollment, or every enrolled device of the person.
@@ -207,6 +211,35 @@ pub struct DeviceTarget {
     pub bundle_id: Option<String>,
     /// The store's current version, from Apple's metadata.
     pub store_version: Option<i64>,
+}
+
+/// An app a device's targets declare (declarative app management).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredApp {
+    pub adam_id: String,
+    /// `required` or `available`.
+    pub action: String,
+    pub options: allot_domain::InstallOptions,
+    /// `device` or `user`: the license the target holds.
+    pub license: Option<String>,
+}
+
+/// What a device's status report said of one declared app (`app.managed.list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DmApp {
+    pub bundle_id: String,
+    pub declaration_identifier: Option<String>,
+    /// Apple's state: `queued`, `downloading`, `installing`, `managed`, `failed`, …
+    pub state: String,
+    /// The reasons' codes and descriptions, in words (`Error.LicenseNotFound: …`).
+    pub reasons: Option<String>,
+    /// The store version installed (`external-version-id`), where the device said.
+    pub external_version_id: Option<i64>,
+    /// The report says the app was removed.
+    #[serde(skip)]
+    pub removed: bool,
+    pub reported_at: i64,
 }
 
 /// What `ledger clean` asked Apple to take back, who asked, and Apple's answer.

@@ -5,6 +5,7 @@
 
 mod app_list_queries;
 mod console_queries;
+mod declarative_queries;
 mod deployment_queries;
 pub mod inventory;
 mod inventory_queries;
@@ -229,6 +230,14 @@ delegate! {
     fn requests_in_flight(&self) -> i64;
     fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
     fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> ();
+    fn declared_apps(&self, device_id: i64) -> Vec<DeclaredApp>;
+    fn mark_declarations_dirty(&self, device_ids: &[i64], now: i64) -> ();
+    fn mark_declarations_dirty_since(&self, since: i64, now: i64) -> u64;
+    fn declarations_dirty(&self, limit: i64) -> Vec<(i64, String, Option<String>, i64)>;
+    fn declarations_told(&self, device_id: i64, token: &str, marked_at: i64) -> ();
+    fn record_dm_apps(&self, device_id: i64, apps: &[DmApp], now: i64) -> ();
+    fn dm_apps(&self, device_id: i64) -> Vec<DmApp>;
+    fn declarative_targets_on_device(&self, device_id: i64) -> Vec<DeviceTarget>;
     fn app_list_due_now(&self, enrollment_id: &str) -> ();
     fn device_for_app_list(&self, command_uuid: &str, enrollment_id: &str) -> Option<i64>;
     fn record_device_apps(&self, device_id: i64, apps: &[DeviceApp], now: i64) -> ();

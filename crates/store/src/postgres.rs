@@ -33,3 +33,4 @@ crate::deployment_queries::impl_deployment_queries!(PgStore);
 crate::target_queries::impl_target_queries!(PgStore);
 crate::console_queries::impl_console_queries!(PgStore);
 crate::app_list_queries::impl_app_list_queries!(PgStore);
+crate::declarative_queries::impl_declarative_queries!(PgStore);

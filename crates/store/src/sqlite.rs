@@ -61,3 +61,4 @@ crate::deployment_queries::impl_deployment_queries!(SqliteStore);
 crate::target_queries::impl_target_queries!(SqliteStore);
 crate::console_queries::impl_console_queries!(SqliteStore);
 crate::app_list_queries::impl_app_list_queries!(SqliteStore);
+crate::declarative_queries::impl_declarative_queries!(SqliteStore);

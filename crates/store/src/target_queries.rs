@@ -229,7 +229,7 @@ macro_rules! impl_target_queries {
                 limit: i64,
             ) -> Result<Vec<$crate::inventory::MemberTarget>, StoreError> {
                 let targets = "t.deployment_id, t.member_id, t.label, t.status, t.license, t.holder, t.enrollment_id, t.token_id, \
-                               t.event_id, t.command_uuid, t.detail, t.claimed, t.superseded_by, t.confirmed_at";
+                               t.event_id, t.command_uuid, t.detail, t.claimed, t.superseded_by, t.confirmed_at, t.declarative";
                 let filter = format!(
                     "t.deployment_id = $1 AND t.status IN ({}) AND t.member_id > $2 ORDER BY t.member_id LIMIT $3",
                     status_list(statuses)
@@ -246,6 +246,7 @@ macro_rules! impl_target_queries {
                             target: target_row(r)?,
                             serial_number: None,
                             platform: None,
+                            os_version: None,
                             active: person.as_ref().is_some_and(|p| !p.removed),
                             install_ids: Vec::new(),
                             person,
@@ -273,7 +274,7 @@ macro_rules! impl_target_queries {
                     Ok(out)
                 } else {
                     let sql = format!(
-                        "SELECT {targets}, d.serial_number, d.platform, d.enrollment_id AS device_enrollment, d.enrolled, {MEMBER_PERSON_COLUMNS} \
+                        "SELECT {targets}, d.serial_number, d.platform, d.os_version, d.enrollment_id AS device_enrollment, d.enrolled, {MEMBER_PERSON_COLUMNS} \
                          FROM deployment_targets t JOIN devices d ON d.id = t.member_id LEFT JOIN people p ON p.id = d.primary_person_id \
                          WHERE {filter}"
                     );
@@ -285,6 +286,7 @@ macro_rules! impl_target_queries {
                                 target: target_row(r)?,
                                 serial_number: Some(r.try_get("serial_number")?),
                                 platform: Some(r.try_get("platform")?),
+                                os_version: r.try_get("os_version")?,
                                 active: r.try_get("enrolled")?,
                                 install_ids: enrollment.into_iter().collect(),
                                 person: person_facts(r)?,
@@ -420,6 +422,15 @@ macro_rules! impl_target_queries {
                 if busy > 0 {
                     return Ok(false);
                 }
+                // Devices its declarations went to are told they changed (marked at time 0: the
+                // next pass looks at them).
+                sqlx::query(
+                    "UPDATE devices SET declarations_dirty_at = COALESCE(declarations_dirty_at, 0) WHERE id IN \
+                     (SELECT member_id FROM deployment_targets WHERE deployment_id = $1 AND declarative)",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM deployment_targets WHERE deployment_id = $1").bind(id).execute(&mut *tx).await?;
                 let n = sqlx::query("DELETE FROM deployments WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;

@@ -112,11 +112,21 @@ impl Executor {
             // Macs and the rest get different installs.
             let mut sendable = Vec::new();
             let mut macs = Vec::new();
+            let mut declared = Vec::new();
+            let declares = self.declares(step);
             for m in page {
-                let mut t = m.target;
                 if !m.active {
                     continue;
                 }
+                if declares
+                    && self.mdm().is_some()
+                    && !m.install_ids.is_empty()
+                    && Self::device_declares(&m)
+                {
+                    declared.push(m.target);
+                    continue;
+                }
+                let mut t = m.target;
                 let mac = m.platform.as_deref() == Some("macOS");
                 let note = match (self.mdm(), m.install_ids.is_empty()) {
                     (None, _) => Some("licensed; no MDM is configured here, so install it from your MDM"),
@@ -155,6 +165,7 @@ impl Executor {
                 status::INSTALL_SENT,
             )
             .await?;
+            self.declare(declared, status::LICENSE_ASSIGNED).await?;
         }
         self.confirm(step).await
     }
@@ -183,8 +194,11 @@ impl Executor {
             self.keep_lease(step.d.id).await?;
             let mut sendable = Vec::new();
             for m in page {
-                let mut t = m.target;
                 let reachable = m.active && !m.install_ids.is_empty() && self.mdm().is_some();
+                if reachable && self.withdraw(step, &m, from).await? {
+                    continue;
+                }
+                let mut t = m.target;
                 if reachable && command.is_none() {
                     let note =
                         "waiting for the app's bundle id (from Apple's metadata) to remove it";
@@ -333,7 +347,7 @@ impl Executor {
             )
             .await?
             .into_iter()
-            .filter(|t| t.command_uuid.is_none());
+            .filter(|t| t.command_uuid.is_none() && !t.declarative);
         let unanswered = store
             .targets_in(step.d.id, &[status::INSTALLING], now - UNANSWERED_MS, PAGE)
             .await?

@@ -13,6 +13,7 @@
 
 mod claim;
 mod commands;
+mod declarative;
 mod events;
 mod mdm_health;
 mod observe;
@@ -30,6 +31,7 @@ use allot_store::{AssetRow, DeploymentRow, MemberTarget, Store, StoreError, Toke
 use allot_sync::SyncEngine;
 
 use crate::Action;
+pub use declarative::declarations_for;
 pub use mdm_health::{MdmHealth, MAX_PUSH_ATTEMPTS};
 
 /// Target states.
@@ -124,6 +126,10 @@ pub struct Executor {
     mdm_backoff: Duration,
     /// How often each enrolled device is asked for its DeviceInformation (OS version, model).
     device_info_interval: Duration,
+    /// Every deployment declares its apps where devices support it (`ALLOT_DECLARATIVE`).
+    declarative_all: bool,
+    /// Up to when declarative targets' changes were swept for devices to tell (this process).
+    declarations_swept: Arc<std::sync::atomic::AtomicI64>,
     health: Arc<mdm_health::HealthCell>,
     /// Rings when something happened that a pass should look at now (a notification, a device's
     /// report), so the loop need not wait for its interval.
@@ -194,6 +200,8 @@ impl Executor {
             push_backoff: Duration::from_secs(60),
             mdm_backoff: Duration::from_secs(30),
             device_info_interval: Duration::from_secs(86_400),
+            declarative_all: false,
+            declarations_swept: Arc::default(),
             health: Arc::default(),
             wake: Arc::default(),
             steps: Arc::default(),
@@ -233,6 +241,12 @@ impl Executor {
     /// How often each enrolled device is asked for its OS version and model (default a day).
     pub fn with_device_info_interval(mut self, every: Duration) -> Self {
         self.device_info_interval = every;
+        self
+    }
+
+    /// Declarative app management for every deployment, where devices support it.
+    pub fn with_declarative(mut self, all: bool) -> Self {
+        self.declarative_all = all;
         self
     }
 
@@ -301,6 +315,7 @@ impl Executor {
         self.ask_app_lists().await?;
         self.ask_device_facts().await?;
         self.retry_pushes().await?;
+        self.tell_declarations().await?;
         self.note_waiting().await?;
         self.delete_freed().await?;
         Ok(())
@@ -409,6 +424,7 @@ impl Executor {
                 )
                 .await?;
                 self.install(&step).await?;
+                self.adopt_installed(&step).await?;
             }
             Action::Available => {
                 self.offer(&step).await?;

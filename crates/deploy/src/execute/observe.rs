@@ -245,6 +245,11 @@ impl Executor {
         let Some(bundle) = dt.bundle_id.as_deref() else {
             return Ok(false);
         };
+        if dt.target.declarative {
+            // ManagedApplicationList leaves out apps a declaration manages: their status
+            // reports speak for them.
+            return Ok(false);
+        }
         let store = self.store();
         let entry = apps.get(bundle).copied();
         let on_device = entry.is_some_and(|a| present(&a.status));

@@ -36,6 +36,10 @@ pub struct PlanBody {
     pub on_leave: Option<String>,
     /// How the app is installed (InstallApplication's options); unset ones take the defaults.
     pub options: Option<OptionsBody>,
+    /// Declarative app management on the devices that support it (iOS and iPadOS 17.2+, macOS
+    /// 26+, device collections): a declaration instead of InstallApplication; the others get
+    /// commands. Default false (or `ALLOT_DECLARATIVE`). The same as `options.declarative`.
+    pub declarative: Option<bool>,
 }
 
 /// InstallApplication's options and automatic updates; defaults as Intune's.
@@ -52,6 +56,8 @@ pub struct OptionsBody {
     pub take_over: Option<bool>,
     /// Send the install again when the store has a newer version than a device reports (default true).
     pub auto_update: Option<bool>,
+    /// Declarative app management where devices support it (default false).
+    pub declarative: Option<bool>,
 }
 
 impl OptionsBody {
@@ -63,6 +69,7 @@ impl OptionsBody {
             removable: self.removable.unwrap_or(d.removable),
             take_over: self.take_over.unwrap_or(d.take_over),
             auto_update: self.auto_update.unwrap_or(d.auto_update),
+            declarative: self.declarative.unwrap_or(d.declarative),
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct OptionsView {
     pub removable: bool,
     pub take_over: bool,
     pub auto_update: bool,
+    /// Declarative app management where devices support it (this deployment's choice; the
+    /// server's `ALLOT_DECLARATIVE` turns it on for all).
+    pub declarative: bool,
 }
 
 fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
@@ -72,6 +75,7 @@ fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
             removable: d.options.removable,
             take_over: d.options.take_over,
             auto_update: d.options.auto_update,
+            declarative: d.options.declarative,
         },
         created_by: d.created_by,
         created_at: rfc3339(d.created_at),
@@ -101,7 +105,10 @@ pub(crate) async fn create_deployment(
 ) -> Result<DeploymentRow, ApiError> {
     let req = crate::api::deployments::plan_request(state, body).await?;
     let on_leave = crate::api::deployments::on_leave(body.on_leave.as_deref(), "onLeave")?;
-    let options = body.options.clone().unwrap_or_default().resolve();
+    let mut options = body.options.clone().unwrap_or_default().resolve();
+    if let Some(declarative) = body.declarative {
+        options.declarative = declarative;
+    }
     let plan = plan_deployment(&state.store, &req)
         .await
         .map_err(crate::api::deployments::plan_error)?;
@@ -296,6 +303,9 @@ pub struct TargetView {
     /// RFC 3339: when Apple (the license) or the device (the install) last confirmed the status;
     /// none when nothing outside Allot has yet.
     pub confirmed_at: Option<String>,
+    /// Delivered by a declaration (declarative app management) rather than MDM commands; its
+    /// status then comes from the device's status reports.
+    pub declarative: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -354,6 +364,7 @@ pub async fn show(
             },
             superseded_by: t.superseded_by,
             confirmed_at: t.confirmed_at.map(rfc3339),
+            declarative: t.declarative,
         })
         .collect();
     Ok(Json(DeploymentDetail {
@@ -488,6 +499,7 @@ pub async fn request(
             detail: t.detail,
             superseded_by: t.superseded_by,
             confirmed_at: t.confirmed_at.map(rfc3339),
+            declarative: t.declarative,
         }),
     ))
 }

@@ -267,6 +267,21 @@ pub struct DeviceAppView {
     pub reported_at: String,
 }
 
+/// One app a declaration manages, as the device's last status report (`app.managed.list`) said.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeclaredAppView {
+    pub bundle_id: String,
+    /// Apple's state: `queued`, `downloading`, `installing`, `managed`, `failed`, …
+    pub state: String,
+    /// Apple's reasons (a failure's), in words with their codes.
+    pub reasons: Option<String>,
+    /// The store version installed (`external-version-id`), where the device said.
+    pub external_version_id: Option<i64>,
+    /// RFC 3339: when the device said so.
+    pub reported_at: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceDetail {
@@ -274,6 +289,9 @@ pub struct DeviceDetail {
     pub device: DeviceView,
     /// The managed apps the device last reported, with their time (asked about once a day).
     pub apps: Vec<DeviceAppView>,
+    /// The apps declarations manage on the device, as its status reports said (they report
+    /// changes as they happen; such apps are not in `apps`).
+    pub declared_apps: Vec<DeclaredAppView>,
 }
 
 /// One device (by serial number or id), with the managed apps it last reported.
@@ -309,9 +327,23 @@ pub async fn show_device(
             reported_at: crate::api::rfc3339(a.reported_at),
         })
         .collect();
+    let declared_apps = state
+        .store
+        .dm_apps(device.id)
+        .await?
+        .into_iter()
+        .map(|a| DeclaredAppView {
+            bundle_id: a.bundle_id,
+            state: a.state,
+            reasons: a.reasons,
+            external_version_id: a.external_version_id,
+            reported_at: crate::api::rfc3339(a.reported_at),
+        })
+        .collect();
     Ok(Json(DeviceDetail {
         device: device.into(),
         apps,
+        declared_apps,
     }))
 }
 

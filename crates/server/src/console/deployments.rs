@@ -122,6 +122,9 @@ pub(crate) struct DeployForm {
     no_take_over: String,
     #[serde(default)]
     no_auto_update: String,
+    /// `true`: declarative app management where the devices support it.
+    #[serde(default)]
+    declarative: String,
 }
 
 impl DeployForm {
@@ -142,7 +145,9 @@ impl DeployForm {
                 removable: Some(self.not_removable != "true"),
                 take_over: Some(self.no_take_over != "true"),
                 auto_update: Some(self.no_auto_update != "true"),
+                declarative: Some(self.declarative == "true"),
             }),
+            declarative: None,
         }
     }
 }
@@ -297,6 +302,11 @@ fn options_words(o: &allot_domain::InstallOptions) -> String {
             "updated automatically"
         } else {
             "not updated automatically"
+        },
+        if o.declarative {
+            "declared (declarative app management) where devices support it"
+        } else {
+            "sent as MDM commands"
         },
     ]
     .join(" · ")

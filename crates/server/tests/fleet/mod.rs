@@ -10,8 +10,26 @@ use allot_server::{Config, Server};
 use allot_store::testing::TestDb;
 use serde_json::{json, Value};
 
+/// Each flow runs on SQLite and on PostgreSQL: `on_both!(flow, sqlite_name, postgres_name);`
+/// (the test file declares `#[macro_use] mod fleet;`).
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($flow:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $flow(allot_store::testing::TestDb::sqlite().await).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            $flow(allot_store::testing::TestDb::postgres().await).await;
+        }
+    };
+}
+
 pub const ADMIN: &str = "test-admin-key-0123456789";
 pub const HMAC: &str = "webhook-hmac-key-0123456789";
+pub const DM_HMAC: &str = "dm-hmac-key-0123456789";
 
 pub struct Env {
     pub sim: allot_apple_sim::RunningSim,
@@ -71,6 +89,8 @@ pub async fn env_with(scenario: &str, db: TestDb, tweak: impl FnOnce(&mut Config
     let mdm = FakeNanoMdm::start(FakeOptions {
         webhook_url: Some(format!("{base}/mdm/webhook")),
         hmac_key: Some(HMAC.as_bytes().to_vec()),
+        dm_url: Some(format!("{base}/mdm/declarative/")),
+        dm_hmac_key: Some(DM_HMAC.as_bytes().to_vec()),
         ..Default::default()
     })
     .await
@@ -83,6 +103,7 @@ pub async fn env_with(scenario: &str, db: TestDb, tweak: impl FnOnce(&mut Config
         public_url: Some(base.clone()),
         admin_api_key: Some(ADMIN.into()),
         mdm_webhook_hmac_key: Some(HMAC.into()),
+        dm_hmac_key: Some(DM_HMAC.into()),
         nanomdm_url: Some(mdm.base_url.clone()),
         nanomdm_api_key: Some("nanomdm-api-key".into()),
         deploy_tick: Duration::from_millis(50),
@@ -256,6 +277,16 @@ impl Env {
             .as_i64()
             .unwrap()
     }
+}
+
+/// A deployment's target by its label (a device's serial number, a user's email).
+pub fn target<'a>(d: &'a Value, label: &str) -> &'a Value {
+    d["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == label)
+        .unwrap_or_else(|| panic!("no target {label} in {d}"))
 }
 
 pub fn count(d: &Value, status: &str) -> i64 {

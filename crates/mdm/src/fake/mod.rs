@@ -17,6 +17,8 @@ use base64::Engine;
 use plist::{Dictionary, Value};
 use serde_json::json;
 
+mod declarative;
+
 /// How unknown enrollment ids are treated at enqueue time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnknownIds {
@@ -34,6 +36,11 @@ pub struct FakeOptions {
     pub webhook_url: Option<String>,
     pub hmac_key: Option<Vec<u8>>,
     pub unknown_ids: UnknownIds,
+    /// NanoMDM's `-dm`: where devices' declarative-management requests are forwarded (the base
+    /// URL, ending with `/`), with `X-Enrollment-ID`.
+    pub dm_url: Option<String>,
+    /// NanoMDM's `-dm-send-hmac-key`: signs the forwarded requests' bodies.
+    pub dm_hmac_key: Option<Vec<u8>>,
 }
 
 impl Default for FakeOptions {
@@ -45,6 +52,8 @@ impl Default for FakeOptions {
             webhook_url: None,
             hmac_key: None,
             unknown_ids: UnknownIds::Queue,
+            dm_url: None,
+            dm_hmac_key: None,
         }
     }
 }
@@ -101,6 +110,16 @@ struct Enrollment {
     books: HashSet<i64>,
     /// What the device runs (`17.4`; a Mac `15.5`), as its Authenticate and DeviceInformation say.
     os_version: String,
+    /// Bundle id → adamId of the apps a declaration manages (declarative app management): no
+    /// MDM command may install or remove them, and ManagedApplicationList leaves them out.
+    declared: BTreeMap<String, i64>,
+    /// Declared apps whose declaration says `AutomaticAppUpdates: AlwaysOn` (bundle id →
+    /// the declaration's identifier).
+    auto_updated: HashMap<String, String>,
+    /// The declarations token the device last synced to.
+    dm_token: Option<String>,
+    /// Apps removed from the device, by command or by a withdrawn declaration.
+    removals: u64,
 }
 
 /// The OS a simulated device runs until told otherwise.
@@ -130,6 +149,8 @@ struct FakeState {
     outage: Option<u16>,
     /// Enqueue and push calls that reached the fake, answered or not.
     calls: u64,
+    /// The OS a device not enrolled yet will report (`set_os_version` before `enroll`).
+    os_presets: HashMap<String, String>,
 }
 
 type Shared = Arc<(FakeOptions, Mutex<FakeState>)>;
@@ -210,8 +231,13 @@ impl FakeNanoMdm {
 
     /// The device updates its OS: its next DeviceInformation answer says so.
     pub fn set_os_version(&self, udid: &str, version: &str) {
-        if let Some(e) = self.state().enrollments.get_mut(udid) {
-            e.os_version = version.to_owned();
+        let mut s = self.state();
+        match s.enrollments.get_mut(udid) {
+            Some(e) => e.os_version = version.to_owned(),
+            // Not enrolled yet: it will enroll running this version.
+            None => {
+                s.os_presets.insert(udid.to_owned(), version.to_owned());
+            }
         }
     }
 
@@ -235,12 +261,14 @@ impl FakeNanoMdm {
 
     async fn enroll_with(&self, device: SimDevice, deliver_authenticate: bool) -> bool {
         let udid = device.udid.clone();
-        let os_version = self
-            .state()
-            .enrollments
-            .get(&udid)
-            .map(|e| e.os_version.clone())
-            .unwrap_or_else(|| default_os_version(&device.product_name).to_owned());
+        let os_version = {
+            let s = self.state();
+            s.enrollments
+                .get(&udid)
+                .map(|e| e.os_version.clone())
+                .or_else(|| s.os_presets.get(&udid).cloned())
+                .unwrap_or_else(|| default_os_version(&device.product_name).to_owned())
+        };
         let auth = checkin_plist(&[
             ("MessageType", "Authenticate"),
             ("UDID", &udid),
@@ -265,8 +293,13 @@ impl FakeNanoMdm {
                     versions: HashMap::new(),
                     books: HashSet::new(),
                     os_version: os_version.clone(),
+                    declared: BTreeMap::new(),
+                    auto_updated: HashMap::new(),
+                    dm_token: None,
+                    removals: 0,
                 });
             e.device = device;
+            e.dm_token = None;
             e.queue.clear();
             e.skip_once = None;
             e.token_updates = 0;
@@ -304,6 +337,7 @@ impl FakeNanoMdm {
     /// One device connection: answers the next queued command (or reports `Idle`). Returns the
     /// status reported and the command's uuid.
     pub async fn check_in(&self, udid: &str) -> Option<(String, Option<String>)> {
+        let mut declarative = false;
         let (status, uuid, report) = {
             let mut s = self.state();
             let bundles = s.bundle_ids.clone();
@@ -324,6 +358,8 @@ impl FakeNanoMdm {
                     report_plist(udid, "Idle", None, Dictionary::new()),
                 ),
                 Some((i, (uuid, bytes))) => {
+                    declarative = crate::commands::parse_command(&bytes)
+                        .is_some_and(|(_, t, _)| t == "DeclarativeManagement");
                     let (status, keys) = answer(e, &bytes, &bundles, &versions);
                     if status == "NotNow" {
                         e.skip_once = Some(uuid.clone());
@@ -344,6 +380,10 @@ impl FakeNanoMdm {
         }
         self.webhook(json!({ "topic": "mdm.Connect", "acknowledge_event": ack }))
             .await;
+        if status == "Acknowledged" && declarative {
+            // Told its declarations changed: the device fetches and applies them now.
+            self.declarative_sync(udid).await;
+        }
         Some((status, uuid))
     }
 
@@ -522,6 +562,26 @@ fn answer(
         }
     }
     let adam = cmd.get("iTunesStoreID").and_then(Value::as_signed_integer);
+    let commanded_bundle = match request_type.as_str() {
+        "InstallApplication" => adam.map(|a| bundle_of(bundles, a)),
+        "RemoveApplication" => cmd
+            .get("Identifier")
+            .and_then(Value::as_string)
+            .map(str::to_owned),
+        _ => None,
+    };
+    if commanded_bundle.is_some_and(|b| e.declared.contains_key(&b)) {
+        // Apple refuses a command for an app a declaration manages.
+        keys.insert(
+            "ErrorChain".into(),
+            Value::Array(vec![Value::Dictionary(error_entry(
+                12_100,
+                "MCMDMErrorDomain",
+                "The app is managed by a declaration (declarative app management)",
+            ))]),
+        );
+        return ("Error".into(), keys);
+    }
     match request_type.as_str() {
         "InstallApplication" => {
             if let Behaviour::FailInstalls {
@@ -530,28 +590,18 @@ fn answer(
                 description,
             } = &e.behaviour
             {
-                let mut err = Dictionary::new();
-                err.insert("ErrorCode".into(), Value::Integer((*code).into()));
-                err.insert("ErrorDomain".into(), Value::String(domain.clone()));
-                err.insert(
-                    "LocalizedDescription".into(),
-                    Value::String(description.clone()),
-                );
-                err.insert(
-                    "USEnglishDescription".into(),
-                    Value::String(description.clone()),
-                );
                 keys.insert(
                     "ErrorChain".into(),
-                    Value::Array(vec![Value::Dictionary(err)]),
+                    Value::Array(vec![Value::Dictionary(error_entry(
+                        *code,
+                        domain,
+                        description,
+                    ))]),
                 );
                 return ("Error".into(), keys);
             }
             let adam = adam.unwrap_or_default();
-            let bundle = bundles
-                .get(&adam)
-                .cloned()
-                .unwrap_or_else(|| format!("com.example.app{adam}"));
+            let bundle = bundle_of(bundles, adam);
             e.apps.insert(bundle.clone(), adam);
             match store_versions.get(&adam) {
                 Some(v) => e.versions.insert(bundle.clone(), *v),
@@ -567,7 +617,9 @@ fn answer(
         }
         "RemoveApplication" => {
             if let Some(id) = cmd.get("Identifier").and_then(Value::as_string) {
-                e.apps.remove(id);
+                if e.apps.remove(id).is_some() {
+                    e.removals += 1;
+                }
                 e.versions.remove(id);
             }
         }
@@ -613,7 +665,10 @@ fn answer(
                 .map(|a| a.iter().filter_map(Value::as_string).collect());
             let mut list = Dictionary::new();
             for bundle in e.apps.keys() {
-                if only.as_ref().is_some_and(|o| !o.contains(&bundle.as_str())) {
+                if only.as_ref().is_some_and(|o| !o.contains(&bundle.as_str()))
+                    || e.declared.contains_key(bundle)
+                {
+                    // Apps a declaration manages are not listed (their status reports say).
                     continue;
                 }
                 let mut entry = Dictionary::new();
@@ -631,6 +686,30 @@ fn answer(
         _ => {}
     }
     ("Acknowledged".into(), keys)
+}
+
+/// The bundle id a device reports for an app.
+fn bundle_of(bundles: &HashMap<i64, String>, adam: i64) -> String {
+    bundles
+        .get(&adam)
+        .cloned()
+        .unwrap_or_else(|| format!("com.example.app{adam}"))
+}
+
+/// One `ErrorChain` entry.
+fn error_entry(code: i64, domain: &str, description: &str) -> Dictionary {
+    let mut err = Dictionary::new();
+    err.insert("ErrorCode".into(), Value::Integer(code.into()));
+    err.insert("ErrorDomain".into(), Value::String(domain.into()));
+    err.insert(
+        "LocalizedDescription".into(),
+        Value::String(description.into()),
+    );
+    err.insert(
+        "USEnglishDescription".into(),
+        Value::String(description.into()),
+    );
+    err
 }
 
 fn authorized(opts: &FakeOptions, headers: &HeaderMap) -> bool {
@@ -751,19 +830,9 @@ async fn enqueue(
         } else if !nopush && s.push_failure == Some(PushFailure::NoCertificate) {
             failed += 1;
         } else if !nopush {
-            let known = s.enrollments.get(id).is_some_and(|e| e.token_updates > 0);
-            if known {
-                status.insert(
-                    id.clone(),
-                    json!({ "push_result": uuid::Uuid::new_v4().to_string().to_uppercase() }),
-                );
-            } else {
-                failed += 1;
-                status.insert(
-                    id.clone(),
-                    json!({ "push_error": "push data missing for id" }),
-                );
-            }
+            let (result, ok) = push_to(&s, id);
+            failed += usize::from(!ok);
+            status.insert(id.clone(), result);
         }
     }
     s.log.push((ids.clone(), body.to_vec()));
@@ -845,20 +914,22 @@ async fn push(
     let mut status = serde_json::Map::new();
     let mut failed = 0;
     for id in &ids {
-        if s.enrollments.get(id).is_some_and(|e| e.token_updates > 0) {
-            status.insert(
-                id.clone(),
-                json!({ "push_result": uuid::Uuid::new_v4().to_string().to_uppercase() }),
-            );
-        } else {
-            failed += 1;
-            status.insert(
-                id.clone(),
-                json!({ "push_error": "push data missing for id" }),
-            );
-        }
+        let (result, ok) = push_to(&s, id);
+        failed += usize::from(!ok);
+        status.insert(id.clone(), result);
     }
     respond(json!({ "status": status }), ids.len(), failed)
+}
+
+/// One id's push result as NanoMDM words it: pushed when the device sent its push token
+/// (TokenUpdate), "push data missing" otherwise. True if pushed.
+fn push_to(s: &FakeState, id: &str) -> (serde_json::Value, bool) {
+    if s.enrollments.get(id).is_some_and(|e| e.token_updates > 0) {
+        let push_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        (json!({ "push_result": push_id }), true)
+    } else {
+        (json!({ "push_error": "push data missing for id" }), false)
+    }
 }
 
 /// What a hostile device can send: a binary plist whose arrays each reference the previous one
