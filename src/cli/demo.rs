@@ -36,6 +36,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         scenario: Scenario::demo(),
         token_dir: Some(data_dir.join("tokens")),
         public_url: None,
+        trust: allot_trust::Trust::system(),
     })
     .await?;
     let locations: Vec<(String, String, allot_domain::Program)> = {

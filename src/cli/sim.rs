@@ -24,9 +24,15 @@ pub struct SimArgs {
     /// Base URL clients reach the simulator at, when not the listen address.
     #[arg(long)]
     public_url: Option<String>,
+    /// PEM certificates (one or more) that notification receivers' HTTPS may chain to, besides
+    /// the public and the platform's roots: a receiver with a private CA.
+    #[arg(long, env = "ALLOT_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let trust = allot_trust::Trust::from_optional_file(args.ca_file.as_deref())
+        .map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
     let mut scenario = match &args.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -48,6 +54,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         scenario,
         token_dir: args.token_dir.clone(),
         public_url: args.public_url,
+        trust,
     })
     .await?;
     {

@@ -18,7 +18,7 @@ use crate::pacer::Pacer;
 
 /// A content token as sent in `Authorization: Bearer …`. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Bearer(String);
+pub struct Bearer(pub(crate) String);
 
 impl Bearer {
     pub fn new(token_text: &str) -> Self {
@@ -62,6 +62,8 @@ pub struct ClientOptions {
     /// Fraction of `maxRequestPerSecond` to use, leaving room for clock jitter.
     pub rate_margin: f64,
     pub timeout: Duration,
+    /// What HTTPS to Apple trusts (`ALLOT_CA_FILE` behind a TLS-inspecting proxy).
+    pub trust: allot_trust::Trust,
 }
 
 impl ClientOptions {
@@ -74,6 +76,7 @@ impl ClientOptions {
             max_backoff: Duration::from_secs(60),
             rate_margin: 0.95,
             timeout: Duration::from_secs(60),
+            trust: allot_trust::Trust::system(),
         }
     }
 }
@@ -130,11 +133,13 @@ const CONFIG_TTL: Duration = Duration::from_secs(300);
 
 impl AppleClient {
     pub fn new(opts: ClientOptions) -> Self {
-        let http = reqwest::Client::builder()
+        let http = opts
+            .trust
+            .client_builder()
             .timeout(opts.timeout)
             .user_agent(concat!("Allot/", env!("CARGO_PKG_VERSION")))
             .build()
-            .expect("an HTTP client with default TLS settings");
+            .expect("an HTTP client (its certificates were checked when loaded)");
         Self {
             http,
             opts,

@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         scenario,
         token_dir: None,
         public_url: None,
+        trust: allot_trust::Trust::system(),
     })
     .await?;
     let build = started.elapsed();

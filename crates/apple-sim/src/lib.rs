@@ -36,6 +36,8 @@ pub struct SimOptions {
     pub token_dir: Option<PathBuf>,
     /// The base URL clients reach this simulator at (default `http://<bound address>`).
     pub public_url: Option<String>,
+    /// What the notification sender trusts beyond public and platform roots (`--ca-file`).
+    pub trust: allot_trust::Trust,
 }
 
 /// A running simulator; dropping it stops it.
@@ -90,10 +92,12 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<RunningSim> {
         .map_err(|e| anyhow::anyhow!("cannot write token files: {e}"))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     world.notifier = Some(tx);
+    let notify_client = notify::http_client(&opts.trust);
+    world.notify_client = Some(notify_client.clone());
     let shared: Shared = Arc::new(Mutex::new(world));
 
     let ticker = tokio::spawn(run_events(shared.clone()));
-    let sender = tokio::spawn(notify::run_sender(shared.clone(), rx));
+    let sender = tokio::spawn(notify::run_sender(shared.clone(), notify_client, rx));
     let app = http::router(shared.clone());
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -115,6 +119,7 @@ pub async fn start_local(scenario: &str) -> anyhow::Result<RunningSim> {
         scenario: Scenario::parse(scenario).map_err(anyhow::Error::msg)?,
         token_dir: None,
         public_url: None,
+        trust: allot_trust::Trust::system(),
     })
     .await
 }

@@ -59,8 +59,11 @@ pub fn enqueue(world: &mut World, location: usize, kind: &str, payload: serde_js
 }
 
 /// Delivers queued notifications; each in its own task so a slow receiver delays only itself.
-pub async fn run_sender(shared: Shared, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
-    let client = http_client();
+pub async fn run_sender(
+    shared: Shared,
+    client: reqwest::Client,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
     while let Some(out) = rx.recv().await {
         let (attempts, delay) = {
             let w = shared.lock().expect("world lock");
@@ -92,11 +95,13 @@ pub async fn run_sender(shared: Shared, mut rx: mpsc::UnboundedReceiver<Outgoing
     }
 }
 
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The client notifications are sent with: public and platform roots plus `--ca-file`'s.
+pub fn http_client(trust: &allot_trust::Trust) -> reqwest::Client {
+    trust
+        .client_builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .expect("an HTTP client with default TLS settings")
+        .expect("an HTTP client (its certificates were checked when loaded)")
 }
 
 async fn post(client: &reqwest::Client, url: &str, auth_token: &str, body: Vec<u8>) -> bool {
@@ -111,7 +116,7 @@ async fn post(client: &reqwest::Client, url: &str, auth_token: &str, body: Vec<u
 }
 
 /// The synchronous `TEST_NOTIFICATION` of client config: one attempt, which must get a 2xx.
-pub async fn send_test(url: &str, auth_token: &str, uid: &str) -> bool {
+pub async fn send_test(client: &reqwest::Client, url: &str, auth_token: &str, uid: &str) -> bool {
     let envelope = NotificationEnvelope {
         notification_id: uuid::Uuid::new_v4().to_string(),
         notification_type: notification_type::TEST_NOTIFICATION.to_owned(),
@@ -119,5 +124,5 @@ pub async fn send_test(url: &str, auth_token: &str, uid: &str) -> bool {
         u_id: uid.to_owned(),
     };
     let body = serde_json::to_vec(&envelope).expect("serialisable");
-    post(&http_client(), url, auth_token, body).await
+    post(client, url, auth_token, body).await
 }

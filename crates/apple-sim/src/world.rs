@@ -76,6 +76,8 @@ pub struct World {
     pub counter: u64,
     /// Where queued notifications go; `None` until the server starts its sender.
     pub notifier: Option<tokio::sync::mpsc::UnboundedSender<crate::notify::Outgoing>>,
+    /// The notification sender's HTTPS client (trusting `--ca-file`); `None` until the server starts.
+    pub notify_client: Option<reqwest::Client>,
     /// Per-location rate-limit window: its start and the requests counted in it.
     pub rate_windows: HashMap<usize, (std::time::Instant, u32)>,
 }
@@ -99,6 +101,7 @@ impl World {
             base_url: String::new(),
             counter: 0,
             notifier: None,
+            notify_client: None,
             rate_windows: HashMap::new(),
         }
     }

@@ -18,6 +18,8 @@ pub struct NanoMdmConfig {
     /// `nanomdm` or `nanohub`.
     pub user: String,
     pub api_key: String,
+    /// What HTTPS to NanoMDM trusts (`ALLOT_CA_FILE`: NanoMDM often has a private CA's certificate).
+    pub trust: allot_trust::Trust,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,7 +93,9 @@ fn encode_id(id: &str) -> String {
 
 impl NanoMdm {
     pub fn new(cfg: NanoMdmConfig) -> Self {
-        let http = reqwest::Client::builder()
+        let http = cfg
+            .trust
+            .client_builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("an HTTP client");

@@ -55,6 +55,7 @@ async fn setup(unknown: UnknownIds) -> (FakeNanoMdm, NanoMdm, Receiver) {
         prefix: "/v1".into(),
         user: "nanomdm".into(),
         api_key: "nanomdm-api-key".into(),
+        trust: allot_trust::Trust::system(),
     });
     (fake, mdm, rx)
 }
@@ -182,6 +183,7 @@ async fn nanomdms_answers_are_read_per_enrollment() {
         prefix: "/v1".into(),
         user: "nanomdm".into(),
         api_key: "wrong".into(),
+        trust: allot_trust::Trust::system(),
     });
     assert_eq!(
         bad.enqueue(

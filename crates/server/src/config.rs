@@ -73,6 +73,8 @@ pub struct Config {
     /// Take the client's address from the last `X-Forwarded-For` hop (only behind a proxy that
     /// sets it), for the sign-in throttle.
     pub trust_forwarded_for: bool,
+    /// What outgoing HTTPS trusts: public and platform roots, plus `ALLOT_CA_FILE`'s certificates.
+    pub trust: allot_trust::Trust,
 }
 
 impl std::fmt::Debug for Config {
@@ -86,6 +88,7 @@ impl std::fmt::Debug for Config {
             )
             .field("apple_url", &self.apple_url)
             .field("public_url", &self.public_url)
+            .field("trust", &self.trust)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +138,7 @@ impl Default for Config {
             reclaim_grace: Duration::from_secs(24 * 3600),
             metadata_language: "en-us".into(),
             trust_forwarded_for: false,
+            trust: allot_trust::Trust::system(),
         }
     }
 }
@@ -167,6 +171,7 @@ struct FileConfig {
     device_info_hours: Option<f64>,
     metadata_max_age_hours: Option<f64>,
     trust_forwarded_for: Option<bool>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +203,13 @@ impl Config {
             }
             Ok(from_file)
         };
+        if let Some(v) = pick(
+            "ALLOT_CA_FILE",
+            f.ca_file.map(|p| p.to_string_lossy().into_owned()),
+        )? {
+            c.trust = allot_trust::Trust::from_ca_file(std::path::Path::new(v.trim()))
+                .map_err(|e| ConfigError(format!("ALLOT_CA_FILE: {e}")))?;
+        }
         if let Some(v) = pick("ALLOT_LISTEN", f.listen)? {
             c.listen = v.trim().parse().map_err(|_| {
                 ConfigError(format!(
@@ -470,6 +482,7 @@ mod tests {
         assert!(err(&[("ALLOT_RECLAIM_GRACE_HOURS", "soon")]).contains("ALLOT_RECLAIM_GRACE_HOURS"));
         assert!(err(&[("ALLOT_METADATA_LANGUAGE", "en us")]).contains("ALLOT_METADATA_LANGUAGE"));
         assert!(err(&[("ALLOT_NANOMDM_URL", "http://mdm:9000")]).contains("go together"));
+        assert!(err(&[("ALLOT_CA_FILE", "/nonexistent/corp-ca.pem")]).contains("corp-ca.pem"));
         let dir = std::env::temp_dir().join(format!("allot-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.toml"), "lisen = \"x\"").unwrap();

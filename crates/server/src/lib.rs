@@ -83,7 +83,10 @@ impl Server {
         let new_admin_key = ensure_admin_key(&store, config.admin_api_key.as_deref()).await?;
         let new_console_password =
             console::ensure_admin_account(&store, config.console_admin_password.as_deref()).await?;
-        let apple = AppleClient::new(ClientOptions::new(&config.apple_url));
+        let apple = AppleClient::new(ClientOptions {
+            trust: config.trust.clone(),
+            ..ClientOptions::new(&config.apple_url)
+        });
         let instance = Instance {
             id: instance_id,
             name: "Allot".into(),
@@ -109,6 +112,7 @@ impl Server {
                 prefix: config.nanomdm_prefix.clone(),
                 user: config.nanomdm_user.clone(),
                 api_key: key.clone(),
+                trust: config.trust.clone(),
             })),
             _ => None,
         };

@@ -103,17 +103,20 @@ pub async fn post_client_config(
     body: Bytes,
 ) -> AppleResult<Json<ClientConfigResponse>> {
     let req: ClientConfigRequest = parse_body(&body)?;
-    let (uid, allow_http) = {
+    let (uid, allow_http, client) = {
         let w = shared.lock().expect("world lock");
         validate(&w.settings, &req)?;
         (
             w.locations[ctx.location].uid.clone(),
             w.settings.allow_http_loopback_notifications,
+            w.notify_client.clone(),
         )
     };
     if let (Some(url), Some(token)) = (&req.notification_url, &req.notification_auth_token) {
         check_url(url, allow_http)?;
-        if !crate::notify::send_test(url, token, &uid).await {
+        let client =
+            client.unwrap_or_else(|| crate::notify::http_client(&allot_trust::Trust::system()));
+        if !crate::notify::send_test(&client, url, token, &uid).await {
             return Err(AppleError::new(codes::NOTIFICATION_URL_UNREACHABLE));
         }
     }

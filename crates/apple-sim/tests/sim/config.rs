@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::*;
 
@@ -182,4 +182,55 @@ async fn configuring_notifications_sends_a_test_notification_first() {
         sim.get("client/config", &t).await.ok()["notificationAuthToken"],
         "secret-123"
     );
+}
+
+/// zentral's receiver, and many organizations' MDM hosts, have certificates from a private CA:
+/// with `--ca-file` naming it the simulator reaches them; without, it answers 9728 as before.
+#[tokio::test]
+async fn notifications_reach_an_https_receiver_whose_certificate_a_private_ca_signed() {
+    use allot_trust::testing::{HttpsReceiver, PrivateCa};
+    let ca = PrivateCa::new("Example Corp private CA");
+    let rx = HttpsReceiver::start(&ca, &["localhost"]).await;
+    let url = rx.url("localhost", "/apple/notifications/hq");
+    let config = json!({ "notificationUrl": url, "notificationAuthToken": "secret-123", "notificationTypes": ["ASSET_MANAGEMENT"] });
+
+    let untrusting = TestSim::small().await;
+    let t = untrusting.token(HQ).await;
+    untrusting
+        .post("client/config", &t, config.clone())
+        .await
+        .assert_error(9728, 400);
+    assert!(
+        rx.received().is_empty(),
+        "no request got past the handshake"
+    );
+
+    let trust = allot_trust::Trust::from_pem(ca.pem().as_bytes(), "the test CA").unwrap();
+    let sim = TestSim::start_trusting(SMALL, trust).await;
+    let t = sim.token(HQ).await;
+    let c = sim.post("client/config", &t, config).await;
+    assert_eq!(c.ok()["notificationUrl"], url.as_str());
+    let test = rx.received();
+    assert_eq!(test.len(), 1);
+    assert_eq!(test[0].header("authorization"), Some("Bearer secret-123"));
+    let body: Value = serde_json::from_slice(&test[0].body).unwrap();
+    assert_eq!(body["notificationType"], "TEST_NOTIFICATION");
+
+    // Later notifications go the same way, from the background sender.
+    let e = sim
+        .post(
+            "assets/associate",
+            &t,
+            json!({ "assets": [{ "adamId": "111", "pricingParam": "STDQ" }], "serialNumbers": ["HTTPS-1"] }),
+        )
+        .await;
+    let event_id = e.ok()["eventId"].as_str().unwrap().to_owned();
+    sim.wait_event(&t, &event_id).await;
+    let sent = sim.notifications_settled().await;
+    assert!(sent.iter().all(|n| n["outcome"] == "delivered"), "{sent:?}");
+    let got = rx.received();
+    assert_eq!(got.len(), 2);
+    let body: Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert_eq!(body["notificationType"], "ASSET_MANAGEMENT");
+    assert_eq!(body["notification"]["eventId"], event_id.as_str());
 }

@@ -80,11 +80,25 @@ impl TestSim {
     }
 
     pub async fn start_with(scenario: &str, token_dir: Option<std::path::PathBuf>) -> Self {
+        Self::start_opts(scenario, token_dir, allot_trust::Trust::system()).await
+    }
+
+    /// A simulator whose notification sender also trusts `trust`'s certificates (`--ca-file`).
+    pub async fn start_trusting(scenario: &str, trust: allot_trust::Trust) -> Self {
+        Self::start_opts(scenario, None, trust).await
+    }
+
+    async fn start_opts(
+        scenario: &str,
+        token_dir: Option<std::path::PathBuf>,
+        trust: allot_trust::Trust,
+    ) -> Self {
         let sim = allot_apple_sim::start(SimOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             scenario: Scenario::parse(scenario).unwrap(),
             token_dir,
             public_url: None,
+            trust,
         })
         .await
         .unwrap();
