@@ -9,11 +9,13 @@
 //!   reported as [`AppleError::OutcomeUnknown`] for the caller to reconcile by reading state.
 //! * Page walks run at most 5 requests at once and report whether the data changed mid-walk.
 
+pub mod catalog;
 pub mod client;
 pub mod error;
 pub mod pacer;
 pub mod walk;
 
+pub use catalog::{CatalogApiError, CatalogClient, DeveloperKey};
 pub use client::{AppleClient, AssignmentsQuery, Bearer, ClientOptions, UsersQuery};
 pub use error::{AppleError, AppleResult};
 pub use walk::{walk, PageSink, Paged, SinkError, WalkError, WalkSummary};

@@ -48,6 +48,10 @@ pub struct AppMeta {
     /// No longer for sale: like a custom app, known only with an owner's `itvt` cookie.
     #[serde(default)]
     pub removed_from_sale: bool,
+    /// The storefronts (`us`, `gb`, …) that sell it; every one when empty. The metadata API
+    /// answers for it only in those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storefronts: Vec<String>,
 }
 
 fn default_minimum_os() -> String {
@@ -113,6 +117,7 @@ impl AppMeta {
             device_based_licensing: device,
             b2b_custom: false,
             removed_from_sale: false,
+            storefronts: Vec::new(),
             name,
         }
     }

@@ -93,6 +93,8 @@ pub struct AssetSpec {
     pub removed_from_sale: bool,
     #[serde(rename = "minimumOSVersion")]
     pub minimum_os_version: Option<String>,
+    /// Sold only in these storefronts (`gb`, …): the metadata API finds it there alone.
+    pub storefronts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +242,9 @@ fn fill_location(world: &mut World, loc: &mut Location, spec: &LocationSpec) -> 
         }
         meta.b2b_custom |= a.b2b_custom_app;
         meta.removed_from_sale |= a.removed_from_sale;
+        if let Some(s) = &a.storefronts {
+            meta.storefronts = s.iter().map(|s| s.to_lowercase()).collect();
+        }
     }
     for u in &spec.users {
         let status = match u.status.as_deref().unwrap_or(user_status::REGISTERED) {

@@ -59,6 +59,16 @@ pub struct Settings {
     pub allow_http_loopback_notifications: bool,
     /// The shape of the content metadata lookup's answers.
     pub lookup_form: LookupForm,
+    /// The metadata API for organizations (spec §18.2) checks each developer token's ES256
+    /// signature against this public key (PEM, "BEGIN PUBLIC KEY"); without it every request is
+    /// refused, as Apple refuses a key it does not know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_api_public_key: Option<String>,
+    /// The `kid` and `iss` developer tokens must carry, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_api_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_api_team_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -77,6 +87,9 @@ impl Default for Settings {
             notification_retry_delay_ms: 500,
             allow_http_loopback_notifications: true,
             lookup_form: LookupForm::Template,
+            metadata_api_public_key: None,
+            metadata_api_key_id: None,
+            metadata_api_team_id: None,
         }
     }
 }
@@ -129,6 +142,9 @@ impl Settings {
             if v == 0 {
                 return Err(format!("settings.{name} must be at least 1"));
             }
+        }
+        if let Some(pem) = &self.metadata_api_public_key {
+            crate::http::catalog_api::public_key(pem)?;
         }
         if self.tick_ms == 0 {
             return Err("settings.tickMs must be at least 1".into());

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod assignments;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -143,7 +143,7 @@ enum Scalar {
 }
 
 /// An id Apple sends as `"1234"` or `1234`.
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(match Scalar::deserialize(d)? {
         Scalar::Str(s) => s,
         Scalar::Int(i) => i.to_string(),
@@ -152,7 +152,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
 }
 
 /// A number Apple sends as `1234` or `"1234"`; anything else reads as 0 (unknown).
-fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(match Option::<Scalar>::deserialize(d)? {
         Some(Scalar::Int(i)) => i,
         Some(Scalar::Str(s)) => s.trim().parse().unwrap_or(0),

@@ -90,7 +90,7 @@ async fn fill(store: &Store) -> Result<Vec<(i64, String)>, Box<dyn std::error::E
             artist: None,
             genre: None,
             device_licensing: true,
-            external_version_id: None,
+            ..Default::default()
         });
     }
     for chunk in metadata.chunks(1000) {

@@ -75,6 +75,27 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// What outgoing HTTPS trusts: public and platform roots, plus `ALLOT_CA_FILE`'s certificates.
     pub trust: allot_trust::Trust,
+    /// Apple's metadata API for organizations (§18.2), when a developer key is configured.
+    pub metadata_api: Option<MetadataApi>,
+}
+
+/// The developer key of the metadata API and where to ask it. The key is a secret: it is read from
+/// the environment or a file (`ALLOT_METADATA_API_KEY_FILE`, the `.p8`), never stored or shown.
+#[derive(Clone)]
+pub struct MetadataApi {
+    pub key_id: String,
+    pub team_id: String,
+    pub key_pem: String,
+    /// One base URL for every location instead of Apple's two (`api.ent`/`api.edu`).
+    pub url: Option<String>,
+    /// Storefronts tried after the location's own.
+    pub storefronts: Vec<String>,
+}
+
+impl MetadataApi {
+    pub fn developer_key(&self) -> Result<allot_apple_client::DeveloperKey, String> {
+        allot_apple_client::DeveloperKey::from_p8(&self.key_id, &self.team_id, &self.key_pem)
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -139,6 +160,7 @@ impl Default for Config {
             metadata_language: "en-us".into(),
             trust_forwarded_for: false,
             trust: allot_trust::Trust::system(),
+            metadata_api: None,
         }
     }
 }
@@ -172,6 +194,11 @@ struct FileConfig {
     metadata_max_age_hours: Option<f64>,
     trust_forwarded_for: Option<bool>,
     ca_file: Option<PathBuf>,
+    metadata_api_key_id: Option<String>,
+    metadata_api_team_id: Option<String>,
+    metadata_api_key: Option<String>,
+    metadata_api_url: Option<String>,
+    metadata_api_storefronts: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -418,6 +445,13 @@ impl Config {
             }
             c.metadata_language = tag;
         }
+        c.metadata_api = metadata_api(
+            pick("ALLOT_METADATA_API_KEY_ID", f.metadata_api_key_id)?,
+            pick("ALLOT_METADATA_API_TEAM_ID", f.metadata_api_team_id)?,
+            pick("ALLOT_METADATA_API_KEY", f.metadata_api_key)?,
+            pick("ALLOT_METADATA_API_URL", f.metadata_api_url)?,
+            pick("ALLOT_METADATA_API_STOREFRONTS", f.metadata_api_storefronts)?,
+        )?;
         Ok(c)
     }
 
@@ -430,6 +464,71 @@ impl Config {
                 .into_owned()
         })
     }
+}
+
+/// The metadata API's settings: the key id, team id and key together or not at all.
+fn metadata_api(
+    key_id: Option<String>,
+    team_id: Option<String>,
+    key: Option<String>,
+    url: Option<String>,
+    storefronts: Option<String>,
+) -> Result<Option<MetadataApi>, ConfigError> {
+    let (key_id, team_id, key_pem) = match (key_id, team_id, key) {
+        (None, None, None) => {
+            if url.is_some() {
+                return Err(ConfigError(
+                    "ALLOT_METADATA_API_URL needs ALLOT_METADATA_API_KEY_ID, ALLOT_METADATA_API_TEAM_ID and ALLOT_METADATA_API_KEY(_FILE)".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(a), Some(b), Some(c)) => (a, b, c),
+        _ => {
+            return Err(ConfigError(
+                "ALLOT_METADATA_API_KEY_ID, ALLOT_METADATA_API_TEAM_ID and ALLOT_METADATA_API_KEY (or _FILE, the .p8) go together".into(),
+            ))
+        }
+    };
+    let url = match url.map(|u| u.trim().trim_end_matches('/').to_owned()) {
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+            return Err(ConfigError(format!(
+                "ALLOT_METADATA_API_URL {u:?} is not an http(s) URL"
+            )))
+        }
+        other => other,
+    };
+    let storefronts = match storefronts {
+        Some(list) => {
+            let v: Vec<String> = list
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if v.is_empty()
+                || v.iter()
+                    .any(|s| s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()))
+            {
+                return Err(ConfigError(format!(
+                    "ALLOT_METADATA_API_STOREFRONTS {list:?} must be two-letter storefronts separated by commas, such as us,gb,de"
+                )));
+            }
+            v
+        }
+        None => allot_apple_wire::catalog::FALLBACK_STOREFRONTS
+            .map(String::from)
+            .to_vec(),
+    };
+    let api = MetadataApi {
+        key_id: key_id.trim().to_owned(),
+        team_id: team_id.trim().to_owned(),
+        key_pem,
+        url,
+        storefronts,
+    };
+    api.developer_key()
+        .map_err(|e| ConfigError(format!("the metadata API's developer key: {e}")))?;
+    Ok(Some(api))
 }
 
 #[cfg(test)]
@@ -483,6 +582,16 @@ mod tests {
         assert!(err(&[("ALLOT_METADATA_LANGUAGE", "en us")]).contains("ALLOT_METADATA_LANGUAGE"));
         assert!(err(&[("ALLOT_NANOMDM_URL", "http://mdm:9000")]).contains("go together"));
         assert!(err(&[("ALLOT_CA_FILE", "/nonexistent/corp-ca.pem")]).contains("corp-ca.pem"));
+        assert!(err(&[("ALLOT_METADATA_API_KEY_ID", "ABC123DEFG")]).contains("go together"));
+        assert!(err(&[
+            ("ALLOT_METADATA_API_KEY_ID", "ABC123DEFG"),
+            ("ALLOT_METADATA_API_TEAM_ID", "TEAM123456"),
+            (
+                "ALLOT_METADATA_API_KEY",
+                "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"
+            ),
+        ])
+        .contains(".p8"));
         let dir = std::env::temp_dir().join(format!("allot-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.toml"), "lisen = \"x\"").unwrap();

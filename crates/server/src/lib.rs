@@ -99,6 +99,12 @@ impl Server {
             lease_owner: Some(lease_owner(&config.data_dir)?),
             metadata_language: config.metadata_language.clone(),
             metadata_max_age: config.metadata_max_age,
+            catalog: metadata_api_client(config)?,
+            catalog_storefronts: config
+                .metadata_api
+                .as_ref()
+                .map(|m| m.storefronts.clone())
+                .unwrap_or_default(),
             ..Default::default()
         };
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
@@ -395,4 +401,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// Apple's metadata API for organizations, when a developer key is configured.
+fn metadata_api_client(
+    config: &Config,
+) -> anyhow::Result<Option<std::sync::Arc<allot_apple_client::CatalogClient>>> {
+    let Some(api) = &config.metadata_api else {
+        return Ok(None);
+    };
+    let key = api
+        .developer_key()
+        .map_err(|e| anyhow::anyhow!("the metadata API's developer key: {e}"))?;
+    let mut client = allot_apple_client::CatalogClient::new(key, &config.trust);
+    if let Some(url) = &api.url {
+        client = client.with_base_url(url);
+    }
+    Ok(Some(std::sync::Arc::new(client)))
 }

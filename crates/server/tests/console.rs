@@ -157,6 +157,25 @@ async fn signing_in_and_every_page() {
         html.contains("Show the plan"),
         "admins may deploy from here"
     );
+    // What Apple's metadata says of the app, with its source and age, on the page and in the API.
+    assert!(
+        html.contains("Version 1.0 (external id 1000000) · iOS 15.0 or later · iPhone, iPad · from Apple&#39;s content metadata lookup · checked with Apple just now"),
+        "{html}"
+    );
+    let (status, meta) = app.get("/api/v1/apps/111/metadata").await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["minimumOSVersion"], "15.0");
+    assert_eq!(meta["latestVersion"], "1.0");
+    assert_eq!(meta["externalVersionId"], 1_000_000);
+    assert_eq!(
+        meta["deviceFamilies"],
+        serde_json::json!(["iphone", "ipad"])
+    );
+    assert_eq!(meta["source"], "lookup");
+    assert_eq!(meta["customApp"], false);
+    let (status, err) = app.get("/api/v1/apps/424242/metadata").await;
+    assert_eq!(status, 404);
+    assert!(err.to_string().contains("424242"), "{err}");
     let (status, csv, _) = b.get("/reports/licenses.csv").await;
     assert_eq!(status, 200);
     assert!(csv.starts_with("name,adamId,type,token"), "{csv}");

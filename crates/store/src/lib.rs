@@ -168,7 +168,7 @@ delegate! {
     fn delete_stale_users(&self, token_id: i64, generation: i64) -> u64;
     fn users(&self, token_id: i64) -> Vec<UserRow>;
     fn upsert_metadata(&self, rows: &[MetadataRow], now: i64) -> ();
-    fn metadata_due(&self, token_id: i64, older_than: i64) -> Vec<String>;
+    fn metadata_due(&self, token_id: i64, older_than: i64) -> Vec<(String, String)>;
     fn metadata(&self, adam_id: &str) -> Option<MetadataRow>;
     fn mark_notification_seen(&self, id: &str, token_id: i64, kind: &str, now: i64) -> bool;
     fn forget_notification(&self, id: &str) -> ();

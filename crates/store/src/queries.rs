@@ -729,12 +729,15 @@ macro_rules! impl_queries {
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO app_metadata (adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, \
-                         device_licensing, fetched_at, external_version_id) VALUES {} ON CONFLICT (adam_id) DO UPDATE SET name = excluded.name, \
+                         device_licensing, fetched_at, external_version_id, minimum_os_version, custom_app, source, storefront) \
+                         VALUES {} ON CONFLICT (adam_id) DO UPDATE SET name = excluded.name, \
                          bundle_id = excluded.bundle_id, icon_url = excluded.icon_url, platforms = excluded.platforms, \
                          version = excluded.version, kind = excluded.kind, artist = excluded.artist, genre = excluded.genre, \
                          device_licensing = excluded.device_licensing, fetched_at = excluded.fetched_at, \
-                         external_version_id = excluded.external_version_id",
-                        values(chunk.len(), 12, 1)
+                         external_version_id = excluded.external_version_id, \
+                         minimum_os_version = excluded.minimum_os_version, custom_app = excluded.custom_app, \
+                         source = excluded.source, storefront = excluded.storefront",
+                        values(chunk.len(), 16, 1)
                     );
                     let mut q = sqlx::query(&sql);
                     for m in chunk {
@@ -750,18 +753,23 @@ macro_rules! impl_queries {
                             .bind(&m.genre)
                             .bind(m.device_licensing)
                             .bind(now)
-                            .bind(m.external_version_id);
+                            .bind(m.external_version_id)
+                            .bind(&m.minimum_os_version)
+                            .bind(m.custom_app)
+                            .bind(if m.source.is_empty() { "lookup" } else { m.source.as_str() })
+                            .bind(&m.storefront);
                     }
                     q.execute(&self.pool).await?;
                 }
                 Ok(())
             }
 
-            /// adamIds of a token's assets whose metadata is missing or older than `older_than`.
-            pub async fn metadata_due(&self, token_id: i64, older_than: i64) -> Result<Vec<String>, StoreError> {
-                Ok(sqlx::query_scalar(
-                    "SELECT DISTINCT a.adam_id FROM assets a LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
-                     WHERE a.token_id = $1 AND (m.adam_id IS NULL OR m.fetched_at < $2) ORDER BY a.adam_id",
+            /// adamIds of a token's assets whose metadata is missing or older than `older_than`, with
+            /// their product type (`App`, `Book`).
+            pub async fn metadata_due(&self, token_id: i64, older_than: i64) -> Result<Vec<(String, String)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT a.adam_id, MIN(a.product_type) FROM assets a LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
+                     WHERE a.token_id = $1 AND (m.adam_id IS NULL OR m.fetched_at < $2) GROUP BY a.adam_id ORDER BY a.adam_id",
                 )
                 .bind(token_id)
                 .bind(older_than)
@@ -771,8 +779,8 @@ macro_rules! impl_queries {
 
             pub async fn metadata(&self, adam_id: &str) -> Result<Option<MetadataRow>, StoreError> {
                 let row = sqlx::query(
-                    "SELECT adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, device_licensing, external_version_id \
-                     FROM app_metadata WHERE adam_id = $1",
+                    "SELECT adam_id, name, bundle_id, icon_url, platforms, version, kind, artist, genre, device_licensing, external_version_id, \
+                     minimum_os_version, custom_app, source, storefront, fetched_at FROM app_metadata WHERE adam_id = $1",
                 )
                 .bind(adam_id)
                 .fetch_optional(&self.pool)
@@ -790,6 +798,11 @@ macro_rules! impl_queries {
                         genre: r.try_get("genre")?,
                         device_licensing: r.try_get("device_licensing")?,
                         external_version_id: r.try_get("external_version_id")?,
+                        minimum_os_version: r.try_get("minimum_os_version")?,
+                        custom_app: r.try_get("custom_app")?,
+                        source: r.try_get("source")?,
+                        storefront: r.try_get("storefront")?,
+                        fetched_at: r.try_get("fetched_at")?,
                     })
                 })
                 .transpose()

@@ -129,7 +129,7 @@ pub struct UserRow {
     pub id_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MetadataRow {
     pub adam_id: String,
     pub name: String,
@@ -143,6 +143,16 @@ pub struct MetadataRow {
     pub device_licensing: bool,
     /// The store's current version as devices report it (`ExternalVersionIdentifier`).
     pub external_version_id: Option<i64>,
+    /// The lowest OS version the app runs on (`minimumOSVersion`).
+    pub minimum_os_version: Option<String>,
+    /// The organization's own custom (B2B) app.
+    pub custom_app: bool,
+    /// Which of Apple's services answered: `lookup` (§18.1) or `metadata-api` (§18.2).
+    pub source: String,
+    /// The storefront (`us`, `gb`, …) the metadata API found it in.
+    pub storefront: Option<String>,
+    /// When Apple said all this (ms); set by the store on write, read back for its age.
+    pub fetched_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

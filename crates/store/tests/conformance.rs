@@ -312,7 +312,7 @@ async fn license_listing_joins_metadata_and_filters() {
             artist: None,
             genre: None,
             device_licensing: true,
-            external_version_id: None,
+            ..Default::default()
         };
         s.upsert_metadata(&[meta("10", "Zebra Notes"), meta("20", "Alpha Math")], 0)
             .await

@@ -43,6 +43,11 @@ pub struct SyncConfig {
     /// This instance's name in leases. Stable across restarts (the server keeps it in its data
     /// folder), so an instance that died mid-step takes its work back at once; none: random.
     pub lease_owner: Option<String>,
+    /// The metadata API for organizations (§18.2), when a developer key is configured: asked
+    /// first, the content metadata lookup (§18.1) answering for what it does not know.
+    pub catalog: Option<std::sync::Arc<allot_apple_client::CatalogClient>>,
+    /// Storefronts tried after the location's own for apps one region sells alone.
+    pub catalog_storefronts: Vec<String>,
 }
 
 impl Default for SyncConfig {
@@ -56,6 +61,10 @@ impl Default for SyncConfig {
             metadata_language: "en-us".into(),
             reconcile_asset_limit: 50,
             lease_owner: None,
+            catalog: None,
+            catalog_storefronts: allot_apple_wire::catalog::FALLBACK_STOREFRONTS
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

@@ -363,7 +363,7 @@ impl SyncEngine {
         counts.assignments_added = (after - before + counts.assignments_removed).max(0);
 
         self.update_progress(token_id, |p| p.phase = "app metadata".into());
-        if let Err(e) = self.refresh_metadata(&t).await {
+        if let Err(e) = self.refresh_metadata(&t, &mut warnings).await {
             warnings.push(format!("app names and icons could not be refreshed: {e}"));
         }
 

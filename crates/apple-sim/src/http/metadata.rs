@@ -17,7 +17,7 @@ use crate::settings::LookupForm;
 use crate::Shared;
 
 /// The location whose content token the request carries as the `itvt` cookie, if valid.
-fn cookie_location(w: &crate::world::World, headers: &HeaderMap) -> Option<usize> {
+pub(crate) fn cookie_location(w: &crate::world::World, headers: &HeaderMap) -> Option<usize> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -2,6 +2,7 @@
 //! invitation pages that stand in for Apple's other hosts, and the control API under `/_sim/`.
 
 pub mod apple;
+pub(crate) mod catalog_api;
 mod config;
 mod control;
 mod inventory;
@@ -74,6 +75,10 @@ pub fn router(shared: Shared) -> Router {
             get(manage::status).fallback(method_not_allowed),
         )
         .route(LOOKUP_PATH, get(metadata::lookup))
+        .route(
+            "/v1/catalog/{storefront}/stoken-authenticated-apps",
+            get(catalog_api::apps),
+        )
         .route("/artwork/{adam_id}/{file}", get(metadata::artwork))
         .route(
             INVITE_PATH,

@@ -1,7 +1,7 @@
 //! `/api/v1/apps`: license information for store apps — one row per app (or book) per token.
 
 use allot_store::{AppFilter, AppSort};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -91,6 +91,69 @@ pub async fn list(
         })
         .collect();
     Ok(Json(AppList { apps, total }))
+}
+
+/// What Apple's metadata services last said of an app: what the compatibility checks and
+/// automatic updates go by, with when it was said.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppMetadataView {
+    pub adam_id: String,
+    pub name: String,
+    pub bundle_id: Option<String>,
+    pub icon_url: Option<String>,
+    /// `iosSoftware`, `macSoftware`, `ebook`.
+    pub kind: Option<String>,
+    /// Apple's `deviceFamilies`: `iphone`, `ipad`, `mac`, `tvos`, …
+    pub device_families: Vec<String>,
+    /// The lowest OS version it runs on.
+    #[serde(rename = "minimumOSVersion")]
+    pub minimum_os_version: Option<String>,
+    /// The store's current version.
+    pub latest_version: Option<String>,
+    /// That version's number as devices report it (`ExternalVersionIdentifier`).
+    pub external_version_id: Option<i64>,
+    /// Apple allows device licenses for it.
+    pub device_licensing: bool,
+    /// The organization's own custom (B2B) app.
+    pub custom_app: bool,
+    /// `lookup` (content metadata lookup) or `metadata-api` (Apps and Books for Organizations).
+    pub source: String,
+    /// The storefront the metadata API found it in.
+    pub storefront: Option<String>,
+    /// When Apple said it (RFC 3339).
+    pub fetched_at: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/apps/{adam_id}/metadata", tag = "apps", params(("adam_id" = String, Path, description = "the app's or book's adamId")),
+    responses((status = 200, body = AppMetadataView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn metadata(
+    State(state): State<AppState>,
+    _c: Caller,
+    Path(adam_id): Path<String>,
+) -> Result<Json<AppMetadataView>, ApiError> {
+    let m = state.store.metadata(adam_id.trim()).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no metadata for adamId {:?}: no token holds it, or the sync that reads its metadata has not run yet",
+            adam_id.chars().take(40).collect::<String>()
+        ))
+    })?;
+    Ok(Json(AppMetadataView {
+        adam_id: m.adam_id,
+        name: m.name,
+        bundle_id: m.bundle_id,
+        icon_url: m.icon_url,
+        kind: m.kind,
+        device_families: m.platforms,
+        minimum_os_version: m.minimum_os_version,
+        latest_version: m.version,
+        external_version_id: m.external_version_id,
+        device_licensing: m.device_licensing,
+        custom_app: m.custom_app,
+        source: m.source,
+        storefront: m.storefront,
+        fetched_at: crate::api::rfc3339(m.fetched_at),
+    }))
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {

@@ -226,6 +226,8 @@ struct AppPage {
     pricing: String,
     bundle_id: Option<String>,
     platforms: String,
+    /// What Apple's metadata says of the current version and the devices it needs, with its age.
+    store_facts: Option<String>,
     token: String,
     token_id: i64,
     device_assignable: bool,
@@ -332,6 +334,7 @@ pub(crate) async fn app_page(
             .unwrap_or_else(|| format!("adamId {adam}")),
         icon: meta.as_ref().and_then(|m| m.icon_url.clone()),
         bundle_id: meta.as_ref().and_then(|m| m.bundle_id.clone()),
+        store_facts: meta.as_ref().map(store_facts),
         kind: if asset.product_type == "Book" {
             "Book"
         } else {
@@ -415,6 +418,66 @@ fn chart(history: &[(i64, i64, i64)]) -> String {
         steps(|r| r.2),
         format::time(first)
     )
+}
+
+/// "Version 14.2 (external id 867530900) · iOS 17.0 or later · iPhone, iPad, Mac · custom app ·
+/// from Apple's metadata API, us storefront · as of 2 hours ago".
+fn store_facts(m: &allot_store::MetadataRow) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &m.version {
+        parts.push(match m.external_version_id {
+            Some(id) => format!("version {v} (external id {id})"),
+            None => format!("version {v}"),
+        });
+    }
+    if let Some(os) = &m.minimum_os_version {
+        let system = if m.kind.as_deref() == Some("macSoftware") {
+            "macOS"
+        } else {
+            "iOS"
+        };
+        parts.push(format!("{system} {os} or later"));
+    }
+    if !m.platforms.is_empty() {
+        parts.push(
+            m.platforms
+                .iter()
+                .map(|f| device_family_label(f))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    if m.custom_app {
+        parts.push("custom app".into());
+    }
+    parts.push(match (m.source.as_str(), &m.storefront) {
+        ("metadata-api", Some(s)) => format!("from Apple's metadata API, {s} storefront"),
+        ("metadata-api", None) => "from Apple's metadata API".into(),
+        _ => "from Apple's content metadata lookup".into(),
+    });
+    parts.push(format!(
+        "checked with Apple {}",
+        format::ago(m.fetched_at, allot_sync::now_ms())
+    ));
+    let mut text = parts.join(" · ");
+    if let Some(first) = text.get(0..1) {
+        text = first.to_uppercase() + &text[1..];
+    }
+    text
+}
+
+/// Apple's `deviceFamilies` as people name them.
+fn device_family_label(family: &str) -> String {
+    match family {
+        "iphone" => "iPhone".into(),
+        "ipad" => "iPad".into(),
+        "ipod" => "iPod touch".into(),
+        "mac" => "Mac".into(),
+        "tvos" => "Apple TV".into(),
+        "watch" => "Apple Watch".into(),
+        "vision" | "realityDevice" => "Apple Vision Pro".into(),
+        other => other.to_owned(),
+    }
 }
 
 #[cfg(test)]
