@@ -2,12 +2,16 @@
 //! a user accepting an invitation, another writer touching the data mid-walk.
 
 use allot_apple_wire::{
-    notification_type, user_status, AssetCountNotification, UserAssociatedNotification,
-    DEFAULT_PRICING_PARAM, PRODUCT_APP, PRODUCT_BOOK,
+    notification_type, user_status, AssetCountNotification, SubscriptionCountNotification,
+    SubscriptionManagementNotification, UserAssociatedNotification, DEFAULT_PRICING_PARAM,
+    PRODUCT_APP, PRODUCT_BOOK,
 };
 use serde::Deserialize;
 
 use crate::catalog::AppMeta;
+
+/// The `productType` of the control API's purchases that buys subscription seats.
+pub const PRODUCT_SUBSCRIPTION: &str = "Subscription";
 use crate::model::{AssetRecord, Holder};
 use crate::world::World;
 
@@ -25,6 +29,12 @@ pub struct Purchase {
     /// A custom (B2B) app, made for this organization.
     #[serde(rename = "isB2BCustomApp", default)]
     pub is_b2b_custom_app: bool,
+    /// `productType: "Subscription"`: seats of subscription `adamId` (a number) of app
+    /// `parentAdamId`, renewing at the period's end unless `renewing` is false.
+    pub parent_adam_id: Option<i64>,
+    pub renewing: Option<bool>,
+    /// `YYYY-MM-DD`, for a new subscription (default: a month from now).
+    pub period_end_date: Option<String>,
 }
 
 fn count_changed(w: &mut World, location: usize, adam_id: &str, pricing: &str, delta: i64) {
@@ -41,10 +51,14 @@ fn count_changed(w: &mut World, location: usize, adam_id: &str, pricing: &str, d
     );
 }
 
-/// Buys `count` more licenses (creating the asset if new) and sends ASSET_COUNT.
+/// Buys `count` more licenses (creating the asset if new) and sends ASSET_COUNT; or, for a
+/// subscription, seats, with SUBSCRIPTION_COUNT.
 pub fn purchase(w: &mut World, location: usize, p: &Purchase) -> Result<(), String> {
     if p.count <= 0 {
         return Err("count must be a positive number of licenses".into());
+    }
+    if p.product_type.as_deref() == Some(PRODUCT_SUBSCRIPTION) {
+        return purchase_seats(w, location, p);
     }
     let pricing = p
         .pricing_param
@@ -145,6 +159,9 @@ pub fn transfer(
         supported_platforms: Some(a.platforms.clone()),
         device_assignable: Some(a.device_assignable),
         is_b2b_custom_app: false,
+        parent_adam_id: None,
+        renewing: None,
+        period_end_date: None,
     };
     refund(w, from, adam_id, pricing, count)?;
     purchase(w, to, &bought)
@@ -216,4 +233,106 @@ pub fn inject_write(w: &mut World, location: usize, prefer_user: bool) {
             });
         }
     }
+}
+
+fn subscription_count_changed(w: &mut World, location: usize, adam_id: i64) {
+    let subs = &w.locations[location].subscriptions;
+    let Some(rec) = subs.get(adam_id) else {
+        return;
+    };
+    let mut counts = subs.counts(adam_id);
+    // Apple's SUBSCRIPTION_COUNT carries available and total, not assigned.
+    counts.assigned = Default::default();
+    let payload = SubscriptionCountNotification {
+        parent_adam_id: rec.parent_adam_id,
+        adam_id,
+        counts,
+    };
+    let mut value = serde_json::to_value(payload).expect("serialisable");
+    if let Some(c) = value.get_mut("counts").and_then(|c| c.as_object_mut()) {
+        c.remove("assigned");
+    }
+    crate::notify::enqueue(w, location, notification_type::SUBSCRIPTION_COUNT, value);
+}
+
+/// Subscription seats bought into a location that enabled their management.
+fn purchase_seats(w: &mut World, location: usize, p: &Purchase) -> Result<(), String> {
+    let adam_id: i64 = p
+        .adam_id
+        .trim()
+        .parse()
+        .map_err(|_| "a subscription's adamId is a number".to_owned())?;
+    let parent = p
+        .parent_adam_id
+        .ok_or("a subscription needs the parentAdamId of its app")?;
+    let today = w.now().date_naive();
+    let period_end = match &p.period_end_date {
+        Some(d) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+            .map_err(|_| "periodEndDate must be YYYY-MM-DD".to_owned())?,
+        None => today
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(today),
+    };
+    let loc = &mut w.locations[location];
+    if !loc.subscriptions.enabled {
+        return Err(format!(
+            "location {} has not enabled subscription management (POST subscriptions/enable): Apple sells no seats into it",
+            loc.uid
+        ));
+    }
+    if loc
+        .subscriptions
+        .get(adam_id)
+        .is_some_and(|s| s.parent_adam_id != parent)
+    {
+        return Err(format!(
+            "subscription {adam_id} belongs to another app than {parent}"
+        ));
+    }
+    loc.subscriptions.purchase(
+        parent,
+        adam_id,
+        p.count,
+        p.renewing.unwrap_or(true),
+        period_end,
+    );
+    subscription_count_changed(w, location, adam_id);
+    Ok(())
+}
+
+/// The billing period of a subscription ends: expiring seats and the users on them go, deferred
+/// removals happen (SUBSCRIPTION_MANAGEMENT, DISASSOCIATE), the counts change (SUBSCRIPTION_COUNT).
+pub fn end_subscription_period(
+    w: &mut World,
+    location: usize,
+    adam_id: i64,
+) -> Result<usize, String> {
+    let loc = &mut w.locations[location];
+    if loc.subscriptions.get(adam_id).is_none() {
+        return Err(format!(
+            "location {} has no subscription {adam_id}",
+            loc.uid
+        ));
+    }
+    let ended = loc.subscriptions.end_period(adam_id);
+    for chunk in ended.chunks(allot_apple_wire::MAX_NOTIFICATION_ITEMS) {
+        let note = SubscriptionManagementNotification {
+            kind: allot_apple_wire::event_type::DISASSOCIATE.into(),
+            result: allot_apple_wire::RESULT_SUCCESS.into(),
+            event_id: None,
+            assignments: chunk
+                .iter()
+                .map(crate::model::Subscriptions::seat_view)
+                .collect(),
+            error: None,
+        };
+        crate::notify::enqueue(
+            w,
+            location,
+            notification_type::SUBSCRIPTION_MANAGEMENT,
+            serde_json::to_value(note).expect("serialisable"),
+        );
+    }
+    subscription_count_changed(w, location, adam_id);
+    Ok(ended.len())
 }

@@ -7,10 +7,11 @@ use std::time::Instant;
 use allot_apple_wire::{
     codes, event_status, event_type, notification_type, user_status, AssetManagementNotification,
     AssetRef, Assignment, ErrorInfo, ErrorResponse, RequestUser, ResponseUser, StatusResponse,
-    UserManagementNotification, MAX_NOTIFICATION_ITEMS, RESULT_FAILURE, RESULT_SUCCESS,
+    SubscriptionAssignment, SubscriptionManagementNotification, UserManagementNotification,
+    MAX_NOTIFICATION_ITEMS, RESULT_FAILURE, RESULT_SUCCESS,
 };
 
-use crate::model::{Holder, Location, UserRecord};
+use crate::model::{Holder, Location, Subscriptions, UserRecord};
 use crate::world::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,13 +22,18 @@ pub enum EventKind {
     Create,
     Update,
     Retire,
+    /// Subscription seats (spec §15): reported as `ASSOCIATE`/`DISASSOCIATE` too.
+    SubscriptionAssociate,
+    SubscriptionDisassociate,
 }
 
 impl EventKind {
     pub fn wire(self) -> &'static str {
         match self {
-            EventKind::Associate => event_type::ASSOCIATE,
-            EventKind::Disassociate => event_type::DISASSOCIATE,
+            EventKind::Associate | EventKind::SubscriptionAssociate => event_type::ASSOCIATE,
+            EventKind::Disassociate | EventKind::SubscriptionDisassociate => {
+                event_type::DISASSOCIATE
+            }
             EventKind::Revoke => event_type::REVOKE,
             EventKind::Create => event_type::CREATE,
             EventKind::Update => event_type::UPDATE,
@@ -51,9 +57,19 @@ pub enum Target {
 
 #[derive(Debug, Clone)]
 pub enum Task {
-    Asset { asset: AssetRef, target: Target },
+    Asset {
+        asset: AssetRef,
+        target: Target,
+    },
     Revoke(Target),
     User(RequestUser),
+    /// A subscription seat for a user; `flag` is `renewing` (associate) or `deferred`
+    /// (disassociate).
+    Seat {
+        adam_id: i64,
+        user: String,
+        flag: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +161,8 @@ struct BatchOutcome {
     assignments_failed: BTreeMap<i32, Vec<Assignment>>,
     users_ok: Vec<ResponseUser>,
     users_failed: BTreeMap<i32, Vec<ResponseUser>>,
+    seats_ok: Vec<SubscriptionAssignment>,
+    seats_failed: BTreeMap<i32, Vec<SubscriptionAssignment>>,
 }
 
 /// Runs up to `budget` tasks of one event. Returns true when the event is finished.
@@ -172,6 +190,10 @@ pub fn advance(world: &mut World, event_id: &str, budget: usize) -> bool {
                     Task::Asset { asset, target } => (target, Some(asset)),
                     Task::Revoke(t) => (t, None),
                     Task::User(u) => (Target::User(u.client_user_id), None),
+                    Task::Seat { adam_id, user, .. } => (
+                        Target::User(user),
+                        Some(AssetRef::new(adam_id.to_string(), "STDQ")),
+                    ),
                 };
                 event.failures.push((n, target, asset));
             }
@@ -299,6 +321,36 @@ fn run_task(
             out.users_ok.push(loc.users.get(idx).to_response());
             Ok(())
         }
+        (
+            EventKind::SubscriptionAssociate,
+            Task::Seat {
+                adam_id,
+                user,
+                flag,
+            },
+        ) => {
+            loc.users
+                .active(user)
+                .ok_or(codes::SUBSCRIPTION_USER_NOT_REGISTERED)?;
+            let seat = loc.subscriptions.associate(*adam_id, user, *flag)?;
+            out.seats_ok.push(Subscriptions::seat_view(&seat));
+            Ok(())
+        }
+        (
+            EventKind::SubscriptionDisassociate,
+            Task::Seat {
+                adam_id,
+                user,
+                flag,
+            },
+        ) => {
+            let seat = loc.subscriptions.disassociate(*adam_id, user, *flag)?;
+            // A deferred removal is told when the period ends, as Apple does.
+            if !*flag {
+                out.seats_ok.push(Subscriptions::seat_view(&seat));
+            }
+            Ok(())
+        }
         _ => Err(codes::INTERNAL_ERROR),
     }
 }
@@ -407,6 +459,20 @@ pub fn invite_code(uid: &str, client_user_id: &str, n: u64) -> String {
 
 fn record_failure(loc: &Location, kind: EventKind, task: &Task, n: i32, out: &mut BatchOutcome) {
     match task {
+        Task::Seat {
+            adam_id,
+            user,
+            flag,
+        } => {
+            out.seats_failed
+                .entry(n)
+                .or_default()
+                .push(SubscriptionAssignment {
+                    adam_id: *adam_id,
+                    client_user_id: user.clone(),
+                    renewing: kind == EventKind::SubscriptionAssociate && *flag,
+                });
+        }
         Task::Asset { asset, target } => {
             let (client_user_id, serial_number) = match target {
                 Target::User(u) => (Some(u.clone()), None),
@@ -506,6 +572,31 @@ fn emit(world: &mut World, location: usize, kind: EventKind, event_id: &str, out
             notes.push((
                 notification_type::USER_MANAGEMENT,
                 user_note(RESULT_FAILURE, chunk, Some(ErrorResponse::new(*n))),
+            ));
+        }
+    }
+    let seat_note =
+        |result: &str, items: &[SubscriptionAssignment], error: Option<ErrorResponse>| {
+            serde_json::to_value(SubscriptionManagementNotification {
+                kind: kind.wire().to_owned(),
+                result: result.to_owned(),
+                event_id: Some(event_id.to_owned()),
+                assignments: items.to_vec(),
+                error,
+            })
+            .expect("serialisable")
+        };
+    for chunk in out.seats_ok.chunks(MAX_NOTIFICATION_ITEMS) {
+        notes.push((
+            notification_type::SUBSCRIPTION_MANAGEMENT,
+            seat_note(RESULT_SUCCESS, chunk, None),
+        ));
+    }
+    for (n, items) in &out.seats_failed {
+        for chunk in items.chunks(MAX_NOTIFICATION_ITEMS) {
+            notes.push((
+                notification_type::SUBSCRIPTION_MANAGEMENT,
+                seat_note(RESULT_FAILURE, chunk, Some(ErrorResponse::new(*n))),
             ));
         }
     }

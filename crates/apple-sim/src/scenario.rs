@@ -64,6 +64,42 @@ pub struct LocationSpec {
     pub users: Vec<UserSpec>,
     #[serde(default)]
     pub assignments: Vec<AssignmentSpec>,
+    /// The MDM has enabled subscription management here (implied by `subscriptions`).
+    #[serde(default)]
+    pub subscription_management: bool,
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionSpec>,
+    #[serde(default)]
+    pub subscription_assignments: Vec<SeatSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    pub parent_adam_id: i64,
+    pub adam_id: i64,
+    /// Seats that renew at the period's end, and seats that end with it.
+    #[serde(default)]
+    pub renewing: i64,
+    #[serde(default)]
+    pub expiring: i64,
+    /// Days from now to the period's end (default 30).
+    pub period_ends_in_days: Option<i64>,
+    /// `ACTIVE` (default), `INACTIVE` or `PAUSED`.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeatSpec {
+    pub adam_id: i64,
+    pub client_user_id: String,
+    #[serde(default = "yes")]
+    pub renewing: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +196,7 @@ impl Scenario {
                 );
                 loc.mdm_info = spec.mdm_info.clone();
                 fill_location(&mut world, &mut loc, &spec).map_err(|e| format!("{at}: {e}"))?;
+                fill_subscriptions(&mut loc, &spec, now).map_err(|e| format!("{at}: {e}"))?;
                 let expires = now + Duration::days(spec.token_expires_in_days.unwrap_or(365));
                 let token = make_token(&loc.uid, 0, &org.name, expires);
                 let idx = world.add_location(loc, token);
@@ -315,6 +352,58 @@ fn fill_location(world: &mut World, loc: &mut Location, spec: &LocationSpec) -> 
                 ))
             }
         }
+    }
+    Ok(())
+}
+
+fn fill_subscriptions(
+    loc: &mut Location,
+    spec: &LocationSpec,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let subs = &mut loc.subscriptions;
+    subs.enabled = spec.subscription_management || !spec.subscriptions.is_empty();
+    for s in &spec.subscriptions {
+        if subs.get(s.adam_id).is_some() {
+            return Err(format!("subscription {} is listed twice", s.adam_id));
+        }
+        if s.renewing < 0 || s.expiring < 0 {
+            return Err(format!(
+                "subscription {}: seat counts cannot be negative",
+                s.adam_id
+            ));
+        }
+        let status = s.status.clone().unwrap_or_else(|| "ACTIVE".into());
+        if !["ACTIVE", "INACTIVE", "PAUSED"].contains(&status.as_str()) {
+            return Err(format!(
+                "subscription {}: status {status:?} is not ACTIVE, INACTIVE or PAUSED",
+                s.adam_id
+            ));
+        }
+        let end = (now + Duration::days(s.period_ends_in_days.unwrap_or(30))).date_naive();
+        subs.purchase(s.parent_adam_id, s.adam_id, s.renewing, true, end);
+        subs.purchase(s.parent_adam_id, s.adam_id, s.expiring, false, end);
+        subs.list.last_mut().expect("just added").status = status;
+    }
+    for seat in &spec.subscription_assignments {
+        if loc.users.active(&seat.client_user_id).is_none() {
+            return Err(format!(
+                "subscription seat names user {}, who has no active record",
+                seat.client_user_id
+            ));
+        }
+        loc.subscriptions
+            .associate(seat.adam_id, &seat.client_user_id, seat.renewing)
+            .map_err(|n| match n {
+                allot_apple_wire::codes::SUBSCRIPTION_ADAM_ID_INVALID => format!(
+                    "subscription seat names subscription {}, which the location does not have",
+                    seat.adam_id
+                ),
+                _ => format!(
+                    "subscription {} has more seats assigned than bought",
+                    seat.adam_id
+                ),
+            })?;
     }
     Ok(())
 }

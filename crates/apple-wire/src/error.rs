@@ -103,6 +103,14 @@ pub mod codes {
     pub const CONTENT_TYPE_NOT_SUPPORTED: i32 = 9727;
     pub const NOTIFICATION_URL_UNREACHABLE: i32 = 9728;
     pub const SERVICE_UNAVAILABLE: i32 = 9729;
+    pub const SUBSCRIPTION_REQUEST_INVALID: i32 = 9811;
+    pub const CURSOR_INVALID: i32 = 9812;
+    pub const SUBSCRIPTION_ADAM_ID_INVALID: i32 = 9813;
+    pub const SUBSCRIPTION_USER_NOT_REGISTERED: i32 = 9814;
+    pub const SUBSCRIPTION_NOT_ASSIGNED: i32 = 9815;
+    pub const SUBSCRIPTION_LIMITS_EXCEEDED: i32 = 9816;
+    pub const SUBSCRIPTION_THROUGH_GROUP: i32 = 9817;
+    pub const SUBSCRIPTIONS_EXIST: i32 = 9818;
 
     /// Every v2 error with its documented HTTP status and a message in our words.
     /// Asynchronous-only errors carry the status they would have if ever sent synchronously.
@@ -152,6 +160,14 @@ pub mod codes {
         (9727, 415, "Content-Type not supported for this endpoint."),
         (9728, 400, "The notification URL is unreachable."),
         (9729, 503, "The service is temporarily unavailable. Try again later."),
+        (9811, 400, "The subscription association request is invalid."),
+        (9812, 400, "The cursor is invalid."),
+        (9813, 400, "The subscription adamId is invalid."),
+        (9814, 400, "No registered user has this clientUserId."),
+        (9815, 400, "The user is not assigned the requested subscription."),
+        (9816, 400, "The request exceeds the subscription limits."),
+        (9817, 400, "The user already has the subscription through a group."),
+        (9818, 400, "Subscriptions exist: subscription management cannot be disabled."),
     ];
 
     fn lookup(number: i32) -> Option<&'static (i32, u16, &'static str)> {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod metadata;
 pub mod notification;
+pub mod subscriptions;
 pub mod token;
 pub mod users;
 
@@ -22,6 +23,7 @@ pub use config::*;
 pub use error::*;
 pub use events::*;
 pub use notification::*;
+pub use subscriptions::*;
 pub use token::{ContentToken, TokenError};
 pub use users::*;
 

@@ -27,6 +27,10 @@ pub fn router() -> Router<Shared> {
         .route("/_sim/locations/{uid}/purchase", post(purchase))
         .route("/_sim/locations/{uid}/refund", post(refund))
         .route(
+            "/_sim/locations/{uid}/subscriptions/{adam_id}/end-period",
+            post(end_period),
+        )
+        .route(
             "/_sim/locations/{uid}/users/{client_user_id}/accept",
             post(accept),
         )
@@ -212,6 +216,17 @@ async fn purchase(
     let i = location(&w, &uid)?;
     control_ops::purchase(&mut w, i, &p).map_err(bad)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The billing period of a subscription ends now.
+async fn end_period(
+    State(shared): State<Shared>,
+    Path((uid, adam_id)): Path<(String, i64)>,
+) -> ControlResult<Json<serde_json::Value>> {
+    let mut w = shared.lock().expect("world lock");
+    let i = location(&w, &uid)?;
+    let ended = control_ops::end_subscription_period(&mut w, i, adam_id).map_err(bad)?;
+    Ok(Json(json!({ "seatsEnded": ended })))
 }
 
 #[derive(Deserialize)]

@@ -33,7 +33,12 @@ fn no_empty_ids(ids: &[String], what: &str) -> AppleResult<()> {
 }
 
 /// Queues an event and answers its id.
-fn queue(w: &mut World, ctx: &Ctx, kind: EventKind, tasks: Vec<Task>) -> Json<EventResponse> {
+pub(crate) fn queue(
+    w: &mut World,
+    ctx: &Ctx,
+    kind: EventKind,
+    tasks: Vec<Task>,
+) -> Json<EventResponse> {
     let due = Instant::now() + Duration::from_millis(w.settings.event_delay_ms);
     let event = Event::new(ctx.location, kind, tasks, due);
     let id = event.id.clone();

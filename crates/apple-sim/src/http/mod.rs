@@ -8,6 +8,7 @@ mod control;
 mod inventory;
 mod manage;
 mod metadata;
+mod subscriptions;
 
 use allot_apple_wire::codes;
 use axum::extract::State;
@@ -73,6 +74,42 @@ pub fn router(shared: Shared) -> Router {
         .route(
             &v2("status"),
             get(manage::status).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions"),
+            get(subscriptions::list).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/enable"),
+            post(subscriptions::enable).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/disable"),
+            post(subscriptions::disable).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/assignments"),
+            get(subscriptions::assignments).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/associate"),
+            post(subscriptions::associate).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/disassociate"),
+            post(subscriptions::disassociate).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/admins"),
+            get(subscriptions::admins).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/admins/add"),
+            post(subscriptions::add_admins).fallback(method_not_allowed),
+        )
+        .route(
+            &v2("subscriptions/admins/remove"),
+            post(subscriptions::remove_admins).fallback(method_not_allowed),
         )
         .route(LOOKUP_PATH, get(metadata::lookup))
         .route(

@@ -126,6 +126,7 @@ pub struct Location {
     serial_index: HashMap<String, u32>,
     pub assignments: AssignmentStore,
     pub versions: VersionLog,
+    pub subscriptions: super::Subscriptions,
 }
 
 impl Location {
@@ -155,6 +156,7 @@ impl Location {
             serial_index: HashMap::new(),
             assignments: AssignmentStore::default(),
             versions,
+            subscriptions: super::Subscriptions::default(),
         }
     }
 

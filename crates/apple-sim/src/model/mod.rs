@@ -3,10 +3,12 @@
 
 pub mod assignments;
 pub mod location;
+pub mod subscriptions;
 pub mod users;
 pub mod versions;
 
 pub use assignments::{AssignmentStore, Holder};
 pub use location::{AssetRecord, Location, NotificationConfig, Program};
+pub use subscriptions::{Seat, SubscriptionRecord, Subscriptions};
 pub use users::{UserRecord, UserTable};
 pub use versions::VersionLog;

@@ -8,4 +8,5 @@ mod inventory;
 mod limits;
 mod metadata;
 mod notifications;
+mod subscriptions;
 mod support;
