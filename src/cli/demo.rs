@@ -39,7 +39,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         trust: allot_trust::Trust::system(),
     })
     .await?;
-    let locations: Vec<(String, String, allot_domain::Program)> = {
+    let locations: Vec<(String, String, allot_domain::Program, bool)> = {
         let w = sim.shared.lock().expect("world lock");
         w.locations
             .iter()
@@ -49,7 +49,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     allot_apple_sim::model::Program::Education => allot_domain::Program::Education,
                     allot_apple_sim::model::Program::Business => allot_domain::Program::Business,
                 };
-                (l.name.clone(), w.current_token[i].clone(), program)
+                // Locations Apple sold subscriptions into: the demo manages them too.
+                let subscriptions = !l.subscriptions.list.is_empty();
+                (
+                    l.name.clone(),
+                    w.current_token[i].clone(),
+                    program,
+                    subscriptions,
+                )
             })
             .collect()
     };
@@ -96,7 +103,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     });
     let engine = server.state.engine.clone();
     say!("Adding the demo organization's content tokens…");
-    for (name, token, program) in &locations {
+    for (name, token, program, subscriptions) in &locations {
         let added = match server.state.store.token_by_name(name).await? {
             Some(t) => t,
             None => {
@@ -118,6 +125,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 o.counts.assignments_added
             ),
             Err(e) => say!("  {name:<22} {e}"),
+        }
+        if *subscriptions {
+            match engine.enable_subscriptions(added.id).await {
+                Ok(n) => say!("  {name:<22} {n} subscriptions managed"),
+                Err(e) => say!("  {name:<22} subscriptions: {e}"),
+            }
         }
     }
     let _schedule = server.start_schedule();

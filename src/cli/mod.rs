@@ -11,6 +11,7 @@ mod mdm;
 mod output;
 mod report;
 mod sim;
+mod subscriptions;
 mod tokens;
 
 use std::path::PathBuf;
@@ -122,6 +123,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Subscription seats: enable, list with the renewal forecast, seats, assign, remove.
+    Subscriptions {
+        #[command(subcommand)]
+        command: subscriptions::SubscriptionsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// API keys for automation: list, create, revoke.
     Keys {
         #[command(subcommand)]
@@ -155,6 +163,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Mdm { command, server } => {
             mdm::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Subscriptions { command, server } => {
+            subscriptions::run(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Keys { command, server } => {
             keys::run(command, &client::Client::new(&server)?, server.output).await

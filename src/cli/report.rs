@@ -30,6 +30,13 @@ pub enum ReportCommand {
         #[arg(long, default_value = "csv")]
         format: String,
     },
+    /// Subscription renewal forecast: seats renewing and expiring, users losing access, unused
+    /// seats that will renew.
+    Subscriptions {
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
 }
 
 pub async fn run(cmd: ReportCommand, c: &Client) -> anyhow::Result<()> {
@@ -47,6 +54,9 @@ pub async fn run(cmd: ReportCommand, c: &Client) -> anyhow::Result<()> {
         ),
         ReportCommand::Expiry { format } => {
             format!("/api/v1/reports/token-expiry?format={}", segment(&format))
+        }
+        ReportCommand::Subscriptions { format } => {
+            format!("/api/v1/reports/subscriptions?format={}", segment(&format))
         }
     };
     let text = c.get_text(&path).await?;

@@ -145,6 +145,34 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
   assert.match(csv, /Swift Playgrounds/);
   await shot(page, "reports");
 
+  // Subscriptions: Northwind HQ was added again above, so its subscriptions are managed once an
+  // admin enables them; then its seats, the forecast, a seat given and taken back.
+  await page.click("text=Subscriptions");
+  await page.selectOption("#enable select[name=token]", { label: "Northwind HQ" });
+  await page.click("#enable button[type=submit]");
+  assert.match(await page.textContent(".notice"), /Apple has sold 2 into it so far/);
+  const card = 'section[id$="-1600000001"]';
+  let text = await page.textContent(card);
+  assert.match(text, /Slack/);
+  assert.match(text, /seats renewing: 10 · seats ending: 5 · people losing the subscription: 1 · renewing seats nobody uses: 8/);
+  assert.match(text, /nw-0003\s*\S*\s*ends with the period/);
+  await page.fill(`${card} form[action$="/assign"] textarea`, "nw-0005");
+  await page.click(`${card} form[action$="/assign"] button`);
+  assert.match(await page.textContent(".notice"), /Apple accepted the request for 1 user/);
+  const until = async (re) => {
+    for (let i = 0; i < 80; i++) {
+      await page.goto(`${base}/subscriptions`);
+      if (re.test(await page.textContent(card))) return;
+      await page.waitForTimeout(250);
+    }
+    assert.fail(`the subscription never showed ${re}`);
+  };
+  await until(/nw-0005/);
+  await page.fill(`${card} form[action$="/remove"] textarea`, "nw-0005");
+  await page.click(`${card} form[action$="/remove"] button`);
+  await until(/nw-0005[^]*leaves at the period's end/);
+  await shot(page, "subscriptions");
+
   for (const [path, name] of [["/users", "users"], ["/devices", "devices"]]) {
     await page.goto(`${base}${path}`);
     await shot(page, name);

@@ -7,7 +7,9 @@ use allot_apple_wire::metadata::LookupResponse;
 use allot_apple_wire::{
     limit, url_key, ClientConfigRequest, ClientConfigResponse, ErrorResponse, EventResponse,
     GetAssetsResponse, GetAssignmentsResponse, GetUsersResponse, ManageAssetsRequest,
-    ManageUsersRequest, RevokeAssetsRequest, ServiceConfigResponse, StatusResponse,
+    ManageSubscriptionsRequest, ManageUsersRequest, RevokeAssetsRequest, ServiceConfigResponse,
+    StatusResponse, SubscriptionAssignmentsResponse, SubscriptionManagementResponse,
+    SubscriptionsResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -334,6 +336,76 @@ impl AppleClient {
             url_key::GET_USERS,
             "users",
             Some(query_string(q, page)),
+        )
+        .await
+    }
+
+    // ---- subscriptions (§15): not in service/config's urls; paths under the base URL ----
+
+    /// Declares that we manage subscriptions for this location (idempotent).
+    pub async fn enable_subscriptions(
+        &self,
+        token: &Bearer,
+    ) -> AppleResult<SubscriptionManagementResponse> {
+        self.write(
+            token,
+            "subscriptionsEnable",
+            "subscriptions/enable",
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// One page of subscriptions; pass the previous page's `nextCursor`.
+    pub async fn subscriptions(
+        &self,
+        token: &Bearer,
+        cursor: Option<&str>,
+    ) -> AppleResult<SubscriptionsResponse> {
+        let q = cursor.map(|c| serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default());
+        self.read(token, "subscriptions", "subscriptions", q).await
+    }
+
+    /// One page of subscription seats and who holds them.
+    pub async fn subscription_assignments(
+        &self,
+        token: &Bearer,
+        cursor: Option<&str>,
+    ) -> AppleResult<SubscriptionAssignmentsResponse> {
+        let q = cursor.map(|c| serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default());
+        self.read(
+            token,
+            "subscriptionsAssignments",
+            "subscriptions/assignments",
+            q,
+        )
+        .await
+    }
+
+    pub async fn associate_subscriptions(
+        &self,
+        token: &Bearer,
+        req: &ManageSubscriptionsRequest,
+    ) -> AppleResult<EventResponse> {
+        self.write(
+            token,
+            "subscriptionsAssociate",
+            "subscriptions/associate",
+            req,
+        )
+        .await
+    }
+
+    pub async fn disassociate_subscriptions(
+        &self,
+        token: &Bearer,
+        req: &ManageSubscriptionsRequest,
+    ) -> AppleResult<EventResponse> {
+        self.write(
+            token,
+            "subscriptionsDisassociate",
+            "subscriptions/disassociate",
+            req,
         )
         .await
     }

@@ -70,7 +70,9 @@ pub enum NotificationPayload {
     AssetManagement(AssetManagementNotification),
     UserManagement(UserManagementNotification),
     UserAssociated(UserAssociatedNotification),
-    /// A type this crate does not decode (subscriptions, `UNLIMITED_ASSET`, future types).
+    SubscriptionCount(crate::SubscriptionCountNotification),
+    SubscriptionManagement(crate::SubscriptionManagementNotification),
+    /// A type this crate does not decode (`UNLIMITED_ASSET`, future types).
     Other(String),
 }
 
@@ -85,6 +87,12 @@ impl NotificationEnvelope {
             t::ASSET_MANAGEMENT => NotificationPayload::AssetManagement(serde_json::from_value(v)?),
             t::USER_MANAGEMENT => NotificationPayload::UserManagement(serde_json::from_value(v)?),
             t::USER_ASSOCIATED => NotificationPayload::UserAssociated(serde_json::from_value(v)?),
+            t::SUBSCRIPTION_COUNT => {
+                NotificationPayload::SubscriptionCount(serde_json::from_value(v)?)
+            }
+            t::SUBSCRIPTION_MANAGEMENT => {
+                NotificationPayload::SubscriptionManagement(serde_json::from_value(v)?)
+            }
             other => NotificationPayload::Other(other.to_owned()),
         })
     }

@@ -144,6 +144,25 @@ impl From<allot_sync::TokenError> for ApiError {
     }
 }
 
+impl From<allot_sync::SubscriptionError> for ApiError {
+    fn from(e: allot_sync::SubscriptionError) -> Self {
+        use allot_apple_client::AppleError as A;
+        use allot_sync::SubscriptionError as S;
+        let msg = e.to_string();
+        match e {
+            S::NotFound(_) => Self::not_found(msg),
+            S::NotOurs { .. } | S::NotEnabled(_) => Self::conflict(msg),
+            // Apple refused the request itself (an unknown user or subscription, a seat not held).
+            S::Apple(A::Api(_)) => Self::invalid(msg),
+            S::Apple(A::TokenExpired | A::TokenRevoked | A::NotAuthorized(_)) => {
+                Self::conflict(msg)
+            }
+            S::Apple(_) => Self::new(StatusCode::BAD_GATEWAY, "apple_unavailable", msg),
+            S::Other(m) => Self::internal(m),
+        }
+    }
+}
+
 impl From<allot_sync::SyncError> for ApiError {
     fn from(e: allot_sync::SyncError) -> Self {
         use allot_sync::SyncError as S;

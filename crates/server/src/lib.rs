@@ -100,6 +100,7 @@ impl Server {
             metadata_language: config.metadata_language.clone(),
             metadata_max_age: config.metadata_max_age,
             catalog: metadata_api_client(config)?,
+            subscription_event_poll: config.event_poll,
             catalog_storefronts: config
                 .metadata_api
                 .as_ref()

@@ -12,6 +12,7 @@ mod inventory_queries;
 mod postgres;
 mod queries;
 mod sqlite;
+mod subscription_queries;
 mod target_queries;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -231,6 +232,15 @@ delegate! {
     fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
     fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> ();
     fn declared_apps(&self, device_id: i64) -> Vec<DeclaredApp>;
+    fn enable_subscription_management(&self, token_id: i64, now: i64) -> ();
+    fn subscription_management(&self, token_id: i64) -> Option<(i64, Option<i64>)>;
+    fn replace_subscriptions(&self, token_id: i64, subs: &[SubscriptionRow], seats: &[SeatRow], now: i64) -> ();
+    fn apply_subscription_counts(&self, token_id: i64, c: &SubscriptionRow, now: i64) -> ();
+    fn put_seats(&self, token_id: i64, seats: &[SeatRow], now: i64) -> ();
+    fn remove_seats(&self, token_id: i64, seats: &[(i64, String)]) -> u64;
+    fn mark_seats_leaving(&self, token_id: i64, adam_id: i64, users: &[String], now: i64) -> u64;
+    fn subscriptions(&self, token_id: Option<i64>) -> Vec<SubscriptionRow>;
+    fn subscription_seats(&self, token_id: i64, adam_id: i64) -> Vec<SeatRow>;
     fn mark_declarations_dirty(&self, device_ids: &[i64], now: i64) -> ();
     fn mark_declarations_dirty_since(&self, since: i64, now: i64) -> u64;
     fn declarations_dirty(&self, limit: i64) -> Vec<(i64, String, Option<String>, i64)>;

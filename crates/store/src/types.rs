@@ -314,3 +314,33 @@ impl AppSort {
         }
     }
 }
+
+/// A subscription sold into a token's location (§15), as Apple last counted it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SubscriptionRow {
+    pub token_id: i64,
+    pub parent_adam_id: i64,
+    pub adam_id: i64,
+    /// `ACTIVE`, `INACTIVE`, `PAUSED`.
+    pub status: String,
+    /// `YYYY-MM-DD`: the end of the billing period.
+    pub period_end: Option<String>,
+    pub assigned_renewing: i64,
+    pub assigned_expiring: i64,
+    pub available_renewing: i64,
+    pub available_expiring: i64,
+    pub total_renewing: i64,
+    pub total_expiring: i64,
+    /// When Apple last said these counts (ms).
+    pub updated_at: i64,
+}
+
+/// A user's seat of a subscription.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SeatRow {
+    pub adam_id: i64,
+    pub client_user_id: String,
+    pub renewing: bool,
+    /// We asked Apple to take it back at the period's end.
+    pub leaving: bool,
+}

@@ -7,6 +7,7 @@ mod notifications;
 mod reconcile;
 mod run;
 mod schedule;
+mod subscriptions;
 mod tokens;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use allot_store::Store;
 pub use notifications::{NotificationError, NotificationOutcome};
 pub use run::{SyncError, SyncKind, SyncOutcome};
 pub use schedule::next_due;
+pub use subscriptions::{SeatChange, SubscriptionError};
 pub use tokens::{AddToken, TokenError};
 
 /// Intervals and limits of syncing.
@@ -48,6 +50,8 @@ pub struct SyncConfig {
     pub catalog: Option<std::sync::Arc<allot_apple_client::CatalogClient>>,
     /// Storefronts tried after the location's own for apps one region sells alone.
     pub catalog_storefronts: Vec<String>,
+    /// Least time between two polls of a subscription seat event (Apple: 30 s).
+    pub subscription_event_poll: Duration,
 }
 
 impl Default for SyncConfig {
@@ -65,6 +69,7 @@ impl Default for SyncConfig {
             catalog_storefronts: allot_apple_wire::catalog::FALLBACK_STOREFRONTS
                 .map(String::from)
                 .to_vec(),
+            subscription_event_poll: Duration::from_secs(30),
         }
     }
 }

@@ -183,6 +183,12 @@ impl SyncEngine {
                 store.upsert_users(token_id, &rows, gen).await?;
                 rows.len()
             }
+            NotificationPayload::SubscriptionCount(c) => {
+                self.apply_subscription_count(token_id, &c).await?
+            }
+            NotificationPayload::SubscriptionManagement(m) => {
+                self.apply_subscription_management(token_id, &m).await?
+            }
         })
     }
 

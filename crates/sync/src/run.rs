@@ -362,6 +362,10 @@ impl SyncEngine {
         let after = store.count_assignments(token_id).await?;
         counts.assignments_added = (after - before + counts.assignments_removed).max(0);
 
+        self.update_progress(token_id, |p| p.phase = "subscriptions".into());
+        if let Err(e) = self.sync_subscriptions(token_id, &bearer).await {
+            warnings.push(format!("subscriptions could not be read: {e}"));
+        }
         self.update_progress(token_id, |p| p.phase = "app metadata".into());
         if let Err(e) = self.refresh_metadata(&t, &mut warnings).await {
             warnings.push(format!("app names and icons could not be refreshed: {e}"));

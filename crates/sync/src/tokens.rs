@@ -130,6 +130,8 @@ impl SyncEngine {
                     notification_type::ASSET_COUNT,
                     notification_type::USER_MANAGEMENT,
                     notification_type::USER_ASSOCIATED,
+                    notification_type::SUBSCRIPTION_COUNT,
+                    notification_type::SUBSCRIPTION_MANAGEMENT,
                 ]
                 .map(String::from)
                 .to_vec(),

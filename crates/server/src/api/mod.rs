@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod mdm;
 pub mod program;
 pub mod reports;
+pub mod subscriptions;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
@@ -31,7 +32,8 @@ use crate::AppState;
         inventory::add_device, inventory::list_devices, inventory::show_device, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
-        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry,
+        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
+        subscriptions::list, subscriptions::enable, subscriptions::seats, subscriptions::assign, subscriptions::remove,
         accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions, mdm::status
     ),
     components(schemas(
@@ -44,13 +46,17 @@ use crate::AppState;
         collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, reports::LicenseRow,
-        accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow
+        accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
+        reports::SubscriptionForecastRow, subscriptions::SubscriptionView, subscriptions::SubscriptionList, subscriptions::SeatCountsView,
+        subscriptions::ForecastView, subscriptions::EnableResult, subscriptions::SeatView, subscriptions::SeatList,
+        subscriptions::AssignSeats, subscriptions::RemoveSeats, subscriptions::SeatRequestAccepted
     )),
     modifiers(&ApiKeyScheme, &CommonErrors),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
         (name = "inventory", description = "Users, devices and collections"),
         (name = "deployments", description = "Apps and books onto collections"),
         (name = "reports", description = "Exports"),
+        (name = "subscriptions", description = "Subscription seats (Apple's auto-renewable subscriptions sold into a location)"),
         (name = "console", description = "Web console accounts and API keys"))
 )]
 pub struct ApiDoc;
@@ -169,11 +175,16 @@ api_routes! {
     "/api/v1/tokens/{token}/file" => [put tokens::renew];
     "/api/v1/tokens/{token}/sync" => [post tokens::sync, get tokens::sync_status];
     "/api/v1/tokens/{token}/takeover" => [post tokens::take_over];
+    "/api/v1/tokens/{token}/subscriptions" => [post subscriptions::enable];
+    "/api/v1/subscriptions" => [get subscriptions::list];
+    "/api/v1/subscriptions/{adam_id}/seats" => [get subscriptions::seats, post subscriptions::assign];
+    "/api/v1/subscriptions/{adam_id}/seats/remove" => [post subscriptions::remove];
     "/api/v1/apps" => [get apps::list];
     "/api/v1/apps/{adam_id}/metadata" => [get apps::metadata];
     "/api/v1/reports/licenses" => [get reports::licenses];
     "/api/v1/reports/unused-licenses" => [get reports::unused];
     "/api/v1/reports/token-expiry" => [get reports::expiry];
+    "/api/v1/reports/subscriptions" => [get reports::subscriptions];
     "/api/v1/console-accounts" => [post accounts::add];
     "/api/v1/api-keys" => [get keys::list, post keys::create];
     "/api/v1/api-keys/{id}" => [delete keys::revoke];

@@ -338,6 +338,120 @@ pub async fn expiry(
     )
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionForecastRow {
+    pub token: String,
+    pub app: String,
+    pub parent_adam_id: i64,
+    pub adam_id: i64,
+    pub status: String,
+    pub period_end: String,
+    pub seats_total: i64,
+    pub seats_assigned: i64,
+    /// Charged again at the period's end.
+    pub seats_renewing: i64,
+    /// End with the period.
+    pub seats_expiring: i64,
+    pub users_losing_access: i64,
+    /// The cost of doing nothing: seats that renew with nobody on them.
+    pub unused_renewing_seats: i64,
+    /// When Apple last said these counts.
+    pub as_of: String,
+}
+
+/// "Subscription renewal forecast": per subscription, what the end of its billing period does if
+/// nobody acts, soonest period end first.
+#[utoipa::path(get, path = "/api/v1/reports/subscriptions", tag = "reports", params(ExpiryQuery),
+    responses((status = 200, description = "CSV (`format=csv`, the default) or JSON rows (`format=json`)", content(([SubscriptionForecastRow] = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    _c: Caller,
+    q: Result<Query<ExpiryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let format = format_of(&q.format)?;
+    subscriptions_export(&state, format).await
+}
+
+/// The forecast as JSON rows or a CSV download (the API's and the console's).
+pub(crate) async fn subscriptions_export(
+    state: &AppState,
+    format: &str,
+) -> Result<Response, ApiError> {
+    let mut views = crate::api::subscriptions::views(state, None).await?;
+    views.sort_by(|a, b| {
+        (
+            a.period_end.as_deref().unwrap_or("9999"),
+            &a.token,
+            a.adam_id,
+        )
+            .cmp(&(
+                b.period_end.as_deref().unwrap_or("9999"),
+                &b.token,
+                b.adam_id,
+            ))
+    });
+    let rows: Vec<SubscriptionForecastRow> = views
+        .into_iter()
+        .map(|v| SubscriptionForecastRow {
+            app: v
+                .app_name
+                .unwrap_or_else(|| format!("adamId {}", v.parent_adam_id)),
+            token: v.token,
+            parent_adam_id: v.parent_adam_id,
+            adam_id: v.adam_id,
+            status: v.status,
+            period_end: v.period_end.unwrap_or_default(),
+            seats_total: v.total.renewing + v.total.expiring,
+            seats_assigned: v.assigned.renewing + v.assigned.expiring,
+            seats_renewing: v.forecast.renewing_seats,
+            seats_expiring: v.forecast.expiring_seats,
+            users_losing_access: v.forecast.users_losing_access,
+            unused_renewing_seats: v.forecast.unused_renewing_seats,
+            as_of: v.updated_at,
+        })
+        .collect();
+    if format == "json" {
+        return Ok(Json(rows).into_response());
+    }
+    csv_download(
+        "subscription-forecast.csv",
+        &[
+            "token",
+            "app",
+            "parentAdamId",
+            "adamId",
+            "status",
+            "periodEnd",
+            "seatsTotal",
+            "seatsAssigned",
+            "seatsRenewing",
+            "seatsExpiring",
+            "usersLosingAccess",
+            "unusedRenewingSeats",
+            "asOf",
+        ],
+        rows.into_iter().map(|r| {
+            vec![
+                r.token,
+                r.app,
+                r.parent_adam_id.to_string(),
+                r.adam_id.to_string(),
+                r.status,
+                r.period_end,
+                r.seats_total.to_string(),
+                r.seats_assigned.to_string(),
+                r.seats_renewing.to_string(),
+                r.seats_expiring.to_string(),
+                r.users_losing_access.to_string(),
+                r.unused_renewing_seats.to_string(),
+                r.as_of,
+            ]
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::spreadsheet_safe;

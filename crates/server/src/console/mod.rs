@@ -11,6 +11,7 @@ mod format;
 mod ledger;
 mod people;
 mod reports;
+mod subscriptions;
 mod throttle;
 mod tokens;
 
@@ -185,5 +186,15 @@ pub fn router() -> Router<AppState> {
         .route("/ledger", get(ledger::page))
         .route("/ledger/clean", post(ledger::clean))
         .route("/reports/licenses.{format}", get(reports::licenses))
+        .route("/subscriptions", get(subscriptions::page))
+        .route("/subscriptions/enable", post(subscriptions::enable))
+        .route(
+            "/subscriptions/forecast.csv",
+            get(subscriptions::forecast_csv),
+        )
+        .route(
+            "/subscriptions/{adam_id}/{action}",
+            post(subscriptions::seats),
+        )
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
 }
