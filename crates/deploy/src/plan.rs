@@ -271,16 +271,23 @@ pub async fn plan_deployment(
             }
         }
         CollectionKind::Devices => {
-            let families = store
-                .metadata(&req.adam_id)
-                .await?
-                .map(|m| m.platforms)
+            let meta = store.metadata(&req.adam_id).await?;
+            let families = meta
+                .as_ref()
+                .map(|m| m.platforms.clone())
                 .unwrap_or_default();
             let compatible = allot_domain::compat::compatible_platforms(
                 facts.is_book,
                 &asset.platforms,
                 &families,
             );
+            let minimum_os = meta.as_ref().and_then(|m| {
+                allot_domain::compat::MinimumOs::of(
+                    facts.is_book,
+                    m.kind.as_deref(),
+                    m.minimum_os_version.as_deref(),
+                )
+            });
             for (d, user) in store
                 .collection_devices(req.collection.id)
                 .await?
@@ -289,9 +296,12 @@ pub async fn plan_deployment(
             {
                 // Checked before anything else: no license for a device that cannot run it.
                 if req.action.claims()
-                    && compatible
+                    && (compatible
                         .as_ref()
                         .is_some_and(|c| !c.contains(&d.platform.as_str()))
+                        || minimum_os.as_ref().is_some_and(|m| {
+                            m.refuses(&d.platform, d.os_version.as_deref()).is_some()
+                        }))
                 {
                     not_compatible += 1;
                     continue;

@@ -25,6 +25,15 @@ impl OsVersion {
     }
 }
 
+impl OsVersion {
+    /// One number that orders like the version (`17.4.1` → 17_004_001), for comparing in SQL.
+    pub fn ordinal(self) -> i64 {
+        i64::from(self.0) * 1_000_000
+            + i64::from(self.1.min(999)) * 1_000
+            + i64::from(self.2.min(999))
+    }
+}
+
 impl fmt::Display for OsVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -80,6 +80,8 @@ impl Server {
         let instance_id = store
             .setting_or_insert("instance_id", &uuid::Uuid::new_v4().to_string())
             .await?;
+        // Devices that said their OS before its ordering number existed (migration 0018).
+        store.fill_os_version_numbers().await?;
         let new_admin_key = ensure_admin_key(&store, config.admin_api_key.as_deref()).await?;
         let new_console_password =
             console::ensure_admin_account(&store, config.console_admin_password.as_deref()).await?;

@@ -10,7 +10,8 @@ const SCENARIO: &str = r#"{
   "settings": { "eventDelayMs": 0, "tickMs": 5, "notificationRetryDelayMs": 50, "limits": { "maxRequestPerSecond": 0 } },
   "organizations": [ { "name": "Acme", "locations": [ { "name": "HQ", "uId": "5000000000000001",
     "assets": [ { "adamId": "634148309", "totalCount": 10, "name": "Logic Pro", "supportedPlatforms": ["macOS"] },
-                { "adamId": "777", "totalCount": 10, "name": "Team Chat" } ] } ] } ]
+                { "adamId": "777", "totalCount": 10, "name": "Team Chat" },
+                { "adamId": "888", "totalCount": 10, "name": "Field Survey", "minimumOSVersion": "17.2" } ] } ] } ]
 }"#;
 
 async fn a_macos_only_app_spends_nothing_on_ipads_on(e: Env) {
@@ -374,6 +375,66 @@ async fn membership_changes_both_ways() {
 #[tokio::test]
 async fn membership_changes_both_ways_on_postgres() {
     membership_changes_both_ways_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::postgres().await).await,
+    )
+    .await;
+}
+
+/// An app that needs iOS 17.2: an iPad still on 16.7 gets no license (the plan says so, the target
+/// says why), the others are licensed.
+async fn an_app_needing_a_newer_os_spends_nothing_on_older_devices_on(e: Env) {
+    e.add_token().await;
+    e.mdm.set_os_version("UDID-OLD1", "16.7");
+    let pads = e.devices("Field", &["OLD1", "NEW1", "NEW2"]).await;
+    let (status, plan) = e
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/deployments/plan",
+            Some(json!({ "adamId": "888", "collection": "Field" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(
+        (plan["notCompatible"].as_i64(), plan["claims"].as_i64()),
+        (Some(1), Some(2)),
+        "{plan}"
+    );
+    let path = e
+        .deploy(json!({ "adamId": "888", "collection": "Field" }))
+        .await;
+    let d = e
+        .until(&path, "licensed where it runs", |b| {
+            count(b, "not_compatible") == 1 && count(b, "install_sent") == 2
+        })
+        .await;
+    let old = d["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "not_compatible")
+        .unwrap();
+    assert_eq!(
+        old["detail"],
+        "the app needs iOS 17.2 or later and this device runs iPadOS 16.7: no license is spent on it"
+    );
+    assert_eq!(e.assigned("888").await, 2);
+    assert!(
+        e.mdm.queue(&pads[0]).is_empty(),
+        "no install sent to the old iPad"
+    );
+}
+
+#[tokio::test]
+async fn an_app_needing_a_newer_os_spends_nothing_on_older_devices() {
+    an_app_needing_a_newer_os_spends_nothing_on_older_devices_on(
+        env_on(SCENARIO, allot_store::testing::TestDb::sqlite().await).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_app_needing_a_newer_os_spends_nothing_on_older_devices_on_postgres() {
+    an_app_needing_a_newer_os_spends_nothing_on_older_devices_on(
         env_on(SCENARIO, allot_store::testing::TestDb::postgres().await).await,
     )
     .await;

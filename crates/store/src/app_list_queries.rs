@@ -237,12 +237,13 @@ macro_rules! impl_app_list_queries {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "UPDATE devices SET os_version = COALESCE($2, os_version), model = COALESCE(NULLIF($3, ''), model), \
-                     info_reported_at = $4 WHERE id = $1",
+                     info_reported_at = $4, os_version_num = COALESCE($5, os_version_num) WHERE id = $1",
                 )
                 .bind(device_id)
                 .bind(os_version)
                 .bind(model)
                 .bind(at)
+                .bind(os_version_num(os_version))
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM device_queries WHERE enrollment_id = (SELECT enrollment_id FROM devices WHERE id = $1)")

@@ -282,24 +282,67 @@ macro_rules! impl_deployment_queries {
             /// Device targets whose platform is not among `compatible` become `not_compatible`
             /// before any license is claimed for them; ones that became compatible (a device
             /// replaced, Apple's platforms corrected) come back as `pending`. (marked, restored)
-            pub async fn mark_incompatible(&self, deployment_id: i64, compatible: &[&str], now: i64) -> Result<(u64, u64), StoreError> {
-                let marks: Vec<String> = (0..compatible.len()).map(|i| format!("${}", i + 3)).collect();
-                let list = if marks.is_empty() { "NULL".to_owned() } else { marks.join(",") };
-                let devices = format!(
-                    "SELECT dv.id FROM devices dv WHERE dv.platform NOT IN ({list}) OR {none}",
-                    none = if marks.is_empty() { "TRUE" } else { "FALSE" }
-                );
+            /// Marks the targets of devices that cannot run the content `not_compatible` (their
+            /// platform is not in `compatible`, when Apple named platforms, or they run an OS older
+            /// than the app's minimum), with why in words; targets whose device can run it again go
+            /// back to pending. Returns (marked, restored).
+            pub async fn mark_incompatible(
+                &self,
+                deployment_id: i64,
+                compatible: Option<&[&str]>,
+                minimum: Option<&allot_domain::compat::MinimumOs>,
+                now: i64,
+            ) -> Result<(u64, u64), StoreError> {
+                // Parameters after $1 and $2: the platforms (text), then the minimum's platforms,
+                // its number and, last, its label (only the marking statement names the label).
+                let mut texts: Vec<String> = Vec::new();
+                let mut mark = |v: String| {
+                    texts.push(v);
+                    format!("${}", texts.len() + 2)
+                };
+                let wrong_platform = match compatible {
+                    None => "FALSE".to_owned(),
+                    Some([]) => "TRUE".to_owned(),
+                    Some(list) => {
+                        let marks: Vec<String> = list.iter().map(|p| mark((*p).to_owned())).collect();
+                        format!("dv.platform NOT IN ({})", marks.join(","))
+                    }
+                };
+                let too_old = match minimum {
+                    None => "FALSE".to_owned(),
+                    Some(m) => {
+                        let marks: Vec<String> = m.platforms.iter().map(|p| mark((*p).to_owned())).collect();
+                        format!(
+                            "(dv.platform IN ({}) AND dv.os_version_num IS NOT NULL AND dv.os_version_num < ${})",
+                            marks.join(","),
+                            texts.len() + 3
+                        )
+                    }
+                };
+                let ordinal = minimum.map(|m| m.version.ordinal());
+                let needs = match minimum {
+                    Some(_) => format!("${}", texts.len() + 3 + 1),
+                    None => "''".to_owned(),
+                };
+                let label = minimum.map(|m| m.label());
+                let devices = format!("SELECT dv.id FROM devices dv WHERE {wrong_platform} OR {too_old}");
                 let mut tx = self.pool.begin().await?;
                 let marked_sql = format!(
                     "UPDATE deployment_targets SET status = 'not_compatible', \
-                     detail = 'this device cannot run the app (' || (SELECT dv.platform FROM devices dv WHERE dv.id = deployment_targets.member_id) || '): no license is spent on it', \
+                     detail = (SELECT CASE WHEN {wrong_platform} \
+                         THEN 'this device cannot run the app (' || dv.platform || '): no license is spent on it' \
+                         ELSE 'the app needs ' || {needs} || ' or later and this device runs ' || dv.platform || ' ' || dv.os_version || ': no license is spent on it' END \
+                       FROM devices dv WHERE dv.id = deployment_targets.member_id), \
                      updated_at = $2 \
                      WHERE deployment_id = $1 AND status IN ('pending','available','requested','waiting_for_license','needs_user') \
                      AND member_id IN ({devices})"
                 );
                 let mut q = sqlx::query(&marked_sql).bind(deployment_id).bind(now);
-                for p in compatible {
-                    q = q.bind(*p);
+                for t in &texts {
+                    q = q.bind(t);
+                }
+                if let (Some(n), Some(l)) = (ordinal, &label) {
+                    q = q.bind(n).bind(l);
                 }
                 let marked = q.execute(&mut *tx).await?.rows_affected();
                 let restored_sql = format!(
@@ -307,8 +350,11 @@ macro_rules! impl_deployment_queries {
                      WHERE deployment_id = $1 AND status = 'not_compatible' AND member_id NOT IN ({devices})"
                 );
                 let mut q = sqlx::query(&restored_sql).bind(deployment_id).bind(now);
-                for p in compatible {
-                    q = q.bind(*p);
+                for t in &texts {
+                    q = q.bind(t);
+                }
+                if let Some(n) = ordinal {
+                    q = q.bind(n);
                 }
                 let restored = q.execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;

@@ -11,7 +11,12 @@ macro_rules! impl_inventory_queries {
              primary_person_id = COALESCE(excluded.primary_person_id, devices.primary_person_id), enrolled = TRUE, \
              unenrolled_at = NULL, licenses_reclaimed_at = NULL, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at, \
              os_version = COALESCE(excluded.os_version, devices.os_version), \
+             os_version_num = COALESCE(excluded.os_version_num, devices.os_version_num), \
              info_reported_at = COALESCE(excluded.info_reported_at, devices.info_reported_at)";
+        /// The ordering number of an OS version a device reported (`None` if it is not a version).
+        fn os_version_num(v: Option<&str>) -> Option<i64> {
+            v.and_then(allot_domain::os::OsVersion::parse).map(|v| v.ordinal())
+        }
         const DEVICE_COLUMNS: &str =
             "id, serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, last_seen_at, unenrolled_at, os_version, info_reported_at";
 
@@ -186,8 +191,8 @@ macro_rules! impl_inventory_queries {
                 let existed = self.device_by_serial(&d.serial_number).await?.is_some();
                 let sql = format!(
                     "INSERT INTO devices (serial_number, enrollment_id, platform, model, name, primary_person_id, enrolled, \
-                     last_seen_at, created_at, updated_at, os_version, info_reported_at) \
-                     VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7,$8,$9) {DEVICE_UPSERT} RETURNING {DEVICE_COLUMNS}"
+                     last_seen_at, created_at, updated_at, os_version, info_reported_at, os_version_num) \
+                     VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7,$7,$7,$8,$9,$10) {DEVICE_UPSERT} RETURNING {DEVICE_COLUMNS}"
                 );
                 // What the device said of its OS comes in the same statement, so that no pass
                 // sees it new and unknown and asks it again.
@@ -201,6 +206,7 @@ macro_rules! impl_inventory_queries {
                     .bind(now)
                     .bind(&d.os_version)
                     .bind(d.os_version.as_ref().map(|_| now))
+                    .bind(os_version_num(d.os_version.as_deref()))
                     .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from_insert)?;
@@ -262,6 +268,42 @@ macro_rules! impl_inventory_queries {
                     out.extend(q.fetch_all(&self.pool).await?);
                 }
                 Ok(out)
+            }
+
+            /// Gives devices that said their OS before `os_version_num` existed its number (once,
+            /// at start-up; a device that says it again fills it too). Returns how many.
+            pub async fn fill_os_version_numbers(&self) -> Result<u64, StoreError> {
+                let (mut filled, mut after) = (0, 0i64);
+                loop {
+                    let rows: Vec<(i64, String)> = sqlx::query_as(
+                        "SELECT id, os_version FROM devices WHERE os_version IS NOT NULL AND os_version_num IS NULL \
+                         AND id > $1 ORDER BY id LIMIT 1000",
+                    )
+                    .bind(after)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let Some(last) = rows.last().map(|r| r.0) else {
+                        return Ok(filled);
+                    };
+                    let mut tx = self.pool.begin().await?;
+                    for (id, v) in &rows {
+                        // A version that does not parse stays without a number: never refused.
+                        let Some(n) = os_version_num(Some(v)) else {
+                            continue;
+                        };
+                        filled += 1;
+                        sqlx::query("UPDATE devices SET os_version_num = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(n)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    if rows.len() < 1000 {
+                        return Ok(filled);
+                    }
+                    after = last;
+                }
             }
 
             pub async fn device(&self, id: i64) -> Result<Option<$crate::inventory::DeviceRow>, StoreError> {

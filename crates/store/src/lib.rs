@@ -217,7 +217,7 @@ delegate! {
     fn targets(&self, deployment_id: i64) -> Vec<TargetRow>;
     fn targets_by_command(&self, command_uuid: &str) -> Vec<TargetRow>;
     fn supersede_targets(&self, deployment_id: i64, now: i64) -> (u64, u64);
-    fn mark_incompatible(&self, deployment_id: i64, compatible: &[&str], now: i64) -> (u64, u64);
+    fn mark_incompatible(&self, deployment_id: i64, compatible: Option<&[&str]>, minimum: Option<&allot_domain::compat::MinimumOs>, now: i64) -> (u64, u64);
     fn confirm_targets(&self, deployment_id: i64, member_ids: &[i64], now: i64) -> u64;
     fn ledger_diff(&self, token_id: Option<i64>, limit: i64) -> Vec<LedgerRow>;
     fn record_ledger_actions(&self, actions: &[LedgerAction]) -> ();
@@ -232,6 +232,7 @@ delegate! {
     fn devices_due_for_app_list(&self, asked_before: i64, lost_before: i64, limit: i64) -> Vec<(i64, String)>;
     fn mark_app_list_asked(&self, device_ids: &[i64], command_uuid: &str, now: i64) -> ();
     fn declared_apps(&self, device_id: i64) -> Vec<DeclaredApp>;
+    fn fill_os_version_numbers(&self) -> u64;
     fn enable_subscription_management(&self, token_id: i64, now: i64) -> ();
     fn subscription_management(&self, token_id: i64) -> Option<(i64, Option<i64>)>;
     fn replace_subscriptions(&self, token_id: i64, subs: &[SubscriptionRow], seats: &[SeatRow], now: i64) -> ();

@@ -375,7 +375,7 @@ async fn superseded_and_incompatible_targets() {
         assert_eq!(s.supersede_targets(required.id, 2).await.unwrap(), (0, 0));
         // The macOS device cannot run an iOS-only app.
         assert_eq!(
-            s.mark_incompatible(required.id, &["iOS", "iPadOS"], 2)
+            s.mark_incompatible(required.id, Some(&["iOS", "iPadOS"]), None, 2)
                 .await
                 .unwrap(),
             (1, 0)
@@ -387,7 +387,7 @@ async fn superseded_and_incompatible_targets() {
         assert_eq!(mac.status, "not_compatible");
         assert!(mac.detail.unwrap().contains("macOS"));
         assert_eq!(
-            s.mark_incompatible(required.id, &["iOS", "iPadOS", "macOS"], 3)
+            s.mark_incompatible(required.id, Some(&["iOS", "iPadOS", "macOS"]), None, 3)
                 .await
                 .unwrap(),
             (0, 1),
@@ -411,6 +411,108 @@ async fn superseded_and_incompatible_targets() {
         assert_eq!(
             status(s.targets(required.id).await.unwrap(), "S1").status,
             "pending"
+        );
+    }
+}
+
+/// A device on an OS older than the app's minimum is marked, in words, and comes back when it
+/// says a newer version; a device whose version is unknown, or whose platform the minimum does not
+/// speak of, is left alone.
+#[tokio::test]
+async fn devices_below_the_minimum_os_are_not_compatible() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = setup(s).await;
+        let mut ids = Vec::new();
+        for (serial, platform, os) in [
+            ("OLD", "iPadOS", Some("16.7.2")),
+            ("NEW", "iOS", Some("17.10")),
+            ("UNKNOWN", "iOS", None),
+            ("MAC", "macOS", Some("12.0")),
+        ] {
+            let (dv, _) = s
+                .upsert_device(
+                    &NewDevice {
+                        serial_number: serial.into(),
+                        enrollment_id: None,
+                        platform: platform.into(),
+                        model: String::new(),
+                        name: String::new(),
+                        primary_person_id: None,
+                        os_version: os.map(str::to_owned),
+                    },
+                    0,
+                )
+                .await
+                .unwrap();
+            ids.push((dv.id, serial.to_owned()));
+        }
+        let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
+        let d = s
+            .insert_deployment(
+                &NewDeployment {
+                    adam_id: "1".into(),
+                    pricing: "STDQ".into(),
+                    token_ids: vec![t],
+                    collection_id: c.id,
+                    action: "required".into(),
+                    on_shortage: "fail".into(),
+                    ..Default::default()
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        s.add_targets(d.id, &ids, 1).await.unwrap();
+        let min = allot_domain::compat::MinimumOs::of(false, Some("iosSoftware"), Some("17.2"));
+        let platforms: &[&str] = &["iOS", "iPadOS", "macOS"];
+        assert_eq!(
+            s.mark_incompatible(d.id, Some(platforms), min.as_ref(), 2)
+                .await
+                .unwrap(),
+            (1, 0)
+        );
+        let find = |rows: Vec<TargetRow>, label: &str| {
+            rows.into_iter().find(|r| r.label == label).unwrap()
+        };
+        let old = find(s.targets(d.id).await.unwrap(), "OLD");
+        assert_eq!(old.status, "not_compatible");
+        assert_eq!(
+            old.detail.as_deref(),
+            Some("the app needs iOS 17.2 or later and this device runs iPadOS 16.7.2: no license is spent on it")
+        );
+        for label in ["NEW", "UNKNOWN", "MAC"] {
+            assert_eq!(
+                find(s.targets(d.id).await.unwrap(), label).status,
+                "pending",
+                "{label}"
+            );
+        }
+        // Marking again changes nothing; the device updates and is compatible again.
+        assert_eq!(
+            s.mark_incompatible(d.id, Some(platforms), min.as_ref(), 3)
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+        s.record_device_info(ids[0].0, Some("17.3"), None, 4)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.mark_incompatible(d.id, Some(platforms), min.as_ref(), 5)
+                .await
+                .unwrap(),
+            (0, 1)
+        );
+        // Without platforms from Apple, the minimum alone still applies.
+        s.record_device_info(ids[1].0, Some("15.0"), None, 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.mark_incompatible(d.id, None, min.as_ref(), 7)
+                .await
+                .unwrap(),
+            (1, 0)
         );
     }
 }

@@ -165,6 +165,8 @@ pub(crate) struct Step {
     pub bundle_id: Option<String>,
     /// The device platforms that can run the content (none known: every one).
     pub compatible: Option<Vec<&'static str>>,
+    /// The OS the app needs at least (its metadata's `minimumOSVersion`).
+    pub minimum_os: Option<allot_domain::compat::MinimumOs>,
     /// Deleted with `then` revoke or uninstall: giving back what it holds.
     pub ending: Option<OnLeave>,
 }
@@ -403,11 +405,20 @@ impl Executor {
             .await?;
         // One intent per content and target: targets another deployment owns are left to it.
         store.supersede_targets(d.id, now_ms()).await?;
-        // Nothing is spent on a device that cannot run the content.
-        if let (true, CollectionKind::Devices, Some(platforms)) =
-            (step.action.claims(), step.kind, &step.compatible)
+        // Nothing is spent on a device that cannot run the content: the wrong platform, or an
+        // OS older than the app's minimum.
+        if step.action.claims()
+            && step.kind == CollectionKind::Devices
+            && (step.compatible.is_some() || step.minimum_os.is_some())
         {
-            store.mark_incompatible(d.id, platforms, now_ms()).await?;
+            store
+                .mark_incompatible(
+                    d.id,
+                    step.compatible.as_deref(),
+                    step.minimum_os.as_ref(),
+                    now_ms(),
+                )
+                .await?;
         }
         self.follow_events(&step).await?;
         match step.action {
@@ -509,6 +520,13 @@ impl Executor {
             &asset.platforms,
             metadata.as_ref().map_or(&[][..], |m| &m.platforms[..]),
         );
+        let minimum_os = metadata.as_ref().and_then(|m| {
+            allot_domain::compat::MinimumOs::of(
+                is_book,
+                m.kind.as_deref(),
+                m.minimum_os_version.as_deref(),
+            )
+        });
         let bundle_id = metadata.and_then(|m| m.bundle_id);
         let kind = if collection.kind == "users" {
             CollectionKind::Users
@@ -528,6 +546,7 @@ impl Executor {
             adam,
             bundle_id,
             compatible,
+            minimum_os,
             ending: d.ending.as_deref().and_then(OnLeave::parse),
         }))
     }
