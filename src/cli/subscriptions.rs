@@ -38,6 +38,27 @@ pub enum SubscriptionsCommand {
         #[arg(required = true)]
         users: Vec<String>,
     },
+    /// A standing intent: every person of a users collection holds a seat (people who join get
+    /// one, people who leave give theirs back at the period's end).
+    Intend {
+        adam_id: i64,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        collection: String,
+        /// Seats that end with the period instead of renewing.
+        #[arg(long)]
+        expiring: bool,
+    },
+    /// The standing intents, with how many of their people hold a seat.
+    Intents,
+    /// End a standing intent; its seats stay, or go back at the period's end with
+    /// `--remove-seats`.
+    Forget {
+        id: i64,
+        #[arg(long)]
+        remove_seats: bool,
+    },
     /// Take seats back: at the period's end (users keep what was paid for), or `--now`.
     Remove {
         adam_id: i64,
@@ -160,6 +181,70 @@ pub async fn run(cmd: SubscriptionsCommand, c: &Client, format: Format) -> anyho
             )
             .await?
         }
+        SubscriptionsCommand::Intend {
+            adam_id,
+            token,
+            collection,
+            expiring,
+        } => {
+            c.post(
+                &format!("/api/v1/subscriptions/{adam_id}/intents"),
+                json!({ "token": token, "collection": collection, "renewing": !expiring }),
+            )
+            .await?
+        }
+        SubscriptionsCommand::Intents => {
+            let v: Value = c.get("/api/v1/subscriptions/intents").await?;
+            if format == Format::Table {
+                let rows: Vec<Vec<String>> = v["intents"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|i| {
+                        vec![
+                            cell(&i["id"]),
+                            cell(&i["token"]),
+                            cell(&i["adamId"]),
+                            cell(&i["collection"]),
+                            if i["renewing"] == true {
+                                "renewing"
+                            } else {
+                                "expiring"
+                            }
+                            .into(),
+                            cell(&i["members"]),
+                            cell(&i["seated"]),
+                            cell(&i["waiting"]),
+                            cell(&i["notRegistered"]),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "ID",
+                        "TOKEN",
+                        "ADAMID",
+                        "COLLECTION",
+                        "SEATS",
+                        "PEOPLE",
+                        "SEATED",
+                        "WAITING",
+                        "REGISTERING",
+                    ],
+                    &rows,
+                );
+                return Ok(());
+            }
+            v
+        }
+        SubscriptionsCommand::Forget { id, remove_seats } => {
+            let then = if remove_seats { "remove" } else { "keep" };
+            c.delete(&format!(
+                "/api/v1/subscriptions/intents/{id}?confirm=true&then={then}"
+            ))
+            .await?;
+            json!({ "ended": id })
+        }
         SubscriptionsCommand::Remove {
             adam_id,
             token,
@@ -176,7 +261,19 @@ pub async fn run(cmd: SubscriptionsCommand, c: &Client, format: Format) -> anyho
     match format {
         Format::Json => output::json(&v),
         Format::Table => {
-            if let Some(e) = v["eventId"].as_str() {
+            if let Some(id) = v["ended"].as_i64() {
+                output::write_line(format_args!("Intent {id} ended"));
+            } else if v["collection"].is_string() {
+                output::write_line(format_args!(
+                    "Intent {}: the {} people of {} hold a seat ({} now, {} waiting for a free seat, {} being registered with Apple)",
+                    cell(&v["id"]),
+                    cell(&v["members"]),
+                    cell(&v["collection"]),
+                    cell(&v["seated"]),
+                    cell(&v["waiting"]),
+                    cell(&v["notRegistered"])
+                ));
+            } else if let Some(e) = v["eventId"].as_str() {
                 output::write_line(format_args!(
                     "Apple accepted the request (event {e}); the seats change when it ends: see `allot subscriptions seats`"
                 ));

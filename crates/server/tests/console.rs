@@ -137,6 +137,7 @@ async fn signing_in_and_every_page() {
         ("/users", "Users"),
         ("/devices", "Devices"),
         ("/reports", "Tokens by expiry date"),
+        ("/subscriptions", "No subscriptions yet"),
     ] {
         let (status, html, _) = b.get(path).await;
         assert_eq!(status, 200, "{path}: {html}");

@@ -191,6 +191,128 @@ async fn flow(db: TestDb) {
     );
     let (_, seats) = app.get("/api/v1/subscriptions/901/seats?token=HQ").await;
     assert_eq!(seats["seats"].as_array().unwrap().len(), 1);
+
+    // A standing intent: everyone in "Sales" holds a seat. Dana is not known to Apple at this
+    // location: Allot registers her, then gives her a seat.
+    let (status, dana) = app
+        .post(
+            "/api/v1/users",
+            json!({ "name": "Dana", "email": "dana@acme.example" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{dana}");
+    let dana_id = dana["clientUserId"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            "/api/v1/collections",
+            json!({ "name": "Sales", "kind": "users" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            "/api/v1/collections/Sales/members",
+            json!({ "members": ["dana@acme.example"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, err) = app
+        .post(
+            "/api/v1/subscriptions/999/intents",
+            json!({ "token": "HQ", "collection": "Sales" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert!(err.to_string().contains("no subscription 999"), "{err}");
+    let (status, intent) = app
+        .post(
+            "/api/v1/subscriptions/901/intents",
+            json!({ "token": "HQ", "collection": "Sales" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{intent}");
+    assert_eq!(
+        (intent["members"].as_i64(), intent["renewing"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/subscriptions/901/intents",
+            json!({ "token": "HQ", "collection": "Sales" }),
+        )
+        .await;
+    assert_eq!(status, 409, "one intent per collection and subscription");
+    app.until("/api/v1/subscriptions/intents", "Dana seated", |b| {
+        b["intents"][0]["seated"] == 1
+    })
+    .await;
+    let (_, seats) = app.get("/api/v1/subscriptions/901/seats?token=HQ").await;
+    assert!(
+        seats["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["clientUserId"] == dana_id.as_str()
+                && s["renewing"] == true
+                && s["leaving"] == false),
+        "{seats}"
+    );
+
+    // Dana leaves Sales: at the next pass (a sync here) her seat goes back at the period's end.
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/collections/Sales/members",
+            Some(support::ADMIN),
+            Some(json!({ "members": ["dana@acme.example"] })),
+        )
+        .await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    let (status, _) = app.post("/api/v1/tokens/HQ/sync", json!({})).await;
+    assert_eq!(status, 202);
+    app.until(
+        "/api/v1/subscriptions/901/seats?token=HQ",
+        "Dana leaving",
+        |b| {
+            b["seats"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["clientUserId"] == dana_id.as_str() && s["leaving"] == true)
+        },
+    )
+    .await;
+    let id = intent["id"].as_i64().unwrap();
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/subscriptions/intents/{id}?confirm=true&then=later"),
+            Some(support::ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(res.0, 422);
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/subscriptions/intents/{id}"),
+            Some(support::ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(res.0, 400, "{}", res.1);
+    assert!(res.1.to_string().contains("confirm=true"), "{}", res.1);
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/subscriptions/intents/{id}?confirm=true"),
+            Some(support::ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(res.0, 204);
+    let (_, list) = app.get("/api/v1/subscriptions/intents").await;
+    assert_eq!(list["intents"], json!([]));
 }
 
 #[tokio::test]

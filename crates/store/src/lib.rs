@@ -242,6 +242,12 @@ delegate! {
     fn mark_seats_leaving(&self, token_id: i64, adam_id: i64, users: &[String], now: i64) -> u64;
     fn subscriptions(&self, token_id: Option<i64>) -> Vec<SubscriptionRow>;
     fn subscription_seats(&self, token_id: i64, adam_id: i64) -> Vec<SeatRow>;
+    fn insert_subscription_intent(&self, token_id: i64, adam_id: i64, collection_id: i64, renewing: bool, now: i64) -> i64;
+    fn subscription_intents(&self, token_id: Option<i64>) -> Vec<SubscriptionIntentRow>;
+    fn delete_subscription_intent(&self, id: i64) -> bool;
+    fn intent_users(&self, intent_id: i64) -> Vec<String>;
+    fn add_intent_users(&self, intent_id: i64, users: &[String]) -> ();
+    fn remove_intent_users(&self, intent_id: i64, users: &[String]) -> ();
     fn mark_declarations_dirty(&self, device_ids: &[i64], now: i64) -> ();
     fn mark_declarations_dirty_since(&self, since: i64, now: i64) -> u64;
     fn declarations_dirty(&self, limit: i64) -> Vec<(i64, String, Option<String>, i64)>;

@@ -246,6 +246,98 @@ macro_rules! impl_subscription_queries {
                     })
                     .collect())
             }
+
+            // ---- standing intents for seats ----
+
+            pub async fn insert_subscription_intent(
+                &self,
+                token_id: i64,
+                adam_id: i64,
+                collection_id: i64,
+                renewing: bool,
+                now: i64,
+            ) -> Result<i64, StoreError> {
+                sqlx::query_scalar(
+                    "INSERT INTO subscription_intents (token_id, adam_id, collection_id, renewing, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(token_id)
+                .bind(adam_id)
+                .bind(collection_id)
+                .bind(renewing)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from_insert)
+            }
+
+            /// Every intent (of one token, or all), oldest first, with its collection's name.
+            pub async fn subscription_intents(&self, token_id: Option<i64>) -> Result<Vec<SubscriptionIntentRow>, StoreError> {
+                let rows: Vec<(i64, i64, i64, i64, String, bool, i64)> = sqlx::query_as(
+                    "SELECT i.id, i.token_id, i.adam_id, i.collection_id, c.name, i.renewing, i.created_at \
+                     FROM subscription_intents i JOIN collections c ON c.id = i.collection_id \
+                     WHERE $1 IS NULL OR i.token_id = $1 ORDER BY i.id",
+                )
+                .bind(token_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, token_id, adam_id, collection_id, collection, renewing, created_at)| SubscriptionIntentRow {
+                        id,
+                        token_id,
+                        adam_id,
+                        collection_id,
+                        collection,
+                        renewing,
+                        created_at,
+                    })
+                    .collect())
+            }
+
+            pub async fn delete_subscription_intent(&self, id: i64) -> Result<bool, StoreError> {
+                Ok(sqlx::query("DELETE FROM subscription_intents WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
+            /// The people an intent gave a seat to.
+            pub async fn intent_users(&self, intent_id: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT client_user_id FROM subscription_intent_users WHERE intent_id = $1 ORDER BY client_user_id",
+                )
+                .bind(intent_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            pub async fn add_intent_users(&self, intent_id: i64, users: &[String]) -> Result<(), StoreError> {
+                for u in users {
+                    sqlx::query(
+                        "INSERT INTO subscription_intent_users (intent_id, client_user_id) VALUES ($1, $2) \
+                         ON CONFLICT (intent_id, client_user_id) DO NOTHING",
+                    )
+                    .bind(intent_id)
+                    .bind(u)
+                    .execute(&self.pool)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            pub async fn remove_intent_users(&self, intent_id: i64, users: &[String]) -> Result<(), StoreError> {
+                for u in users {
+                    sqlx::query("DELETE FROM subscription_intent_users WHERE intent_id = $1 AND client_user_id = $2")
+                        .bind(intent_id)
+                        .bind(u)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(())
+            }
         }
     };
 }

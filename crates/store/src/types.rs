@@ -344,3 +344,16 @@ pub struct SeatRow {
     /// We asked Apple to take it back at the period's end.
     pub leaving: bool,
 }
+
+/// A standing intent for subscription seats: the people of a users collection hold a seat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SubscriptionIntentRow {
+    pub id: i64,
+    pub token_id: i64,
+    pub adam_id: i64,
+    pub collection_id: i64,
+    pub collection: String,
+    /// Seats that renew at the period's end, or seats that end with it.
+    pub renewing: bool,
+    pub created_at: i64,
+}

@@ -21,7 +21,7 @@ use allot_store::Store;
 pub use notifications::{NotificationError, NotificationOutcome};
 pub use run::{SyncError, SyncKind, SyncOutcome};
 pub use schedule::next_due;
-pub use subscriptions::{SeatChange, SubscriptionError};
+pub use subscriptions::{IntentPass, SeatChange, SubscriptionError};
 pub use tokens::{AddToken, TokenError};
 
 /// Intervals and limits of syncing.
@@ -112,6 +112,9 @@ pub(crate) struct Inner {
     pub lease_owner: String,
     /// The lease name of each sync run this process has under way, by run id.
     pub run_leases: Mutex<HashMap<i64, String>>,
+    /// Subscription intents' requests to Apple in flight (token, subscription or 0 for a
+    /// registration, user) and when asked: not asked again for ten minutes.
+    pub seats_in_flight: Mutex<HashMap<(i64, i64, String), std::time::Instant>>,
 }
 
 impl SyncEngine {
@@ -138,6 +141,7 @@ impl SyncEngine {
                 slots,
                 lease_owner,
                 run_leases: Mutex::default(),
+                seats_in_flight: Mutex::default(),
             }),
         }
     }

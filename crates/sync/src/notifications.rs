@@ -176,6 +176,7 @@ impl SyncEngine {
                 }
                 let rows = user_rows(&u.users);
                 store.upsert_users(token_id, &rows, gen).await?;
+                self.intents_soon(token_id);
                 rows.len()
             }
             NotificationPayload::UserAssociated(u) => {

@@ -61,6 +61,8 @@ impl SyncEngine {
             if let Err(e) = self.schedule_once(now_ms()).await {
                 tracing::warn!(error = %e, "sync schedule pass failed");
             }
+            // Subscription intents follow their collections between syncs.
+            self.reconcile_all_subscription_intents().await;
             tokio::time::sleep(tick).await;
         }
     }

@@ -166,6 +166,9 @@ impl SyncEngine {
             .map_err(|e| e.to_string())?;
         if enabled.is_some() {
             self.refresh_subscriptions(token_id, bearer).await?;
+            self.reconcile_subscription_intents(token_id)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -230,6 +233,22 @@ impl SyncEngine {
         Ok(n)
     }
 
+    /// Makes the token's subscription intents true in the background, if it has any (after
+    /// Apple registered users: they can now get their seats).
+    pub(crate) fn intents_soon(&self, token_id: i64) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me.inner.store.subscription_intents(Some(token_id)).await {
+                Ok(i) if !i.is_empty() => {
+                    if let Err(e) = me.reconcile_subscription_intents(token_id).await {
+                        tracing::warn!(token = token_id, error = %e, "subscription intents");
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+
     /// Reads a token's subscriptions again in the background (after a notification).
     fn subscriptions_soon(&self, token_id: i64) {
         let me = self.clone();
@@ -242,6 +261,10 @@ impl SyncEngine {
             };
             if let Err(e) = me.refresh_subscriptions(token_id, &bearer).await {
                 tracing::warn!(token = token_id, error = %e, "could not read subscriptions after a notification");
+                return;
+            }
+            if let Err(e) = me.reconcile_subscription_intents(token_id).await {
+                tracing::warn!(token = token_id, error = %e, "subscription intents");
             }
         });
     }
@@ -362,5 +385,202 @@ impl SyncEngine {
         if let Err(e) = self.refresh_subscriptions(token_id, &bearer).await {
             tracing::warn!(token = token_id, error = %e, "could not read subscriptions after a seat change");
         }
+    }
+}
+
+/// What one pass over a token's subscription intents asked of Apple, and who waits for a seat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IntentPass {
+    pub registering: usize,
+    pub assigning: usize,
+    pub removing: usize,
+    pub waiting_for_seats: usize,
+}
+
+impl SyncEngine {
+    /// One pass over every token that has subscription intents (the schedule's tick).
+    pub async fn reconcile_all_subscription_intents(&self) {
+        let Ok(intents) = self.inner.store.subscription_intents(None).await else {
+            return;
+        };
+        let mut tokens: Vec<i64> = intents.iter().map(|i| i.token_id).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        for t in tokens {
+            if let Err(e) = self.reconcile_subscription_intents(t).await {
+                tracing::warn!(token = t, error = %e, "subscription intents");
+            }
+        }
+    }
+}
+
+/// A request of an intent is not repeated while Apple works on it.
+const IN_FLIGHT_FOR: Duration = Duration::from_secs(600);
+
+impl SyncEngine {
+    fn claim_in_flight(&self, token_id: i64, adam_id: i64, users: Vec<String>) -> Vec<String> {
+        let mut m = self.inner.seats_in_flight.lock().expect("in-flight lock");
+        let now = std::time::Instant::now();
+        m.retain(|_, at| now.duration_since(*at) < IN_FLIGHT_FOR);
+        users
+            .into_iter()
+            .filter(|u| m.insert((token_id, adam_id, u.clone()), now).is_none())
+            .collect()
+    }
+
+    /// Makes a token's subscription intents true: people of the collection not registered at
+    /// the location are registered (Apple needs a registered user for a seat), registered ones
+    /// without a seat get one while seats are free (the rest wait), and people an intent gave a
+    /// seat to who left the collection give it back at the period's end. Only what differs is
+    /// asked, and a request is not repeated while Apple works on it.
+    pub async fn reconcile_subscription_intents(
+        &self,
+        token_id: i64,
+    ) -> Result<IntentPass, SubscriptionError> {
+        let store = &self.inner.store;
+        let intents = store.subscription_intents(Some(token_id)).await?;
+        let mut pass = IntentPass::default();
+        if intents.is_empty() {
+            return Ok(pass);
+        }
+        let Some(t) = store.token(token_id).await? else {
+            return Ok(pass);
+        };
+        if t.claim != Claim::Ours || store.subscription_management(token_id).await?.is_none() {
+            return Ok(pass);
+        }
+        let bearer = self
+            .bearer(&t)
+            .map_err(|e| SubscriptionError::Other(e.to_string()))?;
+        let registered: std::collections::HashSet<String> = store
+            .users(token_id)
+            .await?
+            .into_iter()
+            .filter(|u| {
+                u.status == allot_apple_wire::user_status::REGISTERED
+                    || u.status == allot_apple_wire::user_status::ASSOCIATED
+            })
+            .map(|u| u.client_user_id)
+            .collect();
+        let subs = store.subscriptions(Some(token_id)).await?;
+        // Everyone some intent wants on each subscription (collections may overlap).
+        let mut wanted: std::collections::HashMap<i64, std::collections::HashSet<String>> =
+            Default::default();
+        let mut people_of = Vec::new();
+        for i in &intents {
+            let people: Vec<allot_store::PersonRow> = store
+                .collection_people(i.collection_id)
+                .await?
+                .into_iter()
+                .filter(|p| p.removed_at.is_none())
+                .collect();
+            wanted
+                .entry(i.adam_id)
+                .or_default()
+                .extend(people.iter().map(|p| p.client_user_id.clone()));
+            people_of.push(people);
+        }
+        for (i, people) in intents.iter().zip(people_of) {
+            // Registration first.
+            let unregistered: Vec<&allot_store::PersonRow> = people
+                .iter()
+                .filter(|p| !registered.contains(&p.client_user_id))
+                .collect();
+            let ask = self.claim_in_flight(
+                token_id,
+                0,
+                unregistered
+                    .iter()
+                    .map(|p| p.client_user_id.clone())
+                    .collect(),
+            );
+            if !ask.is_empty() {
+                let users = unregistered
+                    .iter()
+                    .filter(|p| ask.contains(&p.client_user_id))
+                    .map(|p| allot_apple_wire::RequestUser {
+                        client_user_id: p.client_user_id.clone(),
+                        email: p.email.clone(),
+                        managed_apple_id: p.managed_apple_id.clone(),
+                    })
+                    .collect::<Vec<_>>();
+                let max = self
+                    .inner
+                    .apple
+                    .request_limit(allot_apple_wire::limit::MAX_USERS)
+                    .await;
+                for chunk in users.chunks(max.max(1)) {
+                    let req = allot_apple_wire::ManageUsersRequest {
+                        users: chunk.to_vec(),
+                    };
+                    // Asking again is safe: Apple answers 9716 for a user it has.
+                    match self.inner.apple.create_users(&bearer, &req).await {
+                        Ok(_) | Err(AppleError::OutcomeUnknown(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                pass.registering += ask.len();
+            }
+            let sub = subs.iter().find(|s| s.adam_id == i.adam_id);
+            let seats = store.subscription_seats(token_id, i.adam_id).await?;
+            let seated = |u: &str| seats.iter().any(|s| s.client_user_id == u && !s.leaving);
+            // Seats for registered members without one, while seats are free.
+            let missing: Vec<String> = people
+                .iter()
+                .map(|p| p.client_user_id.clone())
+                .filter(|u| registered.contains(u) && !seated(u))
+                .collect();
+            let free = sub.map_or(0, |s| {
+                if i.renewing {
+                    s.available_renewing
+                } else {
+                    s.available_expiring
+                }
+            });
+            let take: Vec<String> = missing
+                .iter()
+                .take(usize::try_from(free.max(0)).unwrap_or(0).min(1000))
+                .cloned()
+                .collect();
+            pass.waiting_for_seats += missing.len() - take.len();
+            let take = self.claim_in_flight(token_id, i.adam_id, take);
+            if !take.is_empty() {
+                store.add_intent_users(i.id, &take).await?;
+                self.change_seats(
+                    token_id,
+                    i.adam_id,
+                    &take,
+                    SeatChange::Assign {
+                        renewing: i.renewing,
+                    },
+                )
+                .await?;
+                pass.assigning += take.len();
+            }
+            // People it gave a seat to who are no longer wanted by any intent.
+            let empty = std::collections::HashSet::new();
+            let want = wanted.get(&i.adam_id).unwrap_or(&empty);
+            let left: Vec<String> = store
+                .intent_users(i.id)
+                .await?
+                .into_iter()
+                .filter(|u| !want.contains(u))
+                .collect();
+            let holding: Vec<String> = left.iter().filter(|u| seated(u)).cloned().collect();
+            let holding = self.claim_in_flight(token_id, -i.adam_id, holding);
+            if !holding.is_empty() {
+                self.change_seats(
+                    token_id,
+                    i.adam_id,
+                    &holding,
+                    SeatChange::Remove { deferred: true },
+                )
+                .await?;
+                pass.removing += holding.len();
+            }
+            // Forgotten once Apple took the request (or the seat is already gone).
+            store.remove_intent_users(i.id, &left).await?;
+        }
+        Ok(pass)
     }
 }

@@ -34,6 +34,7 @@ use crate::AppState;
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
         subscriptions::list, subscriptions::enable, subscriptions::seats, subscriptions::assign, subscriptions::remove,
+        subscriptions::create_intent, subscriptions::intents, subscriptions::delete_intent,
         accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions, mdm::status
     ),
     components(schemas(
@@ -49,7 +50,8 @@ use crate::AppState;
         accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
         reports::SubscriptionForecastRow, subscriptions::SubscriptionView, subscriptions::SubscriptionList, subscriptions::SeatCountsView,
         subscriptions::ForecastView, subscriptions::EnableResult, subscriptions::SeatView, subscriptions::SeatList,
-        subscriptions::AssignSeats, subscriptions::RemoveSeats, subscriptions::SeatRequestAccepted
+        subscriptions::AssignSeats, subscriptions::RemoveSeats, subscriptions::SeatRequestAccepted,
+        subscriptions::NewIntent, subscriptions::IntentView, subscriptions::IntentList
     )),
     modifiers(&ApiKeyScheme, &CommonErrors),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
@@ -179,6 +181,9 @@ api_routes! {
     "/api/v1/subscriptions" => [get subscriptions::list];
     "/api/v1/subscriptions/{adam_id}/seats" => [get subscriptions::seats, post subscriptions::assign];
     "/api/v1/subscriptions/{adam_id}/seats/remove" => [post subscriptions::remove];
+    "/api/v1/subscriptions/{adam_id}/intents" => [post subscriptions::create_intent];
+    "/api/v1/subscriptions/intents" => [get subscriptions::intents];
+    "/api/v1/subscriptions/intents/{id}" => [delete subscriptions::delete_intent];
     "/api/v1/apps" => [get apps::list];
     "/api/v1/apps/{adam_id}/metadata" => [get apps::metadata];
     "/api/v1/reports/licenses" => [get reports::licenses];

@@ -323,3 +323,250 @@ async fn seat_request(
         .await?;
     Ok((StatusCode::ACCEPTED, Json(SeatRequestAccepted { event_id })))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewIntent {
+    /// The token (id or name) whose seats to use.
+    pub token: String,
+    /// A users collection (id or name): each of its people holds a seat.
+    pub collection: String,
+    /// Seats that renew at the period's end (default), or seats that end with it.
+    #[serde(default = "yes")]
+    pub renewing: bool,
+}
+
+/// A standing intent: every person of a users collection holds a seat of a subscription.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentView {
+    pub id: i64,
+    pub token_id: i64,
+    pub token: String,
+    pub adam_id: i64,
+    pub collection_id: i64,
+    pub collection: String,
+    pub renewing: bool,
+    /// People in the collection.
+    pub members: i64,
+    /// Of them, holding a seat (not leaving).
+    pub seated: i64,
+    /// Of them, not registered with Apple at the location yet (being registered).
+    pub not_registered: i64,
+    /// Registered, without a seat: no seat of the kind is free (or Apple is giving it now).
+    pub waiting: i64,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntentList {
+    pub intents: Vec<IntentView>,
+}
+
+pub(crate) async fn intent_view(
+    state: &AppState,
+    i: allot_store::SubscriptionIntentRow,
+) -> Result<IntentView, ApiError> {
+    let people = state.store.collection_people(i.collection_id).await?;
+    let users = state.store.users(i.token_id).await?;
+    let seats = state
+        .store
+        .subscription_seats(i.token_id, i.adam_id)
+        .await?;
+    let (mut seated, mut not_registered, mut waiting) = (0, 0, 0);
+    let mut members = 0;
+    for p in people.iter().filter(|p| p.removed_at.is_none()) {
+        members += 1;
+        let registered = users.iter().any(|u| {
+            u.client_user_id == p.client_user_id
+                && (u.status == "Registered" || u.status == "Associated")
+        });
+        if seats
+            .iter()
+            .any(|s| s.client_user_id == p.client_user_id && !s.leaving)
+        {
+            seated += 1;
+        } else if registered {
+            waiting += 1;
+        } else {
+            not_registered += 1;
+        }
+    }
+    let token = state
+        .store
+        .token(i.token_id)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_default();
+    Ok(IntentView {
+        id: i.id,
+        token_id: i.token_id,
+        token,
+        adam_id: i.adam_id,
+        collection_id: i.collection_id,
+        collection: i.collection,
+        renewing: i.renewing,
+        members,
+        seated,
+        not_registered,
+        waiting,
+        created_at: crate::api::rfc3339(i.created_at),
+    })
+}
+
+/// Every person of a users collection holds a seat, for as long as the intent stands: people who
+/// join get one, people who leave give theirs back at the period's end.
+#[utoipa::path(post, path = "/api/v1/subscriptions/{adam_id}/intents", tag = "subscriptions", params(("adam_id" = i64, Path)), request_body = NewIntent,
+    responses((status = 201, body = IntentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn create_intent(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(adam_id): Path<i64>,
+    ApiJson(req): ApiJson<NewIntent>,
+) -> Result<(StatusCode, Json<IntentView>), ApiError> {
+    let v = new_intent(&state, adam_id, &req).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Creates a standing intent and makes it true a first time (the API's and the console's).
+pub(crate) async fn new_intent(
+    state: &AppState,
+    adam_id: i64,
+    req: &NewIntent,
+) -> Result<IntentView, ApiError> {
+    let state = state.clone();
+    let t = crate::api::tokens::find(&state, req.token.trim()).await?;
+    let c = crate::api::collections::find(&state, req.collection.trim()).await?;
+    if c.kind != "users" {
+        return Err(ApiError::invalid(format!(
+            "collection {} holds devices: subscription seats go to people (a users collection)",
+            c.name
+        )));
+    }
+    if state.store.subscription_management(t.id).await?.is_none() {
+        return Err(ApiError::conflict(format!(
+            "subscriptions are not managed for token {}: enable them first (POST /api/v1/tokens/{}/subscriptions)",
+            t.name, t.id
+        )));
+    }
+    if !state
+        .store
+        .subscriptions(Some(t.id))
+        .await?
+        .iter()
+        .any(|s| s.adam_id == adam_id)
+    {
+        return Err(ApiError::invalid(format!(
+            "token {} has no subscription {adam_id} (GET /api/v1/subscriptions lists them)",
+            t.name
+        )));
+    }
+    let id = state
+        .store
+        .insert_subscription_intent(t.id, adam_id, c.id, req.renewing, allot_sync::now_ms())
+        .await
+        .map_err(|e| match e {
+            allot_store::StoreError::Conflict(_) => ApiError::conflict(format!(
+                "collection {} already holds seats of subscription {adam_id} on token {}",
+                c.name, t.name
+            )),
+            other => other.into(),
+        })?;
+    state.engine.reconcile_subscription_intents(t.id).await?;
+    let row = state
+        .store
+        .subscription_intents(Some(t.id))
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no subscription intent {id}")))?;
+    intent_view(&state, row).await
+}
+
+#[utoipa::path(get, path = "/api/v1/subscriptions/intents", tag = "subscriptions",
+    responses((status = 200, body = IntentList)), security(("api_key" = [])))]
+pub async fn intents(
+    State(state): State<AppState>,
+    _c: Caller,
+) -> Result<Json<IntentList>, ApiError> {
+    let mut out = Vec::new();
+    for i in state.store.subscription_intents(None).await? {
+        out.push(intent_view(&state, i).await?);
+    }
+    Ok(Json(IntentList { intents: out }))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EndIntent {
+    /// Must be `true`.
+    #[param(required = true)]
+    pub confirm: Option<bool>,
+    /// `keep` (default: the seats stay with the people) or `remove` (they give them back at the
+    /// period's end).
+    pub then: Option<String>,
+}
+
+/// Ends an intent; its seats stay, or go back at the period's end with `then=remove`.
+#[utoipa::path(delete, path = "/api/v1/subscriptions/intents/{id}", tag = "subscriptions", params(("id" = i64, Path), EndIntent),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn delete_intent(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(id): Path<i64>,
+    q: Result<Query<EndIntent>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    crate::api::confirmed(
+        &crate::api::Confirm { confirm: q.confirm },
+        "ending a subscription intent",
+    )?;
+    end_intent(&state, id, q.then.as_deref().unwrap_or("keep")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends a standing intent: `keep` its seats, or `remove` them at the period's end.
+pub(crate) async fn end_intent(state: &AppState, id: i64, then: &str) -> Result<(), ApiError> {
+    let remove = match then {
+        "keep" => false,
+        "remove" => true,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "then {other:?} must be keep or remove"
+            )))
+        }
+    };
+    let Some(i) = state
+        .store
+        .subscription_intents(None)
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+    else {
+        return Err(ApiError::not_found(format!("no subscription intent {id}")));
+    };
+    let given = state.store.intent_users(id).await?;
+    if remove && !given.is_empty() {
+        let held: Vec<String> = state
+            .store
+            .subscription_seats(i.token_id, i.adam_id)
+            .await?
+            .into_iter()
+            .filter(|s| !s.leaving && given.contains(&s.client_user_id))
+            .map(|s| s.client_user_id)
+            .collect();
+        for chunk in held.chunks(1000) {
+            state
+                .engine
+                .change_seats(
+                    i.token_id,
+                    i.adam_id,
+                    chunk,
+                    SeatChange::Remove { deferred: true },
+                )
+                .await?;
+        }
+    }
+    state.store.delete_subscription_intent(id).await?;
+    Ok(())
+}

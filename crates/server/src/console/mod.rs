@@ -196,5 +196,13 @@ pub fn router() -> Router<AppState> {
             "/subscriptions/{adam_id}/{action}",
             post(subscriptions::seats),
         )
+        .route(
+            "/subscriptions/{adam_id}/intend",
+            post(subscriptions::intend),
+        )
+        .route(
+            "/subscriptions/intents/{id}/end",
+            post(subscriptions::end_intent),
+        )
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
 }

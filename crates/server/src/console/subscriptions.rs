@@ -25,6 +25,7 @@ pub(crate) struct SubscriptionLine {
     app: String,
     as_of: String,
     seats: Vec<SeatLine>,
+    intents: Vec<crate::api::subscriptions::IntentView>,
 }
 
 #[derive(Template)]
@@ -34,6 +35,8 @@ struct SubscriptionsPage {
     subscriptions: Vec<SubscriptionLine>,
     /// Tokens of ours without subscription management yet: (id, name).
     can_enable: Vec<(i64, String)>,
+    /// Users collections, for standing intents: (id, name).
+    collections: Vec<(i64, String)>,
 }
 
 pub(crate) async fn page(
@@ -42,6 +45,7 @@ pub(crate) async fn page(
     Query(q): Query<Notice>,
 ) -> PageResult {
     let now = allot_sync::now_ms();
+    let all_intents = state.store.subscription_intents(None).await?;
     let mut lines = Vec::new();
     for s in crate::api::subscriptions::views(&state, None).await? {
         let users = state.store.users(s.token_id).await?;
@@ -68,7 +72,15 @@ pub(crate) async fn page(
         let as_of = chrono::DateTime::parse_from_rfc3339(&s.updated_at)
             .map(|t| format::ago(t.timestamp_millis(), now))
             .unwrap_or_default();
+        let mut intents = Vec::new();
+        for i in all_intents
+            .iter()
+            .filter(|i| i.token_id == s.token_id && i.adam_id == s.adam_id)
+        {
+            intents.push(crate::api::subscriptions::intent_view(&state, i.clone()).await?);
+        }
         lines.push(SubscriptionLine {
+            intents,
             app: s
                 .app_name
                 .clone()
@@ -86,10 +98,19 @@ pub(crate) async fn page(
             can_enable.push((t.id, t.name));
         }
     }
+    let collections = state
+        .store
+        .collections()
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == "users")
+        .map(|c| (c.id, c.name))
+        .collect();
     Ok(render(&SubscriptionsPage {
         chrome: viewer.chrome("subscriptions", q.take()),
         subscriptions: lines,
         can_enable,
+        collections,
     }))
 }
 
@@ -175,4 +196,65 @@ pub(crate) async fn seats(
 /// `/subscriptions/forecast.csv`: the renewal forecast as a download.
 pub(crate) async fn forecast_csv(State(state): State<AppState>, _viewer: Viewer) -> PageResult {
     Ok(crate::api::reports::subscriptions_export(&state, "csv").await?)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct IntendForm {
+    csrf: String,
+    token: i64,
+    collection: i64,
+    /// `renewing` or `expiring`.
+    how: String,
+}
+
+/// A standing intent from the page: everyone in the collection holds a seat.
+pub(crate) async fn intend(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(adam_id): Path<i64>,
+    Form(f): Form<IntendForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let t =
+        state.store.token(f.token).await?.ok_or_else(|| {
+            PageError::new(StatusCode::NOT_FOUND, format!("no token {}", f.token))
+        })?;
+    let req = crate::api::subscriptions::NewIntent {
+        token: t.id.to_string(),
+        collection: f.collection.to_string(),
+        renewing: f.how != "expiring",
+    };
+    let v = crate::api::subscriptions::new_intent(&state, adam_id, &req).await?;
+    Ok(back(
+        "/subscriptions",
+        &format!(
+            "Everyone in {} holds a seat from now on: {} of {} now, {} waiting for a free seat, {} being registered with Apple",
+            v.collection, v.seated, v.members, v.waiting, v.not_registered
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EndForm {
+    csrf: String,
+    /// `keep` or `remove`.
+    then: String,
+}
+
+pub(crate) async fn end_intent(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<EndForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    crate::api::subscriptions::end_intent(&state, id, &f.then).await?;
+    Ok(back(
+        "/subscriptions",
+        if f.then == "remove" {
+            "The intent ended; its seats go back at the end of the period"
+        } else {
+            "The intent ended; its seats stay with the people who hold them"
+        },
+    ))
 }
