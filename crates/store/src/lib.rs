@@ -246,6 +246,7 @@ delegate! {
     fn subscription_intents(&self, token_id: Option<i64>) -> Vec<SubscriptionIntentRow>;
     fn delete_subscription_intent(&self, id: i64) -> bool;
     fn intent_users(&self, intent_id: i64) -> Vec<String>;
+    fn collection_people_registered(&self, collection_id: i64, token_id: i64) -> Vec<(PersonRow, bool)>;
     fn add_intent_users(&self, intent_id: i64, users: &[String]) -> ();
     fn remove_intent_users(&self, intent_id: i64, users: &[String]) -> ();
     fn mark_declarations_dirty(&self, device_ids: &[i64], now: i64) -> ();

@@ -304,6 +304,43 @@ macro_rules! impl_subscription_queries {
                     == 1)
             }
 
+            /// The people of a users collection (not removed), and whether each is registered with
+            /// Apple (Registered or Associated) on the token: one query.
+            pub async fn collection_people_registered(
+                &self,
+                collection_id: i64,
+                token_id: i64,
+            ) -> Result<Vec<($crate::inventory::PersonRow, bool)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT p.id, p.client_user_id, p.name, p.email, p.managed_apple_id, p.removed_at, p.created_at, \
+                     EXISTS (SELECT 1 FROM apple_users u WHERE u.token_id = $2 AND u.client_user_id = p.client_user_id \
+                             AND u.status IN ('Registered', 'Associated')) AS registered \
+                     FROM collection_members m JOIN people p ON p.id = m.member_id \
+                     WHERE m.collection_id = $1 AND p.removed_at IS NULL ORDER BY p.id",
+                )
+                .bind(collection_id)
+                .bind(token_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            $crate::inventory::PersonRow {
+                                id: r.try_get("id")?,
+                                client_user_id: r.try_get("client_user_id")?,
+                                name: r.try_get("name")?,
+                                email: r.try_get("email")?,
+                                managed_apple_id: r.try_get("managed_apple_id")?,
+                                removed_at: r.try_get("removed_at")?,
+                                created_at: r.try_get("created_at")?,
+                            },
+                            r.try_get::<bool, _>("registered")?,
+                        ))
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
             /// The people an intent gave a seat to.
             pub async fn intent_users(&self, intent_id: i64) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(

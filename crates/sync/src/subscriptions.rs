@@ -452,28 +452,23 @@ impl SyncEngine {
         let bearer = self
             .bearer(&t)
             .map_err(|e| SubscriptionError::Other(e.to_string()))?;
-        let registered: std::collections::HashSet<String> = store
-            .users(token_id)
-            .await?
-            .into_iter()
-            .filter(|u| {
-                u.status == allot_apple_wire::user_status::REGISTERED
-                    || u.status == allot_apple_wire::user_status::ASSOCIATED
-            })
-            .map(|u| u.client_user_id)
-            .collect();
+        let mut registered: std::collections::HashSet<String> = Default::default();
         let subs = store.subscriptions(Some(token_id)).await?;
         // Everyone some intent wants on each subscription (collections may overlap).
         let mut wanted: std::collections::HashMap<i64, std::collections::HashSet<String>> =
             Default::default();
         let mut people_of = Vec::new();
         for i in &intents {
-            let people: Vec<allot_store::PersonRow> = store
-                .collection_people(i.collection_id)
+            let mut people = Vec::new();
+            for (p, is_registered) in store
+                .collection_people_registered(i.collection_id, token_id)
                 .await?
-                .into_iter()
-                .filter(|p| p.removed_at.is_none())
-                .collect();
+            {
+                if is_registered {
+                    registered.insert(p.client_user_id.clone());
+                }
+                people.push(p);
+            }
             wanted
                 .entry(i.adam_id)
                 .or_default()

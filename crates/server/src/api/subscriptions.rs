@@ -367,26 +367,24 @@ pub(crate) async fn intent_view(
     state: &AppState,
     i: allot_store::SubscriptionIntentRow,
 ) -> Result<IntentView, ApiError> {
-    let people = state.store.collection_people(i.collection_id).await?;
-    let users = state.store.users(i.token_id).await?;
+    let people = state
+        .store
+        .collection_people_registered(i.collection_id, i.token_id)
+        .await?;
     let seats = state
         .store
         .subscription_seats(i.token_id, i.adam_id)
         .await?;
     let (mut seated, mut not_registered, mut waiting) = (0, 0, 0);
     let mut members = 0;
-    for p in people.iter().filter(|p| p.removed_at.is_none()) {
+    for (p, registered) in &people {
         members += 1;
-        let registered = users.iter().any(|u| {
-            u.client_user_id == p.client_user_id
-                && (u.status == "Registered" || u.status == "Associated")
-        });
         if seats
             .iter()
             .any(|s| s.client_user_id == p.client_user_id && !s.leaving)
         {
             seated += 1;
-        } else if registered {
+        } else if *registered {
             waiting += 1;
         } else {
             not_registered += 1;
