@@ -116,7 +116,7 @@ fn statuses(d: &serde_json::Value) -> String {
         .as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
+                .map(|(k, v)| format!("{} {v}", allot_domain::labels::label(k)))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -188,7 +188,7 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                 .await?;
             match format {
                 Format::Json => output::json(&t),
-                Format::Table => say!("{}: {}", cell(&t["target"]), cell(&t["status"])),
+                Format::Table => say!("{}: {}", cell(&t["target"]), output::words(&t["status"])),
             }
             return Ok(());
         }
@@ -197,6 +197,35 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
             match format {
                 Format::Json => output::json(&list),
                 Format::Table => {
+                    // Names, not ids: the apps' from their metadata, the collections' from the list.
+                    let collections: serde_json::Value = c.get("/api/v1/collections").await?;
+                    let collection = |id: &serde_json::Value| {
+                        collections["collections"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|x| &x["id"] == id)
+                            .map(|x| cell(&x["name"]))
+                            .unwrap_or_else(|| format!("collection {}", cell(id)))
+                    };
+                    let mut apps = std::collections::HashMap::new();
+                    for d in list["deployments"].as_array().into_iter().flatten() {
+                        let adam = cell(&d["adamId"]);
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            apps.entry(adam.clone())
+                        {
+                            let name = c
+                                .get::<serde_json::Value>(&format!(
+                                    "/api/v1/apps/{}/metadata",
+                                    super::client::segment(&adam)
+                                ))
+                                .await
+                                .ok()
+                                .and_then(|m| m["name"].as_str().map(str::to_owned))
+                                .unwrap_or_else(|| format!("adamId {adam}"));
+                            slot.insert(name);
+                        }
+                    }
                     let rows: Vec<Vec<String>> = list["deployments"]
                         .as_array()
                         .map(Vec::as_slice)
@@ -205,8 +234,8 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                         .map(|d| {
                             vec![
                                 cell(&d["id"]),
-                                cell(&d["adamId"]),
-                                cell(&d["collectionId"]),
+                                apps[&cell(&d["adamId"])].clone(),
+                                collection(&d["collectionId"]),
                                 if d["ending"].is_string() {
                                     format!("{} (ending)", cell(&d["action"]))
                                 } else {
@@ -256,7 +285,7 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                         .map(|t| {
                             vec![
                                 cell(&t["target"]),
-                                cell(&t["status"]),
+                                output::words(&t["status"]),
                                 cell(&t["license"]),
                                 if t["confirmedAt"].is_string() {
                                     cell(&t["confirmedAt"])

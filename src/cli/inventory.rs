@@ -183,13 +183,17 @@ pub async fn users(cmd: UsersCommand, c: &Client, format: Format) -> anyhow::Res
                         cell(&u["email"]),
                         cell(&u["clientUserId"])
                     );
+                    let mut program = rows(
+                        &u,
+                        "program",
+                        &["token", "terms", "appleStatus", "invitationUrl"],
+                    );
+                    for r in &mut program {
+                        r[1] = allot_domain::labels::label(&r[1]).to_owned();
+                    }
                     output::table(
                         &["TOKEN", "VPP TERMS", "APPLE STATUS", "INVITATION"],
-                        &rows(
-                            &u,
-                            "program",
-                            &["token", "terms", "appleStatus", "invitationUrl"],
-                        ),
+                        &program,
                     );
                 }
             }

@@ -63,7 +63,7 @@ pub async fn run(cmd: LedgerCommand, c: &Client, format: Format) -> anyhow::Resu
                 .flatten()
                 .map(|r| {
                     vec![
-                        cell(&r["kind"]),
+                        output::words(&r["kind"]),
                         cell(&r["token"]),
                         cell(&r["adamId"]),
                         format!("{} {}", cell(&r["holderKind"]), cell(&r["holder"])),
@@ -115,7 +115,7 @@ async fn clean(
                 .flatten()
                 .map(|r| {
                     vec![
-                        cell(&r["kind"]),
+                        output::words(&r["kind"]),
                         cell(&r["token"]),
                         cell(&r["adamId"]),
                         format!("{} {}", cell(&r["holderKind"]), cell(&r["holder"])),
@@ -146,7 +146,7 @@ async fn actions(c: &Client, format: Format) -> anyhow::Result<()> {
                     vec![
                         cell(&r["at"]),
                         cell(&r["actor"]),
-                        cell(&r["kind"]),
+                        output::words(&r["kind"]),
                         cell(&r["adamId"]),
                         format!("{} {}", cell(&r["holderKind"]), cell(&r["holder"])),
                         cell(&r["outcome"]),

@@ -49,6 +49,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// A status identifier as people read it (`needs_user` → "Needs a user"): the one table of
+/// labels the console and the CSV exports use too.
+pub fn words(v: &Value) -> String {
+    allot_domain::labels::label(&cell(v)).to_owned()
+}
+
 /// A JSON value as a table cell.
 pub fn cell(v: &Value) -> String {
     match v {

@@ -2,6 +2,7 @@
 
 pub mod compat;
 pub mod intent;
+pub mod labels;
 pub mod licensing;
 pub mod options;
 pub mod os;

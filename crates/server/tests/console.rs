@@ -177,16 +177,48 @@ async fn signing_in_and_every_page() {
     let (status, err) = app.get("/api/v1/apps/424242/metadata").await;
     assert_eq!(status, 404);
     assert!(err.to_string().contains("424242"), "{err}");
+    // The same app bought at a second pricing: two rows, told apart by their pricing.
+    app.sim_post(
+        "/_sim/locations/4000000000000001/purchase",
+        serde_json::json!({ "adamId": "111", "pricingParam": "PLUS", "count": 4 }),
+    )
+    .await;
+    app.until("/api/v1/apps?search=111", "the PLUS licenses", |b| {
+        b["apps"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["pricingParam"] == "PLUS"))
+    })
+    .await;
+    let (status, html, _) = b.get("/apps?search=acme%20notes").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("STDQ pricing") && html.contains("PLUS pricing"),
+        "{html}"
+    );
     let (status, csv, _) = b.get("/reports/licenses.csv").await;
     assert_eq!(status, 200);
     assert!(csv.starts_with("name,adamId,type,token"), "{csv}");
+    assert!(
+        csv.lines().next().unwrap().ends_with(",pricingParam"),
+        "{csv}"
+    );
     assert!(csv.contains("Acme Notes"));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("Acme Notes,111,") && l.ends_with(",PLUS")),
+        "{csv}"
+    );
     // The ledger: S1's license (assigned outside Allot) is an orphan; cleaning it up shows the
     // list first and changes nothing, then revokes it at Apple and records who asked.
     let (status, html, _) = b.get("/ledger?kind=orphan").await;
     assert_eq!(status, 200, "{html}");
     assert!(
         html.contains("S1 (device)") && html.contains("Acme Notes"),
+        "{html}"
+    );
+    // Statuses read as words (one table for the console, the CLI and the CSV).
+    assert!(
+        html.contains("Orphan (no deployment serves it)") && !html.contains(">orphan<"),
         "{html}"
     );
     let csrf = b.csrf().await;
@@ -285,6 +317,8 @@ async fn signing_in_and_every_page() {
         let (got, html, _) = b.get(path).await;
         assert_eq!(got, status, "{path}: {html}");
         assert!(html.contains("class=\"error\""), "{path}");
+        // The admin signed in is not told the page is read-only.
+        assert!(!html.contains("read-only"), "{path}: {html}");
     }
     // Signing out ends the session.
     let csrf = b.csrf().await;

@@ -98,6 +98,18 @@ pub mod status {
         NOT_COMPATIBLE,
         LEFT,
     ];
+
+    #[cfg(test)]
+    mod tests {
+        /// People read every status in words (`allot_domain::labels`), never its identifier.
+        #[test]
+        fn every_status_has_a_label() {
+            for s in super::ALL {
+                let l = allot_domain::labels::label(s);
+                assert!(l != *s && !l.contains('_'), "{s} reads {l}");
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

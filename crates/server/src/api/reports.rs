@@ -38,6 +38,8 @@ pub struct LicenseRow {
     pub available: Option<i64>,
     /// Used as a share of purchased, rounded to one decimal.
     pub percent_used: Option<f64>,
+    /// Apple's pricing of these licenses (`STDQ`, `PLUS`): what tells two rows of one app apart.
+    pub pricing_param: String,
 }
 
 /// Every app and book of every token (or one token) with its license counts.
@@ -82,6 +84,7 @@ pub(crate) async fn licenses_export(
             LicenseRow {
                 name: a.name.unwrap_or_else(|| format!("adamId {}", a.adam_id)),
                 adam_id: a.adam_id,
+                pricing_param: a.pricing,
                 kind: a.product_type.to_ascii_lowercase(),
                 token: a.token_name,
                 program_type: a.program,
@@ -110,6 +113,7 @@ pub(crate) async fn licenses_export(
                     "used",
                     "available",
                     "percentUsed",
+                    "pricingParam",
                 ],
                 rows.iter().map(|r| {
                     vec![
@@ -124,6 +128,7 @@ pub(crate) async fn licenses_export(
                         r.percent_used
                             .map(|p| format!("{p:.1}"))
                             .unwrap_or_default(),
+                        r.pricing_param.clone(),
                     ]
                 }),
             )
@@ -262,7 +267,8 @@ pub async fn unused(
                 r.target,
                 r.license.unwrap_or_default(),
                 r.holder.unwrap_or_default(),
-                r.status,
+                // CSV is for people: the status in words (JSON keeps the identifier).
+                allot_domain::labels::label(&r.status).to_owned(),
                 r.since,
             ]
         }),

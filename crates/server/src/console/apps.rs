@@ -2,6 +2,8 @@
 //! many there are) and an app's page (counts, a usage bar, the chart of licenses used over time,
 //! every assignment with its install status, and deploying from there).
 
+#[allow(unused_imports)]
+use super::Labels as _;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -48,6 +50,9 @@ pub(crate) struct Filters {
 pub(crate) struct AppLine {
     name: String,
     adam_id: String,
+    /// The pricing, where it tells this row from another of the same app (or is not Apple's
+    /// standard `STDQ`).
+    pricing: Option<String>,
     bundle_id: Option<String>,
     icon: Option<String>,
     kind: String,
@@ -119,11 +124,24 @@ pub(crate) async fn page(
             ])
         )
     };
+    // Two rows of one app on one token differ by pricing alone: say so on both.
+    let shared: std::collections::HashSet<(i64, String)> = rows
+        .iter()
+        .filter(|a| {
+            rows.iter()
+                .filter(|b| b.token_id == a.token_id && b.adam_id == a.adam_id)
+                .count()
+                > 1
+        })
+        .map(|a| (a.token_id, a.adam_id.clone()))
+        .collect();
     let lines = rows
         .into_iter()
         .map(|a| {
             let percent = format::percent(a.assigned, a.total);
             AppLine {
+                pricing: (a.pricing != "STDQ" || shared.contains(&(a.token_id, a.adam_id.clone())))
+                    .then(|| format!("{} pricing", a.pricing)),
                 link: format!(
                     "/apps/{}/{}{}",
                     a.token_id,
@@ -479,6 +497,8 @@ fn device_family_label(family: &str) -> String {
         other => other.to_owned(),
     }
 }
+
+impl super::Labels for AppPage {}
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+#[allow(unused_imports)]
+use super::Labels as _;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -498,3 +500,7 @@ pub(crate) async fn delete(
         )),
     }
 }
+
+impl super::Labels for DeploymentsPage {}
+impl super::Labels for DetailPage {}
+impl super::Labels for LivePart {}

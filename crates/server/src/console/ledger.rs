@@ -2,6 +2,8 @@
 //! (orphans, leaks, missing licenses), the clean-up (its list first, then the revoke), and what
 //! clean-ups asked of Apple.
 
+#[allow(unused_imports)]
+use super::Labels as _;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::Form;
@@ -202,3 +204,5 @@ pub(crate) async fn clean(
         ),
     ))
 }
+
+impl super::Labels for LedgerPage {}

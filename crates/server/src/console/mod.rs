@@ -118,6 +118,14 @@ pub(crate) fn back(to: &str, notice: &str) -> Response {
     Redirect::to(&format!("{to}{sep}notice={}", format::query_escape(notice))).into_response()
 }
 
+/// Status words in templates: `{{ self.label(s) }}` gives a status identifier's label (one table,
+/// `allot_domain::labels`, shared with the CLI and the CSV exports).
+pub(crate) trait Labels {
+    fn label<'a>(&self, id: &'a str) -> &'a str {
+        allot_domain::labels::label(id)
+    }
+}
+
 /// Text a query may carry back to the page (notices), cut to a sane length.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct Notice {

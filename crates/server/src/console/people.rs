@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+#[allow(unused_imports)]
+use super::Labels as _;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -323,3 +325,5 @@ pub(crate) async fn set_device_links(
         &format!("Updated {}", device.serial_number),
     ))
 }
+
+impl super::Labels for UsersPage {}

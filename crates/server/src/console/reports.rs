@@ -1,6 +1,8 @@
 //! Reports: volume-purchased apps with license counts (CSV and JSON export), unused licenses
 //! (assigned but not installed for N days), tokens by expiry date.
 
+#[allow(unused_imports)]
+use super::Labels as _;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -102,3 +104,5 @@ pub(crate) async fn licenses(
     }
     Ok(licenses_export(&state, None, &format).await?)
 }
+
+impl super::Labels for ReportsPage {}
