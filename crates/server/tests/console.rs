@@ -127,6 +127,7 @@ async fn signing_in_and_every_page() {
     assert_eq!(b.sign_in("admin", CONSOLE_PASSWORD).await, 303);
     for (path, expect) in [
         ("/tokens", "HQ"),
+        ("/tokens/rows", "next: delta sync in"),
         ("/tokens/rows", "HQ"),
         ("/tokens?search=acme&state=healthy", "1–1 of 1"),
         ("/tokens?search=nowhere", "No tokens to show"),
@@ -394,6 +395,33 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         )
         .await;
     assert_eq!(status, 403, "still only from our own form");
+    // The plan speaks of what the action does: claims for Required, none for Revoke.
+    let (status, _) = app
+        .post(
+            "/api/v1/collections",
+            serde_json::json!({ "name": "Carts", "kind": "devices" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for (action, button, claims) in [
+        ("required", "Confirm and install", true),
+        ("revoke", "Confirm and take the licenses back", false),
+    ] {
+        let (status, html, _) = ro
+            .post(
+                "/deployments/plan",
+                &[
+                    ("csrf", &csrf),
+                    ("adam_id", "111"),
+                    ("collection", "Carts"),
+                    ("action", action),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains(button), "{action}: {html}");
+        assert_eq!(html.contains("To claim"), claims, "{action}: {html}");
+    }
     let (_, tokens) = app.get("/api/v1/tokens").await;
     assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1, "still there");
 

@@ -40,6 +40,10 @@ pub struct TokenView {
     /// The MDM holding the location, when it is not this Allot.
     pub claimed_by: Option<String>,
     pub sync: Option<SyncProgressView>,
+    /// When the schedule next syncs it (RFC 3339) and how (`delta` or `full`); none while it
+    /// cannot sync (expired, revoked).
+    pub next_sync_at: Option<String>,
+    pub next_sync_kind: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,6 +111,12 @@ pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> T
         created_at: t.created_at,
         delta_interval_ms: state.engine.config().delta_interval.as_millis() as i64,
     };
+    let next = allot_sync::next_due(
+        &t,
+        state.engine.config().delta_interval,
+        state.engine.config().full_interval,
+        now,
+    );
     let claimed_by = t
         .other_mdm
         .as_deref()
@@ -130,6 +140,8 @@ pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> T
         last_delta_sync: t.last_delta_sync_at.map(time),
         last_full_sync: t.last_full_sync_at.map(time),
         claimed_by,
+        next_sync_at: next.map(|(_, at)| time(at.max(now))),
+        next_sync_kind: next.map(|(k, _)| k.as_str().to_owned()),
         sync: progress.map(|p| SyncProgressView {
             run_id: p.run_id,
             kind: p.kind,

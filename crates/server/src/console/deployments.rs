@@ -180,6 +180,24 @@ struct PlanPage {
     identical: Option<i64>,
 }
 
+impl PlanPage {
+    /// Required and Available claim licenses; Uninstall and Revoke give them back.
+    fn claims_licenses(&self) -> bool {
+        matches!(self.action.as_str(), "required" | "available")
+    }
+
+    /// The confirming button says what confirming does.
+    fn confirm_words(&self) -> &'static str {
+        match self.action.as_str() {
+            "required" => "Confirm and install",
+            "available" => "Confirm and offer it",
+            "uninstall" => "Confirm and uninstall",
+            "revoke" => "Confirm and take the licenses back",
+            _ => "Confirm",
+        }
+    }
+}
+
 /// The plan, before anything happens; confirming it creates the deployment.
 pub(crate) async fn plan(
     State(state): State<AppState>,

@@ -24,7 +24,8 @@ pub(crate) fn from_now(ms: i64, now: i64) -> String {
     match s {
         0..=59 => format!("in {s} s"),
         60..=3599 => format!("in {} min", s / 60),
-        _ => format!("in {} h", s / 3600),
+        3600..=172_799 => format!("in {} h", s / 3600),
+        _ => format!("in {} days", s / 86_400),
     }
 }
 

@@ -36,6 +36,10 @@ pub(crate) struct TokenLine {
     pub live: bool,
     pub claimed: bool,
     pub claimed_by: String,
+    /// The description and the Apple account given at upload.
+    pub details: String,
+    /// "next: delta sync in 3 h".
+    pub next_sync: String,
 }
 
 fn day(rfc3339: &str) -> String {
@@ -60,9 +64,30 @@ fn line(v: TokenView) -> TokenLine {
             format!("{} sync: {}", p.kind, p.phase)
         }
     });
-    let state_words = match v.state.as_str() {
-        "claimed_by_other_mdm" => "claimed by another MDM".to_owned(),
-        s => s.to_owned(),
+    let state_words = match (v.state.as_str(), &v.claimed_by) {
+        ("claimed_by_other_mdm", Some(other)) => format!("claimed by {other}"),
+        ("claimed_by_other_mdm", None) => "claimed by another MDM".to_owned(),
+        (s, _) => s.to_owned(),
+    };
+    let details = [v.description.trim(), v.apple_account.trim()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let next_sync = match (&v.next_sync_at, &v.next_sync_kind) {
+        (Some(at), Some(kind)) => chrono::DateTime::parse_from_rfc3339(at)
+            .map(|t| {
+                let ms = t.timestamp_millis();
+                let now = allot_sync::now_ms();
+                if ms <= now + 60_000 {
+                    format!("next: {kind} sync now")
+                } else {
+                    format!("next: {kind} sync {}", super::format::from_now(ms, now))
+                }
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
     };
     TokenLine {
         id: v.id,
@@ -84,6 +109,8 @@ fn line(v: TokenView) -> TokenLine {
                     "claimed_by_other_mdm" | "expired" | "revoked" | "failing"
                 )),
         claimed: v.state == "claimed_by_other_mdm",
+        details,
+        next_sync,
         claimed_by: v.claimed_by.unwrap_or_else(|| "another MDM".into()),
         state: v.state,
         state_words,
