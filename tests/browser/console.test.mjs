@@ -129,8 +129,11 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
   const summary = await page.textContent("#plan-summary");
   assert.match(summary, /needs 18 licenses; 18 free on Springfield High; 42 targets are already licensed/);
   await shot(page, "plan");
+  assert.equal((await page.textContent("#confirm button[type=submit]")).trim(), "Confirm and install");
   await page.click("#confirm button[type=submit]");
   await page.waitForURL(/\/deployments\/\d+/);
+  // The reclaim policy is said where it applies.
+  assert.match(await page.textContent("main"), /devices and people that leave management give their licenses back after \d+ (h|min|days)/);
   // The targets update by themselves as the simulated iPads install the app.
   await page.waitForFunction(() => document.querySelectorAll('#targets [data-status="installed"]').length === 60, null, {
     timeout: 90_000,

@@ -279,6 +279,23 @@ async fn signing_in_and_every_page() {
         )
         .await;
     assert_eq!(status, 201);
+    // Users filtered by their VPP terms status: Dana is not known to Apple yet.
+    for (terms, dana) in [
+        ("none", true),
+        ("accepted", false),
+        ("invited", false),
+        ("", true),
+    ] {
+        let (status, html, _) = b.get(&format!("/users?terms={terms}")).await;
+        assert_eq!(status, 200, "{html}");
+        assert_eq!(html.contains("dana@acme.example"), dana, "terms={terms}");
+    }
+    let (status, html, _) = b.get("/users?terms=happy").await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("must be invited, accepted, retired or none"),
+        "{html}"
+    );
     let (_, html, _) = b.get("/devices").await;
     assert!(html.contains("device-links"), "admins get the form");
     for (form, want) in [

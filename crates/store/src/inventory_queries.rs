@@ -159,12 +159,23 @@ macro_rules! impl_inventory_queries {
             }
 
             /// People matching `search` (name or email), by name; and how many match.
-            pub async fn people(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::PersonRow>, i64), StoreError> {
+            /// People by name or e-mail, and by their standing with Apple on any location
+            /// (`apple_status`: `Registered`, `Associated`, `Retired`, or `none` for people no
+            /// location knows yet).
+            pub async fn people(&self, search: Option<&str>, apple_status: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::PersonRow>, i64), StoreError> {
                 let pattern = search.map($crate::like_contains);
-                let filter = "FROM people WHERE ($1 IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\')";
-                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}")).bind(&pattern).fetch_one(&self.pool).await?;
-                let rows = sqlx::query(&format!("SELECT {PERSON_COLUMNS} {filter} ORDER BY LOWER(name), id LIMIT $2 OFFSET $3"))
+                let filter = "FROM people WHERE ($1 IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\') \
+                     AND ($2 IS NULL \
+                          OR ($2 = 'none' AND NOT EXISTS (SELECT 1 FROM apple_users u WHERE u.client_user_id = people.client_user_id)) \
+                          OR EXISTS (SELECT 1 FROM apple_users u WHERE u.client_user_id = people.client_user_id AND u.status = $2))";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
                     .bind(&pattern)
+                    .bind(apple_status)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let rows = sqlx::query(&format!("SELECT {PERSON_COLUMNS} {filter} ORDER BY LOWER(name), id LIMIT $3 OFFSET $4"))
+                    .bind(&pattern)
+                    .bind(apple_status)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(&self.pool)

@@ -192,7 +192,7 @@ delegate! {
     fn update_person(&self, id: i64, p: &NewPerson, now: i64) -> ();
     fn person(&self, id: i64) -> Option<PersonRow>;
     fn person_by_email(&self, email: &str) -> Option<PersonRow>;
-    fn people(&self, search: Option<&str>, limit: i64, offset: i64) -> (Vec<PersonRow>, i64);
+    fn people(&self, search: Option<&str>, apple_status: Option<&str>, limit: i64, offset: i64) -> (Vec<PersonRow>, i64);
     fn remove_person(&self, id: i64, now: i64) -> bool;
     fn upsert_device(&self, d: &NewDevice, now: i64) -> (DeviceRow, bool);
     fn upsert_devices(&self, devices: &[NewDevice], now: i64) -> (u64, u64);

@@ -516,3 +516,52 @@ async fn devices_below_the_minimum_os_are_not_compatible() {
         );
     }
 }
+
+/// People by their standing with Apple: accepted (Associated), invited (Registered), or not known
+/// to any location yet.
+#[tokio::test]
+async fn people_by_vpp_terms_status() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = setup(s).await;
+        for (name, cuid) in [("Ann", "cu-ann"), ("Ben", "cu-ben"), ("Cat", "cu-cat")] {
+            s.insert_person(
+                &NewPerson {
+                    name: name.into(),
+                    email: None,
+                    managed_apple_id: None,
+                },
+                cuid,
+                1,
+            )
+            .await
+            .unwrap();
+        }
+        let user = |cuid: &str, status: &str| UserRow {
+            client_user_id: cuid.into(),
+            status: status.into(),
+            email: None,
+            invite_code: None,
+            id_hash: None,
+        };
+        s.upsert_users(
+            t,
+            &[user("cu-ann", "Associated"), user("cu-ben", "Registered")],
+            0,
+        )
+        .await
+        .unwrap();
+        let names = |rows: Vec<PersonRow>| rows.into_iter().map(|p| p.name).collect::<Vec<_>>();
+        for (status, want) in [
+            (Some("Associated"), vec!["Ann"]),
+            (Some("Registered"), vec!["Ben"]),
+            (Some("none"), vec!["Cat"]),
+            (Some("Retired"), vec![]),
+            (None, vec!["Ann", "Ben", "Cat"]),
+        ] {
+            let (rows, total) = s.people(None, status, 10, 0).await.unwrap();
+            assert_eq!(total as usize, want.len(), "{status:?}");
+            assert_eq!(names(rows), want, "{status:?}");
+        }
+    }
+}

@@ -58,9 +58,9 @@ async fn people_are_unique_by_email_and_kept_when_removed() {
             a.id,
             "emails match without case"
         );
-        let (rows, total) = s.people(Some("ad"), 10, 0).await.unwrap();
+        let (rows, total) = s.people(Some("ad"), None, 10, 0).await.unwrap();
         assert_eq!((rows.len(), total), (1, 1));
-        let (rows, total) = s.people(None, 2, 1).await.unwrap();
+        let (rows, total) = s.people(None, None, 2, 1).await.unwrap();
         assert_eq!((rows[0].name.as_str(), total), ("Bob", 3));
         assert!(s.remove_person(a.id, 5).await.unwrap());
         assert!(!s.remove_person(a.id, 6).await.unwrap());
@@ -324,6 +324,6 @@ async fn people_are_imported_in_batches() {
             ("P7 Renamed", "cuid-7", Some("p7@acme.example")),
             "{b}: the clientUserId never changes"
         );
-        assert_eq!(s.people(None, 1, 0).await.unwrap().1, 701);
+        assert_eq!(s.people(None, None, 1, 0).await.unwrap().1, 701);
     }
 }

@@ -35,7 +35,7 @@ pub enum TokenError {
     DuplicateName(String),
     #[error("this location ({location}) is already managed here as token {existing:?}: renew that token instead of adding it again")]
     DuplicateLocation { location: String, existing: String },
-    #[error("this token belongs to location {got}, not to {want} (the location of {name:?}): renew a token with the file of its own location")]
+    #[error("this file is the token of location {got}, not of {want}, the location of {name:?}: renew a token with the file of its own location")]
     WrongLocation {
         name: String,
         want: String,
@@ -272,10 +272,16 @@ impl SyncEngine {
             .map_err(TokenError::from_apple)?;
         let uid = config.u_id.clone().unwrap_or_default();
         if uid != row.uid {
+            // Locations by name (with the uId, which tells two of one name apart).
+            let want = if row.location_name.is_empty() {
+                format!("uId {}", row.uid)
+            } else {
+                format!("{}, uId {}", row.location_name, row.uid)
+            };
             return Err(TokenError::WrongLocation {
                 name: row.name,
-                want: row.uid,
-                got: uid,
+                want,
+                got: location_label(&config, &uid),
             });
         }
         store

@@ -338,6 +338,12 @@ async fn bad_tokens_get_clear_errors_and_duplicates_are_refused() {
     // Renewing with another location's file is refused; nothing stored is lost.
     let err = engine.renew_token(t.id, &claimed).await.unwrap_err();
     assert!(matches!(err, TokenError::WrongLocation { .. }), "{err}");
+    // Both locations are named, not only numbered.
+    assert!(
+        err.to_string()
+            .contains("location Claimed, uId 3000000000000001"),
+        "{err}"
+    );
     assert_eq!(engine.store().tokens().await.unwrap().len(), 1);
 }
 

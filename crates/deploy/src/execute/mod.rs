@@ -246,6 +246,11 @@ impl Executor {
         self
     }
 
+    /// How long a device or person that left management keeps its licenses.
+    pub fn reclaim_grace(&self) -> Duration {
+        self.reclaim_grace
+    }
+
     /// How often each enrolled device is asked for its managed apps (default a day).
     pub fn with_app_list_interval(mut self, every: Duration) -> Self {
         self.app_list_interval = every;

@@ -212,6 +212,7 @@ pub async fn list_users(
         .store
         .people(
             q.search.as_deref().filter(|s| !s.trim().is_empty()),
+            None,
             limit,
             offset,
         )

@@ -357,6 +357,8 @@ struct DetailPage {
     pager: Pager,
     live: bool,
     refresh: String,
+    /// How long devices and people that leave management keep their licenses, in words.
+    grace: String,
 }
 
 #[derive(Template)]
@@ -454,6 +456,7 @@ pub(crate) async fn detail(
         action: d.action,
         on_shortage: d.on_shortage,
         on_leave: d.on_leave,
+        grace: grace_words(state.executor.reclaim_grace()),
         options: options_words(&d.options),
         created_by: d.created_by.unwrap_or_default(),
         ending: d.ending.unwrap_or_default(),
@@ -522,3 +525,14 @@ pub(crate) async fn delete(
 impl super::Labels for DeploymentsPage {}
 impl super::Labels for DetailPage {}
 impl super::Labels for LivePart {}
+
+/// "24 h", "30 min", "3 days".
+fn grace_words(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "at once".into(),
+        1..=3599 => format!("after {} min", s.div_ceil(60)),
+        3600..=172_799 => format!("after {} h", s / 3600),
+        _ => format!("after {} days", s / 86_400),
+    }
+}

@@ -23,6 +23,9 @@ const PER_PAGE: i64 = 50;
 pub(crate) struct ListQuery {
     #[serde(default)]
     search: String,
+    /// VPP terms status: `invited`, `accepted`, `retired` or `none` (users only).
+    #[serde(default)]
+    terms: String,
     page: Option<i64>,
     notice: Option<String>,
 }
@@ -48,6 +51,7 @@ pub(crate) struct UserLine {
 struct UsersPage {
     chrome: Chrome,
     search: String,
+    terms: String,
     rows: Vec<UserLine>,
     pager: Pager,
 }
@@ -59,9 +63,27 @@ pub(crate) async fn users(
 ) -> PageResult {
     let page = format::page_number(q.page);
     let search = (!q.search.trim().is_empty()).then(|| q.search.trim().to_owned());
+    let apple_status = match q.terms.as_str() {
+        "" => None,
+        "invited" => Some("Registered"),
+        "accepted" => Some("Associated"),
+        "retired" => Some("Retired"),
+        "none" => Some("none"),
+        other => {
+            return Err(PageError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("VPP terms status {other:?} must be invited, accepted, retired or none"),
+            ))
+        }
+    };
     let (people, total) = state
         .store
-        .people(search.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
+        .people(
+            search.as_deref(),
+            apple_status,
+            PER_PAGE,
+            (page - 1) * PER_PAGE,
+        )
         .await?;
     let names: HashMap<i64, String> = state
         .store
@@ -98,7 +120,7 @@ pub(crate) async fn users(
         let page = n.to_string();
         format!(
             "/users{}",
-            format::query(&[("search", &q.search), ("page", &page)])
+            format::query(&[("search", &q.search), ("terms", &q.terms), ("page", &page)])
         )
     };
     Ok(render(&UsersPage {
@@ -110,6 +132,7 @@ pub(crate) async fn users(
             .take(),
         ),
         pager: Pager::new(page, PER_PAGE, total, link),
+        terms: q.terms.clone(),
         search: q.search,
         rows,
     }))
