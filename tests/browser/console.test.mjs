@@ -176,6 +176,11 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
   await until(/nw-0005[^]*leaves at the period's end/);
   await shot(page, "subscriptions");
 
+  // The front page: what needs an administrator, with links (the demo has a location another MDM holds).
+  await page.goto(`${base}/`);
+  assert.match(await page.textContent("#overview-tokens"), /claimed by/);
+  await shot(page, "overview");
+
   for (const [path, name] of [["/users", "users"], ["/devices", "devices"]]) {
     await page.goto(`${base}${path}`);
     await shot(page, name);

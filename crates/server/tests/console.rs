@@ -139,6 +139,7 @@ async fn signing_in_and_every_page() {
         ("/devices", "Devices"),
         ("/reports", "Tokens by expiry date"),
         ("/subscriptions", "No subscriptions yet"),
+        ("/", "All clear"),
     ] {
         let (status, html, _) = b.get(path).await;
         assert_eq!(status, 200, "{path}: {html}");
@@ -338,6 +339,28 @@ async fn signing_in_and_every_page() {
         // The admin signed in is not told the page is read-only.
         assert!(!html.contains("read-only"), "{path}: {html}");
     }
+    // The front page says when something is wrong, and where to deal with it.
+    app.sim_post(
+        "/_sim/locations/4000000000000001/token/revoke",
+        serde_json::json!({}),
+    )
+    .await;
+    let (status, _) = app
+        .post("/api/v1/tokens/HQ/sync", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 202);
+    app.until("/api/v1/tokens/HQ", "the revoked token", |t| {
+        t["state"] == "revoked"
+    })
+    .await;
+    let (status, html, _) = b.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Tokens that need you")
+            && html.contains("revoked")
+            && !html.contains("All clear"),
+        "{html}"
+    );
     // Signing out ends the session.
     let csrf = b.csrf().await;
     let (status, _, to) = b.post("/logout", &[("csrf", &csrf)]).await;

@@ -9,6 +9,7 @@ mod connector;
 mod deployments;
 mod format;
 mod ledger;
+mod overview;
 mod people;
 mod reports;
 mod subscriptions;
@@ -165,7 +166,7 @@ const UPLOAD_LIMIT: usize = 256 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/tokens") }))
+        .route("/", get(overview::page))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))
         .route("/login", get(auth::login_page).post(auth::login))

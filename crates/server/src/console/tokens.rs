@@ -130,7 +130,7 @@ fn line(v: TokenView) -> TokenLine {
     }
 }
 
-async fn lines(state: &AppState) -> Result<Vec<TokenLine>, PageError> {
+pub(crate) async fn lines(state: &AppState) -> Result<Vec<TokenLine>, PageError> {
     let runs = state.store.latest_sync_runs().await?;
     Ok(state
         .store

@@ -1,0 +1,166 @@
+//! The front page answers "is anything wrong?": tokens in trouble, deployments with targets that
+//! failed or wait, apps low on licenses, subscriptions whose period's end will take people off,
+//! and the MDM connector — each with a link to where it is dealt with, or "all clear".
+
+use askama::Template;
+use axum::extract::{Query, State};
+
+use super::{format, render, Chrome, Notice, PageResult, Viewer};
+use crate::AppState;
+
+/// Statuses that need an administrator's eye on a deployment.
+const NEEDS_A_LOOK: &[&str] = &["failed", "waiting_for_license", "needs_user"];
+
+pub(crate) struct Trouble {
+    pub what: String,
+    pub detail: String,
+    pub link: String,
+}
+
+pub(crate) struct Section {
+    pub title: &'static str,
+    pub id: &'static str,
+    pub items: Vec<Trouble>,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    /// Only the sections with something in them.
+    sections: Vec<Section>,
+    connector: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<Notice>,
+) -> PageResult {
+    let tokens = super::tokens::lines(&state)
+        .await?
+        .into_iter()
+        .filter(|t| !matches!(t.state.as_str(), "healthy" | "syncing"))
+        .map(|t| Trouble {
+            what: t.name,
+            detail: match &t.error {
+                Some(e) => format!("{} — {e}", t.state_words),
+                None => format!("{} (expires {})", t.state_words, t.expiry_words),
+            },
+            link: "/tokens".into(),
+        })
+        .collect();
+    let mut deployments = Vec::new();
+    for d in state.store.deployments().await? {
+        let counts = state.store.target_counts(d.id).await?;
+        let troubled: Vec<String> = counts
+            .iter()
+            .filter(|(s, n)| *n > 0 && NEEDS_A_LOOK.contains(&s.as_str()))
+            .map(|(s, n)| format!("{n} {}", allot_domain::labels::label(s).to_lowercase()))
+            .collect();
+        if troubled.is_empty() {
+            continue;
+        }
+        let app = state
+            .store
+            .metadata(&d.adam_id)
+            .await?
+            .map(|m| m.name)
+            .unwrap_or_else(|| format!("adamId {}", d.adam_id));
+        deployments.push(Trouble {
+            what: format!("Deployment {}: {} {app}", d.id, d.action),
+            detail: troubled.join(", "),
+            link: format!("/deployments/{}", d.id),
+        });
+    }
+    let (rows, _) = state
+        .store
+        .app_licenses(&allot_store::AppFilter {
+            low: true,
+            sort: allot_store::AppSort::Available,
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    let low = rows
+        .into_iter()
+        .filter(|a| !a.unlimited)
+        .map(|a| Trouble {
+            what: a
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("adamId {}", a.adam_id)),
+            detail: format!(
+                "{} of {} licenses free on {}",
+                a.available, a.total, a.token_name
+            ),
+            link: format!(
+                "/apps/{}/{}{}",
+                a.token_id,
+                format::query_escape(&a.adam_id),
+                if a.pricing == "STDQ" {
+                    String::new()
+                } else {
+                    format!("?pricing={}", a.pricing)
+                }
+            ),
+        })
+        .collect();
+    let subscriptions = crate::api::subscriptions::views(&state, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.forecast.users_losing_access > 0)
+        .map(|s| Trouble {
+            what: format!(
+                "{} (subscription {})",
+                s.app_name
+                    .clone()
+                    .unwrap_or_else(|| format!("adamId {}", s.parent_adam_id)),
+                s.adam_id
+            ),
+            detail: format!(
+                "{} people lose it when the period ends{}",
+                s.forecast.users_losing_access,
+                s.period_end
+                    .as_deref()
+                    .map(|e| format!(" on {e}"))
+                    .unwrap_or_default()
+            ),
+            link: "/subscriptions".into(),
+        })
+        .collect();
+    let c = super::connector::mdm_connector(&state).await?;
+    let connector = (c.failing || c.push_last_hour > 0).then(|| {
+        if c.failing {
+            c.words
+        } else {
+            format!(
+                "{} devices could not be pushed in the last hour",
+                c.push_last_hour
+            )
+        }
+    });
+    let sections = [
+        ("Tokens that need you", "overview-tokens", tokens),
+        (
+            "Deployments with targets that failed or wait",
+            "overview-deployments",
+            deployments,
+        ),
+        ("Apps low on licenses", "overview-low", low),
+        (
+            "Subscriptions that will take people off",
+            "overview-subscriptions",
+            subscriptions,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, items)| !items.is_empty())
+    .map(|(title, id, items)| Section { title, id, items })
+    .collect();
+    Ok(render(&OverviewPage {
+        chrome: viewer.chrome("overview", q.take()),
+        sections,
+        connector,
+    }))
+}
