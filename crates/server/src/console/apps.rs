@@ -142,16 +142,7 @@ pub(crate) async fn page(
             AppLine {
                 pricing: (a.pricing != "STDQ" || shared.contains(&(a.token_id, a.adam_id.clone())))
                     .then(|| format!("{} pricing", a.pricing)),
-                link: format!(
-                    "/apps/{}/{}{}",
-                    a.token_id,
-                    format::query_escape(&a.adam_id),
-                    if a.pricing == "STDQ" {
-                        String::new()
-                    } else {
-                        format!("?pricing={}", a.pricing)
-                    }
-                ),
+                link: format::app_link(a.token_id, &a.adam_id, &a.pricing),
                 name: a.name.unwrap_or_else(|| format!("adamId {}", a.adam_id)),
                 bundle_id: a.bundle_id,
                 icon: a.icon_url,

@@ -7,6 +7,16 @@ pub(crate) fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The page of one app (or book) of one token; the pricing only when it is not the standard one.
+pub(crate) fn app_link(token_id: i64, adam_id: &str, pricing: &str) -> String {
+    let pricing = if pricing == "STDQ" {
+        String::new()
+    } else {
+        format!("?pricing={}", query_escape(pricing))
+    };
+    format!("/apps/{token_id}/{}{pricing}", query_escape(adam_id))
+}
+
 /// How long ago, roughly: `just now`, `5 min ago`, `3 h ago`, `2 days ago`.
 pub(crate) fn ago(ms: i64, now: i64) -> String {
     let s = (now - ms).max(0) / 1000;

@@ -94,16 +94,7 @@ pub(crate) async fn page(
                 "{} of {} licenses free on {}",
                 a.available, a.total, a.token_name
             ),
-            link: format!(
-                "/apps/{}/{}{}",
-                a.token_id,
-                format::query_escape(&a.adam_id),
-                if a.pricing == "STDQ" {
-                    String::new()
-                } else {
-                    format!("?pricing={}", a.pricing)
-                }
-            ),
+            link: format::app_link(a.token_id, &a.adam_id, &a.pricing),
         })
         .collect();
     let subscriptions = crate::api::subscriptions::views(&state, None)
