@@ -116,8 +116,14 @@ macro_rules! impl_console_queries {
                     .bind(status)
                     .fetch_one(&self.pool)
                     .await?;
-                let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(&format!(
-                    "SELECT a.holder_kind, a.holder, s.status, s.detail {from} ORDER BY a.holder_kind, a.holder LIMIT $5 OFFSET $6"
+                // People by name and e-mail (Allot's), else the e-mail Apple knows.
+                let rows: Vec<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(&format!(
+                    "SELECT a.holder_kind, a.holder, s.status, s.detail, \
+                       CASE WHEN a.holder_kind <> 'user' THEN NULL \
+                            ELSE COALESCE( \
+                              (SELECT p.name || COALESCE(' <' || p.email || '>', '') FROM people p WHERE p.client_user_id = a.holder), \
+                              (SELECT u.email FROM apple_users u WHERE u.token_id = a.token_id AND u.client_user_id = a.holder)) END \
+                     {from} ORDER BY a.holder_kind, a.holder LIMIT $5 OFFSET $6"
                 ))
                 .bind(token_id)
                 .bind(adam_id)
@@ -129,7 +135,13 @@ macro_rules! impl_console_queries {
                 .await?;
                 Ok((
                     rows.into_iter()
-                        .map(|(kind, holder, status, detail)| $crate::types::AssignmentStatus { kind, holder, status, detail })
+                        .map(|(kind, holder, status, detail, holder_name)| $crate::types::AssignmentStatus {
+                            kind,
+                            holder,
+                            status,
+                            detail,
+                            holder_name,
+                        })
                         .collect(),
                     total,
                 ))

@@ -253,6 +253,9 @@ pub struct AssignmentStatus {
     pub holder: String,
     pub status: Option<String>,
     pub detail: Option<String>,
+    /// Who a user license's holder is, for people: Allot's name and e-mail of the person, else
+    /// the e-mail Apple has.
+    pub holder_name: Option<String>,
 }
 
 /// A license a deployment assigned that is not installed yet.

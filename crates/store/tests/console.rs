@@ -232,5 +232,66 @@ async fn holders_of_an_asset_with_their_install_status_and_unused_licenses() {
             ("S1", 5),
             "{b}"
         );
+        // User holders by who they are: Allot's person, else Apple's e-mail; devices by serial.
+        s.insert_person(
+            &NewPerson {
+                name: "Dana".into(),
+                email: Some("dana@acme.example".into()),
+                managed_apple_id: None,
+            },
+            "guid-dana",
+            1,
+        )
+        .await
+        .unwrap();
+        s.upsert_users(
+            t,
+            &[UserRow {
+                client_user_id: "guid-apple-only".into(),
+                status: "Associated".into(),
+                email: Some("eve@acme.example".into()),
+                invite_code: None,
+                id_hash: None,
+            }],
+            1,
+        )
+        .await
+        .unwrap();
+        for who in ["guid-dana", "guid-apple-only", "guid-nobody"] {
+            s.add_assignment(
+                t,
+                &AssignmentRow {
+                    adam_id: "10".into(),
+                    pricing: "STDQ".into(),
+                    holder: Holder::User(who.into()),
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        }
+        let (rows, _) = s
+            .asset_assignments(t, "10", "STDQ", None, 10, 0)
+            .await
+            .unwrap();
+        let name = |h: &str| {
+            rows.iter()
+                .find(|r| r.holder == h)
+                .unwrap()
+                .holder_name
+                .clone()
+        };
+        assert_eq!(name("S1"), None, "{b}");
+        assert_eq!(
+            name("guid-dana").as_deref(),
+            Some("Dana <dana@acme.example>"),
+            "{b}"
+        );
+        assert_eq!(
+            name("guid-apple-only").as_deref(),
+            Some("eve@acme.example"),
+            "{b}"
+        );
+        assert_eq!(name("guid-nobody"), None, "{b}");
     }
 }

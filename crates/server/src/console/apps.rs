@@ -378,7 +378,11 @@ pub(crate) async fn app_page(
             .into_iter()
             .map(|a| AssignmentLine {
                 kind: a.kind,
-                holder: a.holder,
+                // People by name and e-mail, with Apple's clientUserId after for support.
+                holder: match a.holder_name {
+                    Some(name) if !name.trim().is_empty() => format!("{name} ({})", a.holder),
+                    _ => a.holder,
+                },
                 status: a.status.unwrap_or_else(|| "unknown".into()),
                 detail: a.detail.unwrap_or_default(),
             })
