@@ -273,13 +273,28 @@ async fn signing_in_and_every_page() {
         )
         .await;
     assert_eq!(status, 201);
-    let (status, _) = app
+    let (status, dana) = app
         .post(
             "/api/v1/users",
             serde_json::json!({ "name": "Dana", "email": "dana@acme.example" }),
         )
         .await;
     assert_eq!(status, 201);
+    // Her page, from the users list: who she is, and that no location knows her yet.
+    let dana_page = format!("/users/{}", dana["id"]);
+    let (_, html, _) = b.get("/users?search=dana").await;
+    assert!(html.contains(&format!("href=\"{dana_page}\"")), "{html}");
+    let (status, html, _) = b.get(&dana_page).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("dana@acme.example")
+            && html.contains(dana["clientUserId"].as_str().unwrap())
+            && html.contains("No location knows this person yet")
+            && html.contains("No deployment targets this person"),
+        "{html}"
+    );
+    let (status, _, _) = b.get("/users/999999").await;
+    assert_eq!(status, 404);
     // Users filtered by their VPP terms status: Dana is not known to Apple yet.
     for (terms, dana) in [
         ("none", true),

@@ -246,6 +246,7 @@ delegate! {
     fn subscription_intents(&self, token_id: Option<i64>) -> Vec<SubscriptionIntentRow>;
     fn delete_subscription_intent(&self, id: i64) -> bool;
     fn intent_users(&self, intent_id: i64) -> Vec<String>;
+    fn targets_of_member(&self, kind: &str, member_id: i64) -> Vec<(i64, String, String, String, Option<String>, Option<i64>)>;
     fn collection_people_registered(&self, collection_id: i64, token_id: i64) -> Vec<(PersonRow, bool)>;
     fn add_intent_users(&self, intent_id: i64, users: &[String]) -> ();
     fn remove_intent_users(&self, intent_id: i64, users: &[String]) -> ();

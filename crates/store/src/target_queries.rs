@@ -529,6 +529,25 @@ macro_rules! impl_target_queries {
             }
 
             /// Licenses held by one holder (`device` serial or `user` clientUserId), per token.
+            /// What every deployment wants for one person (`users`) or device (`devices`): the
+            /// deployment, its action and content, the target's status, why, and when confirmed.
+            #[allow(clippy::type_complexity)]
+            pub async fn targets_of_member(
+                &self,
+                kind: &str,
+                member_id: i64,
+            ) -> Result<Vec<(i64, String, String, String, Option<String>, Option<i64>)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT d.id, d.action, d.adam_id, t.status, t.detail, t.confirmed_at FROM deployment_targets t \
+                     JOIN deployments d ON d.id = t.deployment_id JOIN collections c ON c.id = d.collection_id \
+                     WHERE c.kind = $1 AND t.member_id = $2 ORDER BY d.id",
+                )
+                .bind(kind)
+                .bind(member_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             pub async fn licenses_held(&self, kind: &str, holder: &str) -> Result<Vec<(i64, $crate::types::AssignmentRow)>, StoreError> {
                 let rows = sqlx::query("SELECT token_id, adam_id, pricing FROM assignments WHERE holder = $1 AND holder_kind = $2 ORDER BY token_id, adam_id")
                     .bind(holder)

@@ -514,6 +514,18 @@ async fn devices_below_the_minimum_os_are_not_compatible() {
                 .unwrap(),
             (1, 0)
         );
+        // What deployments want for one device, for its page.
+        let wanted = s.targets_of_member("devices", ids[1].0).await.unwrap();
+        assert_eq!(wanted.len(), 1);
+        assert_eq!(
+            (wanted[0].0, wanted[0].1.as_str(), wanted[0].3.as_str()),
+            (d.id, "required", "not_compatible")
+        );
+        assert!(s
+            .targets_of_member("users", ids[1].0)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }
 

@@ -11,6 +11,7 @@ mod format;
 mod ledger;
 mod overview;
 mod people;
+mod person;
 mod reports;
 mod subscriptions;
 mod throttle;
@@ -188,6 +189,7 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{id}/targets", get(deployments::targets))
         .route("/deployments/{id}/delete", post(deployments::delete))
         .route("/users", get(people::users))
+        .route("/users/{id}", get(person::page))
         .route("/users/{id}/invite", post(people::invite))
         .route("/devices", get(people::devices))
         .route("/devices/links", post(people::set_device_links))

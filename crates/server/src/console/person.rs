@@ -1,0 +1,122 @@
+//! One person's page (`/users/{id}`): their VPP terms status on every location that knows them,
+//! the licenses they hold on every token, and what each deployment wants for them, with its age.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+#[allow(unused_imports)]
+use super::Labels as _;
+use super::{format, render, Chrome, PageError, PageResult, Viewer};
+use crate::AppState;
+
+pub(crate) struct HeldLine {
+    app: String,
+    link: String,
+    token: String,
+}
+
+pub(crate) struct TargetLine {
+    deployment: i64,
+    action: String,
+    app: String,
+    status: String,
+    detail: String,
+    confirmed: String,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    chrome: Chrome,
+    name: String,
+    email: String,
+    client_user_id: String,
+    removed: bool,
+    /// (token, terms status, invitation URL).
+    program: Vec<(String, String, Option<String>)>,
+    held: Vec<HeldLine>,
+    targets: Vec<TargetLine>,
+}
+
+impl super::Labels for UserPage {}
+
+async fn app_name(state: &AppState, adam: &str) -> Result<String, PageError> {
+    Ok(state
+        .store
+        .metadata(adam)
+        .await?
+        .map(|m| m.name)
+        .unwrap_or_else(|| format!("adamId {adam}")))
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let p = state
+        .store
+        .person(id)
+        .await?
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, format!("no user {id}")))?;
+    let tokens: std::collections::HashMap<i64, String> = state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let token = |id: i64| {
+        tokens
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("token {id}"))
+    };
+    let mut program = Vec::new();
+    for (token_id, u) in state.store.apple_user_records(&p.client_user_id).await? {
+        let invitation = match (&u.invite_code, u.status.as_str()) {
+            (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
+            _ => None,
+        };
+        program.push((
+            token(token_id),
+            crate::api::program::terms(&u.status).to_owned(),
+            invitation,
+        ));
+    }
+    let mut held = Vec::new();
+    for (token_id, a) in state.store.licenses_held("user", &p.client_user_id).await? {
+        held.push(HeldLine {
+            app: app_name(&state, &a.adam_id).await?,
+            link: format::app_link(token_id, &a.adam_id, &a.pricing),
+            token: token(token_id),
+        });
+    }
+    let now = allot_sync::now_ms();
+    let mut targets = Vec::new();
+    for (deployment, action, adam, status, detail, confirmed) in
+        state.store.targets_of_member("users", p.id).await?
+    {
+        targets.push(TargetLine {
+            deployment,
+            action,
+            app: app_name(&state, &adam).await?,
+            status,
+            detail: detail.unwrap_or_default(),
+            confirmed: confirmed
+                .map(|t| format::ago(t, now))
+                .unwrap_or_else(|| "not yet".into()),
+        });
+    }
+    Ok(render(&UserPage {
+        chrome: viewer.chrome("users", None),
+        name: p.name,
+        email: p.email.unwrap_or_default(),
+        client_user_id: p.client_user_id,
+        removed: p.removed_at.is_some(),
+        program,
+        held,
+        targets,
+    }))
+}
