@@ -33,7 +33,7 @@ const MOVING: &[&str] = &[
 ];
 
 /// An app's name, or its adamId when its metadata is not known yet.
-async fn app_name(state: &AppState, adam: &str) -> Result<String, PageError> {
+pub(crate) async fn app_name(state: &AppState, adam: &str) -> Result<String, PageError> {
     Ok(state
         .store
         .metadata(adam)

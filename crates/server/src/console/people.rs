@@ -31,9 +31,34 @@ pub(crate) struct ListQuery {
 }
 
 pub(crate) struct Program {
-    token: String,
-    terms: String,
-    invitation: Option<String>,
+    pub token: String,
+    pub terms: String,
+    pub invitation: Option<String>,
+}
+
+/// A person's VPP terms status on every location that knows them, with the invitation link while
+/// they have not accepted (the users list's and the person's page).
+pub(crate) async fn program_of(
+    state: &AppState,
+    client_user_id: &str,
+    token_names: &HashMap<i64, String>,
+) -> Result<Vec<Program>, PageError> {
+    let mut program = Vec::new();
+    for (token_id, u) in state.store.apple_user_records(client_user_id).await? {
+        let invitation = match (&u.invite_code, u.status.as_str()) {
+            (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
+            _ => None,
+        };
+        program.push(Program {
+            token: token_names
+                .get(&token_id)
+                .cloned()
+                .unwrap_or_else(|| format!("token {token_id}")),
+            terms: terms(&u.status).into(),
+            invitation,
+        });
+    }
+    Ok(program)
 }
 
 pub(crate) struct UserLine {
@@ -94,18 +119,7 @@ pub(crate) async fn users(
         .collect();
     let mut rows = Vec::with_capacity(people.len());
     for p in people {
-        let mut program = Vec::new();
-        for (token_id, u) in state.store.apple_user_records(&p.client_user_id).await? {
-            let invitation = match (&u.invite_code, u.status.as_str()) {
-                (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
-                _ => None,
-            };
-            program.push(Program {
-                token: names.get(&token_id).cloned().unwrap_or_default(),
-                terms: terms(&u.status).into(),
-                invitation,
-            });
-        }
+        let program = program_of(&state, &p.client_user_id, &names).await?;
         rows.push(UserLine {
             invited: program.iter().any(|p| p.terms == "invited"),
             id: p.id,

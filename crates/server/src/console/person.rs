@@ -5,6 +5,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
+use super::deployments::app_name;
+use super::people::{program_of, Program};
 #[allow(unused_imports)]
 use super::Labels as _;
 use super::{format, render, Chrome, PageError, PageResult, Viewer};
@@ -33,22 +35,12 @@ struct UserPage {
     email: String,
     client_user_id: String,
     removed: bool,
-    /// (token, terms status, invitation URL).
-    program: Vec<(String, String, Option<String>)>,
+    program: Vec<Program>,
     held: Vec<HeldLine>,
     targets: Vec<TargetLine>,
 }
 
 impl super::Labels for UserPage {}
-
-async fn app_name(state: &AppState, adam: &str) -> Result<String, PageError> {
-    Ok(state
-        .store
-        .metadata(adam)
-        .await?
-        .map(|m| m.name)
-        .unwrap_or_else(|| format!("adamId {adam}")))
-}
 
 pub(crate) async fn page(
     State(state): State<AppState>,
@@ -73,18 +65,7 @@ pub(crate) async fn page(
             .cloned()
             .unwrap_or_else(|| format!("token {id}"))
     };
-    let mut program = Vec::new();
-    for (token_id, u) in state.store.apple_user_records(&p.client_user_id).await? {
-        let invitation = match (&u.invite_code, u.status.as_str()) {
-            (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
-            _ => None,
-        };
-        program.push((
-            token(token_id),
-            crate::api::program::terms(&u.status).to_owned(),
-            invitation,
-        ));
-    }
+    let program = program_of(&state, &p.client_user_id, &tokens).await?;
     let mut held = Vec::new();
     for (token_id, a) in state.store.licenses_held("user", &p.client_user_id).await? {
         held.push(HeldLine {
