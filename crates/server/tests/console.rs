@@ -338,6 +338,21 @@ async fn signing_in_and_every_page() {
     let (_, device) = app.get("/api/v1/devices/DEV1").await;
     assert_eq!(device["enrollmentId"], "UDID-DEV1", "{device}");
     assert!(device["primaryUserId"].is_i64(), "{device}");
+    // The device's page, from the devices list: its user (linked to her page), what it runs.
+    let (_, html, _) = b.get("/devices").await;
+    assert!(html.contains("href=\"/devices/DEV1\""), "{html}");
+    let (status, html, _) = b.get("/devices/dev1").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/users/{}\">Dana</a>",
+            device["primaryUserId"]
+        )) && html.contains("iPadOS (version not known yet)")
+            && html.contains("No deployment targets this device"),
+        "{html}"
+    );
+    let (status, _, _) = b.get("/devices/NOPE").await;
+    assert_eq!(status, 404);
     // Bad input: a page that says what is wrong, never a 500.
     for (path, status) in [
         ("/apps/1/999999", 404),

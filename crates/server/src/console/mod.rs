@@ -193,6 +193,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/invite", post(people::invite))
         .route("/devices", get(people::devices))
         .route("/devices/links", post(people::set_device_links))
+        .route("/devices/{serial}", get(person::device_page))
         .route("/reports", get(reports::page))
         .route("/ledger", get(ledger::page))
         .route("/ledger/clean", post(ledger::clean))

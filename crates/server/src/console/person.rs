@@ -101,3 +101,143 @@ pub(crate) async fn page(
         targets,
     }))
 }
+
+pub(crate) struct ReportedApp {
+    bundle_id: String,
+    status: String,
+    version: String,
+    reported: String,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage {
+    chrome: Chrome,
+    serial: String,
+    name: String,
+    model: String,
+    os: String,
+    enrolled: bool,
+    seen: String,
+    /// The primary user: (id, name), when there is one.
+    user: Option<(i64, String)>,
+    held: Vec<HeldLine>,
+    targets: Vec<TargetLine>,
+    apps: Vec<ReportedApp>,
+    declared: Vec<ReportedApp>,
+}
+
+impl super::Labels for DevicePage {}
+
+/// One device's page (`/devices/{serial}`): what it runs and said last, its primary user, the
+/// licenses it holds, what each deployment wants for it, and the apps it reported.
+pub(crate) async fn device_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(serial): Path<String>,
+) -> PageResult {
+    let serial = serial.trim().to_ascii_uppercase();
+    let d = state
+        .store
+        .device_by_serial(&serial)
+        .await?
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::NOT_FOUND,
+                format!("no device with serial number {serial}"),
+            )
+        })?;
+    let tokens: std::collections::HashMap<i64, String> = state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let now = allot_sync::now_ms();
+    let mut held = Vec::new();
+    for (token_id, a) in state
+        .store
+        .licenses_held("device", &d.serial_number)
+        .await?
+    {
+        held.push(HeldLine {
+            app: app_name(&state, &a.adam_id).await?,
+            link: format::app_link(token_id, &a.adam_id, &a.pricing),
+            token: tokens.get(&token_id).cloned().unwrap_or_default(),
+        });
+    }
+    let mut targets = Vec::new();
+    for (deployment, action, adam, status, detail, confirmed) in
+        state.store.targets_of_member("devices", d.id).await?
+    {
+        targets.push(TargetLine {
+            deployment,
+            action,
+            app: app_name(&state, &adam).await?,
+            status,
+            detail: detail.unwrap_or_default(),
+            confirmed: confirmed
+                .map(|t| format::ago(t, now))
+                .unwrap_or_else(|| "not yet".into()),
+        });
+    }
+    let apps = state
+        .store
+        .device_apps(d.id)
+        .await?
+        .into_iter()
+        .map(|a| ReportedApp {
+            bundle_id: a.bundle_id,
+            status: a.status,
+            version: a
+                .external_version_id
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            reported: format::ago(a.reported_at, now),
+        })
+        .collect();
+    let declared = state
+        .store
+        .dm_apps(d.id)
+        .await?
+        .into_iter()
+        .map(|a| ReportedApp {
+            bundle_id: a.bundle_id,
+            status: match a.reasons {
+                Some(r) => format!("{}: {r}", a.state),
+                None => a.state,
+            },
+            version: a
+                .external_version_id
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            reported: format::ago(a.reported_at, now),
+        })
+        .collect();
+    let user = match d.primary_person_id {
+        Some(id) => state.store.person(id).await?.map(|p| (p.id, p.name)),
+        None => None,
+    };
+    Ok(render(&DevicePage {
+        chrome: viewer.chrome("devices", None),
+        os: match (&d.os_version, d.info_reported_at) {
+            (Some(v), Some(at)) => format!("{} {v} (said {})", d.platform, format::ago(at, now)),
+            (Some(v), None) => format!("{} {v}", d.platform),
+            _ => format!("{} (version not known yet)", d.platform),
+        },
+        seen: d
+            .last_seen_at
+            .map(|t| format::ago(t, now))
+            .unwrap_or_else(|| "never".into()),
+        serial: d.serial_number,
+        name: d.name,
+        model: d.model,
+        enrolled: d.enrolled,
+        user,
+        held,
+        targets,
+        apps,
+        declared,
+    }))
+}
