@@ -42,6 +42,52 @@ struct UserPage {
 
 impl super::Labels for UserPage {}
 
+/// The licenses a user (`user`, by clientUserId) or device (`device`, by serial) holds.
+async fn held_lines(
+    state: &AppState,
+    kind: &str,
+    holder: &str,
+    tokens: &std::collections::HashMap<i64, String>,
+) -> Result<Vec<HeldLine>, PageError> {
+    let mut held = Vec::new();
+    for (token_id, a) in state.store.licenses_held(kind, holder).await? {
+        held.push(HeldLine {
+            app: app_name(state, &a.adam_id).await?,
+            link: format::app_link(token_id, &a.adam_id, &a.pricing),
+            token: tokens
+                .get(&token_id)
+                .cloned()
+                .unwrap_or_else(|| format!("token {token_id}")),
+        });
+    }
+    Ok(held)
+}
+
+/// What every deployment wants for a member of a `users` or `devices` collection, with its age.
+async fn target_lines(
+    state: &AppState,
+    kind: &str,
+    member_id: i64,
+) -> Result<Vec<TargetLine>, PageError> {
+    let now = allot_sync::now_ms();
+    let mut out = Vec::new();
+    for (deployment, action, adam, status, detail, confirmed) in
+        state.store.targets_of_member(kind, member_id).await?
+    {
+        out.push(TargetLine {
+            deployment,
+            action,
+            app: app_name(state, &adam).await?,
+            status,
+            detail: detail.unwrap_or_default(),
+            confirmed: confirmed
+                .map(|t| format::ago(t, now))
+                .unwrap_or_else(|| "not yet".into()),
+        });
+    }
+    Ok(out)
+}
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -59,37 +105,9 @@ pub(crate) async fn page(
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
-    let token = |id: i64| {
-        tokens
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("token {id}"))
-    };
     let program = program_of(&state, &p.client_user_id, &tokens).await?;
-    let mut held = Vec::new();
-    for (token_id, a) in state.store.licenses_held("user", &p.client_user_id).await? {
-        held.push(HeldLine {
-            app: app_name(&state, &a.adam_id).await?,
-            link: format::app_link(token_id, &a.adam_id, &a.pricing),
-            token: token(token_id),
-        });
-    }
-    let now = allot_sync::now_ms();
-    let mut targets = Vec::new();
-    for (deployment, action, adam, status, detail, confirmed) in
-        state.store.targets_of_member("users", p.id).await?
-    {
-        targets.push(TargetLine {
-            deployment,
-            action,
-            app: app_name(&state, &adam).await?,
-            status,
-            detail: detail.unwrap_or_default(),
-            confirmed: confirmed
-                .map(|t| format::ago(t, now))
-                .unwrap_or_else(|| "not yet".into()),
-        });
-    }
+    let held = held_lines(&state, "user", &p.client_user_id, &tokens).await?;
+    let targets = target_lines(&state, "users", p.id).await?;
     Ok(render(&UserPage {
         chrome: viewer.chrome("users", None),
         name: p.name,
@@ -155,33 +173,8 @@ pub(crate) async fn device_page(
         .map(|t| (t.id, t.name))
         .collect();
     let now = allot_sync::now_ms();
-    let mut held = Vec::new();
-    for (token_id, a) in state
-        .store
-        .licenses_held("device", &d.serial_number)
-        .await?
-    {
-        held.push(HeldLine {
-            app: app_name(&state, &a.adam_id).await?,
-            link: format::app_link(token_id, &a.adam_id, &a.pricing),
-            token: tokens.get(&token_id).cloned().unwrap_or_default(),
-        });
-    }
-    let mut targets = Vec::new();
-    for (deployment, action, adam, status, detail, confirmed) in
-        state.store.targets_of_member("devices", d.id).await?
-    {
-        targets.push(TargetLine {
-            deployment,
-            action,
-            app: app_name(&state, &adam).await?,
-            status,
-            detail: detail.unwrap_or_default(),
-            confirmed: confirmed
-                .map(|t| format::ago(t, now))
-                .unwrap_or_else(|| "not yet".into()),
-        });
-    }
+    let held = held_lines(&state, "device", &d.serial_number, &tokens).await?;
+    let targets = target_lines(&state, "devices", d.id).await?;
     let apps = state
         .store
         .device_apps(d.id)
