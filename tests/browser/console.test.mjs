@@ -181,6 +181,15 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
   assert.match(await page.textContent("#overview-tokens"), /claimed by/);
   await shot(page, "overview");
 
+  // From an app's holders to one device's page, which lists the license it holds.
+  await page.goto(`${base}/apps?search=swift%20playgrounds&token=Springfield%20High`);
+  await page.click("#apps tbody tr a");
+  await page.click('#assignments a[href^="/devices/"]');
+  await page.waitForSelector("#device-licenses");
+  assert.match(await page.textContent("#device-licenses"), /Swift Playgrounds/);
+  assert.match(await page.textContent("#device-targets"), /Installed|Install sent|Licensed/);
+  await shot(page, "device");
+
   for (const [path, name] of [["/users", "users"], ["/devices", "devices"]]) {
     await page.goto(`${base}${path}`);
     await shot(page, name);

@@ -117,12 +117,15 @@ macro_rules! impl_console_queries {
                     .fetch_one(&self.pool)
                     .await?;
                 // People by name and e-mail (Allot's), else the e-mail Apple knows.
-                let rows: Vec<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(&format!(
+                #[allow(clippy::type_complexity)]
+                let rows: Vec<(String, String, Option<String>, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
                     "SELECT a.holder_kind, a.holder, s.status, s.detail, \
                        CASE WHEN a.holder_kind <> 'user' THEN NULL \
                             ELSE COALESCE( \
                               (SELECT p.name || COALESCE(' <' || p.email || '>', '') FROM people p WHERE p.client_user_id = a.holder), \
-                              (SELECT u.email FROM apple_users u WHERE u.token_id = a.token_id AND u.client_user_id = a.holder)) END \
+                              (SELECT u.email FROM apple_users u WHERE u.token_id = a.token_id AND u.client_user_id = a.holder)) END, \
+                       CASE WHEN a.holder_kind = 'user' THEN (SELECT p.id FROM people p WHERE p.client_user_id = a.holder) \
+                            ELSE (SELECT dv.id FROM devices dv WHERE dv.serial_number = a.holder) END \
                      {from} ORDER BY a.holder_kind, a.holder LIMIT $5 OFFSET $6"
                 ))
                 .bind(token_id)
@@ -135,12 +138,13 @@ macro_rules! impl_console_queries {
                 .await?;
                 Ok((
                     rows.into_iter()
-                        .map(|(kind, holder, status, detail, holder_name)| $crate::types::AssignmentStatus {
+                        .map(|(kind, holder, status, detail, holder_name, holder_id)| $crate::types::AssignmentStatus {
                             kind,
                             holder,
                             status,
                             detail,
                             holder_name,
+                            holder_id,
                         })
                         .collect(),
                     total,

@@ -256,6 +256,8 @@ pub struct AssignmentStatus {
     /// Who a user license's holder is, for people: Allot's name and e-mail of the person, else
     /// the e-mail Apple has.
     pub holder_name: Option<String>,
+    /// The holder in Allot's inventory: the person (user licenses) or device (device licenses).
+    pub holder_id: Option<i64>,
 }
 
 /// A license a deployment assigned that is not installed yet.

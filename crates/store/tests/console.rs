@@ -293,5 +293,10 @@ async fn holders_of_an_asset_with_their_install_status_and_unused_licenses() {
             "{b}"
         );
         assert_eq!(name("guid-nobody"), None, "{b}");
+        // Holders Allot knows carry their id, for their page.
+        let id = |h: &str| rows.iter().find(|r| r.holder == h).unwrap().holder_id;
+        assert!(id("guid-dana").is_some(), "{b}");
+        assert_eq!(id("guid-apple-only"), None, "{b}");
+        assert_eq!(id("S1"), None, "{b}: a serial Allot has no device for");
     }
 }

@@ -220,6 +220,8 @@ pub(crate) struct CollectionOption {
 pub(crate) struct AssignmentLine {
     kind: String,
     holder: String,
+    /// The holder's page, when Allot knows the person or device.
+    link: Option<String>,
     status: String,
     detail: String,
 }
@@ -377,6 +379,13 @@ pub(crate) async fn app_page(
         assignments: held
             .into_iter()
             .map(|a| AssignmentLine {
+                link: match (a.kind.as_str(), a.holder_id) {
+                    ("user", Some(id)) => Some(format!("/users/{id}")),
+                    ("device", Some(_)) => {
+                        Some(format!("/devices/{}", format::query_escape(&a.holder)))
+                    }
+                    _ => None,
+                },
                 kind: a.kind,
                 // People by name and e-mail, with Apple's clientUserId after for support.
                 holder: match a.holder_name {
