@@ -37,12 +37,14 @@ macro_rules! impl_subscription_queries {
                 now: i64,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let leaving: Vec<(i64, String)> = sqlx::query_as(
+                let leaving: std::collections::HashSet<(i64, String)> = sqlx::query_as::<_, (i64, String)>(
                     "SELECT adam_id, client_user_id FROM subscription_seats WHERE token_id = $1 AND leaving",
                 )
                 .bind(token_id)
                 .fetch_all(&mut *tx)
-                .await?;
+                .await?
+                .into_iter()
+                .collect();
                 sqlx::query("DELETE FROM subscriptions WHERE token_id = $1")
                     .bind(token_id)
                     .execute(&mut *tx)
@@ -84,9 +86,7 @@ macro_rules! impl_subscription_queries {
                     );
                     let mut q = sqlx::query(&sql);
                     for s in chunk {
-                        let was_leaving = leaving
-                            .iter()
-                            .any(|(a, u)| *a == s.adam_id && *u == s.client_user_id);
+                        let was_leaving = leaving.contains(&(s.adam_id, s.client_user_id.clone()));
                         q = q
                             .bind(token_id)
                             .bind(s.adam_id)
@@ -162,6 +162,7 @@ macro_rules! impl_subscription_queries {
             /// Seats Apple took back. Returns how many were held.
             pub async fn remove_seats(&self, token_id: i64, seats: &[(i64, String)]) -> Result<u64, StoreError> {
                 let mut removed = 0;
+                let mut tx = self.pool.begin().await?;
                 for (adam_id, user) in seats {
                     removed += sqlx::query(
                         "DELETE FROM subscription_seats WHERE token_id = $1 AND adam_id = $2 AND client_user_id = $3",
@@ -169,16 +170,18 @@ macro_rules! impl_subscription_queries {
                     .bind(token_id)
                     .bind(*adam_id)
                     .bind(user)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 }
+                tx.commit().await?;
                 Ok(removed)
             }
 
             /// Marks seats Apple accepted to take back at the period's end.
             pub async fn mark_seats_leaving(&self, token_id: i64, adam_id: i64, users: &[String], now: i64) -> Result<u64, StoreError> {
                 let mut marked = 0;
+                let mut tx = self.pool.begin().await?;
                 for user in users {
                     marked += sqlx::query(
                         "UPDATE subscription_seats SET leaving = TRUE, updated_at = $4 \
@@ -188,10 +191,11 @@ macro_rules! impl_subscription_queries {
                     .bind(adam_id)
                     .bind(user)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 }
+                tx.commit().await?;
                 Ok(marked)
             }
 
@@ -352,6 +356,7 @@ macro_rules! impl_subscription_queries {
             }
 
             pub async fn add_intent_users(&self, intent_id: i64, users: &[String]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
                 for u in users {
                     sqlx::query(
                         "INSERT INTO subscription_intent_users (intent_id, client_user_id) VALUES ($1, $2) \
@@ -359,20 +364,23 @@ macro_rules! impl_subscription_queries {
                     )
                     .bind(intent_id)
                     .bind(u)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
                 }
+tx.commit().await?;
                 Ok(())
             }
 
             pub async fn remove_intent_users(&self, intent_id: i64, users: &[String]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
                 for u in users {
                     sqlx::query("DELETE FROM subscription_intent_users WHERE intent_id = $1 AND client_user_id = $2")
                         .bind(intent_id)
                         .bind(u)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
                 }
+tx.commit().await?;
                 Ok(())
             }
         }

@@ -128,6 +128,19 @@ pub(crate) trait Labels {
     }
 }
 
+/// Every token's name by id, for pages that name the token of each row.
+pub(crate) async fn token_names(
+    state: &crate::AppState,
+) -> Result<std::collections::HashMap<i64, String>, allot_store::StoreError> {
+    Ok(state
+        .store
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect())
+}
+
 /// Text a query may carry back to the page (notices), cut to a sane length.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct Notice {

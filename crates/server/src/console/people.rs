@@ -110,13 +110,7 @@ pub(crate) async fn users(
             (page - 1) * PER_PAGE,
         )
         .await?;
-    let names: HashMap<i64, String> = state
-        .store
-        .tokens()
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t.name))
-        .collect();
+    let names = super::token_names(&state).await?;
     let mut rows = Vec::with_capacity(people.len());
     for p in people {
         let program = program_of(&state, &p.client_user_id, &names).await?;

@@ -98,13 +98,7 @@ pub(crate) async fn page(
         .person(id)
         .await?
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, format!("no user {id}")))?;
-    let tokens: std::collections::HashMap<i64, String> = state
-        .store
-        .tokens()
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t.name))
-        .collect();
+    let tokens = super::token_names(&state).await?;
     let program = program_of(&state, &p.client_user_id, &tokens).await?;
     let held = held_lines(&state, "user", &p.client_user_id, &tokens).await?;
     let targets = target_lines(&state, "users", p.id).await?;
@@ -165,13 +159,7 @@ pub(crate) async fn device_page(
                 format!("no device with serial number {serial}"),
             )
         })?;
-    let tokens: std::collections::HashMap<i64, String> = state
-        .store
-        .tokens()
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t.name))
-        .collect();
+    let tokens = super::token_names(&state).await?;
     let now = allot_sync::now_ms();
     let held = held_lines(&state, "device", &d.serial_number, &tokens).await?;
     let targets = target_lines(&state, "devices", d.id).await?;
