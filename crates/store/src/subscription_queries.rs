@@ -36,7 +36,13 @@ macro_rules! impl_subscription_queries {
                 seats: &[SeatRow],
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
+                // Seats of one token change under this row's lock: a `leaving` mark written while
+                // a full read replaces the seats is neither lost nor applied to rows being deleted.
+                sqlx::query("UPDATE subscription_management SET synced_at = synced_at WHERE token_id = $1")
+                    .bind(token_id)
+                    .execute(&mut *tx)
+                    .await?;
                 let leaving: std::collections::HashSet<(i64, String)> = sqlx::query_as::<_, (i64, String)>(
                     "SELECT adam_id, client_user_id FROM subscription_seats WHERE token_id = $1 AND leaving",
                 )
@@ -181,7 +187,14 @@ macro_rules! impl_subscription_queries {
             /// Marks seats Apple accepted to take back at the period's end.
             pub async fn mark_seats_leaving(&self, token_id: i64, adam_id: i64, users: &[String], now: i64) -> Result<u64, StoreError> {
                 let mut marked = 0;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
+                // Seats of one token change under this row's lock: a `leaving` mark written while
+                // a full read replaces the seats is neither lost nor applied to rows being deleted.
+                sqlx::query("UPDATE subscription_management SET synced_at = synced_at WHERE token_id = $1")
+                    .bind(token_id)
+                    .execute(&mut *tx)
+                    .await?;
+
                 for user in users {
                     marked += sqlx::query(
                         "UPDATE subscription_seats SET leaving = TRUE, updated_at = $4 \
