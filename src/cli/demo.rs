@@ -248,6 +248,7 @@ async fn staff(server: &Server, phones: &[i64]) -> anyhow::Result<()> {
                             name: format!("Employee {:02}", i + 1),
                             email: Some(email),
                             managed_apple_id: None,
+                            department: None,
                         },
                         &uuid_like(i),
                         now,

@@ -88,6 +88,7 @@ async fn world(s: &Store) -> World {
                     name: format!("P{i}"),
                     email: Some(format!("p{i}@x.example")),
                     managed_apple_id: None,
+                    department: None,
                 },
                 &format!("cu-{i}"),
                 0,

@@ -4,6 +4,7 @@ pub mod compat;
 pub mod intent;
 pub mod labels;
 pub mod licensing;
+pub mod membership;
 pub mod options;
 pub mod os;
 pub mod token_health;
@@ -13,5 +14,6 @@ pub use licensing::{
     license_for, plan, AssetFacts, Choice, CollectionKind, License, OnShortage, Outcome, Plan,
     PlanTarget,
 };
+pub use membership::MembershipRule;
 pub use options::{InstallOptions, OnLeave};
 pub use token_health::{Claim, HealthInputs, Program, TokenState};

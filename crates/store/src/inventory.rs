@@ -7,6 +7,8 @@ pub struct NewPerson {
     pub name: String,
     pub email: Option<String>,
     pub managed_apple_id: Option<String>,
+    /// For collections' rules; `None` keeps what is stored.
+    pub department: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,6 +18,7 @@ pub struct PersonRow {
     pub name: String,
     pub email: Option<String>,
     pub managed_apple_id: Option<String>,
+    pub department: Option<String>,
     pub removed_at: Option<i64>,
     pub created_at: i64,
 }
@@ -60,6 +63,102 @@ pub struct CollectionRow {
     pub kind: String,
     pub description: String,
     pub members: i64,
+    /// A rule-based collection's rule; `None` for static membership.
+    pub rule: Option<allot_domain::MembershipRule>,
+    /// When the rule's members were last written.
+    pub rule_evaluated_at: Option<i64>,
+}
+
+/// A bound value of a rule's SQL condition.
+#[derive(Debug, Clone)]
+pub enum RuleArg {
+    Text(String),
+    Int(i64),
+}
+
+/// A rule as one SQL condition over `people p` or `devices d` (by the collection's kind), its
+/// parameters numbered from `$first`. Every criterion is ANDed; a list matches any of its values.
+pub fn rule_condition(
+    kind: &str,
+    rule: &allot_domain::MembershipRule,
+    first: usize,
+) -> (String, Vec<RuleArg>) {
+    let mut args: Vec<RuleArg> = Vec::new();
+    // Binds a value and gives its `$n`.
+    let mut bind = |a: RuleArg| {
+        args.push(a);
+        format!("${}", first + args.len() - 1)
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let like = |col: &str, mark: String| format!("LOWER({col}) LIKE {mark} ESCAPE '\\'");
+    if kind == "devices" {
+        if !rule.platforms.is_empty() {
+            let marks: Vec<String> = rule
+                .platforms
+                .iter()
+                .map(|v| bind(RuleArg::Text(v.clone())))
+                .collect();
+            parts.push(format!("d.platform IN ({})", marks.join(",")));
+        }
+        if let Some(m) = &rule.model_contains {
+            parts.push(like(
+                "d.model",
+                bind(RuleArg::Text(crate::like_contains(m))),
+            ));
+        }
+        if let Some(v) = rule
+            .min_os_version
+            .as_deref()
+            .and_then(allot_domain::os::OsVersion::parse)
+        {
+            parts.push(format!(
+                "d.os_version_num >= {}",
+                bind(RuleArg::Int(v.ordinal()))
+            ));
+        }
+        if let Some(c) = rule.users_in_collection {
+            parts.push(format!(
+                "d.primary_person_id IN (SELECT um.member_id FROM collection_members um WHERE um.collection_id = {})",
+                bind(RuleArg::Int(c))
+            ));
+        }
+        if let Some(n) = &rule.name_contains {
+            parts.push(like("d.name", bind(RuleArg::Text(crate::like_contains(n)))));
+        }
+    } else {
+        if !rule.email_domains.is_empty() {
+            let ors: Vec<String> = rule
+                .email_domains
+                .iter()
+                .map(|d| {
+                    like(
+                        "COALESCE(p.email, '')",
+                        bind(RuleArg::Text(format!(
+                            "%@{}",
+                            crate::like_escape(&d.to_lowercase())
+                        ))),
+                    )
+                })
+                .collect();
+            parts.push(format!("({})", ors.join(" OR ")));
+        }
+        if !rule.departments.is_empty() {
+            let marks: Vec<String> = rule
+                .departments
+                .iter()
+                .map(|v| bind(RuleArg::Text(v.to_lowercase())))
+                .collect();
+            parts.push(format!("LOWER(p.department) IN ({})", marks.join(",")));
+        }
+        if let Some(n) = &rule.name_contains {
+            parts.push(like("p.name", bind(RuleArg::Text(crate::like_contains(n)))));
+        }
+    }
+    if parts.is_empty() {
+        // A rule that normalized() accepted always has a criterion; an empty one chooses no one.
+        parts.push("1 = 0".into());
+    }
+    (parts.join(" AND "), args)
 }
 
 #[derive(Debug, Clone)]

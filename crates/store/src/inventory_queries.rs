@@ -1,9 +1,23 @@
 //! Inventory queries (people, devices, collections), written once for both backends like
 //! `queries.rs`.
 
+/// Binds a rule condition's values (`inventory::rule_condition`) onto a query, in order.
+macro_rules! bind_rule_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::inventory::RuleArg::Text(t) => q.bind(t.clone()),
+                $crate::inventory::RuleArg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
 macro_rules! impl_inventory_queries {
     ($store:ty) => {
-        const PERSON_COLUMNS: &str = "id, client_user_id, name, email, managed_apple_id, removed_at, created_at";
+        const PERSON_COLUMNS: &str = "id, client_user_id, name, email, managed_apple_id, department, removed_at, created_at";
         /// What adding a known serial number changes (an import or an enrollment updates it).
         const DEVICE_UPSERT: &str = "ON CONFLICT (serial_number) DO UPDATE SET enrollment_id = COALESCE(excluded.enrollment_id, devices.enrollment_id), \
              platform = excluded.platform, model = CASE WHEN excluded.model = '' THEN devices.model ELSE excluded.model END, \
@@ -32,6 +46,7 @@ macro_rules! impl_inventory_queries {
                 name: r.try_get("name")?,
                 email: r.try_get("email")?,
                 managed_apple_id: r.try_get("managed_apple_id")?,
+                department: r.try_get("department")?,
                 removed_at: r.try_get("removed_at")?,
                 created_at: r.try_get("created_at")?,
             })
@@ -70,8 +85,8 @@ macro_rules! impl_inventory_queries {
                 now: i64,
             ) -> Result<$crate::inventory::PersonRow, StoreError> {
                 let sql = format!(
-                    "INSERT INTO people (client_user_id, name, email, managed_apple_id, created_at, updated_at) \
-                     VALUES ($1,$2,$3,$4,$5,$5) RETURNING {PERSON_COLUMNS}"
+                    "INSERT INTO people (client_user_id, name, email, managed_apple_id, department, created_at, updated_at) \
+                     VALUES ($1,$2,$3,$4,$6,$5,$5) RETURNING {PERSON_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
                     .bind(client_user_id)
@@ -79,6 +94,7 @@ macro_rules! impl_inventory_queries {
                     .bind(&p.email)
                     .bind(&p.managed_apple_id)
                     .bind(now)
+                    .bind(&p.department)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from_insert)?;
@@ -104,21 +120,22 @@ macro_rules! impl_inventory_queries {
                         q.fetch_one(&mut *tx).await? as u64
                     };
                     let sql = format!(
-                        "INSERT INTO people (client_user_id, name, email, managed_apple_id, created_at, updated_at) VALUES {} \
+                        "INSERT INTO people (client_user_id, name, email, managed_apple_id, department, created_at, updated_at) VALUES {} \
                          ON CONFLICT (email) DO UPDATE SET name = excluded.name, \
-                         managed_apple_id = COALESCE(excluded.managed_apple_id, people.managed_apple_id), removed_at = NULL, \
+                         managed_apple_id = COALESCE(excluded.managed_apple_id, people.managed_apple_id), \
+                         department = COALESCE(excluded.department, people.department), removed_at = NULL, \
                          updated_at = excluded.updated_at",
                         (0..chunk.len())
                             .map(|i| {
-                                let b = i * 4;
-                                format!("(${},${},${},${},$1,$1)", b + 2, b + 3, b + 4, b + 5)
+                                let b = i * 5;
+                                format!("(${},${},${},${},${},$1,$1)", b + 2, b + 3, b + 4, b + 5, b + 6)
                             })
                             .collect::<Vec<_>>()
                             .join(",")
                     );
                     let mut q = sqlx::query(&sql).bind(now);
                     for (p, cuid) in chunk {
-                        q = q.bind(cuid).bind(&p.name).bind(&p.email).bind(&p.managed_apple_id);
+                        q = q.bind(cuid).bind(&p.name).bind(&p.email).bind(&p.managed_apple_id).bind(&p.department);
                     }
                     q.execute(&mut *tx).await.map_err(StoreError::from_insert)?;
                     tx.commit().await?;
@@ -132,13 +149,14 @@ macro_rules! impl_inventory_queries {
             pub async fn update_person(&self, id: i64, p: &$crate::inventory::NewPerson, now: i64) -> Result<(), StoreError> {
                 sqlx::query(
                     "UPDATE people SET name = $2, email = COALESCE($3, email), managed_apple_id = COALESCE($4, managed_apple_id), \
-                     removed_at = NULL, updated_at = $5 WHERE id = $1",
+                     department = COALESCE($6, department), removed_at = NULL, updated_at = $5 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(&p.name)
                 .bind(&p.email)
                 .bind(&p.managed_apple_id)
                 .bind(now)
+                .bind(&p.department)
                 .execute(&self.pool)
                 .await
                 .map_err(StoreError::from_insert)?;
@@ -275,6 +293,21 @@ macro_rules! impl_inventory_queries {
                     let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
                     for e in chunk {
                         q = q.bind(e.to_lowercase());
+                    }
+                    out.extend(q.fetch_all(&self.pool).await?);
+                }
+                Ok(out)
+            }
+
+            /// Devices' ids by serial number (upper-cased), for pasted lists.
+            pub async fn devices_by_serials(&self, serials: &[String]) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+                let mut out = std::collections::HashMap::new();
+                for chunk in serials.chunks(BATCH) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+                    let sql = format!("SELECT serial_number, id FROM devices WHERE serial_number IN ({})", marks.join(","));
+                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+                    for s in chunk {
+                        q = q.bind(s.to_ascii_uppercase());
                     }
                     out.extend(q.fetch_all(&self.pool).await?);
                 }
@@ -473,15 +506,125 @@ macro_rules! impl_inventory_queries {
             // ---- collections ----
 
             pub async fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> Result<$crate::inventory::CollectionRow, StoreError> {
-                let id: i64 = sqlx::query_scalar("INSERT INTO collections (name, kind, description, created_at) VALUES ($1,$2,$3,$4) RETURNING id")
+                self.insert_collection_with_rule(name, kind, description, None, now).await
+            }
+
+            /// A collection, static (`rule` None) or rule-based, its rule's members written in the
+            /// same transaction (so it is never seen without them).
+            pub async fn insert_collection_with_rule(
+                &self,
+                name: &str,
+                kind: &str,
+                description: &str,
+                rule: Option<&allot_domain::MembershipRule>,
+                now: i64,
+            ) -> Result<$crate::inventory::CollectionRow, StoreError> {
+                let rule_json = rule.map(|r| serde_json::to_string(r).expect("a rule serializes"));
+                let mut tx = self.write_tx().await?;
+                let id: i64 = sqlx::query_scalar("INSERT INTO collections (name, kind, description, created_at, rule) VALUES ($1,$2,$3,$4,$5) RETURNING id")
                     .bind(name)
                     .bind(kind)
                     .bind(description)
                     .bind(now)
-                    .fetch_one(&self.pool)
+                    .bind(&rule_json)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(StoreError::from_insert)?;
-                Ok($crate::inventory::CollectionRow { id, name: name.into(), kind: kind.into(), description: description.into(), members: 0 })
+                if let Some(rule) = rule {
+                    Self::write_rule_members(&mut tx, id, kind, rule, now).await?;
+                }
+                tx.commit().await?;
+                Ok(self.collection(Some(id), None).await?.expect("the collection was just made"))
+            }
+
+            /// Makes a collection rule-based (or static again, keeping its members as they are)
+            /// and writes its members; returns (added, removed).
+            pub async fn set_collection_rule(&self, id: i64, rule: Option<&allot_domain::MembershipRule>, now: i64) -> Result<(u64, u64), StoreError> {
+                let rule_json = rule.map(|r| serde_json::to_string(r).expect("a rule serializes"));
+                let mut tx = self.write_tx().await?;
+                let kind: Option<String> = sqlx::query_scalar("UPDATE collections SET rule = $2, rule_evaluated_at = NULL WHERE id = $1 RETURNING kind")
+                    .bind(id)
+                    .bind(&rule_json)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let changed = match (kind, rule) {
+                    (Some(kind), Some(rule)) => Self::write_rule_members(&mut tx, id, &kind, rule, now).await?,
+                    _ => (0, 0),
+                };
+                tx.commit().await?;
+                Ok(changed)
+            }
+
+            /// Brings every rule-based collection's members up to date (collections whose rule
+            /// reads another collection come after it, by id, and catch up at the next pass);
+            /// returns the collections whose members changed.
+            pub async fn refresh_rule_collections(&self, now: i64) -> Result<Vec<(i64, u64, u64)>, StoreError> {
+                let rules: Vec<(i64, String, String)> =
+                    sqlx::query_as("SELECT id, kind, rule FROM collections WHERE rule IS NOT NULL AND deleting_at IS NULL ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut changed = Vec::new();
+                for (id, kind, json) in rules {
+                    let Ok(rule) = serde_json::from_str::<allot_domain::MembershipRule>(&json) else {
+                        tracing::warn!(collection = id, "a collection's rule could not be read; its members are left as they are");
+                        continue;
+                    };
+                    let mut tx = self.write_tx().await?;
+                    let (added, removed) = Self::write_rule_members(&mut tx, id, &kind, &rule, now).await?;
+                    tx.commit().await?;
+                    if added + removed > 0 {
+                        changed.push((id, added, removed));
+                    }
+                }
+                Ok(changed)
+            }
+
+            /// The rule's members, set-based: those who no longer match go, those who match come.
+            async fn write_rule_members(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::Backend>::Db>,
+                id: i64,
+                kind: &str,
+                rule: &allot_domain::MembershipRule,
+                now: i64,
+            ) -> Result<(u64, u64), StoreError> {
+                let (cond, args) = $crate::inventory::rule_condition(kind, rule, 2);
+                let from = if kind == "devices" { "devices d" } else { "people p" };
+                let alias = if kind == "devices" { "d" } else { "p" };
+                let del = format!(
+                    "DELETE FROM collection_members WHERE collection_id = $1 AND member_id NOT IN (SELECT {alias}.id FROM {from} WHERE {cond})"
+                );
+                let removed = $crate::inventory_queries::bind_rule_args!(sqlx::query(&del).bind(id), &args).execute(&mut **tx).await?.rows_affected();
+                let ins = format!(
+                    "INSERT INTO collection_members (collection_id, member_id) SELECT $1, {alias}.id FROM {from} WHERE {cond} ON CONFLICT DO NOTHING"
+                );
+                let added = $crate::inventory_queries::bind_rule_args!(sqlx::query(&ins).bind(id), &args).execute(&mut **tx).await?.rows_affected();
+                sqlx::query("UPDATE collections SET rule_evaluated_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut **tx).await?;
+                Ok((added, removed))
+            }
+
+            /// Who a rule would choose, before it is saved: how many, and the first `limit` as
+            /// (id, label, detail) — a device's serial number and model, a person's name and e-mail.
+            pub async fn preview_rule(
+                &self,
+                kind: &str,
+                rule: &allot_domain::MembershipRule,
+                limit: i64,
+            ) -> Result<(i64, Vec<(i64, String, String)>), StoreError> {
+                let (cond, args) = $crate::inventory::rule_condition(kind, rule, 1);
+                let (count_sql, rows_sql) = if kind == "devices" {
+                    (
+                        format!("SELECT COUNT(*) FROM devices d WHERE {cond}"),
+                        format!("SELECT d.id, d.serial_number AS label, d.model || CASE WHEN d.name = '' THEN '' ELSE ' · ' || d.name END AS detail FROM devices d WHERE {cond} ORDER BY d.serial_number LIMIT {limit}"),
+                    )
+                } else {
+                    (
+                        format!("SELECT COUNT(*) FROM people p WHERE {cond}"),
+                        format!("SELECT p.id, p.name AS label, COALESCE(p.email, '') AS detail FROM people p WHERE {cond} ORDER BY LOWER(p.name), p.id LIMIT {limit}"),
+                    )
+                };
+                let count = $crate::inventory_queries::bind_rule_args!(sqlx::query_scalar::<_, i64>(&count_sql), &args);
+                let rows = $crate::inventory_queries::bind_rule_args!(sqlx::query_as::<_, (i64, String, String)>(&rows_sql), &args);
+                Ok((count.fetch_one(&self.pool).await?, rows.fetch_all(&self.pool).await?))
             }
 
             pub async fn collections(&self) -> Result<Vec<$crate::inventory::CollectionRow>, StoreError> {
@@ -501,7 +644,8 @@ macro_rules! impl_inventory_queries {
 
             async fn collections_where(&self, filter: &str, arg: Option<&str>) -> Result<Vec<$crate::inventory::CollectionRow>, StoreError> {
                 let sql = format!(
-                    "SELECT c.id, c.name, c.kind, c.description, (SELECT COUNT(*) FROM collection_members m WHERE m.collection_id = c.id) AS members \
+                    "SELECT c.id, c.name, c.kind, c.description, c.rule, c.rule_evaluated_at, \
+                     (SELECT COUNT(*) FROM collection_members m WHERE m.collection_id = c.id) AS members \
                      FROM collections c WHERE {filter} ORDER BY LOWER(c.name)"
                 );
                 let mut q = sqlx::query(&sql);
@@ -511,16 +655,45 @@ macro_rules! impl_inventory_queries {
                 let rows = q.fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|r| {
+                        let rule: Option<String> = r.try_get("rule")?;
                         Ok($crate::inventory::CollectionRow {
                             id: r.try_get("id")?,
                             name: r.try_get("name")?,
                             kind: r.try_get("kind")?,
                             description: r.try_get("description")?,
                             members: r.try_get("members")?,
+                            rule: rule.and_then(|j| serde_json::from_str(&j).ok()),
+                            rule_evaluated_at: r.try_get("rule_evaluated_at")?,
                         })
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(Into::into)
+            }
+
+            /// The collections whose rule reads collection `id` (which cannot go while they do).
+            pub async fn collections_reading(&self, id: i64) -> Result<Vec<String>, StoreError> {
+                let rules: Vec<(String, String)> = sqlx::query_as("SELECT name, rule FROM collections WHERE rule IS NOT NULL ORDER BY LOWER(name)")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rules
+                    .into_iter()
+                    .filter(|(_, j)| serde_json::from_str::<allot_domain::MembershipRule>(j).map(|r| r.users_in_collection == Some(id)).unwrap_or(false))
+                    .map(|(n, _)| n)
+                    .collect())
+            }
+
+            /// A page of a collection's members for its page: (id, label, detail), with the total.
+            pub async fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> Result<(i64, Vec<(i64, String, String)>), StoreError> {
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM collection_members WHERE collection_id = $1").bind(id).fetch_one(&self.pool).await?;
+                let sql = if kind == "devices" {
+                    "SELECT d.id, d.serial_number AS label, d.model || CASE WHEN d.name = '' THEN '' ELSE ' · ' || d.name END AS detail \
+                     FROM collection_members m JOIN devices d ON d.id = m.member_id WHERE m.collection_id = $1 ORDER BY d.serial_number LIMIT $2 OFFSET $3"
+                } else {
+                    "SELECT p.id, p.name AS label, COALESCE(p.email, '') AS detail \
+                     FROM collection_members m JOIN people p ON p.id = m.member_id WHERE m.collection_id = $1 ORDER BY LOWER(p.name), p.id LIMIT $2 OFFSET $3"
+                };
+                let rows = sqlx::query_as::<_, (i64, String, String)>(sql).bind(id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                Ok((total, rows))
             }
 
             /// Adds members (people or devices, by the collection's kind); returns how many were new.
@@ -602,4 +775,5 @@ macro_rules! impl_inventory_queries {
     };
 }
 
+pub(crate) use bind_rule_args;
 pub(crate) use impl_inventory_queries;

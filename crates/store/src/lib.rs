@@ -325,4 +325,13 @@ delegate! {
     fn delete_collection(&self, id: i64) -> bool;
     fn collection_devices(&self, collection_id: i64) -> Vec<(DeviceRow, Option<String>)>;
     fn collection_people(&self, collection_id: i64) -> Vec<PersonRow>;
+    fn insert_collection_with_rule(&self, name: &str, kind: &str, description: &str, rule: Option<&allot_domain::MembershipRule>, now: i64) -> CollectionRow;
+    fn set_collection_rule(&self, id: i64, rule: Option<&allot_domain::MembershipRule>, now: i64) -> (u64, u64);
+    fn refresh_rule_collections(&self, now: i64) -> Vec<(i64, u64, u64)>;
+    fn preview_rule(&self, kind: &str, rule: &allot_domain::MembershipRule, limit: i64) -> (i64, Vec<(i64, String, String)>);
+    fn collections_reading(&self, id: i64) -> Vec<String>;
+    fn devices_by_serials(&self, serials: &[String]) -> std::collections::HashMap<String, i64>;
+    fn resend_all_invitations(&self, now: i64) -> u64;
+    fn retry_failed_targets(&self, deployment_id: i64, now: i64) -> u64;
+    fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> (i64, Vec<(i64, String, String)>);
 }

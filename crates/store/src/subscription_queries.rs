@@ -329,7 +329,7 @@ macro_rules! impl_subscription_queries {
                 token_id: i64,
             ) -> Result<Vec<($crate::inventory::PersonRow, bool)>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT p.id, p.client_user_id, p.name, p.email, p.managed_apple_id, p.removed_at, p.created_at, \
+                    "SELECT p.id, p.client_user_id, p.name, p.email, p.managed_apple_id, p.department, p.removed_at, p.created_at, \
                      EXISTS (SELECT 1 FROM apple_users u WHERE u.token_id = $2 AND u.client_user_id = p.client_user_id \
                              AND u.status IN ('Registered', 'Associated')) AS registered \
                      FROM collection_members m JOIN people p ON p.id = m.member_id \
@@ -348,6 +348,7 @@ macro_rules! impl_subscription_queries {
                                 name: r.try_get("name")?,
                                 email: r.try_get("email")?,
                                 managed_apple_id: r.try_get("managed_apple_id")?,
+                                department: r.try_get("department")?,
                                 removed_at: r.try_get("removed_at")?,
                                 created_at: r.try_get("created_at")?,
                             },

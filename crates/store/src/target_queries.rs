@@ -499,6 +499,33 @@ macro_rules! impl_target_queries {
                 .rows_affected())
             }
 
+            /// Every invitation still waiting (no registration in flight) goes out again at the next
+            /// pass: the users list's bulk action. Returns how many targets.
+            pub async fn resend_all_invitations(&self, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE deployment_targets SET command_uuid = NULL, detail = 'sending the invitation again', updated_at = $1 \
+                     WHERE license = 'user' AND status = 'invitation_pending' AND event_id IS NULL",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            /// A deployment's failed targets start again from `pending` (the reconcile loop claims,
+            /// installs, removes or gives back as its action says). Returns how many.
+            pub async fn retry_failed_targets(&self, deployment_id: i64, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE deployment_targets SET status = 'pending', command_uuid = NULL, event_id = NULL, \
+                     detail = 'retried by an administrator', updated_at = $2 WHERE deployment_id = $1 AND status = 'failed'",
+                )
+                .bind(deployment_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
             /// People who left at or before `before` whose licenses have not been given back yet.
             pub async fn people_to_reclaim(&self, before: i64, limit: i64) -> Result<Vec<$crate::inventory::PersonRow>, StoreError> {
                 let rows = sqlx::query(&format!(

@@ -238,6 +238,7 @@ async fn holders_of_an_asset_with_their_install_status_and_unused_licenses() {
                 name: "Dana".into(),
                 email: Some("dana@acme.example".into()),
                 managed_apple_id: None,
+                department: None,
             },
             "guid-dana",
             1,

@@ -1,5 +1,6 @@
 //! The inventory contract (people, devices, collections) on SQLite and PostgreSQL.
 
+use allot_domain::MembershipRule;
 use allot_store::testing::TestDb;
 use allot_store::*;
 
@@ -8,6 +9,7 @@ fn person(name: &str, email: Option<&str>) -> NewPerson {
         name: name.into(),
         email: email.map(Into::into),
         managed_apple_id: None,
+        department: None,
     }
 }
 
@@ -238,6 +240,146 @@ async fn collections_hold_members_once() {
 }
 
 #[tokio::test]
+async fn rule_based_collections_follow_the_inventory_in_sql() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let mut science = person("Ada Lovelace", Some("ada@school.example"));
+        science.department = Some("Science".into());
+        let ada = s.insert_person(&science, "cu-1", 1).await.unwrap();
+        let bob = s
+            .insert_person(&person("Bob", Some("bob@other.example")), "cu-2", 1)
+            .await
+            .unwrap();
+        // A `%` in the domain is matched as itself, not as a wildcard.
+        s.insert_person(&person("Cy", Some("cy@school%example")), "cu-3", 1)
+            .await
+            .unwrap();
+        let ipad = |serial: &str, model: &str, os: &str, user: Option<i64>| NewDevice {
+            model: model.into(),
+            os_version: Some(os.into()),
+            primary_person_id: user,
+            ..device(serial, None)
+        };
+        s.upsert_device(&ipad("IPAD1", "iPad Pro", "17.4", Some(ada.id)), 1)
+            .await
+            .unwrap();
+        s.upsert_device(&ipad("IPAD2", "iPad mini", "16.7", Some(bob.id)), 1)
+            .await
+            .unwrap();
+        s.upsert_device(
+            &NewDevice {
+                platform: "macOS".into(),
+                ..ipad("MAC1", "MacBook Air", "15.1", Some(ada.id))
+            },
+            1,
+        )
+        .await
+        .unwrap();
+
+        let staff = MembershipRule {
+            email_domains: vec!["school.example".into()],
+            ..Default::default()
+        };
+        let (n, rows) = s.preview_rule("users", &staff, 10).await.unwrap();
+        assert_eq!((n, rows[0].1.as_str()), (1, "Ada Lovelace"), "{b}");
+        let staff_c = s
+            .insert_collection_with_rule("Staff", "users", "", Some(&staff), 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            (staff_c.members, staff_c.rule_evaluated_at),
+            (1, Some(5)),
+            "{b}: members are written with the collection"
+        );
+
+        // Devices whose user is in Staff, on iPadOS 17 or later.
+        let rule = MembershipRule {
+            platforms: vec!["iPadOS".into()],
+            min_os_version: Some("17".into()),
+            users_in_collection: Some(staff_c.id),
+            ..Default::default()
+        };
+        let (n, rows) = s.preview_rule("devices", &rule, 10).await.unwrap();
+        assert_eq!(n, 1, "{b}");
+        assert_eq!(rows[0].1, "IPAD1");
+        assert_eq!(rows[0].2, "iPad Pro");
+        let ipads = s
+            .insert_collection_with_rule("Staff iPads", "devices", "", Some(&rule), 5)
+            .await
+            .unwrap();
+        assert_eq!(ipads.rule.as_ref(), Some(&rule));
+        assert_eq!(
+            s.collections_reading(staff_c.id).await.unwrap(),
+            vec!["Staff iPads".to_string()]
+        );
+
+        // The inventory moves: Bob joins the school's domain and updates his iPad to 17.
+        s.update_person(
+            bob.id,
+            &NewPerson {
+                email: Some("bob@school.example".into()),
+                ..person("Bob", None)
+            },
+            6,
+        )
+        .await
+        .unwrap();
+        s.upsert_device(&ipad("IPAD2", "iPad mini", "17.1", None), 6)
+            .await
+            .unwrap();
+        let changed = s.refresh_rule_collections(7).await.unwrap();
+        // Staff gains Bob first (lower id), then Staff iPads gains his iPad in the same pass.
+        assert_eq!(changed, vec![(staff_c.id, 1, 0), (ipads.id, 1, 0)], "{b}");
+        let (total, members) = s
+            .collection_member_page(ipads.id, "devices", 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(
+            members.iter().map(|m| m.1.as_str()).collect::<Vec<_>>(),
+            vec!["IPAD1", "IPAD2"]
+        );
+        // Nothing moved: nothing changes.
+        assert!(s.refresh_rule_collections(8).await.unwrap().is_empty());
+
+        // A narrower rule drops members at once; no rule keeps them, static from now on.
+        let pro = MembershipRule {
+            model_contains: Some("pro".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.set_collection_rule(ipads.id, Some(&pro), 9)
+                .await
+                .unwrap(),
+            (0, 1),
+            "{b}"
+        );
+        s.set_collection_rule(ipads.id, None, 10).await.unwrap();
+        let c = s.collection(Some(ipads.id), None).await.unwrap().unwrap();
+        assert_eq!((c.rule, c.members), (None, 1));
+        assert!(s.refresh_rule_collections(11).await.unwrap().is_empty());
+
+        let by_serial = s
+            .devices_by_serials(&["ipad2".into(), "NOPE".into()])
+            .await
+            .unwrap();
+        assert_eq!(by_serial.len(), 1, "{b}");
+        assert!(by_serial.contains_key("IPAD2"));
+
+        let science = MembershipRule {
+            departments: vec!["science".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.preview_rule("users", &science, 10).await.unwrap().0,
+            1,
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn devices_are_imported_in_batches() {
     for db in TestDb::both().await {
         let s = &db.store;
@@ -248,6 +390,7 @@ async fn devices_are_imported_in_batches() {
                     name: "Ada".into(),
                     email: Some("ada@example.com".into()),
                     managed_apple_id: None,
+                    department: None,
                 },
                 "c-ada",
                 0,
@@ -298,6 +441,7 @@ async fn people_are_imported_in_batches() {
             name: name.into(),
             email: email.map(str::to_owned),
             managed_apple_id: managed.map(str::to_owned),
+            department: None,
         };
         let many: Vec<(NewPerson, String)> = (0..700)
             .map(|i| {

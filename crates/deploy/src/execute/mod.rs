@@ -324,6 +324,15 @@ impl Executor {
 
     /// One reconcile step of every deployment, then the reclaim policies.
     pub async fn run_all(&self) -> Result<(), DeployError> {
+        // Rule-based collections first, so this pass's targets follow today's inventory.
+        for (id, added, removed) in self.store().refresh_rule_collections(now_ms()).await? {
+            tracing::info!(
+                collection = id,
+                added,
+                removed,
+                "a collection's rule changed its members"
+            );
+        }
         for d in self.store().deployments().await? {
             if let Err(e) = self.run(&d).await {
                 tracing::warn!(deployment = d.id, error = %e, "deployment step failed");

@@ -1,6 +1,7 @@
-//! `/api/v1/collections`: collections of users or of devices, with static members.
+//! `/api/v1/collections`: collections of users or of devices, with static members or a rule
+//! (evaluated in SQL; its members are written on save and at every reconcile pass).
 
-use allot_domain::CollectionKind;
+use allot_domain::{CollectionKind, MembershipRule};
 use allot_store::CollectionRow;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -23,6 +24,12 @@ pub struct CollectionView {
     pub kind: String,
     pub description: String,
     pub members: i64,
+    /// A rule-based collection's rule (absent for static membership).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<MembershipRule>,
+    /// When the rule's members were last written (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_evaluated_at: Option<i64>,
 }
 
 impl From<CollectionRow> for CollectionView {
@@ -33,6 +40,8 @@ impl From<CollectionRow> for CollectionView {
             kind: c.kind,
             description: c.description,
             members: c.members,
+            rule: c.rule,
+            rule_evaluated_at: c.rule_evaluated_at,
         }
     }
 }
@@ -66,6 +75,8 @@ pub struct NewCollectionRequest {
     pub kind: String,
     #[serde(default)]
     pub description: String,
+    /// Members chosen by a rule instead of one by one.
+    pub rule: Option<MembershipRule>,
 }
 
 #[utoipa::path(post, path = "/api/v1/collections", tag = "inventory", request_body = NewCollectionRequest,
@@ -84,12 +95,17 @@ pub async fn create(
             "a collection needs a name of at most 200 printable characters",
         ));
     }
+    let rule = match req.rule {
+        Some(r) => Some(checked_rule(&state, kind, r, None).await?),
+        None => None,
+    };
     let row = state
         .store
-        .insert_collection(
+        .insert_collection_with_rule(
             name,
             kind.as_str(),
             req.description.trim(),
+            rule.as_ref(),
             allot_sync::now_ms(),
         )
         .await
@@ -165,6 +181,160 @@ pub async fn show(
     }))
 }
 
+/// A rule cleaned and checked: its criteria fit the collection's kind, and a users collection it
+/// reads exists, holds users and is not the collection itself.
+pub(crate) async fn checked_rule(
+    state: &AppState,
+    kind: CollectionKind,
+    rule: MembershipRule,
+    itself: Option<i64>,
+) -> Result<MembershipRule, ApiError> {
+    let rule = rule.normalized(kind).map_err(ApiError::invalid)?;
+    if let Some(id) = rule.users_in_collection {
+        match state.store.collection(Some(id), None).await? {
+            Some(c) if c.kind == "users" && Some(c.id) != itself => {}
+            Some(c) if c.kind != "users" => return Err(ApiError::invalid(format!(
+                "usersInCollection: {:?} is a collection of devices; name a collection of users",
+                c.name
+            ))),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "usersInCollection cannot name the collection itself",
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid(format!(
+                    "usersInCollection: there is no collection with id {id}"
+                )))
+            }
+        }
+    }
+    Ok(rule)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulePreviewRequest {
+    /// `users` or `devices`.
+    pub kind: String,
+    pub rule: MembershipRule,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleMatch {
+    pub id: i64,
+    /// A device's serial number, a person's name.
+    pub label: String,
+    /// A device's model and name, a person's e-mail.
+    pub detail: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RulePreview {
+    /// How many people or devices the rule chooses now.
+    pub count: i64,
+    /// The first 50 of them.
+    pub sample: Vec<RuleMatch>,
+    /// The rule as Allot will apply it (texts trimmed, platforms spelled as Apple does).
+    pub rule: MembershipRule,
+    /// The rule in words.
+    pub description: String,
+}
+
+/// Who a rule would choose, before it is saved.
+#[utoipa::path(post, path = "/api/v1/collections/preview", tag = "inventory", request_body = RulePreviewRequest,
+    responses((status = 200, body = RulePreview), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn preview(
+    State(state): State<AppState>,
+    _c: Caller,
+    ApiJson(req): ApiJson<RulePreviewRequest>,
+) -> Result<Json<RulePreview>, ApiError> {
+    let kind = CollectionKind::parse(&req.kind).ok_or_else(|| {
+        ApiError::invalid(format!("kind {:?} must be users or devices", req.kind))
+    })?;
+    Ok(Json(preview_of(&state, kind, req.rule).await?))
+}
+
+pub(crate) async fn preview_of(
+    state: &AppState,
+    kind: CollectionKind,
+    rule: MembershipRule,
+) -> Result<RulePreview, ApiError> {
+    let rule = checked_rule(state, kind, rule, None).await?;
+    let (count, rows) = state.store.preview_rule(kind.as_str(), &rule, 50).await?;
+    let description = describe(state, &rule).await?;
+    Ok(RulePreview {
+        count,
+        sample: rows
+            .into_iter()
+            .map(|(id, label, detail)| RuleMatch { id, label, detail })
+            .collect(),
+        rule,
+        description,
+    })
+}
+
+/// A rule in words, naming the collections it reads.
+pub(crate) async fn describe(state: &AppState, rule: &MembershipRule) -> Result<String, ApiError> {
+    let other = match rule.users_in_collection {
+        Some(id) => state
+            .store
+            .collection(Some(id), None)
+            .await?
+            .map(|c| c.name),
+        None => None,
+    };
+    Ok(rule.describe(|id| {
+        other
+            .clone()
+            .map(|n| format!("“{n}”"))
+            .unwrap_or_else(|| format!("collection {id}"))
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRuleRequest {
+    /// The new rule; `null` makes the collection static, keeping its members as they are.
+    pub rule: Option<MembershipRule>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleApplied {
+    pub added: u64,
+    pub removed: u64,
+    pub collection: CollectionView,
+}
+
+/// Gives a collection a rule (its members are rewritten at once), changes it, or removes it.
+#[utoipa::path(put, path = "/api/v1/collections/{collection}/rule", tag = "inventory", request_body = SetRuleRequest, params(("collection" = String, Path)),
+    responses((status = 200, body = RuleApplied), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn set_rule(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(key): Path<String>,
+    ApiJson(req): ApiJson<SetRuleRequest>,
+) -> Result<Json<RuleApplied>, ApiError> {
+    let c = find(&state, &key).await?;
+    let kind = CollectionKind::parse(&c.kind).unwrap_or(CollectionKind::Devices);
+    let rule = match req.rule {
+        Some(r) => Some(checked_rule(&state, kind, r, Some(c.id)).await?),
+        None => None,
+    };
+    let (added, removed) = state
+        .store
+        .set_collection_rule(c.id, rule.as_ref(), allot_sync::now_ms())
+        .await?;
+    let collection = find(&state, &c.id.to_string()).await?.into();
+    Ok(Json(RuleApplied {
+        added,
+        removed,
+        collection,
+    }))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersRequest {
@@ -173,14 +343,35 @@ pub struct MembersRequest {
 }
 
 /// Resolves every member, or says which are unknown (then nothing changes).
-async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     c: &CollectionRow,
     members: &[String],
 ) -> Result<Vec<i64>, ApiError> {
     let mut ids = Vec::with_capacity(members.len());
     let mut unknown = Vec::new();
-    for m in members.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+    let members: Vec<String> = members
+        .iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    // The usual forms (e-mails, serial numbers) in a few queries; the rest one by one.
+    let known = if c.kind == "users" {
+        state.store.people_by_emails(&members).await?
+    } else {
+        state.store.devices_by_serials(&members).await?
+    };
+    for m in &members {
+        let usual = if c.kind == "users" {
+            m.to_lowercase()
+        } else {
+            m.to_ascii_uppercase()
+        };
+        if let Some(id) = known.get(&usual) {
+            ids.push(*id);
+            continue;
+        }
+        let m = m.as_str();
         let found = if c.kind == "users" {
             find_person(state, m).await.ok().map(|p| p.id)
         } else {
@@ -217,6 +408,17 @@ async fn resolve(
     Ok(ids)
 }
 
+/// Members of a rule-based collection come from its rule alone.
+pub(crate) fn static_only(c: &CollectionRow) -> Result<(), ApiError> {
+    if c.rule.is_some() {
+        return Err(ApiError::conflict(format!(
+            "the members of {:?} come from its rule; change the rule, or remove it to add and remove members by hand",
+            c.name
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MembersChanged {
     pub changed: u64,
@@ -231,6 +433,7 @@ pub async fn add_members(
     ApiJson(req): ApiJson<MembersRequest>,
 ) -> Result<Json<MembersChanged>, ApiError> {
     let c = find(&state, &key).await?;
+    static_only(&c)?;
     let ids = resolve(&state, &c, &req.members).await?;
     Ok(Json(MembersChanged {
         changed: state.store.add_collection_members(c.id, &ids).await?,
@@ -246,6 +449,7 @@ pub async fn remove_members(
     ApiJson(req): ApiJson<MembersRequest>,
 ) -> Result<Json<MembersChanged>, ApiError> {
     let c = find(&state, &key).await?;
+    static_only(&c)?;
     let ids = resolve(&state, &c, &req.members).await?;
     Ok(Json(MembersChanged {
         changed: state.store.remove_collection_members(c.id, &ids).await?,
@@ -264,6 +468,13 @@ pub async fn delete(
     confirmed(&c, "deleting a collection")?;
     let then = then.ends_deployments()?;
     let col = find(&state, &key).await?;
+    let readers = state.store.collections_reading(col.id).await?;
+    if !readers.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "the rules of {readers:?} choose the devices of {:?}'s users; change those rules first",
+            col.name
+        )));
+    }
     let users: Vec<_> = state
         .store
         .deployments()

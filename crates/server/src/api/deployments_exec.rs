@@ -437,6 +437,44 @@ pub(crate) async fn end_deployment(
     Ok(ending)
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Retried {
+    /// How many failed targets start again.
+    pub retried: u64,
+}
+
+/// Failed targets start again: the next pass claims, installs, removes or gives back as the
+/// deployment's action says (an app the device could not install is sent again, a license Apple
+/// refused is asked for again).
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/retry", tag = "deployments", params(("id" = i64, Path)),
+    responses((status = 200, body = Retried), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    _a: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<Retried>, ApiError> {
+    Ok(Json(Retried {
+        retried: retry_failed(&state, id).await?,
+    }))
+}
+
+pub(crate) async fn retry_failed(state: &AppState, id: i64) -> Result<u64, ApiError> {
+    let Some(d) = state.store.deployment(id).await? else {
+        return Err(ApiError::not_found(format!("no deployment {id}")));
+    };
+    if d.ending.is_some() {
+        return Err(ApiError::conflict(format!(
+            "deployment {id} is ending: it only gives back what it holds"
+        )));
+    }
+    let n = state
+        .store
+        .retry_failed_targets(id, allot_sync::now_ms())
+        .await?;
+    state.executor.wake();
+    Ok(n)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstallRequest {

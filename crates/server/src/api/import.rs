@@ -132,6 +132,9 @@ fn apply_person(earlier: &mut NewPerson, later: NewPerson) {
     if later.managed_apple_id.is_some() {
         earlier.managed_apple_id = later.managed_apple_id;
     }
+    if later.department.is_some() {
+        earlier.department = later.department;
+    }
 }
 
 /// A later line for the same serial number, as the devices upsert applies it: empty fields keep
@@ -152,7 +155,7 @@ fn apply_device(earlier: &mut NewDevice, later: NewDevice) {
     }
 }
 
-/// Imports users from CSV: `name,email,managed_apple_id` (email and Managed Apple Account
+/// Imports users from CSV: `name,email,managed_apple_id,department` (all but the name
 /// optional). Users are matched by email.
 #[utoipa::path(post, path = "/api/v1/users/import", tag = "inventory", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
@@ -161,7 +164,11 @@ pub async fn import_users(
     _a: Admin,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let mut file = CsvFile::open(&body, &["name", "email", "managed_apple_id"], &["name"])?;
+    let mut file = CsvFile::open(
+        &body,
+        &["name", "email", "managed_apple_id", "department"],
+        &["name"],
+    )?;
     let mut report = ImportReport::default();
     let mut chunk = Merged::new(apply_person);
     loop {
@@ -176,6 +183,11 @@ pub async fn import_users(
                     .col(&row, "managed_apple_id")
                     .map(|m| check_text("managed_apple_id", m, 200))
                     .transpose()?;
+                p.department = file
+                    .col(&row, "department")
+                    .map(|d| check_text("department", d, 200))
+                    .transpose()?
+                    .filter(|d| !d.is_empty());
                 Ok(p)
             });
             match checked {

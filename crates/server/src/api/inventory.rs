@@ -22,6 +22,8 @@ pub struct UserView {
     pub name: String,
     pub email: Option<String>,
     pub managed_apple_id: Option<String>,
+    /// For collections' rules.
+    pub department: Option<String>,
     pub removed: bool,
 }
 
@@ -33,6 +35,7 @@ impl From<PersonRow> for UserView {
             name: p.name,
             email: p.email,
             managed_apple_id: p.managed_apple_id,
+            department: p.department,
             removed: p.removed_at.is_some(),
         }
     }
@@ -122,6 +125,7 @@ pub(crate) fn check_person(name: &str, email: Option<&str>) -> Result<NewPerson,
         name: name.to_owned(),
         email: email.map(str::to_lowercase),
         managed_apple_id: None,
+        department: None,
     })
 }
 
@@ -132,6 +136,8 @@ pub struct NewUserRequest {
     pub email: Option<String>,
     /// A Managed Apple Account: joining the program then needs no invitation.
     pub managed_apple_id: Option<String>,
+    /// The person's department (collections' rules can choose by it).
+    pub department: Option<String>,
 }
 
 async fn add_person(state: &AppState, mut p: NewPerson) -> Result<(PersonRow, bool), ApiError> {
@@ -167,6 +173,13 @@ pub async fn add_user(
         .managed_apple_id
         .map(|m| m.trim().to_owned())
         .filter(|m| !m.is_empty());
+    p.department = req
+        .department
+        .as_deref()
+        .map(|d| crate::input::check_text("department", d, 200))
+        .transpose()
+        .map_err(ApiError::invalid)?
+        .filter(|d| !d.is_empty());
     let (row, created) = add_person(&state, p).await?;
     Ok((
         if created {

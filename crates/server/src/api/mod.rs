@@ -31,8 +31,9 @@ use crate::AppState;
         inventory::add_user, inventory::list_users, inventory::remove_user, import::import_users,
         inventory::add_device, inventory::list_devices, inventory::show_device, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
+        collections::preview, collections::set_rule,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
-        deployments_exec::request, program::show_user, program::resend_invitation, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
+        deployments_exec::request, deployments_exec::retry, program::show_user, program::resend_invitation, program::resend_all, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
         subscriptions::list, subscriptions::enable, subscriptions::seats, subscriptions::assign, subscriptions::remove,
         subscriptions::create_intent, subscriptions::intents, subscriptions::delete_intent,
         accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions, mdm::status
@@ -44,9 +45,11 @@ use crate::AppState;
         inventory::UserView, inventory::UserList, inventory::NewUserRequest, inventory::DeviceView, inventory::DeviceList,
         inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
-        collections::MembersRequest, collections::MembersChanged, deployments::PlanBody,
+        collections::MembersRequest, collections::MembersChanged,
+        collections::RulePreviewRequest, collections::RulePreview, collections::RuleMatch, collections::SetRuleRequest, collections::RuleApplied,
+        allot_domain::MembershipRule, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
-        program::UserDetail, program::ProgramStatus, reports::LicenseRow,
+        program::UserDetail, program::ProgramStatus, program::Resent, deployments_exec::Retried, reports::LicenseRow,
         accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
         reports::SubscriptionForecastRow, subscriptions::SubscriptionView, subscriptions::SubscriptionList, subscriptions::SeatCountsView,
         subscriptions::ForecastView, subscriptions::EnableResult, subscriptions::SeatView, subscriptions::SeatList,
@@ -204,12 +207,16 @@ api_routes! {
     "/api/v1/deployments" => [get deployments_exec::list, post deployments_exec::create];
     "/api/v1/deployments/{id}" => [get deployments_exec::show, delete deployments_exec::delete];
     "/api/v1/deployments/{id}/requests" => [post deployments_exec::request];
+    "/api/v1/deployments/{id}/retry" => [post deployments_exec::retry];
+    "/api/v1/invitations/resend" => [post program::resend_all];
     "/api/v1/ledger/diff" => [get ledger::diff];
     "/api/v1/ledger/clean" => [post ledger::clean];
     "/api/v1/ledger/actions" => [get ledger::actions];
     "/api/v1/mdm/status" => [get mdm::status];
     "/api/v1/collections" => [get collections::list, post collections::create];
+    "/api/v1/collections/preview" => [post collections::preview];
     "/api/v1/collections/{collection}" => [get collections::show, delete collections::delete];
+    "/api/v1/collections/{collection}/rule" => [put collections::set_rule];
     "/api/v1/collections/{collection}/members" => [post collections::add_members, delete collections::remove_members];
 }
 

@@ -96,3 +96,25 @@ pub async fn resend_invitation(
     }
     Ok(StatusCode::ACCEPTED)
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct Resent {
+    /// How many waiting invitations go out again.
+    pub resent: u64,
+}
+
+/// Every invitation still waiting goes out again to the people's devices (the users list's bulk
+/// action): for after a push outage, or a reminder before term starts.
+#[utoipa::path(post, path = "/api/v1/invitations/resend", tag = "inventory",
+    responses((status = 200, body = Resent)), security(("api_key" = [])))]
+pub async fn resend_all(
+    State(state): State<AppState>,
+    _a: Admin,
+) -> Result<Json<Resent>, ApiError> {
+    let resent = state
+        .store
+        .resend_all_invitations(allot_sync::now_ms())
+        .await?;
+    state.executor.wake();
+    Ok(Json(Resent { resent }))
+}

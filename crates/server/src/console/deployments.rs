@@ -359,6 +359,8 @@ struct DetailPage {
     refresh: String,
     /// How long devices and people that leave management keep their licenses, in words.
     grace: String,
+    /// Failed targets (the bulk retry's count).
+    failed: i64,
 }
 
 #[derive(Template)]
@@ -462,6 +464,10 @@ pub(crate) async fn detail(
         ending: d.ending.unwrap_or_default(),
         created: format::time(d.created_at),
         all: statuses.iter().map(|c| c.1).sum(),
+        failed: statuses
+            .iter()
+            .find(|c| c.0 == allot_deploy::status::FAILED)
+            .map_or(0, |c| c.1),
         statuses,
         refresh: format!(
             "/deployments/{id}/targets{}",
@@ -520,6 +526,25 @@ pub(crate) async fn delete(
             "Deployment ending: it gives back what it holds, then it goes",
         )),
     }
+}
+
+/// The bulk retry: every failed target of the deployment starts again.
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<super::auth::CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let n = crate::api::deployments_exec::retry_failed(&state, id).await?;
+    Ok(back(
+        &format!("/deployments/{id}"),
+        &match n {
+            0 => "No failed targets to retry".to_owned(),
+            1 => "1 failed target starts again".to_owned(),
+            n => format!("{n} failed targets start again"),
+        },
+    ))
 }
 
 impl super::Labels for DeploymentsPage {}

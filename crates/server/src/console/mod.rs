@@ -5,6 +5,7 @@
 
 mod apps;
 mod auth;
+mod collections;
 mod connector;
 mod deployments;
 mod format;
@@ -141,6 +142,37 @@ pub(crate) async fn token_names(
         .collect())
 }
 
+/// A submitted form whose fields may repeat (checkboxes), read from its urlencoded body.
+pub(crate) struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of a field, trimmed ("" when absent).
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    }
+
+    /// Every non-empty value of a field, in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+}
+
 /// Text a query may carry back to the page (notices), cut to a sane length.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct Notice {
@@ -201,12 +233,23 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{id}", get(deployments::detail))
         .route("/deployments/{id}/targets", get(deployments::targets))
         .route("/deployments/{id}/delete", post(deployments::delete))
+        .route("/deployments/{id}/retry", post(deployments::retry))
+        .route("/users/invitations", post(people::invite_all))
         .route("/users", get(people::users))
         .route("/users/{id}", get(person::page))
         .route("/users/{id}/invite", post(people::invite))
         .route("/devices", get(people::devices))
         .route("/devices/links", post(people::set_device_links))
         .route("/devices/{serial}", get(person::device_page))
+        .route(
+            "/collections",
+            get(collections::page).post(collections::create),
+        )
+        .route("/collections/add-devices", post(collections::add_devices))
+        .route("/collections/{id}", get(collections::detail))
+        .route("/collections/{id}/members", post(collections::members))
+        .route("/collections/{id}/rule", post(collections::rule))
+        .route("/collections/{id}/delete", post(collections::delete))
         .route("/reports", get(reports::page))
         .route("/ledger", get(ledger::page))
         .route("/ledger/clean", post(ledger::clean))

@@ -172,6 +172,27 @@ pub(crate) async fn invite(
     ))
 }
 
+/// The users list's bulk action: every invitation still waiting goes out again.
+pub(crate) async fn invite_all(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    viewer.may_change(&f.csrf)?;
+    let n = state
+        .store
+        .resend_all_invitations(allot_sync::now_ms())
+        .await?;
+    state.executor.wake();
+    Ok(back(
+        "/users",
+        &match n {
+            0 => "No invitation is waiting".to_owned(),
+            n => format!("{n} waiting invitation(s) go out again to the people's devices"),
+        },
+    ))
+}
+
 pub(crate) struct DeviceLine {
     serial: String,
     name: String,
@@ -183,6 +204,8 @@ pub(crate) struct DeviceLine {
     seen: String,
     licenses: String,
     apps: String,
+    /// The primary user: (id, name) when set.
+    user: Option<(i64, String)>,
 }
 
 #[derive(Template)]
@@ -200,6 +223,8 @@ struct DevicesPage {
     push_failures: Vec<(String, String, i64)>,
     push_total: i64,
     push_last_hour: i64,
+    /// Static collections of devices, for the bulk "add to collection".
+    static_collections: Vec<(i64, String)>,
 }
 
 pub(crate) async fn devices(
@@ -229,7 +254,12 @@ pub(crate) async fn devices(
         for adam in state.store.installed_on_device(d.id).await? {
             apps.push(name_of(&state, &mut names, &adam).await?);
         }
+        let user = match d.primary_person_id {
+            Some(id) => state.store.person(id).await?.map(|p| (p.id, p.name)),
+            None => None,
+        };
         rows.push(DeviceLine {
+            user,
             serial: d.serial_number,
             name: d.name,
             model: d.model,
@@ -253,7 +283,16 @@ pub(crate) async fn devices(
     };
     let (failures, _) = state.store.push_failures(10).await?;
     let connector = super::connector::mdm_connector(&state).await?;
+    let static_collections = state
+        .store
+        .collections()
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == "devices" && c.rule.is_none())
+        .map(|c| (c.id, c.name))
+        .collect();
     Ok(render(&DevicesPage {
+        static_collections,
         mdm: connector.words,
         mdm_failing: connector.failing,
         push_last_hour: connector.push_last_hour,
