@@ -193,10 +193,12 @@ pub(crate) async fn checked_rule(
     if let Some(id) = rule.users_in_collection {
         match state.store.collection(Some(id), None).await? {
             Some(c) if c.kind == "users" && Some(c.id) != itself => {}
-            Some(c) if c.kind != "users" => return Err(ApiError::invalid(format!(
+            Some(c) if c.kind != "users" => {
+                return Err(ApiError::invalid(format!(
                 "usersInCollection: {:?} is a collection of devices; name a collection of users",
                 c.name
-            ))),
+            )))
+            }
             Some(_) => {
                 return Err(ApiError::invalid(
                     "usersInCollection cannot name the collection itself",
