@@ -288,6 +288,46 @@ async fn tokens_and_apps_from_the_command_line() {
     let (ok, _, err) = allot(&e, &["collections", "add", "Carts", "GHOST"]).await;
     assert!(!ok && err.contains("GHOST"), "{err}");
 
+    // A rule: previewed, then a collection that follows it; its members cannot be added by hand.
+    let (ok, out, err) = allot(
+        &e,
+        &[
+            "collections",
+            "preview",
+            "--kind",
+            "devices",
+            "--platform",
+            "ipados",
+        ],
+    )
+    .await;
+    assert!(
+        ok && out.contains("1 match now: platform iPadOS") && out.contains("DMQ1"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = allot(
+        &e,
+        &[
+            "collections",
+            "create",
+            "iPads",
+            "--kind",
+            "devices",
+            "--platform",
+            "iPadOS",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, _) = allot(&e, &["collections", "list"]).await;
+    assert!(ok && out.contains("iPads") && out.contains("rule"), "{out}");
+    let (ok, _, err) = allot(&e, &["collections", "add", "iPads", "DMQ1"]).await;
+    assert!(!ok && err.contains("come from its rule"), "{err}");
+    let (ok, out, err) = allot(&e, &["collections", "rule", "iPads", "--none"]).await;
+    assert!(ok && out.contains("1 members"), "{out}{err}");
+    let (ok, out, err) = allot(&e, &["users", "invite-all"]).await;
+    assert!(ok && out.contains("0 waiting invitation"), "{out}{err}");
+
     let (ok, out, err) = allot(&e, &["ledger", "diff", "--token", "HQ"]).await;
     assert!(
         ok && (out.contains("Orphan (no deployment serves it)") || out.contains("No differences")),

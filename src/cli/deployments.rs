@@ -64,6 +64,8 @@ pub enum DeploymentsCommand {
     },
     /// Ask for an app of an Available deployment on behalf of a target (serial number or email).
     Request { id: i64, target: String },
+    /// Start a deployment's failed targets again (after buying licenses, fixing a device, …).
+    Retry { id: i64 },
     /// Deployments with their targets per status.
     List,
     /// One deployment's targets (optionally only one status).
@@ -176,6 +178,16 @@ pub async fn run(cmd: DeploymentsCommand, c: &Client, format: Format) -> anyhow:
                 _ => say!(
                     "Deployment {id} is ending: it gives back what it holds, then it goes (follow it with `allot deployments show {id}`)"
                 ),
+            }
+            return Ok(());
+        }
+        DeploymentsCommand::Retry { id } => {
+            let r = c
+                .post(&format!("/api/v1/deployments/{id}/retry"), json!({}))
+                .await?;
+            match format {
+                Format::Json => output::json(&r),
+                Format::Table => say!("{} failed target(s) start again", cell(&r["retried"])),
             }
             return Ok(());
         }

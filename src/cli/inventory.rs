@@ -20,18 +20,23 @@ pub enum UsersCommand {
         /// A Managed Apple Account: joining the program then needs no invitation.
         #[arg(long)]
         managed_apple_id: Option<String>,
+        /// The person's department (collections' rules can choose by it).
+        #[arg(long)]
+        department: Option<String>,
     },
     /// List users.
     List {
         #[arg(long)]
         search: Option<String>,
     },
-    /// Import users from CSV: name,email,managed_apple_id.
+    /// Import users from CSV: name,email,managed_apple_id,department.
     Import { file: PathBuf },
     /// A user and their VPP terms status per location (invited, accepted, retired).
     Show { user: String },
     /// Send the invitation to join the program again (to the user's devices).
     Invite { user: String },
+    /// Send every invitation still waiting again.
+    InviteAll,
     /// Mark a user (id or email) as gone: their licenses are reclaimed by policy.
     Remove {
         user: String,
@@ -71,7 +76,8 @@ pub enum DevicesCommand {
 
 #[derive(Subcommand)]
 pub enum CollectionsCommand {
-    /// Create a collection of users or of devices.
+    /// Create a collection of users or of devices: static, or chosen by a rule when rule
+    /// options are given.
     Create {
         name: String,
         /// users or devices.
@@ -79,6 +85,25 @@ pub enum CollectionsCommand {
         kind: String,
         #[arg(long, default_value = "")]
         description: String,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// Who a rule would choose now, changing nothing.
+    Preview {
+        /// users or devices.
+        #[arg(long)]
+        kind: String,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// Give a collection a rule (its members are rewritten at once), or `--none` to keep today's
+    /// members and manage them by hand.
+    Rule {
+        collection: String,
+        #[command(flatten)]
+        rule: RuleArgs,
+        #[arg(long)]
+        none: bool,
     },
     List,
     /// Show a collection and its members.
@@ -100,6 +125,65 @@ pub enum CollectionsCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// A membership rule's criteria; every one given must hold, a repeated one matches any value.
+#[derive(clap::Args, Default)]
+pub struct RuleArgs {
+    /// Devices of this platform (iOS, iPadOS, macOS); repeat for several.
+    #[arg(long)]
+    platform: Vec<String>,
+    /// Devices whose model contains this text.
+    #[arg(long)]
+    model_contains: Option<String>,
+    /// Devices running at least this OS version.
+    #[arg(long)]
+    min_os: Option<String>,
+    /// Devices whose primary user is in this users collection (name or id).
+    #[arg(long)]
+    users_in: Option<String>,
+    /// People with an e-mail at this domain; repeat for several.
+    #[arg(long)]
+    email_domain: Vec<String>,
+    /// People of this department; repeat for several.
+    #[arg(long)]
+    department: Vec<String>,
+    /// Devices or people whose name contains this text.
+    #[arg(long)]
+    name_contains: Option<String>,
+}
+
+impl RuleArgs {
+    fn given(&self) -> bool {
+        !self.platform.is_empty()
+            || self.model_contains.is_some()
+            || self.min_os.is_some()
+            || self.users_in.is_some()
+            || !self.email_domain.is_empty()
+            || !self.department.is_empty()
+            || self.name_contains.is_some()
+    }
+
+    /// The rule as the API takes it (a users collection named by its id).
+    async fn body(&self, c: &Client) -> anyhow::Result<Value> {
+        let users_in = match &self.users_in {
+            Some(name) => Some(
+                c.get::<Value>(&format!("/api/v1/collections/{}", segment(name)))
+                    .await?["id"]
+                    .clone(),
+            ),
+            None => None,
+        };
+        Ok(json!({
+            "platforms": self.platform,
+            "modelContains": self.model_contains,
+            "minOsVersion": self.min_os,
+            "usersInCollection": users_in,
+            "emailDomains": self.email_domain,
+            "departments": self.department,
+            "nameContains": self.name_contains,
+        }))
+    }
 }
 
 async fn import(c: &Client, path: &str, file: &PathBuf, format: Format) -> anyhow::Result<()> {
@@ -142,11 +226,12 @@ pub async fn users(cmd: UsersCommand, c: &Client, format: Format) -> anyhow::Res
             name,
             email,
             managed_apple_id,
+            department,
         } => {
             let u = c
                 .post(
                     "/api/v1/users",
-                    json!({ "name": name, "email": email, "managedAppleId": managed_apple_id }),
+                    json!({ "name": name, "email": email, "managedAppleId": managed_apple_id, "department": department }),
                 )
                 .await?;
             match format {
@@ -205,6 +290,13 @@ pub async fn users(cmd: UsersCommand, c: &Client, format: Format) -> anyhow::Res
             )
             .await?;
             say!("The invitation goes out again to {user}'s devices");
+        }
+        UsersCommand::InviteAll => {
+            let r = c.post("/api/v1/invitations/resend", json!({})).await?;
+            match format {
+                Format::Json => output::json(&r),
+                Format::Table => say!("{} waiting invitation(s) go out again", cell(&r["resent"])),
+            }
         }
         UsersCommand::Remove { user, yes } => {
             if !yes {
@@ -289,11 +381,17 @@ pub async fn collections(
             name,
             kind,
             description,
+            rule,
         } => {
+            let rule = if rule.given() {
+                rule.body(c).await?
+            } else {
+                Value::Null
+            };
             let col = c
                 .post(
                     "/api/v1/collections",
-                    json!({ "name": name, "kind": kind, "description": description }),
+                    json!({ "name": name, "kind": kind, "description": description, "rule": rule }),
                 )
                 .await?;
             out(
@@ -306,14 +404,77 @@ pub async fn collections(
                 ),
             );
         }
+        CollectionsCommand::Preview { kind, rule } => {
+            let p = c
+                .post(
+                    "/api/v1/collections/preview",
+                    json!({ "kind": kind, "rule": rule.body(c).await? }),
+                )
+                .await?;
+            match format {
+                Format::Json => output::json(&p),
+                Format::Table => {
+                    say!(
+                        "{} match now: {}",
+                        cell(&p["count"]),
+                        cell(&p["description"])
+                    );
+                    output::table(
+                        &["ID", "WHO", "DETAIL"],
+                        &rows(&p, "sample", &["id", "label", "detail"]),
+                    );
+                }
+            }
+        }
+        CollectionsCommand::Rule {
+            collection,
+            rule,
+            none,
+        } => {
+            if none == rule.given() {
+                bail!(
+                    "give the rule's criteria (--platform, --email-domain, …) or --none, not both"
+                );
+            }
+            let body = if none {
+                Value::Null
+            } else {
+                rule.body(c).await?
+            };
+            let r = c
+                .put(
+                    &format!("/api/v1/collections/{}/rule", segment(&collection)),
+                    json!({ "rule": body }),
+                )
+                .await?;
+            out(
+                &r,
+                format!(
+                    "{} joined, {} left; {} members",
+                    cell(&r["added"]),
+                    cell(&r["removed"]),
+                    cell(&r["collection"]["members"])
+                ),
+            );
+        }
         CollectionsCommand::List => {
             let list: Value = c.get("/api/v1/collections").await?;
             match format {
                 Format::Json => output::json(&list),
-                Format::Table => output::table(
-                    &["ID", "NAME", "KIND", "MEMBERS"],
-                    &rows(&list, "collections", &["id", "name", "kind", "members"]),
-                ),
+                Format::Table => {
+                    let mut lines = rows(&list, "collections", &["id", "name", "kind", "members"]);
+                    for (line, c) in lines
+                        .iter_mut()
+                        .zip(list["collections"].as_array().into_iter().flatten())
+                    {
+                        line.push(if c["rule"].is_null() {
+                            "by hand".into()
+                        } else {
+                            "rule".into()
+                        });
+                    }
+                    output::table(&["ID", "NAME", "KIND", "MEMBERS", "MEMBERSHIP"], &lines)
+                }
             }
         }
         CollectionsCommand::Show { collection } => {
