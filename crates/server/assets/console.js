@@ -3,7 +3,18 @@
 //   is live (data-live="true": a sync running, a deployment moving); the fragment says whether it
 //   is still live with a data-still-live element. A part that is not live is left alone.
 // - Forms marked data-confirm ask first.
+// - Times: until the account chooses a time zone, pages use the browser's (the allot_tz cookie).
 (function () {
+  if (!/(^|; )allot_tz=/.test(document.cookie)) {
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone && /^[A-Za-z0-9_+\/-]+$/.test(zone)) {
+        document.cookie = "allot_tz=" + zone + "; path=/; max-age=31536000; samesite=strict";
+        // The page was made in UTC; once, show it in the browser's time.
+        if (document.querySelector("header.top")) { window.location.reload(); }
+      }
+    } catch (e) { /* no Intl: UTC */ }
+  }
   function poll(el) {
     if (el.getAttribute("data-live") !== "true") { return; }
     var every = parseInt(el.getAttribute("data-every") || "1000", 10);

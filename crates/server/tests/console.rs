@@ -391,6 +391,136 @@ async fn signing_in_and_every_page() {
             && !html.contains("All clear"),
         "{html}"
     );
+    // Collections: a rule previewed (nothing saved), then created; its page shows the rule and
+    // who it chose; pasted members are refused on it; unknown serials are named.
+    let csrf = b.csrf().await;
+    let rule_form = |step: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Every iPad".to_string()),
+            ("kind", "devices".to_string()),
+            ("membership", "rule".to_string()),
+            ("platform", "iPadOS".to_string()),
+            ("platform", "iOS".to_string()),
+            ("step", step.to_string()),
+        ]
+    };
+    let as_refs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
+    let res = b
+        .req(reqwest::Method::POST, "/collections")
+        .form(&as_refs(&rule_form("preview")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"rule-preview\"") && html.contains("platform iPadOS or iOS"),
+        "{html}"
+    );
+    assert!(
+        !b.get("/collections")
+            .await
+            .1
+            .contains("data-collection=\"Every iPad\""),
+        "a preview saves nothing"
+    );
+    let res = b
+        .req(reqwest::Method::POST, "/collections")
+        .form(&as_refs(&rule_form("create")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    let (status, html, _) = b.get(&to).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("chosen by a rule") && html.contains("platform iPadOS or iOS"),
+        "{html}"
+    );
+    let id = to
+        .trim_start_matches("/collections/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, html, _) = b
+        .post(
+            &format!("/collections/{id}/members"),
+            &[("csrf", &csrf), ("op", "add"), ("members", "C02X")],
+        )
+        .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("come from its rule"), "{html}");
+    let (_, static_c) = app
+        .post(
+            "/api/v1/collections",
+            serde_json::json!({ "name": "Cart", "kind": "devices" }),
+        )
+        .await;
+    let (status, html, _) = b
+        .post(
+            &format!("/collections/{}/members", static_c["id"]),
+            &[
+                ("csrf", &csrf),
+                ("op", "add"),
+                ("members", "serial_number\nGHOST1, GHOST2"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("GHOST1") && html.contains("GHOST2"), "{html}");
+    let (status, html, _) = b
+        .post(
+            "/collections/add-devices",
+            &[("csrf", &csrf), ("collection", "Cart")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("tick the devices"), "{html}");
+    let (status, _, to) = b.post("/users/invitations", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (
+            status,
+            to.as_deref()
+                .map(|t| t.starts_with("/users?notice=No+invitation"))
+        ),
+        (303, Some(true))
+    );
+
+    // Time zone: UTC without a cookie; the account's choice is saved and sent as the cookie;
+    // a name that is not a zone is refused.
+    assert!(b
+        .get("/account")
+        .await
+        .1
+        .contains("<strong id=\"current-zone\">UTC</strong>"));
+    let (status, html, _) = b
+        .post(
+            "/account",
+            &[("csrf", &csrf), ("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    let res = b
+        .req(reqwest::Method::POST, "/account")
+        .form(&[("csrf", csrf.as_str()), ("time_zone", "Asia/Tokyo")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("allot_tz=Asia/Tokyo;"), "{cookie}");
+    let session = b.cookie.clone().unwrap();
+    b.cookie = Some(format!("{session}; allot_tz=Asia/Tokyo"));
+    let html = b.get("/account").await.1;
+    assert!(
+        html.contains("<strong id=\"current-zone\">Asia/Tokyo</strong>")
+            && html.contains(" JST</span>"),
+        "{html}"
+    );
+    b.cookie = Some(session);
+
     // Signing out ends the session.
     let csrf = b.csrf().await;
     let (status, _, to) = b.post("/logout", &[("csrf", &csrf)]).await;
@@ -444,6 +574,13 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         "/users/1/invite",
         "/ledger/clean",
         "/devices/links",
+        "/collections",
+        "/collections/1/members",
+        "/collections/1/rule",
+        "/collections/1/delete",
+        "/collections/add-devices",
+        "/deployments/1/retry",
+        "/users/invitations",
     ] {
         let (status, html, _) = ro.post(path, &[("csrf", &csrf)]).await;
         assert_eq!(status, 403, "{path}");

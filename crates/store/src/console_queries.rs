@@ -21,12 +21,18 @@ macro_rules! impl_console_queries {
 
             /// An account and its password hash, by user name.
             pub async fn account_by_username(&self, username: &str) -> Result<Option<($crate::types::AccountRow, String)>, StoreError> {
-                let row: Option<(i64, String, String, String)> =
-                    sqlx::query_as("SELECT id, username, role, password_hash FROM console_accounts WHERE username = $1")
+                let row: Option<(i64, String, String, Option<String>, String)> =
+                    sqlx::query_as("SELECT id, username, role, time_zone, password_hash FROM console_accounts WHERE username = $1")
                         .bind(username)
                         .fetch_optional(&self.pool)
                         .await?;
-                Ok(row.map(|(id, username, role, hash)| ($crate::types::AccountRow { id, username, role }, hash)))
+                Ok(row.map(|(id, username, role, time_zone, hash)| ($crate::types::AccountRow { id, username, role, time_zone }, hash)))
+            }
+
+            /// The time zone an account reads times in (`None`: the browser's).
+            pub async fn set_account_time_zone(&self, id: i64, time_zone: Option<&str>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE console_accounts SET time_zone = $2 WHERE id = $1").bind(id).bind(time_zone).execute(&self.pool).await?;
+                Ok(())
             }
 
             pub async fn insert_session(&self, token_hash: &str, account_id: i64, csrf: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -42,15 +48,15 @@ macro_rules! impl_console_queries {
 
             /// The live session with this hash: its account and CSRF token.
             pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<($crate::types::AccountRow, String)>, StoreError> {
-                let row: Option<(i64, String, String, String)> = sqlx::query_as(
-                    "SELECT a.id, a.username, a.role, s.csrf FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id \
+                let row: Option<(i64, String, String, Option<String>, String)> = sqlx::query_as(
+                    "SELECT a.id, a.username, a.role, a.time_zone, s.csrf FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id \
                      WHERE s.token_hash = $1 AND s.expires_at > $2",
                 )
                 .bind(token_hash)
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(id, username, role, csrf)| ($crate::types::AccountRow { id, username, role }, csrf)))
+                Ok(row.map(|(id, username, role, time_zone, csrf)| ($crate::types::AccountRow { id, username, role, time_zone }, csrf)))
             }
 
             /// Signs out (and clears expired sessions on the way).

@@ -333,5 +333,6 @@ delegate! {
     fn devices_by_serials(&self, serials: &[String]) -> std::collections::HashMap<String, i64>;
     fn resend_all_invitations(&self, now: i64) -> u64;
     fn retry_failed_targets(&self, deployment_id: i64, now: i64) -> u64;
+    fn set_account_time_zone(&self, id: i64, time_zone: Option<&str>) -> ();
     fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> (i64, Vec<(i64, String, String)>);
 }

@@ -243,6 +243,8 @@ pub struct AccountRow {
     pub username: String,
     /// `admin` or `read_only`.
     pub role: String,
+    /// The IANA time zone the account reads times in; `None`: the browser's.
+    pub time_zone: Option<String>,
 }
 
 /// One holder of an asset's license and the status of its latest deployment target, if any.

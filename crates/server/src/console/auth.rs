@@ -22,9 +22,12 @@ const SESSION_MS: i64 = 12 * 3600 * 1000;
 
 /// The signed-in person looking at a page.
 pub(crate) struct Viewer {
+    pub account_id: i64,
     pub username: String,
     pub admin: bool,
     pub csrf: String,
+    /// The time zone the account chose (`None`: the browser's).
+    pub time_zone: Option<String>,
 }
 
 impl Viewer {
@@ -61,7 +64,7 @@ impl Viewer {
     }
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -108,9 +111,11 @@ impl FromRequestParts<AppState> for Viewer {
             .map_err(|e| PageError::from(e).into_response())?;
         match found {
             Some((account, csrf)) => Ok(Viewer {
+                account_id: account.id,
                 username: account.username,
                 admin: account.role == "admin",
                 csrf,
+                time_zone: account.time_zone,
             }),
             None => Err(SignIn(here).into_response()),
         }
@@ -219,6 +224,12 @@ pub(crate) async fn login(
         ""
     };
     let known = state.sign_ins.known_mark(&account.username);
+    // The account's own time zone, when it chose one (else the browser's stays).
+    let zone = account
+        .time_zone
+        .as_deref()
+        .filter(|z| super::format::time_zone(z).is_some())
+        .map(super::account::zone_cookie);
     Ok((
         AppendHeaders([
             (
@@ -236,6 +247,7 @@ pub(crate) async fn login(
                 ),
             ),
         ]),
+        AppendHeaders(zone.map(|z| (header::SET_COOKIE, z))),
         Redirect::to(&next),
     )
         .into_response())

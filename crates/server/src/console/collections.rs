@@ -228,6 +228,12 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> PageResult {
     let f = Fields::parse(&body);
+    // A preview only reads (any account); creating changes.
+    if f.get("step") == "preview" {
+        viewer.form_is_ours(f.get("csrf"))?;
+    } else {
+        viewer.may_change(f.get("csrf"))?;
+    }
     let kind = kind_of(f.get("kind"))?;
     let by_rule = f.get("membership") == "rule";
     let rule = if by_rule {
@@ -236,7 +242,6 @@ pub(crate) async fn create(
         None
     };
     if f.get("step") == "preview" {
-        viewer.form_is_ours(f.get("csrf"))?;
         let Some(rule) = rule else {
             return list_page(
                 &state,
@@ -250,7 +255,6 @@ pub(crate) async fn create(
         let preview = preview_of(&state, kind, rule).await?;
         return list_page(&state, &viewer, None, Some(&f), Some(preview)).await;
     }
-    viewer.may_change(f.get("csrf"))?;
     let name = f.get("name");
     if name.is_empty() || name.chars().count() > 200 || name.contains(char::is_control) {
         return Err(PageError::new(
@@ -490,12 +494,16 @@ pub(crate) async fn rule(
     body: Bytes,
 ) -> PageResult {
     let f = Fields::parse(&body);
+    if f.get("step") == "preview" {
+        viewer.form_is_ours(f.get("csrf"))?;
+    } else {
+        viewer.may_change(f.get("csrf"))?;
+    }
     let c = find(&state, &id.to_string()).await?;
     let kind = kind_of(&c.kind)?;
     let form = RuleForm::from_fields(&f, &c.kind);
     match f.get("step") {
         "preview" => {
-            viewer.form_is_ours(f.get("csrf"))?;
             let mut rule = form.rule()?;
             if rule.users_in_collection == Some(id) {
                 rule.users_in_collection = None;
@@ -504,7 +512,6 @@ pub(crate) async fn rule(
             detail_page(&state, &viewer, id, 1, None, Some(form), Some(preview)).await
         }
         "static" => {
-            viewer.may_change(f.get("csrf"))?;
             state
                 .store
                 .set_collection_rule(id, None, allot_sync::now_ms())
@@ -515,7 +522,6 @@ pub(crate) async fn rule(
             ))
         }
         _ => {
-            viewer.may_change(f.get("csrf"))?;
             let rule = checked_rule(&state, kind, form.rule()?, Some(id)).await?;
             let (added, removed) = state
                 .store

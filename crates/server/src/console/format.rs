@@ -1,10 +1,34 @@
 //! How the console writes times, counts and links.
 
-/// A time for people: `2026-11-21 08:05 UTC`.
+use chrono_tz::Tz;
+
+tokio::task_local! {
+    /// The time zone of the page being made (the `allot_tz` cookie: the account's setting, or
+    /// the browser's own); UTC when none.
+    static TIME_ZONE: Tz;
+}
+
+/// Makes a page with times in `tz`.
+pub(crate) async fn in_time_zone<F: std::future::Future>(tz: Tz, page: F) -> F::Output {
+    TIME_ZONE.scope(tz, page).await
+}
+
+/// A time zone by its IANA name (`Europe/Paris`), if it is one.
+pub(crate) fn time_zone(name: &str) -> Option<Tz> {
+    name.trim().parse::<Tz>().ok()
+}
+
+/// A time for people, in the page's time zone: `2026-11-21 09:05 CET`.
 pub(crate) fn time(ms: i64) -> String {
+    let tz = TIME_ZONE.try_with(|tz| *tz).unwrap_or(Tz::UTC);
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
         .unwrap_or_default()
+}
+
+/// The page's time zone's name, for the header.
+pub(crate) fn time_zone_name() -> &'static str {
+    TIME_ZONE.try_with(|tz| tz.name()).unwrap_or("UTC")
 }
 
 /// The page of one app (or book) of one token; the pricing only when it is not the standard one.
@@ -123,5 +147,23 @@ mod tests {
         assert_eq!(Pager::new(1, 50, 0, |n| n.to_string()).from, 0);
         assert_eq!(percent(1, 3), 33);
         assert_eq!(ago(0, 7_200_000), "2 h ago");
+    }
+
+    #[tokio::test]
+    async fn times_are_written_in_the_page_s_time_zone() {
+        // 2026-01-15 08:05 UTC.
+        let ms = 1_768_464_300_000;
+        assert_eq!(time(ms), "2026-01-15 08:05 UTC");
+        let paris = time_zone("Europe/Paris").unwrap();
+        assert_eq!(
+            in_time_zone(paris, async { time(ms) }).await,
+            "2026-01-15 09:05 CET"
+        );
+        let la = time_zone("America/Los_Angeles").unwrap();
+        assert_eq!(
+            in_time_zone(la, async { (time(ms), time_zone_name()) }).await,
+            ("2026-01-15 00:05 PST".to_string(), "America/Los_Angeles")
+        );
+        assert!(time_zone("Mars/Olympus").is_none());
     }
 }

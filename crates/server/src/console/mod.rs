@@ -3,6 +3,7 @@
 //! read-only account sees everything and changes nothing — every action checks the role and the
 //! form's CSRF token.
 
+mod account;
 mod apps;
 mod auth;
 mod collections;
@@ -272,5 +273,7 @@ pub fn router() -> Router<AppState> {
             "/subscriptions/intents/{id}/end",
             post(subscriptions::end_intent),
         )
+        .route("/account", get(account::page).post(account::save))
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
+        .layer(axum::middleware::from_fn(account::with_time_zone))
 }
