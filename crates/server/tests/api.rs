@@ -85,6 +85,19 @@ async fn tokens_sync_and_notifications_end_to_end() {
             })
             .await;
         assert_eq!(app_row(&apps, "111")["available"], 56, "{backend}");
+        // The usage chart moved with the notifications, before any sync: its last point is
+        // Apple's new counts.
+        let history = app
+            .db
+            .store
+            .license_history(id, "111", "STDQ")
+            .await
+            .unwrap();
+        assert_eq!(
+            history.last().map(|h| (h.1, h.2)),
+            Some((60, 4)),
+            "{backend}: {history:?}"
+        );
 
         // A manual sync is full, and finds nothing else to change.
         let (status, started) = app

@@ -87,6 +87,35 @@ macro_rules! impl_console_queries {
                 .rows_affected())
             }
 
+            /// The same for one asset, after a notification moved its counts (so the chart moves
+            /// between syncs too).
+            pub async fn record_asset_history(&self, token_id: i64, adam_id: &str, pricing: &str, now: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "INSERT INTO license_history (token_id, adam_id, pricing, at, total, assigned) \
+                     SELECT a.token_id, a.adam_id, a.pricing, $2, a.total, a.assigned FROM assets a \
+                     WHERE a.token_id = $1 AND a.adam_id = $3 AND a.pricing = $4 AND NOT EXISTS ( \
+                       SELECT 1 FROM license_history h WHERE h.token_id = a.token_id AND h.adam_id = a.adam_id AND h.pricing = a.pricing \
+                       AND h.total = a.total AND h.assigned = a.assigned \
+                       AND h.at = (SELECT MAX(l.at) FROM license_history l WHERE l.token_id = a.token_id AND l.adam_id = a.adam_id AND l.pricing = a.pricing)) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(token_id)
+                .bind(now)
+                .bind(adam_id)
+                .bind(pricing)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            /// When each token last heard from Apple through a notification.
+            pub async fn last_notifications(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+                let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT token_id, MAX(received_at) FROM notifications_seen GROUP BY token_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().collect())
+            }
+
             /// An asset's counts over time, oldest first: (at, total, assigned).
             pub async fn license_history(&self, token_id: i64, adam_id: &str, pricing: &str) -> Result<Vec<(i64, i64, i64)>, StoreError> {
                 Ok(sqlx::query_as(

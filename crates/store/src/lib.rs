@@ -334,5 +334,7 @@ delegate! {
     fn resend_all_invitations(&self, now: i64) -> u64;
     fn retry_failed_targets(&self, deployment_id: i64, now: i64) -> u64;
     fn set_account_time_zone(&self, id: i64, time_zone: Option<&str>) -> ();
+    fn record_asset_history(&self, token_id: i64, adam_id: &str, pricing: &str, now: i64) -> u64;
+    fn last_notifications(&self) -> std::collections::HashMap<i64, i64>;
     fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> (i64, Vec<(i64, String, String)>);
 }

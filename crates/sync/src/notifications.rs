@@ -152,6 +152,10 @@ impl SyncEngine {
                 {
                     // A product we do not know yet (a first purchase): a delta sync reads it.
                     self.sync_soon(token_id);
+                } else {
+                    store
+                        .record_asset_history(token_id, &c.adam_id, pricing, now_ms())
+                        .await?;
                 }
                 1
             }
@@ -167,6 +171,23 @@ impl SyncEngine {
                         store.remove_assignment(token_id, &a).await?
                     };
                     n += usize::from(changed);
+                }
+                let mut assets: Vec<(&str, &str)> = m
+                    .assignments
+                    .iter()
+                    .map(|a| (a.adam_id.as_str(), a.pricing_param.as_str()))
+                    .collect();
+                assets.sort_unstable();
+                assets.dedup();
+                for (adam, pricing) in assets {
+                    let pricing = if pricing.is_empty() {
+                        DEFAULT_PRICING_PARAM
+                    } else {
+                        pricing
+                    };
+                    store
+                        .record_asset_history(token_id, adam, pricing, now_ms())
+                        .await?;
                 }
                 n
             }

@@ -65,6 +65,39 @@ pub(crate) struct AppLine {
     percent: i64,
     low: bool,
     link: String,
+    /// When Apple last confirmed the counts (the token's last sync or notification), in words.
+    as_of: String,
+}
+
+/// When Apple last told Allot each token's counts: its last sync (full or changes) or its last
+/// notification, whichever is later.
+pub(crate) async fn counts_confirmed(
+    state: &AppState,
+    tokens: &[allot_store::TokenRow],
+) -> Result<std::collections::HashMap<i64, i64>, PageError> {
+    let notified = state.store.last_notifications().await?;
+    Ok(tokens
+        .iter()
+        .filter_map(|t| {
+            [
+                t.last_full_sync_at,
+                t.last_delta_sync_at,
+                notified.get(&t.id).copied(),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .map(|at| (t.id, at))
+        })
+        .collect())
+}
+
+/// "as of 5 min ago" (or "not confirmed with Apple yet").
+pub(crate) fn as_of(confirmed: Option<i64>, now: i64) -> String {
+    match confirmed {
+        Some(at) => format!("as of {}", format::ago(at, now)),
+        None => "not confirmed with Apple yet".into(),
+    }
 }
 
 #[derive(Template)]
@@ -124,6 +157,8 @@ pub(crate) async fn page(
             ])
         )
     };
+    let confirmed = counts_confirmed(&state, &tokens).await?;
+    let now = allot_sync::now_ms();
     // Two rows of one app on one token differ by pricing alone: say so on both.
     let shared: std::collections::HashSet<(i64, String)> = rows
         .iter()
@@ -140,6 +175,7 @@ pub(crate) async fn page(
         .map(|a| {
             let percent = format::percent(a.assigned, a.total);
             AppLine {
+                as_of: as_of(confirmed.get(&a.token_id).copied(), now),
                 pricing: (a.pricing != "STDQ" || shared.contains(&(a.token_id, a.adam_id.clone())))
                     .then(|| format!("{} pricing", a.pricing)),
                 link: format::app_link(a.token_id, &a.adam_id, &a.pricing),
@@ -248,7 +284,11 @@ struct AppPage {
     percent: i64,
     low: bool,
     chart: String,
+    /// When Apple last confirmed these counts, in words.
+    as_of: String,
     collections: Vec<CollectionOption>,
+    /// Tokens holding this app (this one first), for the deploy form's order.
+    token_choices: Vec<(i64, String)>,
     status: String,
     statuses: Vec<String>,
     assignments: Vec<AssignmentLine>,
@@ -278,14 +318,25 @@ pub(crate) async fn app_page(
         )
     };
     let token = state.store.token(token_id).await?.ok_or_else(not_found)?;
-    let asset = state
-        .store
-        .asset_holdings(&adam, &pricing)
-        .await?
-        .into_iter()
+    let holdings = state.store.asset_holdings(&adam, &pricing).await?;
+    let asset = holdings
+        .iter()
         .find(|(id, _)| *id == token_id)
-        .map(|(_, a)| a)
+        .map(|(_, a)| a.clone())
         .ok_or_else(not_found)?;
+    // The deploy form's token order: this token first, the others on offer after it.
+    let names = super::token_names(&state).await?;
+    let mut token_choices: Vec<(i64, String)> = holdings
+        .iter()
+        .map(|(id, a)| {
+            let name = names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| format!("token {id}"));
+            (*id, format!("{name} ({} free)", a.available.max(0)))
+        })
+        .collect();
+    token_choices.sort_by_key(|(id, _)| *id != token_id);
     let meta = state.store.metadata(&adam).await?;
     let page = format::page_number(q.page);
     let status = (!q.status.is_empty()).then_some(q.status.as_str());
@@ -331,7 +382,10 @@ pub(crate) async fn app_page(
         .map(|s| (*s).to_owned())
         .collect();
     statuses.push("unknown".into());
+    let confirmed = counts_confirmed(&state, std::slice::from_ref(&token)).await?;
     Ok(render(&AppPage {
+        as_of: as_of(confirmed.get(&token_id).copied(), allot_sync::now_ms()),
+        token_choices,
         chrome: viewer.chrome(
             "apps",
             Notice {
@@ -405,20 +459,28 @@ pub(crate) async fn app_page(
 
 /// Licenses used (and owned) over time as an inline SVG: steps between recorded changes, up to
 /// now. Empty with fewer than one record.
+/// The licenses used (and owned) over time as an inline SVG with axes: counts on the left
+/// (0, half, top), dates below (the first record, the middle, now, in the page's time zone), a
+/// step line per series; each change is a step (from syncs and from Apple's notifications).
 fn chart(history: &[(i64, i64, i64)]) -> String {
+    chart_at(history, allot_sync::now_ms())
+}
+
+fn chart_at(history: &[(i64, i64, i64)], now: i64) -> String {
     let Some(&(first, _, _)) = history.first() else {
         return String::new();
     };
-    let now = allot_sync::now_ms().max(history.last().map(|h| h.0).unwrap_or(first) + 1);
+    let now = now.max(history.last().map(|h| h.0).unwrap_or(first) + 1);
     let top = history
         .iter()
         .map(|h| h.1.max(h.2))
         .max()
         .unwrap_or(1)
         .max(1);
-    let (w, h, pad) = (800.0, 160.0, 24.0);
-    let x = |t: i64| pad + (t - first) as f64 / (now - first).max(1) as f64 * (w - 2.0 * pad);
-    let y = |v: i64| h - pad / 2.0 - v as f64 / top as f64 * (h - pad * 1.5);
+    // Plot area: left margin for the counts, bottom margin for the dates.
+    let (w, h, left, right, top_m, bottom) = (800.0, 190.0, 44.0, 12.0, 22.0, 30.0);
+    let x = |t: i64| left + (t - first) as f64 / (now - first).max(1) as f64 * (w - left - right);
+    let y = |v: i64| h - bottom - v as f64 / top as f64 * (h - bottom - top_m);
     let steps = |pick: fn(&(i64, i64, i64)) -> i64| {
         let mut pts = Vec::new();
         for (i, r) in history.iter().enumerate() {
@@ -431,14 +493,42 @@ fn chart(history: &[(i64, i64, i64)]) -> String {
         pts.push(format!("{:.1},{:.1}", x(now), y(pick(last))));
         pts.join(" ")
     };
+    let mut axes = String::new();
+    // Counts: gridlines and labels at 0, half and the top.
+    let mut ticks = vec![0, top / 2, top];
+    ticks.dedup();
+    for v in ticks {
+        axes.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e7ee\"/>\
+<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#5d6878\" text-anchor=\"end\" class=\"y-tick\">{v}</text>",
+            w - right,
+            left - 6.0,
+            y(v) + 4.0,
+            y = y(v),
+        ));
+    }
+    // Dates: the first record, the middle, now.
+    let mid = first + (now - first) / 2;
+    for (t, anchor) in [(first, "start"), (mid, "middle"), (now, "end")] {
+        axes.push_str(&format!(
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c5ccd8\"/>\
+<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#5d6878\" text-anchor=\"{anchor}\" class=\"x-tick\">{}</text>",
+            h - bottom,
+            h - bottom + 4.0,
+            h - 8.0,
+            if t == now { "now".to_owned() } else { format::time(t) },
+            x = x(t),
+        ));
+    }
     format!(
-        "<svg class=\"chart\" id=\"usage-chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"licenses used over time\">\
+        "<svg class=\"chart\" id=\"usage-chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"licenses used and owned over time\">\
+{axes}<line x1=\"{left}\" x2=\"{left}\" y1=\"{top_m}\" y2=\"{:.1}\" stroke=\"#c5ccd8\"/>\
 <polyline fill=\"none\" stroke=\"#c5ccd8\" stroke-dasharray=\"4 3\" stroke-width=\"1.5\" points=\"{}\"/>\
 <polyline fill=\"none\" stroke=\"#2f5bd3\" stroke-width=\"2\" points=\"{}\"/>\
-<text x=\"{pad}\" y=\"14\" font-size=\"11\" fill=\"#5d6878\">— used, - - - owned (scale {top}) · since {}</text></svg>",
+<text x=\"{left}\" y=\"14\" font-size=\"11\" fill=\"#5d6878\">— used · - - - owned · licenses</text></svg>",
+        h - bottom,
         steps(|r| r.1),
         steps(|r| r.2),
-        format::time(first)
     )
 }
 
@@ -507,11 +597,19 @@ impl super::Labels for AppPage {}
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_chart_steps_through_each_change() {
-        let svg = super::chart(&[(0, 10, 2), (1000, 10, 5)]);
+    fn the_chart_steps_through_each_change_with_axes() {
+        // 2026-01-15 08:05 UTC, then a change an hour later, drawn two hours in.
+        let t0 = 1_768_464_300_000;
+        let svg = super::chart_at(&[(t0, 10, 2), (t0 + 3_600_000, 10, 5)], t0 + 7_200_000);
         assert!(svg.starts_with("<svg"));
         assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.contains("scale 10"));
+        // Counts 0, 5 and 10 on the left; the first date, the middle and now below.
+        for tick in [">0</text>", ">5</text>", ">10</text>"] {
+            assert!(svg.contains(tick), "{tick}: {svg}");
+        }
+        assert!(svg.contains(">2026-01-15 08:05 UTC</text>"), "{svg}");
+        assert!(svg.contains(">2026-01-15 09:05 UTC</text>"), "{svg}");
+        assert!(svg.contains(">now</text>"));
         assert_eq!(super::chart(&[]), "");
     }
 }

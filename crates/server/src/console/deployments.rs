@@ -127,15 +127,44 @@ pub(crate) struct DeployForm {
     /// `true`: declarative app management where the devices support it.
     #[serde(default)]
     declarative: String,
+    /// The app page's token order: `token_1`, `token_2`, … (a token's id each, empty for none).
+    #[serde(flatten)]
+    order: HashMap<String, String>,
 }
 
 impl DeployForm {
+    /// The tokens to draw from, in order: `token` (ids separated by commas, as the plan passes
+    /// them on) or the app page's `token_N` choices, each token once.
+    fn token_order(&self) -> Vec<String> {
+        let mut ranked: Vec<(u32, String)> = if self.token.trim().is_empty() {
+            self.order
+                .iter()
+                .filter_map(|(k, v)| {
+                    let n = k.strip_prefix("token_")?.parse::<u32>().ok()?;
+                    Some((n, v.trim().to_owned()))
+                })
+                .collect()
+        } else {
+            (0..)
+                .zip(self.token.split(',').map(|t| t.trim().to_owned()))
+                .collect()
+        };
+        ranked.sort();
+        let mut out: Vec<String> = Vec::new();
+        for (_, t) in ranked {
+            if !t.is_empty() && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
     fn body(&self) -> PlanBody {
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
         PlanBody {
             adam_id: self.adam_id.clone(),
             pricing_param: opt(&self.pricing),
-            tokens: opt(&self.token).into_iter().collect(),
+            tokens: self.token_order(),
             collection: self.collection.clone(),
             action: opt(&self.action),
             on_shortage: opt(&self.on_shortage),
@@ -208,6 +237,7 @@ pub(crate) async fn plan(
     let p = plan_for(&state, &f.body()).await?;
     let collection = crate::api::collections::find(&state, &f.collection).await?;
     let mut form = f.clone();
+    form.token = f.token_order().join(",");
     form.action = p.action.as_str().into();
     if form.on_shortage.is_empty() {
         form.on_shortage = "fail".into();
