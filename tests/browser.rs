@@ -52,6 +52,15 @@ fn the_console_in_a_real_browser() {
         "reports",
         "users",
         "devices",
+        "overview",
+        "subscriptions",
+        "device",
+        "ledger",
+        "account",
+        "collection",
+        "collections",
+        "user",
+        "deployments",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

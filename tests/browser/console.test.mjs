@@ -240,3 +240,165 @@ test("a read-only account sees everything and can change nothing", async () => {
   assert.equal(afterwards.body.tokens.length, before.body.tokens.length);
   await page.context().close();
 });
+
+// Polls `check` (which reads the page or the API) until it is true.
+async function eventually(what, check, tries = 120) {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail(`never: ${what}`);
+}
+
+async function targetStatus(deployment, label) {
+  const d = await api("GET", `/api/v1/deployments/${deployment}`);
+  return d.body.targets.find((t) => t.target === label)?.status;
+}
+
+test("an administrator's day: time zone, ages, pricing rows, collections, people, bulk retry", async () => {
+  // The browser's time zone is the default; the account's own choice then wins.
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, timezoneId: "America/New_York" });
+  const page = await context.newPage();
+  page.on("dialog", (d) => d.accept());
+  await page.goto(`${base}/login`);
+  await page.fill("input[name=username]", "admin");
+  await page.fill("input[name=password]", password);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/tokens/);
+  await page.click("#who");
+  await page.waitForSelector("#current-zone");
+  assert.equal(await page.textContent("#current-zone"), "America/New_York");
+  assert.match(await page.textContent("#zone-example"), / E[SD]T$/);
+  await page.selectOption("#time-zone select[name=time_zone]", "Asia/Tokyo");
+  await page.click("#time-zone button[type=submit]");
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent(".notice"), /Times now show in Asia\/Tokyo/);
+  assert.equal(await page.textContent("#current-zone"), "Asia/Tokyo");
+  assert.match(await page.textContent("#zone-example"), / JST$/);
+  await shot(page, "account");
+
+  // Two rows of one book told apart by pricing, and every count with its age.
+  await page.goto(`${base}/apps?search=Field%20Guide`);
+  assert.match(await page.textContent("#count"), /of 2$/);
+  const pricings = await page.$$eval("#apps .pricing", (els) => els.map((e) => e.textContent).sort());
+  assert.deepEqual(pricings, ["PLUS pricing", "STDQ pricing"]);
+  for (const age of await page.$$eval("#apps .as-of", (els) => els.map((e) => e.textContent))) {
+    assert.match(age, /^as of (just now|\d+ min ago)$/);
+  }
+  await page.click("#apps tbody tr a");
+  assert.match(await page.textContent("#counts-as-of"), /Counts as of (just now|\d+ min ago)/);
+
+  // A rule-based collection: preview who it chooses, then create it.
+  await page.goto(`${base}/collections`);
+  await page.fill("#new-collection input[name=name]", "Every iPad");
+  await page.check('#new-collection input[name=kind][value=devices]');
+  await page.check('#new-collection input[name=membership][value=rule]');
+  await page.check('#new-collection input[name=platform][value=iPadOS]');
+  await page.fill("#new-collection input[name=model]", "ipad");
+  await page.click('#new-collection button[value=preview]');
+  await page.waitForSelector("#rule-preview");
+  assert.equal(await page.textContent("#preview-count"), "60");
+  assert.match(await page.textContent("#rule-preview"), /platform iPadOS · model contains “ipad”/);
+  assert.match(await page.textContent("#rule-preview"), /DMQSP00001/);
+  assert.equal(await page.locator('tr[data-collection="Every iPad"]').count(), 0, "a preview saves nothing");
+  await page.click('#new-collection button[value=create]');
+  await page.waitForSelector("#member-count");
+  assert.equal(await page.textContent("#member-count"), "60");
+  assert.match(await page.textContent("#rule-words"), /platform iPadOS/);
+  await shot(page, "collection");
+
+  // A static collection, filled by pasting serial numbers, then by ticking devices in the list.
+  await page.goto(`${base}/collections`);
+  await page.fill("#new-collection input[name=name]", "Art room");
+  await page.check('#new-collection input[name=membership][value=static]');
+  await page.click('#new-collection button[value=create]');
+  await page.waitForSelector("#add-members");
+  await page.fill("#add-members textarea", "serial_number\nDMQSP00001\nDMQSP00002, DMQSP00003");
+  await page.click("#add-members button[type=submit]");
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent(".notice"), /Added 3 of 3/);
+  assert.equal(await page.locator("#members tbody tr").count(), 3);
+  await page.goto(`${base}/devices?search=DMQSP0000`);
+  await page.check('#devices input[name=serial][value=DMQSP00004]');
+  await page.check('#devices input[name=serial][value=DMQSP00005]');
+  await page.selectOption("#bulk-devices select[name=collection]", { label: "Art room" });
+  await page.click("#bulk-devices button[type=submit]");
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent(".notice"), /Added 2 of the 2 selected devices to "Art room"/);
+  assert.equal(await page.textContent("#member-count"), "5");
+  await page.goto(`${base}/collections`);
+  await shot(page, "collections");
+
+  // A user-licensed app on iPads nobody uses yet: each target needs a user. Setting a device's
+  // user moves its target on: the person is registered with Apple and invited.
+  const notability = await api("POST", "/api/v1/deployments", { adamId: "360593530", collection: "Art room" });
+  assert.equal(notability.status, 201, JSON.stringify(notability.body));
+  const n = notability.body.id;
+  await eventually("needs_user targets", async () => (await targetStatus(n, "DMQSP00001")) === "needs_user");
+  await page.goto(`${base}/devices/DMQSP00001`);
+  await page.fill("#device-user input[name=user]", "employee01@northwind.example");
+  await page.click("#device-user button[type=submit]");
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent("main"), /primary user Employee 01/);
+  await eventually("the target moves on from needs_user", async () => (await targetStatus(n, "DMQSP00001")) === "invitation_pending");
+  assert.equal(await targetStatus(n, "DMQSP00002"), "needs_user", "the others still wait for a user");
+  // The person accepts the invitation at Apple: the license is claimed for them.
+  const employee01 = "6f1c2d3e-0000-4000-8000-000000000001";
+  await eventually("the person registered with Apple", async () => {
+    const state = await (await fetch(`${simUrl}/_sim/state?uId=2049025000431441`)).json();
+    return JSON.stringify(state).includes(employee01);
+  });
+  const accepted = await fetch(`${simUrl}/_sim/locations/2049025000431441/users/${employee01}/accept`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  assert.ok(accepted.ok, `accept: ${accepted.status}`);
+  await eventually("licensed once accepted", async () =>
+    ["install_sent", "installing", "installed"].includes(await targetStatus(n, "DMQSP00001")),
+  );
+
+  // From the app's holders to the person's page, which lists what they hold.
+  await page.goto(`${base}/apps?search=Notability`);
+  await page.click("#apps tbody tr a");
+  await page.click('#assignments a[href^="/users/"]');
+  await page.waitForSelector("#user-licenses");
+  assert.match(await page.textContent("h1"), /Employee 01/);
+  assert.match(await page.textContent("#user-licenses"), /Notability/);
+  await shot(page, "user");
+
+  // An app with too few licenses left fails the targets it cannot license; licenses are bought,
+  // and the bulk retry starts them again.
+  const sim = (path, body) =>
+    fetch(`${simUrl}/_sim/locations/2049025000431441/${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  const readingLog = "1118575299";
+  const available = async () => (await api("GET", `/api/v1/apps?search=${readingLog}`)).body.apps[0]?.available;
+  assert.ok((await sim("refund", { adamId: readingLog, count: 18 })).ok);
+  await eventually("the refund counted", async () => (await available()) === 2);
+  const log = await api("POST", "/api/v1/deployments", { adamId: readingLog, collection: "Art room" });
+  assert.equal(log.status, 201, JSON.stringify(log.body));
+  const m = log.body.id;
+  let last;
+  const licensed = (s) => (s.install_sent || 0) + (s.installing || 0) + (s.installed || 0);
+  await eventually("two licensed, three failed for want of licenses", async () => {
+    last = (await api("GET", `/api/v1/deployments/${m}`)).body;
+    return last.statuses.failed === 3 && licensed(last.statuses) === 2;
+  }).catch((e) => assert.fail(`${e.message}: ${JSON.stringify(last?.statuses)}`));
+  assert.ok((await sim("purchase", { adamId: readingLog, count: 3 })).ok);
+  await eventually("the purchase counted", async () => (await available()) === 3);
+  await page.goto(`${base}/deployments/${m}`);
+  await page.click("#retry-failed button[type=submit]");
+  await page.waitForSelector(".notice");
+  assert.match(await page.textContent(".notice"), /3 failed targets start again/);
+  await eventually("licensed after the retry", async () => {
+    last = (await api("GET", `/api/v1/deployments/${m}`)).body;
+    return !last.statuses.failed && licensed(last.statuses) === 5;
+  }).catch((e) => assert.fail(`${e.message}: ${JSON.stringify(last?.statuses)}`));
+  await page.goto(`${base}/deployments`);
+  await shot(page, "deployments");
+  await context.close();
+});

@@ -391,7 +391,7 @@ pub(crate) async fn set_device_links(
         })?;
     state.executor.wake();
     Ok(back(
-        "/devices",
+        &format!("/devices/{}", format::query_escape(&device.serial_number)),
         &format!("Updated {}", device.serial_number),
     ))
 }

@@ -2,7 +2,7 @@
 //! the licenses they hold on every token, and what each deployment wants for them, with its age.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
 use super::deployments::app_name;
@@ -92,6 +92,7 @@ pub(crate) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
+    Query(n): Query<super::Notice>,
 ) -> PageResult {
     let p = state
         .store
@@ -103,7 +104,7 @@ pub(crate) async fn page(
     let held = held_lines(&state, "user", &p.client_user_id, &tokens).await?;
     let targets = target_lines(&state, "users", p.id).await?;
     Ok(render(&UserPage {
-        chrome: viewer.chrome("users", None),
+        chrome: viewer.chrome("users", n.take()),
         name: p.name,
         email: p.email.unwrap_or_default(),
         client_user_id: p.client_user_id,
@@ -147,6 +148,7 @@ pub(crate) async fn device_page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(serial): Path<String>,
+    Query(n): Query<super::Notice>,
 ) -> PageResult {
     let serial = serial.trim().to_ascii_uppercase();
     let d = state
@@ -201,7 +203,7 @@ pub(crate) async fn device_page(
         None => None,
     };
     Ok(render(&DevicePage {
-        chrome: viewer.chrome("devices", None),
+        chrome: viewer.chrome("devices", n.take()),
         os: match (&d.os_version, d.info_reported_at) {
             (Some(v), Some(at)) => format!("{} {v} (said {})", d.platform, format::ago(at, now)),
             (Some(v), None) => format!("{} {v}", d.platform),
