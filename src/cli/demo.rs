@@ -135,6 +135,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let _schedule = server.start_schedule();
     let _deployments = server.start_deployments();
+    let _alerts = server.start_alerts();
     let (udids, enrolled) = fleet(&server, &mdm).await?;
     // Devices check in every few seconds and answer what is queued for them.
     tokio::spawn(async move {

@@ -13,6 +13,7 @@ mod report;
 mod sim;
 mod subscriptions;
 mod tokens;
+mod webhooks;
 
 use std::path::PathBuf;
 
@@ -130,6 +131,20 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Endpoints that receive Allot's alerts as signed webhooks.
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Alerts raised: tokens expiring, syncs failing, apps low on licenses, …
+    Alerts {
+        #[command(subcommand)]
+        command: webhooks::AlertsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// API keys for automation: list, create, revoke.
     Keys {
         #[command(subcommand)]
@@ -166,6 +181,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Subscriptions { command, server } => {
             subscriptions::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Webhooks { command, server } => {
+            webhooks::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Alerts { command, server } => {
+            webhooks::alerts(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Keys { command, server } => {
             keys::run(command, &client::Client::new(&server)?, server.output).await

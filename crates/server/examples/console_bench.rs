@@ -1,7 +1,9 @@
 //! How fast the console's pages are for a large organization: 3,000 tokens, 50,000 apps and
-//! books (one row per app per token), 1,000,000 assignments, on SQLite (or PostgreSQL). Each page
-//! is fetched over HTTP, signed in, several times; the median and the largest time are printed
-//! with the page's size.
+//! books (one row per app per token), 1,000,000 assignments, 500,000 devices and 50,000 people,
+//! on SQLite (or PostgreSQL). Each page is fetched over HTTP, signed in, several times; the median
+//! and the largest time are printed with the page's size. Before the pages, a rule-based
+//! collection over the 500,000 devices is previewed, created and re-evaluated (as every
+//! reconcile pass does), each timed.
 //!
 //!     cargo run --release -p allot-server --example console_bench [-- postgres://…]
 
@@ -17,6 +19,104 @@ const ASSIGNMENTS: usize = 1_000_000;
 /// App rows holding the assignments, 500 each.
 const HELD: usize = ASSIGNMENTS / 500;
 const PASSWORD: &str = "console-bench-password";
+const DEVICES: usize = 500_000;
+const PEOPLE: usize = 50_000;
+
+/// 50,000 people in 20 departments, and 500,000 devices (a fifth of them iPads, one in ten with a
+/// user), written as imports write them.
+async fn inventory(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
+    let now = allot_sync::now_ms();
+    let people: Vec<(allot_store::NewPerson, String)> = (0..PEOPLE)
+        .map(|i| {
+            (
+                allot_store::NewPerson {
+                    name: format!("Person {i:05}"),
+                    email: Some(format!("p{i}@d{}.example", i % 5)),
+                    managed_apple_id: None,
+                    department: Some(format!("Department {}", i % 20)),
+                },
+                format!("cu-{i}"),
+            )
+        })
+        .collect();
+    store.upsert_people(&people, now).await?;
+    let first_person = store.people(None, None, 1, 0).await?.0[0].id;
+    let devices: Vec<allot_store::NewDevice> = (0..DEVICES)
+        .map(|i| allot_store::NewDevice {
+            serial_number: format!("DEV{i:07}"),
+            enrollment_id: Some(format!("UDID-{i}")),
+            platform: ["iOS", "iOS", "iPadOS", "macOS", "iOS"][i % 5].into(),
+            model: [
+                "iPhone15,2",
+                "iPhone14,7",
+                "iPad13,1",
+                "MacBookAir10,1",
+                "iPhone16,1",
+            ][i % 5]
+                .into(),
+            name: format!("Device {i}"),
+            primary_person_id: (i % 10 == 0).then(|| first_person + (i / 10 % PEOPLE) as i64),
+            os_version: Some(["17.4", "16.7", "17.2", "15.1", "18.0"][i % 5].into()),
+        })
+        .collect();
+    for chunk in devices.chunks(5_000) {
+        store.upsert_devices(chunk, now).await?;
+    }
+    Ok(())
+}
+
+/// A rule over the devices: previewed, created (its members written), re-evaluated with nothing
+/// changed (a reconcile pass), and after 1,000 devices changed model.
+async fn rule_figures(store: &Store) -> Result<i64, Box<dyn std::error::Error>> {
+    let rule = allot_domain::MembershipRule {
+        platforms: vec!["iPadOS".into()],
+        model_contains: Some("ipad".into()),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let (n, _) = store.preview_rule("devices", &rule, 50).await?;
+    println!(
+        "rule preview (platform and model over {DEVICES} devices): {n} match, {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let t = Instant::now();
+    let c = store
+        .insert_collection_with_rule(
+            "Every iPad",
+            "devices",
+            "",
+            Some(&rule),
+            allot_sync::now_ms(),
+        )
+        .await?;
+    println!(
+        "rule collection created: {} members written in {:.0} ms",
+        c.members,
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let t = Instant::now();
+    let changed = store.refresh_rule_collections(allot_sync::now_ms()).await?;
+    println!(
+        "re-evaluated, nothing changed ({changed:?}): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let moved: Vec<allot_store::NewDevice> = (0..1_000)
+        .map(|k| allot_store::NewDevice {
+            serial_number: format!("DEV{:07}", k * 5 + 2),
+            platform: "macOS".into(),
+            model: "MacBookAir10,1".into(),
+            ..Default::default()
+        })
+        .collect();
+    store.upsert_devices(&moved, allot_sync::now_ms()).await?;
+    let t = Instant::now();
+    let changed = store.refresh_rule_collections(allot_sync::now_ms()).await?;
+    println!(
+        "re-evaluated after 1,000 devices changed ({changed:?}): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(c.id)
+}
 
 fn token(i: usize) -> NewToken {
     NewToken {
@@ -128,11 +228,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let store = Store::connect(&url).await?;
     let apps = fill(&store).await?;
+    inventory(&store).await?;
     println!(
-        "{TOKENS} tokens, {} app rows, {ASSIGNMENTS} assignments stored in {:.1} s (set-up, not measured below)",
+        "{TOKENS} tokens, {} app rows, {ASSIGNMENTS} assignments, {DEVICES} devices, {PEOPLE} people stored in {:.1} s (set-up, not measured below)",
         apps.len(),
         started.elapsed().as_secs_f64()
     );
+    let rule_collection = rule_figures(&store).await?;
     drop(store);
     let config = Config {
         data_dir: dir.clone(),
@@ -174,6 +276,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("/apps/{busy_token}/{busy_app}?page=10"),
         "/reports".into(),
         "/deployments".into(),
+        "/".into(),
+        "/collections".into(),
+        format!("/collections/{rule_collection}"),
+        format!("/collections/{rule_collection}?page=500"),
+        "/devices".into(),
+        "/devices?search=DEV04".into(),
+        "/devices/DEV0000010".into(),
+        "/users".into(),
+        "/users?search=person+0420".into(),
+        "/account".into(),
     ];
     println!("| Page | Median | Slowest | Size |");
     println!("| --- | --- | --- | --- |");

@@ -77,6 +77,13 @@ pub struct Config {
     pub trust: allot_trust::Trust,
     /// Apple's metadata API for organizations (§18.2), when a developer key is configured.
     pub metadata_api: Option<MetadataApi>,
+    /// `licenses.low` is raised when an app deployments use has this many free licenses or fewer
+    /// (`ALLOT_ALERT_LOW_LICENSES`, default 5).
+    pub alert_low_licenses: i64,
+    /// How often alerts are checked for (deliveries go out within seconds of a raise).
+    pub alert_check: Duration,
+    /// The first wait after a failed webhook delivery (then doubling, at most an hour).
+    pub webhook_retry: Duration,
 }
 
 /// The developer key of the metadata API and where to ask it. The key is a secret: it is read from
@@ -161,6 +168,9 @@ impl Default for Config {
             trust_forwarded_for: false,
             trust: allot_trust::Trust::system(),
             metadata_api: None,
+            alert_low_licenses: 5,
+            alert_check: Duration::from_secs(60),
+            webhook_retry: Duration::from_secs(30),
         }
     }
 }
@@ -187,6 +197,7 @@ struct FileConfig {
     nanomdm_prefix: Option<String>,
     nanomdm_user: Option<String>,
     reclaim_grace_hours: Option<f64>,
+    alert_low_licenses: Option<i64>,
     metadata_language: Option<String>,
     reconcile_seconds: Option<f64>,
     app_list_hours: Option<f64>,
@@ -388,6 +399,21 @@ impl Config {
                 ))
             })?;
             c.reclaim_grace = Duration::from_secs_f64(h * 3600.0);
+        }
+        if let Some(v) = pick(
+            "ALLOT_ALERT_LOW_LICENSES",
+            f.alert_low_licenses.map(|n| n.to_string()),
+        )? {
+            c.alert_low_licenses = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "ALLOT_ALERT_LOW_LICENSES {v:?} must be a number of licenses, 0 or more"
+                    ))
+                })?;
         }
         if let Some(v) = pick(
             "ALLOT_TRUST_FORWARDED_FOR",

@@ -1,6 +1,7 @@
 //! `allot serve`: opens the store, loads the secret key, makes the first admin key, starts the
 //! sync schedule, and serves the REST API and Apple's notification endpoint.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub executor: allot_deploy::Executor,
     /// Failed console sign-ins per user name.
     pub sign_ins: std::sync::Arc<console::SignInThrottle>,
+    /// Alerts and outgoing webhooks.
+    pub alerts: alerts::Alerts,
 }
 
 /// A server ready to serve; tests use it directly.
@@ -49,6 +52,7 @@ pub struct Server {
     /// The console's `admin` password, when this start created the account (to print once).
     pub new_console_password: Option<String>,
     schedule_tick: Duration,
+    alert_check: Duration,
     deploy_tick: Duration,
     event_poll: Duration,
 }
@@ -110,6 +114,16 @@ impl Server {
                 .unwrap_or_default(),
             ..Default::default()
         };
+        let alerts = alerts::Alerts::new(
+            store.clone(),
+            alerts::outbox::Outbox::new(
+                store.clone(),
+                secrets.clone(),
+                &config.trust,
+                config.webhook_retry,
+            )?,
+            config.alert_low_licenses,
+        );
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
         let mdm_webhook_key = config
             .mdm_webhook_hmac_key
@@ -142,6 +156,7 @@ impl Server {
                 .map(|k| std::sync::Arc::new(k.as_bytes().to_vec())),
             executor,
             sign_ins: Default::default(),
+            alerts,
         };
         let router = Router::new()
             .merge(api::router())
@@ -171,9 +186,17 @@ impl Server {
             new_secret_key,
             new_console_password,
             schedule_tick: config.schedule_tick,
+            alert_check: config.alert_check,
             deploy_tick: config.deploy_tick,
             event_poll: config.event_poll,
         })
+    }
+
+    /// Starts the alert checks and webhook deliveries in the background.
+    pub fn start_alerts(&self) -> tokio::task::JoinHandle<()> {
+        self.state
+            .alerts
+            .start(self.state.executor.clone(), self.alert_check)
     }
 
     /// Starts the sync schedule in the background.
@@ -385,6 +408,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _schedule = server.start_schedule();
     let _deployments = server.start_deployments();
+    let _alerts = server.start_alerts();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -3,6 +3,7 @@
 //! own migrations; the queries are shared (see `queries.rs`), and [`Store`] dispatches to the
 //! backend so that generics do not spread through the server.
 
+mod alert_queries;
 mod app_list_queries;
 mod console_queries;
 mod declarative_queries;
@@ -336,5 +337,18 @@ delegate! {
     fn set_account_time_zone(&self, id: i64, time_zone: Option<&str>) -> ();
     fn record_asset_history(&self, token_id: i64, adam_id: &str, pricing: &str, now: i64) -> u64;
     fn last_notifications(&self) -> std::collections::HashMap<i64, i64>;
+    fn insert_webhook(&self, url: &str, events: &str, sealed_secret: &[u8], description: &str, created_by: Option<&str>, now: i64) -> i64;
+    fn webhooks(&self) -> Vec<WebhookRow>;
+    fn webhook(&self, id: i64) -> Option<WebhookRow>;
+    fn delete_webhook(&self, id: i64) -> bool;
+    fn raise_alert(&self, a: &NewAlert, only_endpoint: Option<i64>, now: i64) -> Option<i64>;
+    fn resolve_alerts(&self, dedupe_prefix: &str, keep: &[String], now: i64) -> u64;
+    fn alerts(&self, open_only: bool, limit: i64) -> Vec<AlertRow>;
+    fn claim_due_deliveries(&self, now: i64, hold: i64, limit: i64) -> Vec<DueDelivery>;
+    fn finish_delivery(&self, id: i64, status: &str, http_status: Option<i64>, error: Option<&str>, next: i64, now: i64) -> ();
+    fn webhook_deliveries(&self, endpoint_id: i64, limit: i64) -> Vec<DeliveryRow>;
+    fn recent_sync_outcomes(&self, n: i64) -> Vec<(i64, i64, bool)>;
+    fn low_deployed_assets(&self, threshold: i64) -> Vec<(i64, String, String, i64, i64)>;
+    fn last_target_changes(&self) -> std::collections::HashMap<i64, i64>;
     fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> (i64, Vec<(i64, String, String)>);
 }

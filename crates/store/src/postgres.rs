@@ -35,3 +35,4 @@ crate::console_queries::impl_console_queries!(PgStore);
 crate::app_list_queries::impl_app_list_queries!(PgStore);
 crate::declarative_queries::impl_declarative_queries!(PgStore);
 crate::subscription_queries::impl_subscription_queries!(PgStore);
+crate::alert_queries::impl_alert_queries!(PgStore);

@@ -63,3 +63,4 @@ crate::console_queries::impl_console_queries!(SqliteStore);
 crate::app_list_queries::impl_app_list_queries!(SqliteStore);
 crate::declarative_queries::impl_declarative_queries!(SqliteStore);
 crate::subscription_queries::impl_subscription_queries!(SqliteStore);
+crate::alert_queries::impl_alert_queries!(SqliteStore);

@@ -364,3 +364,77 @@ pub struct SubscriptionIntentRow {
     pub renewing: bool,
     pub created_at: i64,
 }
+
+/// An outgoing webhook endpoint.
+#[derive(Debug, Clone)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub url: String,
+    /// Event names, or `*` for all.
+    pub events: Vec<String>,
+    /// The signing secret, sealed with the server's key.
+    pub sealed_secret: Vec<u8>,
+    pub description: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub last_delivered_at: Option<i64>,
+}
+
+/// An alert to raise: once per `dedupe_key`.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub event_id: String,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub summary: String,
+    /// JSON.
+    pub data: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub summary: String,
+    pub data: String,
+    pub raised_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+/// A delivery to attempt now, with what it needs.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub endpoint_id: i64,
+    pub url: String,
+    pub sealed_secret: Vec<u8>,
+    pub event_id: String,
+    pub kind: String,
+    pub summary: String,
+    pub data: String,
+    pub raised_at: i64,
+}
+
+/// One delivery in an endpoint's log.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub summary: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<i64>,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub created_at: i64,
+}

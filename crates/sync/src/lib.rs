@@ -159,6 +159,11 @@ impl SyncEngine {
     }
 
     /// The Apple client (one per process, so one pacer governs each token's requests).
+    /// Seals a secret with the server's key (webhook secrets, like tokens, are kept encrypted).
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        self.inner.secrets.seal(plain)
+    }
+
     pub fn apple(&self) -> &AppleClient {
         &self.inner.apple
     }

@@ -51,6 +51,19 @@ pub mod status {
     /// The device accepted the install and is still at it; confirmed by ManagedApplicationList.
     pub const INSTALLING: &str = "installing";
     pub const INSTALLED: &str = "installed";
+    /// Statuses that still move without anyone doing anything (a deployment with none of them
+    /// has settled).
+    pub const MOVING: &[&str] = &[
+        "pending",
+        "requested",
+        "license_requested",
+        "license_assigned",
+        "install_sent",
+        "installing",
+        "remove_sent",
+        "release_pending",
+        "license_releasing",
+    ];
     pub const FAILED: &str = "failed";
     /// To be removed from the device, then its license given back: the member left the
     /// collection (`on_leave` uninstall) or the deployment was deleted with `then` uninstall.

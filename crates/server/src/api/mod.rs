@@ -14,6 +14,7 @@ pub mod program;
 pub mod reports;
 pub mod subscriptions;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -32,6 +33,7 @@ use crate::AppState;
         inventory::add_device, inventory::list_devices, inventory::show_device, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         collections::preview, collections::set_rule,
+        webhooks::create, webhooks::list, webhooks::show, webhooks::delete, webhooks::deliveries, webhooks::test, webhooks::alerts,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, deployments_exec::retry, program::show_user, program::resend_invitation, program::resend_all, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
         subscriptions::list, subscriptions::enable, subscriptions::seats, subscriptions::assign, subscriptions::remove,
@@ -47,7 +49,8 @@ use crate::AppState;
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
         collections::MembersRequest, collections::MembersChanged,
         collections::RulePreviewRequest, collections::RulePreview, collections::RuleMatch, collections::SetRuleRequest, collections::RuleApplied,
-        allot_domain::MembershipRule, deployments::PlanBody,
+        allot_domain::MembershipRule,
+        webhooks::WebhookView, webhooks::WebhookList, webhooks::NewWebhookRequest, webhooks::DeliveryView, webhooks::DeliveryList, webhooks::TestSent, webhooks::AlertView, webhooks::AlertList, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, program::Resent, deployments_exec::Retried, reports::LicenseRow,
         accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
@@ -59,6 +62,7 @@ use crate::AppState;
     modifiers(&ApiKeyScheme, &CommonErrors),
     tags((name = "tokens", description = "Content tokens and their syncs"), (name = "apps", description = "License information for store apps"),
         (name = "inventory", description = "Users, devices and collections"),
+        (name = "alerts", description = "Alerts and the webhook endpoints that receive them"),
         (name = "deployments", description = "Apps and books onto collections"),
         (name = "reports", description = "Exports"),
         (name = "subscriptions", description = "Subscription seats (Apple's auto-renewable subscriptions sold into a location)"),
@@ -209,6 +213,11 @@ api_routes! {
     "/api/v1/deployments/{id}/requests" => [post deployments_exec::request];
     "/api/v1/deployments/{id}/retry" => [post deployments_exec::retry];
     "/api/v1/invitations/resend" => [post program::resend_all];
+    "/api/v1/webhooks" => [get webhooks::list, post webhooks::create];
+    "/api/v1/webhooks/{id}" => [get webhooks::show, delete webhooks::delete];
+    "/api/v1/webhooks/{id}/deliveries" => [get webhooks::deliveries];
+    "/api/v1/webhooks/{id}/test" => [post webhooks::test];
+    "/api/v1/alerts" => [get webhooks::alerts];
     "/api/v1/ledger/diff" => [get ledger::diff];
     "/api/v1/ledger/clean" => [post ledger::clean];
     "/api/v1/ledger/actions" => [get ledger::actions];

@@ -19,18 +19,7 @@ use crate::AppState;
 
 const PER_PAGE: i64 = 100;
 
-/// Statuses that still move without anyone doing anything.
-const MOVING: &[&str] = &[
-    "pending",
-    "requested",
-    "license_requested",
-    "license_assigned",
-    "install_sent",
-    "installing",
-    "remove_sent",
-    "release_pending",
-    "license_releasing",
-];
+use allot_deploy::status::MOVING;
 
 /// An app's name, or its adamId when its metadata is not known yet.
 pub(crate) async fn app_name(state: &AppState, adam: &str) -> Result<String, PageError> {

@@ -1,0 +1,201 @@
+//! Outgoing webhooks: deliveries taken from the outbox (`webhook_deliveries`, written in the same
+//! transaction as the alert), signed, POSTed, and retried with doubling waits for a day before
+//! they are marked failed. At least once: a receiver may see an event twice after a crash, and
+//! tells repeats apart by the event's `id`.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use allot_store::{DueDelivery, Store};
+
+/// How long a delivery keeps trying before it is marked failed.
+pub const GIVE_UP_AFTER_MS: i64 = 24 * 3600 * 1000;
+/// The longest wait between two attempts (the first is `webhook_retry`, then it doubles).
+const LONGEST_RETRY_MS: i64 = 3600 * 1000;
+/// A delivery being attempted is held this long from other instances.
+const HOLD_MS: i64 = 60_000;
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the timestamp is signed with the
+/// body, so a receiver refuses a replayed delivery by its age.
+pub fn signature(secret: &[u8], unix_seconds: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(unix_seconds.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={unix_seconds},v1={hex}")
+}
+
+/// The JSON body receivers get (docs/api.md, "Webhooks").
+pub fn body(d: &DueDelivery) -> Vec<u8> {
+    let data: serde_json::Value = serde_json::from_str(&d.data).unwrap_or(serde_json::Value::Null);
+    let at = chrono::DateTime::from_timestamp_millis(d.raised_at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    serde_json::to_vec(&json!({
+        "id": d.event_id,
+        "type": d.kind,
+        "createdAt": at,
+        "summary": d.summary,
+        "data": data,
+    }))
+    .expect("JSON")
+}
+
+/// The wait before the next attempt once `attempts` have failed, the first being `first_ms`.
+pub fn retry_delay_ms(first_ms: i64, attempts: i64) -> i64 {
+    let doublings = (attempts - 1).clamp(0, 20) as u32;
+    (first_ms.saturating_mul(1_i64 << doublings)).min(LONGEST_RETRY_MS)
+}
+
+pub struct Outbox {
+    store: Store,
+    secrets: allot_secrets::SecretBox,
+    http: reqwest::Client,
+    first_retry_ms: i64,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Store,
+        secrets: allot_secrets::SecretBox,
+        trust: &allot_trust::Trust,
+        first_retry: Duration,
+    ) -> anyhow::Result<Self> {
+        let http = trust
+            .client_builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Allot/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
+            .build()?;
+        Ok(Self {
+            store,
+            secrets,
+            http,
+            first_retry_ms: first_retry.as_millis() as i64,
+        })
+    }
+
+    /// Attempts every delivery that is due; returns how many were delivered.
+    pub async fn deliver_due(&self, now: i64) -> Result<usize, allot_store::StoreError> {
+        let due = self.store.claim_due_deliveries(now, HOLD_MS, 50).await?;
+        let mut delivered = 0;
+        for d in due {
+            let (http_status, error) = self.attempt(&d).await;
+            let now = allot_sync::now_ms();
+            let attempts = d.attempts + 1;
+            let ok = http_status.is_some_and(|s| (200..300).contains(&s));
+            let (status, next) = if ok {
+                delivered += 1;
+                ("delivered", now)
+            } else if now - d.created_at >= GIVE_UP_AFTER_MS {
+                ("failed", now)
+            } else {
+                (
+                    "pending",
+                    now + retry_delay_ms(self.first_retry_ms, attempts),
+                )
+            };
+            if !ok {
+                tracing::info!(
+                    delivery = d.id,
+                    endpoint = d.endpoint_id,
+                    attempts,
+                    error = error.as_deref().unwrap_or(""),
+                    "webhook delivery failed"
+                );
+            }
+            self.store
+                .finish_delivery(d.id, status, http_status, error.as_deref(), next, now)
+                .await?;
+        }
+        Ok(delivered)
+    }
+
+    /// One POST: the receiver's status (and its words when it was not 2xx), or the error.
+    async fn attempt(&self, d: &DueDelivery) -> (Option<i64>, Option<String>) {
+        let secret = match self.secrets.open(&d.sealed_secret) {
+            Ok(s) => s,
+            Err(_) => {
+                return (
+                    None,
+                    Some("the endpoint's secret cannot be read with this server's key".into()),
+                )
+            }
+        };
+        let body = body(d);
+        let now_s = allot_sync::now_ms() / 1000;
+        let res = self
+            .http
+            .post(&d.url)
+            .header("content-type", "application/json")
+            .header("x-allot-event", &d.kind)
+            .header("x-allot-event-id", &d.event_id)
+            .header("x-allot-signature", signature(&secret, now_s, &body))
+            .body(body)
+            .send()
+            .await;
+        match res {
+            Ok(r) => {
+                let status = i64::from(r.status().as_u16());
+                if r.status().is_success() {
+                    (Some(status), None)
+                } else {
+                    let text = r.text().await.unwrap_or_default();
+                    let words: String =
+                        text.chars().filter(|c| !c.is_control()).take(300).collect();
+                    (Some(status), Some(format!("HTTP {status}: {words}")))
+                }
+            }
+            Err(e) => (None, Some(words_of(&e))),
+        }
+    }
+}
+
+fn words_of(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_the_time_and_the_body() {
+        let s = signature(b"whsec_test", 1_700_000_000, b"{\"id\":\"e1\"}");
+        assert!(s.starts_with("t=1700000000,v1="));
+        assert_eq!(s.len(), "t=1700000000,v1=".len() + 64);
+        assert_ne!(
+            s,
+            signature(b"whsec_test", 1_700_000_001, b"{\"id\":\"e1\"}")
+        );
+        assert_ne!(
+            s,
+            signature(b"whsec_other", 1_700_000_000, b"{\"id\":\"e1\"}")
+        );
+    }
+
+    #[test]
+    fn retries_double_from_thirty_seconds_to_an_hour() {
+        assert_eq!(retry_delay_ms(30_000, 1), 30_000);
+        assert_eq!(retry_delay_ms(30_000, 2), 60_000);
+        assert_eq!(retry_delay_ms(30_000, 5), 480_000);
+        assert_eq!(retry_delay_ms(30_000, 12), 3_600_000);
+        assert_eq!(retry_delay_ms(30_000, 100), 3_600_000);
+    }
+}
