@@ -37,6 +37,20 @@ pub fn label(id: &str) -> &str {
         "orphan" => "Orphan (no deployment serves it)",
         "leak" => "Leak (given up, still held)",
         "missing" => "Missing at Apple",
+        // Alerts (the webhook events).
+        "token.expiring" => "Token expiring",
+        "token.expired" => "Token expired",
+        "token.revoked" => "Token revoked",
+        "token.claimed" => "Token claimed by another MDM",
+        "sync.failing" => "Syncs failing",
+        "sync.recovered" => "Syncs recovered",
+        "licenses.low" => "Low on licenses",
+        "deployment.finished" => "Deployment settled",
+        "ledger.drift" => "Ledger drift",
+        "mdm.failing" => "MDM connector failing",
+        "test" => "Test event",
+        // Webhook deliveries.
+        "delivered" => "Delivered",
         other => other,
     }
 }

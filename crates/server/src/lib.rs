@@ -168,6 +168,8 @@ impl Server {
             .route("/mdm/webhook", post(mdm_webhook::receive))
             .merge(declarative::router())
             .route("/health", get(|| async { "ok" }))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
             .layer(axum::middleware::from_fn(error::json_error_bodies))
@@ -226,6 +228,27 @@ impl Server {
                 }
             }
         })
+    }
+}
+
+/// Ready when the database answers (its migrations ran before the server was built): for load
+/// balancers and orchestrators, without credentials.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let backend = state.store.backend();
+    match state.store.count_accounts().await {
+        Ok(_) => axum::Json(serde_json::json!({ "status": "ready", "database": backend }))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "not ready", "database": backend, "error": "the database does not answer" })),
+            )
+                .into_response()
+        }
     }
 }
 

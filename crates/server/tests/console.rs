@@ -489,6 +489,56 @@ async fn signing_in_and_every_page() {
         (303, Some(true))
     );
 
+    // Alerts: an endpoint added from the console shows its secret once; a bad URL is refused in
+    // words; the test event is queued and listed on the endpoint's page.
+    let (status, html, _) = b
+        .post(
+            "/alerts/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("url", "gopher://x.example/"),
+                ("all", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("http:// or https://"), "{html}");
+    let (status, html, _) = b
+        .post(
+            "/alerts/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("event", "licenses.low"),
+                ("event", "token.expiring"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("id=\"new-secret\"") && html.contains("whsec_"),
+        "{html}"
+    );
+    assert!(html.contains("Low on licenses, Token expiring"), "{html}");
+    assert!(
+        !b.get("/alerts").await.1.contains("whsec_"),
+        "the secret is shown once"
+    );
+    let (status, _, to) = b.post("/alerts/webhooks/1/test", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (
+            status,
+            to.as_deref()
+                .map(|t| t.starts_with("/alerts/webhooks/1?notice="))
+        ),
+        (303, Some(true))
+    );
+    let html = b.get("/alerts/webhooks/1").await.1;
+    assert!(
+        html.contains("Test event") && html.contains("data-status=\"pending\""),
+        "{html}"
+    );
+
     // Time zone: UTC without a cookie; the account's choice is saved and sent as the cookie;
     // a name that is not a zone is refused.
     assert!(b
@@ -581,6 +631,9 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         "/collections/add-devices",
         "/deployments/1/retry",
         "/users/invitations",
+        "/alerts/webhooks",
+        "/alerts/webhooks/1/test",
+        "/alerts/webhooks/1/delete",
     ] {
         let (status, html, _) = ro.post(path, &[("csrf", &csrf)]).await;
         assert_eq!(status, 403, "{path}");

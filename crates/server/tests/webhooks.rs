@@ -109,6 +109,27 @@ async fn webhooks_on(db: TestDb) {
     // queue is written.
     let app = App::start_with(db, fast).await;
     let (rx, url) = Receiver::start(&[500]).await;
+    // Health and readiness answer without credentials.
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ready: Value = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ready["status"].as_str(), ready["database"].as_str()),
+        (Some("ready"), Some(backend))
+    );
 
     for (body, words) in [
         (

@@ -4,6 +4,7 @@
 //! form's CSRF token.
 
 mod account;
+mod alerts;
 mod apps;
 mod auth;
 mod collections;
@@ -274,6 +275,11 @@ pub fn router() -> Router<AppState> {
             post(subscriptions::end_intent),
         )
         .route("/account", get(account::page).post(account::save))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/webhooks", post(alerts::add))
+        .route("/alerts/webhooks/{id}", get(alerts::endpoint))
+        .route("/alerts/webhooks/{id}/test", post(alerts::test))
+        .route("/alerts/webhooks/{id}/delete", post(alerts::delete))
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
         .layer(axum::middleware::from_fn(account::with_time_zone))
 }

@@ -120,6 +120,18 @@ pub(crate) async fn page(
             link: "/subscriptions".into(),
         })
         .collect();
+    let now = allot_sync::now_ms();
+    let alerts = state
+        .store
+        .alerts(true, 20)
+        .await?
+        .into_iter()
+        .map(|a| Trouble {
+            what: allot_domain::labels::label(&a.kind).to_owned(),
+            detail: format!("{} ({})", a.summary, format::ago(a.raised_at, now)),
+            link: "/alerts".into(),
+        })
+        .collect();
     let c = super::connector::mdm_connector(&state).await?;
     let connector = (c.failing || c.push_last_hour > 0).then(|| {
         if c.failing {
@@ -132,6 +144,7 @@ pub(crate) async fn page(
         }
     });
     let sections = [
+        ("Alerts", "overview-alerts", alerts),
         ("Tokens that need you", "overview-tokens", tokens),
         (
             "Deployments with targets that failed or wait",
