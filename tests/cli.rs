@@ -328,6 +328,55 @@ async fn tokens_and_apps_from_the_command_line() {
     let (ok, out, err) = allot(&e, &["users", "invite-all"]).await;
     assert!(ok && out.contains("0 waiting invitation"), "{out}{err}");
 
+    // Webhooks: an endpoint with its secret printed once, a test event queued, its deliveries.
+    let (ok, _, err) = allot(
+        &e,
+        &[
+            "webhooks",
+            "add",
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "nonsense",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("unknown event"), "{err}");
+    let (ok, out, err) = allot(
+        &e,
+        &[
+            "webhooks",
+            "add",
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "licenses.low",
+            "--event",
+            "token.expiring",
+        ],
+    )
+    .await;
+    assert!(
+        ok && out.contains("Signing secret (shown once): whsec_"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = allot(&e, &["webhooks", "list"]).await;
+    assert!(
+        ok && out.contains("licenses.low, token.expiring") && !out.contains("whsec_"),
+        "{out}"
+    );
+    let (ok, out, err) = allot(&e, &["webhooks", "test", "1"]).await;
+    assert!(ok && out.contains("queued"), "{out}{err}");
+    let (ok, out, _) = allot(&e, &["webhooks", "deliveries", "1"]).await;
+    assert!(
+        ok && out.contains("test") && out.contains("pending"),
+        "{out}"
+    );
+    let (ok, out, err) = allot(&e, &["alerts", "list"]).await;
+    assert!(ok && out.contains("RAISED"), "{out}{err}");
+    let (ok, _, err) = allot(&e, &["webhooks", "remove", "1"]).await;
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, out, err) = allot(&e, &["webhooks", "remove", "1", "--yes"]).await;
+    assert!(ok && out.contains("Removed webhook 1"), "{out}{err}");
+
     let (ok, out, err) = allot(&e, &["ledger", "diff", "--token", "HQ"]).await;
     assert!(
         ok && (out.contains("Orphan (no deployment serves it)") || out.contains("No differences")),

@@ -30,6 +30,7 @@ pub async fn check(
     store: &Store,
     mdm: Option<allot_deploy::MdmHealth>,
     low_threshold: i64,
+    with_ledger: bool,
     now: i64,
 ) -> Result<Vec<NewAlert>, StoreError> {
     let mut raised = Vec::new();
@@ -40,6 +41,9 @@ pub async fn check(
     deployments(store, &mut raise).await?;
     if let Some(h) = mdm {
         mdm_failing(store, &h, now, &mut raise).await?;
+    }
+    if with_ledger {
+        ledger(store, now, &mut raise).await?;
     }
     let mut new = Vec::new();
     for a in raised {
@@ -289,5 +293,45 @@ async fn mdm_failing(
         ));
     }
     store.resolve_alerts("mdm.failing:", &open, now).await?;
+    Ok(())
+}
+
+/// `ledger.drift` while the ledger has differences (orphans, leaks, missing licenses): raised when
+/// they appear, resolved when a clean-up (or the reconcile loop) leaves none.
+async fn ledger(
+    store: &Store,
+    now: i64,
+    raise: &mut impl FnMut(NewAlert),
+) -> Result<(), StoreError> {
+    const SHOWN: i64 = 10_000;
+    let rows = store.ledger_diff(None, SHOWN).await?;
+    let mut keep = Vec::new();
+    if !rows.is_empty() {
+        let count = |k: &str| rows.iter().filter(|r| r.kind == k).count();
+        let (orphans, leaks, missing) = (count("orphan"), count("leak"), count("missing"));
+        let open = store.alerts(true, 10_000).await?;
+        match open
+            .iter()
+            .find(|a| a.dedupe_key.starts_with("ledger.drift:"))
+        {
+            Some(a) => keep.push(a.dedupe_key.clone()),
+            None => {
+                let key = format!("ledger.drift:{now}");
+                keep.push(key.clone());
+                let more = if rows.len() as i64 >= SHOWN {
+                    " or more"
+                } else {
+                    ""
+                };
+                raise(alert(
+                    "ledger.drift",
+                    key,
+                    format!("The license ledger differs from Apple: {orphans} orphans, {leaks} leaks, {missing} missing{more}"),
+                    json!({ "orphans": orphans, "leaks": leaks, "missing": missing }),
+                ));
+            }
+        }
+    }
+    store.resolve_alerts("ledger.drift:", &keep, now).await?;
     Ok(())
 }
