@@ -43,9 +43,12 @@ pub fn escape(buf: &[u8], keep_colours: bool) -> Vec<u8> {
     out
 }
 
+/// `ALLOT_LOG_FORMAT=json`: one JSON object a line (for log collectors; JSON escapes control
+/// characters itself); otherwise text.
 pub fn init(default_filter: &str) {
-    let colours = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
+    let json = std::env::var("ALLOT_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let colours = !json && std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")
                 .unwrap_or_else(|_| default_filter.into()),
@@ -54,8 +57,12 @@ pub fn init(default_filter: &str) {
         .with_writer(move || EscapingWriter {
             inner: std::io::stderr(),
             keep_colours: colours,
-        })
-        .init();
+        });
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
 }
 
 #[cfg(test)]

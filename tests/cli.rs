@@ -600,7 +600,14 @@ fn the_demo_runs_in_one_command() {
 /// into the log, nor colour it, when the log goes to a file.
 #[test]
 fn logged_values_cannot_forge_log_lines() {
-    let dir = std::env::temp_dir().join(format!("allot-log-{}", std::process::id()));
+    for format in ["text", "json"] {
+        forged_lines_refused(format);
+    }
+}
+
+/// A hostile user name at the sign-in page, logged as `format` (`ALLOT_LOG_FORMAT`).
+fn forged_lines_refused(format: &str) {
+    let dir = std::env::temp_dir().join(format!("allot-log-{format}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.join("allot.log")).unwrap();
@@ -612,6 +619,7 @@ fn logged_values_cannot_forge_log_lines() {
         .env("ALLOT_CONSOLE_ADMIN_PASSWORD", "console-password-0123")
         .env("ALLOT_ADMIN_API_KEY", "log-test-admin-key-0123")
         .env_remove("ALLOT_LOG")
+        .env("ALLOT_LOG_FORMAT", format)
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
@@ -654,5 +662,24 @@ fn logged_values_cannot_forge_log_lines() {
         !text.contains('\x1b'),
         "escape codes in a log file: {text:?}"
     );
+    if format == "json" {
+        // One JSON object a line; the hostile name is a field's value, whole.
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let refused = events
+            .iter()
+            .find(|e| e["message"] == "console sign-in refused")
+            .expect("the refusal is logged");
+        assert!(
+            refused["username"]
+                .as_str()
+                .unwrap()
+                .starts_with("mallory\n2026-12-01"),
+            "{refused}"
+        );
+        assert_eq!(refused["level"], "INFO");
+    }
     std::fs::remove_dir_all(dir).ok();
 }

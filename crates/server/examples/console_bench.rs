@@ -97,7 +97,16 @@ async fn rule_figures(store: &Store) -> Result<i64, Box<dyn std::error::Error>> 
     let t = Instant::now();
     let changed = store.refresh_rule_collections(allot_sync::now_ms()).await?;
     println!(
-        "re-evaluated, nothing changed ({changed:?}): {:.0} ms",
+        "a reconcile pass right after the inventory changed (evaluated again, nothing moved: {changed:?}): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    // Two minutes on with the inventory quiet: the pass finds nothing changed since and skips it.
+    let later = allot_sync::now_ms() + 120_000;
+    store.set_collection_rule(c.id, Some(&rule), later).await?;
+    let t = Instant::now();
+    let changed = store.refresh_rule_collections(later + 1_000).await?;
+    println!(
+        "a reconcile pass with the inventory quiet since the last evaluation ({changed:?}): {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0
     );
     let moved: Vec<allot_store::NewDevice> = (0..1_000)
@@ -108,9 +117,9 @@ async fn rule_figures(store: &Store) -> Result<i64, Box<dyn std::error::Error>> 
             ..Default::default()
         })
         .collect();
-    store.upsert_devices(&moved, allot_sync::now_ms()).await?;
+    store.upsert_devices(&moved, later + 2_000).await?;
     let t = Instant::now();
-    let changed = store.refresh_rule_collections(allot_sync::now_ms()).await?;
+    let changed = store.refresh_rule_collections(later + 3_000).await?;
     println!(
         "re-evaluated after 1,000 devices changed ({changed:?}): {:.0} ms",
         t.elapsed().as_secs_f64() * 1000.0
