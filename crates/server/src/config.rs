@@ -84,6 +84,71 @@ pub struct Config {
     pub alert_check: Duration,
     /// The first wait after a failed webhook delivery (then doubling, at most an hour).
     pub webhook_retry: Duration,
+    /// Alerts by e-mail: the SMTP server and the sender (`ALLOT_SMTP_URL`, `ALLOT_SMTP_FROM`).
+    pub smtp: Option<Smtp>,
+    /// Who gets which alerts by e-mail: (event pattern, addresses); a pattern is an event name,
+    /// `token.*`, or `*` (`ALLOT_ALERT_EMAIL`: `token.*=it@x.example;*=ops@x.example`).
+    pub alert_email: Vec<(String, Vec<String>)>,
+}
+
+/// The SMTP server alerts are mailed through: `smtps://user:password@host:465` (TLS),
+/// `smtp://user:password@host:587?tls=required` (STARTTLS), or `smtp://host:25` (plain, for a
+/// relay on the same network).
+#[derive(Clone)]
+pub struct Smtp {
+    pub url: String,
+    pub from: String,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("url", &redact_url(&self.url))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+/// `ALLOT_ALERT_EMAIL`: `pattern=addr,addr;pattern=addr`, checked.
+pub fn parse_alert_email(v: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut out = Vec::new();
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((pattern, addrs)) = part.split_once('=') else {
+            return Err(format!(
+                "{part:?} should be EVENT=ADDRESS[,ADDRESS] (EVENT: a name, token.* or *)"
+            ));
+        };
+        let pattern = pattern.trim();
+        let known = pattern == "*"
+            || crate::alerts::EVENTS.contains(&pattern)
+            || pattern.strip_suffix(".*").is_some_and(|p| {
+                crate::alerts::EVENTS
+                    .iter()
+                    .any(|e| e.starts_with(&format!("{p}.")))
+            });
+        if !known {
+            return Err(format!(
+                "{pattern:?} is not an event: use {}, a prefix such as token.*, or *",
+                crate::alerts::EVENTS.join(", ")
+            ));
+        }
+        let addrs: Vec<String> = addrs
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if let Some(bad) = addrs
+            .iter()
+            .find(|a| !a.contains('@') || a.contains(char::is_whitespace) || a.len() > 254)
+        {
+            return Err(format!("{bad:?} is not an e-mail address"));
+        }
+        if addrs.is_empty() {
+            return Err(format!("{pattern}: no address"));
+        }
+        out.push((pattern.to_owned(), addrs));
+    }
+    Ok(out)
 }
 
 /// The developer key of the metadata API and where to ask it. The key is a secret: it is read from
@@ -171,6 +236,8 @@ impl Default for Config {
             alert_low_licenses: 5,
             alert_check: Duration::from_secs(60),
             webhook_retry: Duration::from_secs(30),
+            smtp: None,
+            alert_email: Vec::new(),
         }
     }
 }
@@ -198,6 +265,9 @@ struct FileConfig {
     nanomdm_user: Option<String>,
     reclaim_grace_hours: Option<f64>,
     alert_low_licenses: Option<i64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    alert_email: Option<String>,
     metadata_language: Option<String>,
     reconcile_seconds: Option<f64>,
     app_list_hours: Option<f64>,
@@ -415,6 +485,29 @@ impl Config {
                     ))
                 })?;
         }
+        let smtp_url = pick("ALLOT_SMTP_URL", f.smtp_url)?.map(|u| u.trim().to_owned());
+        let smtp_from = pick("ALLOT_SMTP_FROM", f.smtp_from)?.map(|u| u.trim().to_owned());
+        if let Some(url) = smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError(format!(
+                    "ALLOT_SMTP_URL {:?} must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
+                    redact_url(&url)
+                )));
+            }
+            let from = smtp_from.ok_or_else(|| {
+                ConfigError("ALLOT_SMTP_URL needs ALLOT_SMTP_FROM (the sender, e.g. Allot <allot@example.com>)".into())
+            })?;
+            c.smtp = Some(Smtp { url, from });
+        }
+        if let Some(v) = pick("ALLOT_ALERT_EMAIL", f.alert_email)? {
+            c.alert_email = parse_alert_email(&v)
+                .map_err(|e| ConfigError(format!("ALLOT_ALERT_EMAIL: {e}")))?;
+            if !c.alert_email.is_empty() && c.smtp.is_none() {
+                return Err(ConfigError(
+                    "ALLOT_ALERT_EMAIL needs ALLOT_SMTP_URL and ALLOT_SMTP_FROM".into(),
+                ));
+            }
+        }
         if let Some(v) = pick(
             "ALLOT_TRUST_FORWARDED_FOR",
             f.trust_forwarded_for.map(|b| b.to_string()),
@@ -605,6 +698,16 @@ mod tests {
         assert!(err(&[("ALLOT_SECRET_KEY", "abc")]).contains("ALLOT_SECRET_KEY"));
         assert!(err(&[("ALLOT_DELTA_SYNC_HOURS", "-1")]).contains("ALLOT_DELTA_SYNC_HOURS"));
         assert!(err(&[("ALLOT_RECLAIM_GRACE_HOURS", "soon")]).contains("ALLOT_RECLAIM_GRACE_HOURS"));
+        assert!(
+            err(&[("ALLOT_SMTP_URL", "smtp://mail.example:25")]).contains("needs ALLOT_SMTP_FROM")
+        );
+        assert!(err(&[
+            ("ALLOT_SMTP_URL", "mail.example:25"),
+            ("ALLOT_SMTP_FROM", "a@b.example")
+        ])
+        .contains("smtps://"));
+        assert!(err(&[("ALLOT_ALERT_EMAIL", "*=ops@x.example")]).contains("needs ALLOT_SMTP_URL"));
+        assert!(err(&[("ALLOT_ALERT_LOW_LICENSES", "few")]).contains("ALLOT_ALERT_LOW_LICENSES"));
         assert!(err(&[("ALLOT_METADATA_LANGUAGE", "en us")]).contains("ALLOT_METADATA_LANGUAGE"));
         assert!(err(&[("ALLOT_NANOMDM_URL", "http://mdm:9000")]).contains("go together"));
         assert!(err(&[("ALLOT_CA_FILE", "/nonexistent/corp-ca.pem")]).contains("corp-ca.pem"));

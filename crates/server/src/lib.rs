@@ -121,9 +121,22 @@ impl Server {
                 secrets.clone(),
                 &config.trust,
                 config.webhook_retry,
+                config
+                    .smtp
+                    .as_ref()
+                    .map(alerts::outbox::Mailer::new)
+                    .transpose()?,
             )?,
             config.alert_low_licenses,
         );
+        // The configuration's e-mail recipients become mailto: endpoints of the outbox.
+        store
+            .set_email_endpoints(
+                &alerts::email_endpoints(&config.alert_email),
+                &secrets.seal(b"mailto"),
+                allot_sync::now_ms(),
+            )
+            .await?;
         let engine = SyncEngine::new(store.clone(), apple, secrets, instance, sync_config);
         let mdm_webhook_key = config
             .mdm_webhook_hmac_key

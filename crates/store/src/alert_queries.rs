@@ -60,6 +60,41 @@ macro_rules! impl_alert_queries {
                     .map_err(Into::into)
             }
 
+            /// The configuration's e-mail recipients as `mailto:` endpoints (url, events): those no
+            /// longer configured go, the others are added or given their events. `sealed` is the
+            /// (unused) secret new ones are stored with.
+            pub async fn set_email_endpoints(&self, endpoints: &[(String, String)], sealed: &[u8], now: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                let existing: Vec<(i64, String)> = sqlx::query_as("SELECT id, url FROM webhook_endpoints WHERE url LIKE 'mailto:%'")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (id, url) in &existing {
+                    if !endpoints.iter().any(|(u, _)| u == url) {
+                        sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    }
+                }
+                for (url, events) in endpoints {
+                    match existing.iter().find(|(_, u)| u == url) {
+                        Some((id, _)) => {
+                            sqlx::query("UPDATE webhook_endpoints SET events = $2 WHERE id = $1").bind(id).bind(events).execute(&mut *tx).await?;
+                        }
+                        None => {
+                            sqlx::query(
+                                "INSERT INTO webhook_endpoints (url, events, secret, description, created_by, created_at) VALUES ($1,$2,$3,'e-mail (ALLOT_ALERT_EMAIL)','configuration',$4)",
+                            )
+                            .bind(url)
+                            .bind(events)
+                            .bind(sealed)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             pub async fn delete_webhook(&self, id: i64) -> Result<bool, StoreError> {
                 Ok(sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected() == 1)
             }

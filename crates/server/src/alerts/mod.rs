@@ -24,6 +24,51 @@ pub const EVENTS: [&str; 10] = [
     "mdm.failing",
 ];
 
+/// `ALLOT_ALERT_EMAIL`'s patterns as one `mailto:` endpoint per address with the events it gets
+/// (`*`, or the names its patterns match).
+pub fn email_endpoints(config: &[(String, Vec<String>)]) -> Vec<(String, String)> {
+    let mut by_address: Vec<(String, Vec<&str>)> = Vec::new();
+    for (pattern, addresses) in config {
+        let events: Vec<&str> = if pattern == "*" {
+            vec!["*"]
+        } else if let Some(prefix) = pattern.strip_suffix('*') {
+            EVENTS
+                .iter()
+                .copied()
+                .filter(|e| e.starts_with(prefix))
+                .collect()
+        } else {
+            EVENTS.iter().copied().filter(|e| e == pattern).collect()
+        };
+        for a in addresses {
+            let url = format!("mailto:{}", a.to_lowercase());
+            let i = match by_address.iter().position(|(u, _)| *u == url) {
+                Some(i) => i,
+                None => {
+                    by_address.push((url, Vec::new()));
+                    by_address.len() - 1
+                }
+            };
+            for e in &events {
+                if !by_address[i].1.contains(e) {
+                    by_address[i].1.push(e);
+                }
+            }
+        }
+    }
+    by_address
+        .into_iter()
+        .map(|(u, events)| {
+            let events = if events.contains(&"*") {
+                "*".to_owned()
+            } else {
+                events.join(",")
+            };
+            (u, events)
+        })
+        .collect()
+}
+
 /// The alerts service: checks and deliveries, woken when something is raised.
 #[derive(Clone)]
 pub struct Alerts {
@@ -88,5 +133,41 @@ impl Alerts {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn e_mail_patterns_become_one_endpoint_per_address() {
+        let config = crate::config::parse_alert_email(
+            "token.*=IT@x.example; licenses.low=buyer@x.example,it@x.example; *=ops@x.example",
+        )
+        .unwrap();
+        let e = super::email_endpoints(&config);
+        assert_eq!(
+            e,
+            vec![
+                (
+                    "mailto:it@x.example".to_string(),
+                    "token.expiring,token.expired,token.revoked,token.claimed,licenses.low"
+                        .to_string()
+                ),
+                (
+                    "mailto:buyer@x.example".to_string(),
+                    "licenses.low".to_string()
+                ),
+                ("mailto:ops@x.example".to_string(), "*".to_string()),
+            ]
+        );
+        assert!(crate::config::parse_alert_email("tokens=it@x.example")
+            .unwrap_err()
+            .contains("not an event"));
+        assert!(crate::config::parse_alert_email("*=not-an-address")
+            .unwrap_err()
+            .contains("not an e-mail"));
+        assert!(crate::config::parse_alert_email("it@x.example")
+            .unwrap_err()
+            .contains("EVENT=ADDRESS"));
     }
 }

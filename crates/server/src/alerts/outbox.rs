@@ -61,6 +61,75 @@ pub struct Outbox {
     secrets: allot_secrets::SecretBox,
     http: reqwest::Client,
     first_retry_ms: i64,
+    /// Alerts by e-mail (`mailto:` endpoints), when SMTP is configured.
+    mailer: Option<Mailer>,
+}
+
+/// The SMTP transport and the sender of alert e-mails.
+pub struct Mailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl Mailer {
+    /// From `ALLOT_SMTP_URL` and `ALLOT_SMTP_FROM`; the error says which is wrong.
+    pub fn new(smtp: &crate::config::Smtp) -> anyhow::Result<Self> {
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&smtp.url)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "ALLOT_SMTP_URL {}: {e}",
+                    crate::config::redact_url(&smtp.url)
+                )
+            })?
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+        let from = smtp
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("ALLOT_SMTP_FROM {:?}: {e}", smtp.from))?;
+        Ok(Self { transport, from })
+    }
+
+    /// One alert to one address: the summary as the subject, the event as the text.
+    async fn send(&self, to: &str, d: &DueDelivery) -> Result<(), String> {
+        use lettre::AsyncTransport;
+        let to: lettre::message::Mailbox = to.parse().map_err(|e| format!("{to:?}: {e}"))?;
+        let data: serde_json::Value =
+            serde_json::from_str(&d.data).unwrap_or(serde_json::Value::Null);
+        let text = format!(
+            "{}\n\nEvent: {} ({})\nRaised: {}\n\n{}\n\n-- \nAllot. Alerts go to this address because ALLOT_ALERT_EMAIL names it.\n",
+            d.summary,
+            d.kind,
+            d.event_id,
+            chrono::DateTime::from_timestamp_millis(d.raised_at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            serde_json::to_string_pretty(&data).unwrap_or_default(),
+        );
+        let subject: String = d
+            .summary
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("[Allot] {subject}"))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| e.to_string())?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s.chars().take(300).collect()
+        })
+    }
 }
 
 impl Outbox {
@@ -69,6 +138,7 @@ impl Outbox {
         secrets: allot_secrets::SecretBox,
         trust: &allot_trust::Trust,
         first_retry: Duration,
+        mailer: Option<Mailer>,
     ) -> anyhow::Result<Self> {
         let http = trust
             .client_builder()
@@ -81,6 +151,7 @@ impl Outbox {
             secrets,
             http,
             first_retry_ms: first_retry.as_millis() as i64,
+            mailer,
         })
     }
 
@@ -122,6 +193,19 @@ impl Outbox {
 
     /// One POST: the receiver's status (and its words when it was not 2xx), or the error.
     async fn attempt(&self, d: &DueDelivery) -> (Option<i64>, Option<String>) {
+        if let Some(to) = d.url.strip_prefix("mailto:") {
+            return match &self.mailer {
+                // 250: SMTP's "accepted", as the delivery log shows it.
+                Some(m) => match m.send(to, d).await {
+                    Ok(()) => (Some(250), None),
+                    Err(e) => (None, Some(e)),
+                },
+                None => (
+                    None,
+                    Some("no SMTP server is configured (ALLOT_SMTP_URL)".into()),
+                ),
+            };
+        }
         let secret = match self.secrets.open(&d.sealed_secret) {
             Ok(s) => s,
             Err(_) => {
