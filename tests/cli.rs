@@ -376,6 +376,14 @@ async fn tokens_and_apps_from_the_command_line() {
     assert!(!ok && err.contains("--yes"), "{err}");
     let (ok, out, err) = allot(&e, &["webhooks", "remove", "1", "--yes"]).await;
     assert!(ok && out.contains("Removed webhook 1"), "{out}{err}");
+    // The audit log has what this test changed, by the key's name.
+    let (ok, out, err) = allot(&e, &["audit", "list", "--path", "/api/v1/webhooks"]).await;
+    assert!(
+        ok && out.contains("DELETE /api/v1/webhooks/1")
+            && out.contains("POST /api/v1/webhooks")
+            && out.contains("API key"),
+        "{out}{err}"
+    );
 
     let (ok, out, err) = allot(&e, &["ledger", "diff", "--token", "HQ"]).await;
     assert!(

@@ -145,6 +145,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Who changed what, when and from where (the audit log).
+    Audit {
+        #[command(subcommand)]
+        command: webhooks::AuditCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// API keys for automation: list, create, revoke.
     Keys {
         #[command(subcommand)]
@@ -187,6 +194,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Alerts { command, server } => {
             webhooks::alerts(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Audit { command, server } => {
+            webhooks::audit(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Keys { command, server } => {
             keys::run(command, &client::Client::new(&server)?, server.output).await

@@ -1,5 +1,5 @@
-//! `allot webhooks` (endpoints that receive alerts: add, list, remove, test, their deliveries) and
-//! `allot alerts` (what was raised).
+//! `allot webhooks` (endpoints that receive alerts: add, list, remove, test, their deliveries),
+//! `allot alerts` (what was raised) and `allot audit` (who changed what).
 
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -43,6 +43,61 @@ pub enum AlertsCommand {
         #[arg(long)]
         open: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Changes made through the API and the console, newest first.
+    List {
+        /// Only this actor (`API key ops`, `console account admin`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only paths containing this text.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only changes at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+pub async fn audit(cmd: AuditCommand, c: &Client, format: Format) -> anyhow::Result<()> {
+    let AuditCommand::List {
+        actor,
+        path,
+        since,
+        limit,
+    } = cmd;
+    let mut q = vec![format!("limit={limit}")];
+    for (k, v) in [("actor", actor), ("path", path), ("since", since)] {
+        if let Some(v) = v {
+            q.push(format!("{k}={}", super::client::segment(&v)));
+        }
+    }
+    let list: Value = c.get(&format!("/api/v1/audit?{}", q.join("&"))).await?;
+    match format {
+        Format::Json => output::json(&list),
+        Format::Table => {
+            let rows: Vec<Vec<String>> = list["entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    vec![
+                        cell(&e["at"]),
+                        cell(&e["actor"]),
+                        cell(&e["address"]),
+                        format!("{} {}", cell(&e["method"]), cell(&e["path"])),
+                        cell(&e["status"]),
+                    ]
+                })
+                .collect();
+            output::table(&["AT (UTC)", "WHO", "FROM", "WHAT", "ANSWER"], &rows);
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(cmd: WebhooksCommand, c: &Client, format: Format) -> anyhow::Result<()> {

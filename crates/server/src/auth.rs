@@ -54,6 +54,7 @@ impl FromRequestParts<AppState> for Caller {
             .store
             .touch_api_key(row.id, allot_sync::now_ms())
             .await?;
+        crate::audit::set_actor(format!("API key {}", row.name));
         Ok(Caller {
             key_id: row.id,
             key_name: row.name,

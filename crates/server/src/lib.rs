@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod api;
+mod audit;
 pub mod auth;
 pub mod config;
 pub mod console;
@@ -184,6 +185,10 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                audit::record_changes,
+            ))
             .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
             .layer(axum::middleware::from_fn(error::json_error_bodies))
             .layer(axum::middleware::from_fn(security_headers))

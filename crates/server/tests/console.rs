@@ -539,6 +539,71 @@ async fn signing_in_and_every_page() {
         "{html}"
     );
 
+    // The audit log: the console's changes with the account's name, the API's with the key's;
+    // previews and reads are not changes; no secret appears; the page and its CSV.
+    let (_, audit) = app.get("/api/v1/audit?limit=1000").await;
+    let entries = audit["entries"].as_array().unwrap();
+    let has = |actor: &str, method: &str, path: &str, status: i64| {
+        entries.iter().any(|e| {
+            e["actor"].as_str().unwrap().starts_with(actor)
+                && e["method"] == method
+                && e["path"] == path
+                && e["status"] == status
+        })
+    };
+    assert!(
+        has("console account admin", "POST", "/collections", 303),
+        "{audit}"
+    );
+    assert!(
+        has(
+            "console account admin",
+            "POST",
+            "/collections/add-devices",
+            422
+        ),
+        "{audit}"
+    );
+    assert!(
+        has("console account admin", "POST", "/alerts/webhooks", 200),
+        "{audit}"
+    );
+    assert!(
+        has("API key ", "POST", "/api/v1/collections", 201),
+        "{audit}"
+    );
+    assert!(
+        !entries.iter().any(|e| e["method"] == "GET"),
+        "reads are not changes: {audit}"
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["path"] == "/collections" && e["status"] == 200)
+            .count(),
+        0,
+        "a preview is not a change: {audit}"
+    );
+    let text = audit.to_string();
+    assert!(
+        !text.contains("whsec_")
+            && !text.contains(support::CONSOLE_PASSWORD)
+            && !text.contains(support::ADMIN),
+        "no secret in the audit log"
+    );
+    let (status, html, _) = b.get("/audit?actor=console+account+admin").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<code>POST /collections</code>") && !html.contains("<td>API key "),
+        "{html}"
+    );
+    let (status, csv, _) = b.get("/audit.csv").await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.starts_with("at,actor,address,method,path,status"),
+        "{csv}"
+    );
+
     // Time zone: UTC without a cookie; the account's choice is saved and sent as the cookie;
     // a name that is not a zone is refused.
     assert!(b

@@ -271,6 +271,47 @@ macro_rules! impl_alert_queries {
                 Ok(rows.into_iter().collect())
             }
 
+            /// Appends one change to the audit log (there is no update or delete).
+            pub async fn record_audit(&self, e: &$crate::types::AuditEntry) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO audit_log (at, actor, address, method, path, status) VALUES ($1,$2,$3,$4,$5,$6)")
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.address)
+                    .bind(&e.method)
+                    .bind(&e.path)
+                    .bind(e.status)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// The audit log, newest first, filtered by actor and by text in the path, with the total.
+            pub async fn audit(&self, actor: Option<&str>, path: Option<&str>, since: Option<i64>, limit: i64, offset: i64) -> Result<(Vec<$crate::types::AuditEntry>, i64), StoreError> {
+                let pattern = path.map($crate::like_contains);
+                let filter = "FROM audit_log WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR LOWER(path) LIKE $2 ESCAPE '\\') AND ($3 IS NULL OR at >= $3)";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
+                    .bind(actor)
+                    .bind(&pattern)
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let rows: Vec<(i64, String, String, String, String, i64)> =
+                    sqlx::query_as(&format!("SELECT at, actor, address, method, path, status {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"))
+                        .bind(actor)
+                        .bind(&pattern)
+                        .bind(since)
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok((
+                    rows.into_iter()
+                        .map(|(at, actor, address, method, path, status)| $crate::types::AuditEntry { at, actor, address, method, path, status })
+                        .collect(),
+                    total,
+                ))
+            }
+
             /// An endpoint's deliveries, newest first.
             pub async fn webhook_deliveries(&self, endpoint_id: i64, limit: i64) -> Result<Vec<$crate::types::DeliveryRow>, StoreError> {
                 let rows = sqlx::query(

@@ -342,6 +342,8 @@ delegate! {
     fn webhook(&self, id: i64) -> Option<WebhookRow>;
     fn delete_webhook(&self, id: i64) -> bool;
     fn set_email_endpoints(&self, endpoints: &[(String, String)], sealed: &[u8], now: i64) -> ();
+    fn record_audit(&self, e: &AuditEntry) -> ();
+    fn audit(&self, actor: Option<&str>, path: Option<&str>, since: Option<i64>, limit: i64, offset: i64) -> (Vec<AuditEntry>, i64);
     fn raise_alert(&self, a: &NewAlert, only_endpoint: Option<i64>, now: i64) -> Option<i64>;
     fn resolve_alerts(&self, dedupe_prefix: &str, keep: &[String], now: i64) -> u64;
     fn alerts(&self, open_only: bool, limit: i64) -> Vec<AlertRow>;

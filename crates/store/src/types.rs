@@ -438,3 +438,16 @@ pub struct DeliveryRow {
     pub delivered_at: Option<i64>,
     pub created_at: i64,
 }
+
+/// One change in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    /// `API key NAME` or `console account NAME`.
+    pub actor: String,
+    pub address: String,
+    pub method: String,
+    pub path: String,
+    /// The HTTP status the change was answered with.
+    pub status: i64,
+}

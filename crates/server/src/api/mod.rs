@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod audit;
 pub mod collections;
 pub mod deployments;
 pub mod deployments_exec;
@@ -33,7 +34,7 @@ use crate::AppState;
         inventory::add_device, inventory::list_devices, inventory::show_device, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
         collections::preview, collections::set_rule,
-        webhooks::create, webhooks::list, webhooks::show, webhooks::delete, webhooks::deliveries, webhooks::test, webhooks::alerts,
+        webhooks::create, webhooks::list, webhooks::show, webhooks::delete, webhooks::deliveries, webhooks::test, webhooks::alerts, audit::list,
         deployments::plan, deployments_exec::create, deployments_exec::list, deployments_exec::show, deployments_exec::delete,
         deployments_exec::request, deployments_exec::retry, program::show_user, program::resend_invitation, program::resend_all, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
         subscriptions::list, subscriptions::enable, subscriptions::seats, subscriptions::assign, subscriptions::remove,
@@ -50,7 +51,7 @@ use crate::AppState;
         collections::MembersRequest, collections::MembersChanged,
         collections::RulePreviewRequest, collections::RulePreview, collections::RuleMatch, collections::SetRuleRequest, collections::RuleApplied,
         allot_domain::MembershipRule,
-        webhooks::WebhookView, webhooks::WebhookList, webhooks::NewWebhookRequest, webhooks::DeliveryView, webhooks::DeliveryList, webhooks::TestSent, webhooks::AlertView, webhooks::AlertList, deployments::PlanBody,
+        webhooks::WebhookView, webhooks::WebhookList, webhooks::NewWebhookRequest, webhooks::DeliveryView, webhooks::DeliveryList, webhooks::TestSent, webhooks::AlertView, webhooks::AlertList, audit::AuditView, audit::AuditList, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, program::Resent, deployments_exec::Retried, reports::LicenseRow,
         accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
@@ -218,6 +219,7 @@ api_routes! {
     "/api/v1/webhooks/{id}/deliveries" => [get webhooks::deliveries];
     "/api/v1/webhooks/{id}/test" => [post webhooks::test];
     "/api/v1/alerts" => [get webhooks::alerts];
+    "/api/v1/audit" => [get audit::list];
     "/api/v1/ledger/diff" => [get ledger::diff];
     "/api/v1/ledger/clean" => [post ledger::clean];
     "/api/v1/ledger/actions" => [get ledger::actions];

@@ -151,7 +151,7 @@ fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Rows as a CSV download.
-fn csv_download(
+pub(crate) fn csv_download(
     filename: &str,
     header: &[&str],
     rows: impl Iterator<Item = Vec<String>>,

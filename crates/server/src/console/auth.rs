@@ -110,13 +110,16 @@ impl FromRequestParts<AppState> for Viewer {
             .await
             .map_err(|e| PageError::from(e).into_response())?;
         match found {
-            Some((account, csrf)) => Ok(Viewer {
-                account_id: account.id,
-                username: account.username,
-                admin: account.role == "admin",
-                csrf,
-                time_zone: account.time_zone,
-            }),
+            Some((account, csrf)) => {
+                crate::audit::set_actor(format!("console account {}", account.username));
+                Ok(Viewer {
+                    account_id: account.id,
+                    username: account.username,
+                    admin: account.role == "admin",
+                    csrf,
+                    time_zone: account.time_zone,
+                })
+            }
             None => Err(SignIn(here).into_response()),
         }
     }

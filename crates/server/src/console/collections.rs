@@ -231,6 +231,7 @@ pub(crate) async fn create(
     // A preview only reads (any account); creating changes.
     if f.get("step") == "preview" {
         viewer.form_is_ours(f.get("csrf"))?;
+        crate::audit::not_a_change();
     } else {
         viewer.may_change(f.get("csrf"))?;
     }
@@ -496,6 +497,7 @@ pub(crate) async fn rule(
     let f = Fields::parse(&body);
     if f.get("step") == "preview" {
         viewer.form_is_ours(f.get("csrf"))?;
+        crate::audit::not_a_change();
     } else {
         viewer.may_change(f.get("csrf"))?;
     }

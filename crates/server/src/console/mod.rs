@@ -6,6 +6,7 @@
 mod account;
 mod alerts;
 mod apps;
+mod audit;
 mod auth;
 mod collections;
 mod connector;
@@ -276,6 +277,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account", get(account::page).post(account::save))
         .route("/alerts", get(alerts::page))
+        .route("/audit", get(audit::page))
+        .route("/audit.csv", get(audit::csv))
         .route("/alerts/webhooks", post(alerts::add))
         .route("/alerts/webhooks/{id}", get(alerts::endpoint))
         .route("/alerts/webhooks/{id}/test", post(alerts::test))
