@@ -61,6 +61,8 @@ fn the_console_in_a_real_browser() {
         "collections",
         "user",
         "deployments",
+        "alerts",
+        "audit",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

@@ -400,5 +400,21 @@ test("an administrator's day: time zone, ages, pricing rows, collections, people
   }).catch((e) => assert.fail(`${e.message}: ${JSON.stringify(last?.statuses)}`));
   await page.goto(`${base}/deployments`);
   await shot(page, "deployments");
+
+  // Alerts: the demo's location another MDM holds is an open alert; an endpoint added here shows
+  // its secret once. The audit log names this account for what it changed today.
+  await page.goto(`${base}/alerts`);
+  await page.fill("#add-webhook input[name=url]", "http://127.0.0.1:9/allot");
+  await page.check('#add-webhook input[name=event][value="licenses.low"]');
+  await page.click("#add-webhook button[type=submit]");
+  await page.waitForSelector("#new-secret");
+  assert.match(await page.textContent("#new-secret"), /whsec_/);
+  await shot(page, "alerts");
+  await page.goto(`${base}/audit?actor=console%20account%20admin`);
+  const audit = await page.textContent("#audit");
+  assert.match(audit, /POST \/collections\/\d+\/members/);
+  assert.match(audit, /POST \/deployments\/\d+\/retry/);
+  assert.match(audit, /POST \/account/);
+  await shot(page, "audit");
   await context.close();
 });
