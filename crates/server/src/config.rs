@@ -86,6 +86,8 @@ pub struct Config {
     pub webhook_retry: Duration,
     /// Alerts by e-mail: the SMTP server and the sender (`ALLOT_SMTP_URL`, `ALLOT_SMTP_FROM`).
     pub smtp: Option<Smtp>,
+    /// The bearer token `GET /metrics` asks for (`ALLOT_METRICS_TOKEN`); without it metrics are off.
+    pub metrics_token: Option<String>,
     /// Who gets which alerts by e-mail: (event pattern, addresses); a pattern is an event name,
     /// `token.*`, or `*` (`ALLOT_ALERT_EMAIL`: `token.*=it@x.example;*=ops@x.example`).
     pub alert_email: Vec<(String, Vec<String>)>,
@@ -238,6 +240,7 @@ impl Default for Config {
             webhook_retry: Duration::from_secs(30),
             smtp: None,
             alert_email: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -266,6 +269,7 @@ struct FileConfig {
     reclaim_grace_hours: Option<f64>,
     alert_low_licenses: Option<i64>,
     smtp_url: Option<String>,
+    metrics_token: Option<String>,
     smtp_from: Option<String>,
     alert_email: Option<String>,
     metadata_language: Option<String>,
@@ -484,6 +488,14 @@ impl Config {
                         "ALLOT_ALERT_LOW_LICENSES {v:?} must be a number of licenses, 0 or more"
                     ))
                 })?;
+        }
+        if let Some(v) = pick("ALLOT_METRICS_TOKEN", f.metrics_token)? {
+            if v.trim().chars().count() < 16 {
+                return Err(ConfigError(
+                    "ALLOT_METRICS_TOKEN must be at least 16 characters".into(),
+                ));
+            }
+            c.metrics_token = Some(v.trim().to_owned());
         }
         let smtp_url = pick("ALLOT_SMTP_URL", f.smtp_url)?.map(|u| u.trim().to_owned());
         let smtp_from = pick("ALLOT_SMTP_FROM", f.smtp_from)?.map(|u| u.trim().to_owned());

@@ -11,6 +11,7 @@ mod declarative;
 pub mod error;
 mod input;
 mod mdm_webhook;
+mod metrics;
 mod notifications;
 
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub sign_ins: std::sync::Arc<console::SignInThrottle>,
     /// Alerts and outgoing webhooks.
     pub alerts: alerts::Alerts,
+    /// The bearer token `/metrics` asks for (none: metrics are off).
+    pub metrics_token: Option<std::sync::Arc<String>>,
 }
 
 /// A server ready to serve; tests use it directly.
@@ -171,6 +174,7 @@ impl Server {
             executor,
             sign_ins: Default::default(),
             alerts,
+            metrics_token: config.metrics_token.clone().map(std::sync::Arc::new),
         };
         let router = Router::new()
             .merge(api::router())
@@ -184,12 +188,14 @@ impl Server {
             .route("/health", get(|| async { "ok" }))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics::metrics))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 audit::record_changes,
             ))
             .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
+            .route_layer(axum::middleware::from_fn(metrics::count_requests))
             .layer(axum::middleware::from_fn(error::json_error_bodies))
             .layer(axum::middleware::from_fn(security_headers))
             .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -97,8 +97,11 @@ fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) {
     );
 }
 
+const METRICS: &str = "metrics-token-0123456789";
+
 fn fast(c: &mut Config) {
     c.secret_key = Some(KEY.into());
+    c.metrics_token = Some(METRICS.into());
     c.alert_check = Duration::from_millis(100);
     c.webhook_retry = Duration::from_millis(200);
 }
@@ -279,6 +282,47 @@ async fn webhooks_on(db: TestDb) {
                 .any(|a| a["event"] == "ledger.drift")
         })
         .await;
+    // Metrics: refused without the token; with it, every line parses, and the series say what
+    // happened above.
+    let scrape = |token: &'static str| {
+        app.http
+            .get(format!("{}/metrics", app.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(scrape("not-the-token").await.unwrap().status(), 401);
+    let text = scrape(METRICS).await.unwrap().text().await.unwrap();
+    let mut series = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        series.insert(
+            name.to_owned(),
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("{e}: {line}")),
+        );
+    }
+    assert!(
+        series.contains_key("allot_licenses_total{token=\"HQ\"}"),
+        "{text}"
+    );
+    assert!(
+        series["allot_alerts_open{event=\"token.claimed\"}"] >= 1.0,
+        "{text}"
+    );
+    assert!(
+        series
+            ["allot_http_requests_total{route=\"/api/v1/webhooks\",method=\"POST\",status=\"201\"}"]
+            >= 1.0,
+        "{text}"
+    );
+    assert!(
+        series["allot_sync_runs_total{kind=\"full\",outcome=\"succeeded\"}"] >= 1.0,
+        "{text}"
+    );
     let drift = open["alerts"]
         .as_array()
         .unwrap()

@@ -271,6 +271,62 @@ macro_rules! impl_alert_queries {
                 Ok(rows.into_iter().collect())
             }
 
+            /// What `/metrics` reports, read at scrape time: every gauge and counter the store
+            /// knows, as (metric, labels, value).
+            pub async fn metric_samples(&self) -> Result<Vec<$crate::types::MetricSample>, StoreError> {
+                let mut out: Vec<$crate::types::MetricSample> = Vec::new();
+                let licenses: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT t.name, CAST(COALESCE(SUM(a.total), 0) AS BIGINT), CAST(COALESCE(SUM(a.assigned), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(a.available), 0) AS BIGINT) \
+                     FROM tokens t LEFT JOIN assets a ON a.token_id = t.id AND a.unlimited = FALSE GROUP BY t.id, t.name ORDER BY t.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                for (token, total, assigned, available) in licenses {
+                    out.push(("allot_licenses_total", vec![("token", token.clone())], total as f64));
+                    out.push(("allot_licenses_assigned", vec![("token", token.clone())], assigned as f64));
+                    out.push(("allot_licenses_available", vec![("token", token)], available as f64));
+                }
+                let targets: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM deployment_targets GROUP BY status ORDER BY status")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for (status, n) in targets {
+                    out.push(("allot_deployment_targets", vec![("status", status)], n as f64));
+                }
+                let runs: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT kind, status, COUNT(*), CAST(COALESCE(SUM(finished_at - started_at), 0) AS BIGINT) FROM sync_runs WHERE finished_at IS NOT NULL GROUP BY kind, status ORDER BY kind, status",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                for (kind, status, n, ms) in runs {
+                    out.push(("allot_sync_runs_total", vec![("kind", kind.clone()), ("outcome", status.clone())], n as f64));
+                    out.push(("allot_sync_run_seconds_total", vec![("kind", kind), ("outcome", status)], ms as f64 / 1000.0));
+                }
+                let notes: Vec<(String, i64)> = sqlx::query_as("SELECT kind, COUNT(*) FROM notifications_seen GROUP BY kind ORDER BY kind")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for (kind, n) in notes {
+                    out.push(("allot_notifications_applied_total", vec![("type", kind)], n as f64));
+                }
+                let deliveries: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status ORDER BY status")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for (status, n) in deliveries {
+                    out.push(("allot_webhook_deliveries", vec![("outcome", status)], n as f64));
+                }
+                let open: Vec<(String, i64)> = sqlx::query_as("SELECT kind, COUNT(*) FROM alert_events WHERE resolved_at IS NULL AND kind <> 'test' GROUP BY kind ORDER BY kind")
+                    .fetch_all(&self.pool)
+                    .await?;
+                for (kind, n) in open {
+                    out.push(("allot_alerts_open", vec![("event", kind)], n as f64));
+                }
+                let pushes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE push_error IS NOT NULL")
+                    .fetch_one(&self.pool)
+                    .await?;
+                out.push(("allot_push_failures", Vec::new(), pushes as f64));
+                Ok(out)
+            }
+
             /// Appends one change to the audit log (there is no update or delete).
             pub async fn record_audit(&self, e: &$crate::types::AuditEntry) -> Result<(), StoreError> {
                 sqlx::query("INSERT INTO audit_log (at, actor, address, method, path, status) VALUES ($1,$2,$3,$4,$5,$6)")

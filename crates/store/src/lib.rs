@@ -343,6 +343,7 @@ delegate! {
     fn delete_webhook(&self, id: i64) -> bool;
     fn set_email_endpoints(&self, endpoints: &[(String, String)], sealed: &[u8], now: i64) -> ();
     fn record_audit(&self, e: &AuditEntry) -> ();
+    fn metric_samples(&self) -> Vec<MetricSample>;
     fn audit(&self, actor: Option<&str>, path: Option<&str>, since: Option<i64>, limit: i64, offset: i64) -> (Vec<AuditEntry>, i64);
     fn raise_alert(&self, a: &NewAlert, only_endpoint: Option<i64>, now: i64) -> Option<i64>;
     fn resolve_alerts(&self, dedupe_prefix: &str, keep: &[String], now: i64) -> u64;

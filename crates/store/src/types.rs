@@ -451,3 +451,6 @@ pub struct AuditEntry {
     /// The HTTP status the change was answered with.
     pub status: i64,
 }
+
+/// One sample for `/metrics`: the metric's name, its labels, its value.
+pub type MetricSample = (&'static str, Vec<(&'static str, String)>, f64);
