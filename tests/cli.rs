@@ -376,6 +376,39 @@ async fn tokens_and_apps_from_the_command_line() {
     assert!(!ok && err.contains("--yes"), "{err}");
     let (ok, out, err) = allot(&e, &["webhooks", "remove", "1", "--yes"]).await;
     assert!(ok && out.contains("Removed webhook 1"), "{out}{err}");
+    // A backup of the running server's SQLite database: consistent, opened as a store, holding
+    // the token; never over an existing file.
+    let backup = e.dir.join("backup.db");
+    let run_backup = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_allot"));
+        cmd.args(["backup", backup.to_str().unwrap()])
+            .env("ALLOT_DATABASE_URL", format!("sqlite://{}", e._db.url))
+            .env("ALLOT_DATA_DIR", &e.dir)
+            .env_remove("ALLOT_LOG");
+        cmd.output().unwrap()
+    };
+    let out = run_backup();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && said.contains("Backed up the database")
+            && said.contains("secret key"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = allot_store::Store::connect(backup.to_str().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        copy.tokens().await.unwrap().iter().any(|t| t.name == "HQ"),
+        "the backup holds the token"
+    );
+    let again = run_backup();
+    assert!(
+        !again.status.success()
+            && String::from_utf8_lossy(&again.stderr).contains("exists already")
+    );
+
     // The audit log has what this test changed, by the key's name.
     let (ok, out, err) = allot(&e, &["audit", "list", "--path", "/api/v1/webhooks"]).await;
     assert!(

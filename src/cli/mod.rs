@@ -57,6 +57,14 @@ enum Command {
         #[arg(long, env = "ALLOT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// A consistent copy of the SQLite database into FILE, while the server runs (the
+    /// configuration as `serve` reads it). Restore: stop the server and put it back.
+    Backup {
+        file: PathBuf,
+        /// A TOML configuration file (environment variables override it).
+        #[arg(long, env = "ALLOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Serve a simulator of Apple's Apps and Books service (v2) over HTTP.
     Sim(sim::SimArgs),
     /// Run everything: simulated Apple with a demo organization, the server, tokens added and synced.
@@ -177,6 +185,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = allot_server::Config::load(config.as_deref(), &|k| std::env::var(k).ok())?;
             allot_server::serve(config).await
+        }
+        Command::Backup { file, config } => {
+            let config = allot_server::Config::load(config.as_deref(), &|k| std::env::var(k).ok())?;
+            let store = allot_store::Store::connect(&config.database()).await?;
+            store.backup_into(&file).await?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            output::say!(
+                "Backed up the database to {} ({size} bytes). Keep the secret key with it (ALLOT_SECRET_KEY or {}): the content tokens in it are encrypted with that key.",
+                file.display(),
+                config.data_dir.join("secret.key").display()
+            );
+            Ok(())
         }
         Command::Sim(args) => sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,

@@ -108,6 +108,17 @@ impl Store {
         }
     }
 
+    /// A consistent copy of a SQLite database into a new file while the server may be running
+    /// (`VACUUM INTO` reads one snapshot). PostgreSQL has its own tools (`pg_dump`).
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.backup_into(path).await,
+            Store::Postgres(_) => Err(StoreError::Config(
+                "the database is PostgreSQL: back it up with pg_dump (and keep the secret key with it)".into(),
+            )),
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",

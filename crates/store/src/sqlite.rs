@@ -48,6 +48,23 @@ impl SqliteStore {
     /// statement, since upgrading a read to a write fails at once (SQLITE_BUSY) when another
     /// connection wrote in between, instead of waiting its turn. Transactions that write first
     /// need nothing more (their first write waits for the lock).
+    pub(crate) async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Config(format!(
+                "{} exists already: choose a new file (a backup never overwrites one)",
+                path.display()
+            )));
+        }
+        let path = path
+            .to_str()
+            .ok_or_else(|| StoreError::Config("the backup's path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn write_tx(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
