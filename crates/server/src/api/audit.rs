@@ -100,6 +100,24 @@ pub(crate) async fn entries(
     ))
 }
 
+/// The audit log as a CSV download (times in UTC), for the API and the console.
+pub(crate) fn csv(entries: Vec<AuditView>) -> Result<Response, ApiError> {
+    crate::api::reports::csv_download(
+        "allot-audit.csv",
+        &["at", "actor", "address", "method", "path", "status"],
+        entries.into_iter().map(|e| {
+            vec![
+                e.at,
+                e.actor,
+                e.address,
+                e.method,
+                e.path,
+                e.status.to_string(),
+            ]
+        }),
+    )
+}
+
 /// Who changed what, when, from where, and how it went.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "alerts", params(AuditQuery),
     responses((status = 200, description = "JSON pages (`format=json`, the default) or a CSV download (`format=csv`)", content((AuditList = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
@@ -120,20 +138,7 @@ pub async fn list(
         "csv" => {
             let (entries, _) =
                 entries(&state, &q, q.limit.unwrap_or(100_000).clamp(1, 100_000)).await?;
-            crate::api::reports::csv_download(
-                "allot-audit.csv",
-                &["at", "actor", "address", "method", "path", "status"],
-                entries.into_iter().map(|e| {
-                    vec![
-                        e.at,
-                        e.actor,
-                        e.address,
-                        e.method,
-                        e.path,
-                        e.status.to_string(),
-                    ]
-                }),
-            )
+            csv(entries)
         }
         other => Err(ApiError::invalid(format!(
             "format {other:?} must be json or csv"

@@ -89,14 +89,27 @@ pub async fn create(
     let kind = CollectionKind::parse(&req.kind).ok_or_else(|| {
         ApiError::invalid(format!("kind {:?} must be users or devices", req.kind))
     })?;
-    let name = req.name.trim();
+    let row = add_collection(&state, &req.name, kind, &req.description, req.rule).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Makes a collection (the API and the console): its name checked, its rule checked and
+/// evaluated with it, a taken name refused in words.
+pub(crate) async fn add_collection(
+    state: &AppState,
+    name: &str,
+    kind: CollectionKind,
+    description: &str,
+    rule: Option<MembershipRule>,
+) -> Result<CollectionRow, ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.contains(char::is_control) {
         return Err(ApiError::invalid(
             "a collection needs a name of at most 200 printable characters",
         ));
     }
-    let rule = match req.rule {
-        Some(r) => Some(checked_rule(&state, kind, r, None).await?),
+    let rule = match rule {
+        Some(r) => Some(checked_rule(state, kind, r, None).await?),
         None => None,
     };
     let row = state
@@ -104,7 +117,7 @@ pub async fn create(
         .insert_collection_with_rule(
             name,
             kind.as_str(),
-            req.description.trim(),
+            description.trim(),
             rule.as_ref(),
             allot_sync::now_ms(),
         )
@@ -115,7 +128,9 @@ pub async fn create(
             }
             e => e.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    // Deployments on a rule's new members move at the next pass; start it now.
+    state.executor.wake();
+    Ok(row)
 }
 
 pub(crate) async fn find(state: &AppState, key: &str) -> Result<CollectionRow, ApiError> {

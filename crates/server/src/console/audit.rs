@@ -85,18 +85,5 @@ pub(crate) async fn csv(
         ..Default::default()
     };
     let (views, _) = entries(&state, &q, 100_000).await?;
-    Ok(crate::api::reports::csv_download(
-        "allot-audit.csv",
-        &["at", "actor", "address", "method", "path", "status"],
-        views.into_iter().map(|e| {
-            vec![
-                e.at,
-                e.actor,
-                e.address,
-                e.method,
-                e.path,
-                e.status.to_string(),
-            ]
-        }),
-    )?)
+    Ok(crate::api::audit::csv(views)?)
 }

@@ -220,6 +220,18 @@ fn kind_of(s: &str) -> Result<CollectionKind, PageError> {
     })
 }
 
+/// A rule form's step: a preview only reads (any account, and is not an audited change); the
+/// other steps change (admins).
+fn allowed(viewer: &Viewer, f: &Fields) -> Result<(), PageError> {
+    if f.get("step") == "preview" {
+        viewer.form_is_ours(f.get("csrf"))?;
+        crate::audit::not_a_change();
+        Ok(())
+    } else {
+        viewer.may_change(f.get("csrf"))
+    }
+}
+
 /// The new-collection form: `step=preview` shows who the rule chooses (nothing is saved),
 /// `step=create` makes the collection.
 pub(crate) async fn create(
@@ -228,13 +240,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> PageResult {
     let f = Fields::parse(&body);
-    // A preview only reads (any account); creating changes.
-    if f.get("step") == "preview" {
-        viewer.form_is_ours(f.get("csrf"))?;
-        crate::audit::not_a_change();
-    } else {
-        viewer.may_change(f.get("csrf"))?;
-    }
+    allowed(&viewer, &f)?;
     let kind = kind_of(f.get("kind"))?;
     let by_rule = f.get("membership") == "rule";
     let rule = if by_rule {
@@ -256,35 +262,14 @@ pub(crate) async fn create(
         let preview = preview_of(&state, kind, rule).await?;
         return list_page(&state, &viewer, None, Some(&f), Some(preview)).await;
     }
-    let name = f.get("name");
-    if name.is_empty() || name.chars().count() > 200 || name.contains(char::is_control) {
-        return Err(PageError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "a collection needs a name of at most 200 printable characters",
-        ));
-    }
-    let rule = match rule {
-        Some(r) => Some(checked_rule(&state, kind, r, None).await?),
-        None => None,
-    };
-    let row = state
-        .store
-        .insert_collection_with_rule(
-            name,
-            kind.as_str(),
-            f.get("description"),
-            rule.as_ref(),
-            allot_sync::now_ms(),
-        )
-        .await
-        .map_err(|e| match e {
-            allot_store::StoreError::Conflict(_) => PageError::new(
-                StatusCode::CONFLICT,
-                format!("a collection named {name:?} exists already"),
-            ),
-            e => e.into(),
-        })?;
-    state.executor.wake();
+    let row = crate::api::collections::add_collection(
+        &state,
+        f.get("name"),
+        kind,
+        f.get("description"),
+        rule,
+    )
+    .await?;
     Ok(back(
         &format!("/collections/{}", row.id),
         &format!("Created {:?} with {} members", row.name, row.members),
@@ -495,12 +480,7 @@ pub(crate) async fn rule(
     body: Bytes,
 ) -> PageResult {
     let f = Fields::parse(&body);
-    if f.get("step") == "preview" {
-        viewer.form_is_ours(f.get("csrf"))?;
-        crate::audit::not_a_change();
-    } else {
-        viewer.may_change(f.get("csrf"))?;
-    }
+    allowed(&viewer, &f)?;
     let c = find(&state, &id.to_string()).await?;
     let kind = kind_of(&c.kind)?;
     let form = RuleForm::from_fields(&f, &c.kind);
