@@ -63,6 +63,7 @@ fn the_console_in_a_real_browser() {
         "deployments",
         "alerts",
         "audit",
+        "access",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

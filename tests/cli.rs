@@ -57,11 +57,17 @@ async fn env() -> Env {
 
 /// Runs the binary off the async runtime's threads; returns (success, stdout, stderr).
 async fn allot(env: &Env, args: &[&str]) -> (bool, String, String) {
+    allot_with(env, args, &[]).await
+}
+
+/// The same with more environment variables (a password the CLI reads from its environment).
+async fn allot_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_allot"));
     cmd.args(args)
         .env("ALLOT_SERVER", &env.base)
         .env("ALLOT_API_KEY", KEY)
-        .env_remove("ALLOT_LOG");
+        .env_remove("ALLOT_LOG")
+        .envs(vars.iter().copied());
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
@@ -445,11 +451,50 @@ async fn tokens_and_apps_from_the_command_line() {
     assert!(ok && out.contains("shown only now"), "{out}{err}");
     let (ok, out, err) = allot(&e, &["keys", "list"]).await;
     assert!(
-        ok && out.contains("reporting") && out.contains("read_only"),
+        ok && out.contains("reporting") && out.contains("viewer") && out.contains("every token"),
         "{out}{err}"
     );
+    let (ok, out, err) = allot(
+        &e,
+        &["keys", "set", "2", "--role", "operator", "--token", "HQ"],
+    )
+    .await;
+    assert!(ok && out.contains("operator, HQ"), "{out}{err}");
+    let (ok, _, err) = allot(&e, &["keys", "set", "2", "--role", "owner"]).await;
+    assert!(!ok && err.contains("admin, operator or viewer"), "{err}");
     let (ok, _, err) = allot(&e, &["keys", "revoke", "2"]).await;
     assert!(!ok && err.contains("--yes"), "{err}");
+    // Console accounts: the password comes from the environment, never the command line.
+    let (ok, _, err) = allot(&e, &["accounts", "add", "ops", "--role", "operator"]).await;
+    assert!(!ok && err.contains("ALLOT_NEW_PASSWORD"), "{err}");
+    let (ok, out, err) = allot_with(
+        &e,
+        &[
+            "accounts",
+            "add",
+            "ops",
+            "--role",
+            "operator",
+            "--category",
+            "east",
+        ],
+        &[("ALLOT_NEW_PASSWORD", "a-long-password-1")],
+    )
+    .await;
+    assert!(ok && out.contains("operator, category east"), "{out}{err}");
+    let (ok, out, err) = allot(&e, &["accounts", "list"]).await;
+    assert!(
+        ok && out.contains("ops") && out.contains("active"),
+        "{out}{err}"
+    );
+    let id = out
+        .lines()
+        .find(|l| l.contains(" ops "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (ok, out, err) = allot(&e, &["accounts", "set", &id, "--disable", "--every-token"]).await;
+    assert!(ok && out.contains("every token, disabled"), "{out}{err}");
 
     let (ok, out, err) = allot(&e, &["tokens", "delete", "HQ", "--yes"]).await;
     assert!(ok && out.contains("Deleted HQ"), "{err}");

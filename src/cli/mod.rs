@@ -160,10 +160,17 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// API keys for automation: list, create, revoke.
+    /// API keys for automation: list, create, change role or scope, revoke.
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Console accounts: list, add, change role, scope, state or password.
+    Accounts {
+        #[command(subcommand)]
+        command: keys::AccountsCommand,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -220,6 +227,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command, server } => {
             keys::run(command, &client::Client::new(&server)?, server.output).await
+        }
+        Command::Accounts { command, server } => {
+            keys::accounts(command, &client::Client::new(&server)?, server.output).await
         }
         Command::Tokens { command, server } => {
             tokens::run(command, &client::Client::new(&server)?, server.output).await

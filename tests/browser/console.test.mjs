@@ -218,7 +218,7 @@ test("a read-only account sees everything and can change nothing", async () => {
   });
   assert.equal(made.status, 201);
   const page = await signIn("auditor", "read-only-password-123");
-  assert.match(await page.textContent("#who"), /read-only/);
+  assert.match(await page.textContent("#who"), /viewer/);
   assert.equal(await page.locator("#add-token").count(), 0, "no upload form");
   assert.equal(await page.locator('form[action$="/sync"]').count(), 0, "no Sync buttons");
   await page.goto(`${base}/apps?search=swift`);
@@ -417,4 +417,40 @@ test("an administrator's day: time zone, ages, pricing rows, collections, people
   assert.match(audit, /POST \/account/);
   await shot(page, "audit");
   await context.close();
+});
+
+test("an administrator gives a school its own operator, who sees and syncs only its token", async () => {
+  const admin = await signIn("admin", password);
+  await admin.goto(`${base}/access`);
+  await admin.fill("#add-account input[name=username]", "northwind-ops");
+  await admin.fill("#add-account input[name=password]", "operator-password-123");
+  await admin.selectOption("#add-account select[name=role]", "operator");
+  await admin.fill("#add-account input[name=scope_tokens]", "Northwind HQ");
+  await admin.click("#add-account button[type=submit]");
+  await admin.waitForSelector(".notice");
+  assert.match(await admin.textContent(".notice"), /Added the operator account northwind-ops/);
+  assert.match(await admin.textContent('tr[data-account="northwind-ops"]'), /Northwind HQ/);
+  await shot(admin, "access");
+  await admin.context().close();
+
+  const all = (await api("GET", "/api/v1/tokens")).body.tokens.map((t) => t.name);
+  assert.ok(all.length > 1, "the demo has several tokens");
+  const ops = await signIn("northwind-ops", "operator-password-123");
+  assert.match(await ops.textContent("#who"), /operator/);
+  assert.equal(await ops.locator("tr[data-token]").count(), 1);
+  assert.equal(await ops.locator('tr[data-token="Northwind HQ"]').count(), 1);
+  assert.equal(await ops.locator('form[action$="/sync"]').count(), 1, "it may sync its token");
+  assert.equal(await ops.locator("#add-token").count(), 0, "but not upload tokens");
+  assert.equal(await ops.locator('form[action$="/delete"]').count(), 0, "nor delete them");
+  assert.equal(await ops.locator('nav a[href="/access"]').count(), 0);
+  await ops.goto(`${base}/apps`);
+  const apps = await ops.textContent("#apps");
+  for (const other of all.filter((n) => n !== "Northwind HQ")) {
+    assert.ok(!apps.includes(other), `${other} is not its token`);
+  }
+  // Pages for administrators of every location are refused in words.
+  const res = await ops.goto(`${base}/access`);
+  assert.equal(res.status(), 403);
+  assert.match(await ops.textContent("main"), /operator account/);
+  await ops.context().close();
 });

@@ -1,6 +1,7 @@
 //! `allot serve`: opens the store, loads the secret key, makes the first admin key, starts the
 //! sync schedule, and serves the REST API and Apple's notification endpoint.
 
+mod access;
 pub mod alerts;
 pub mod api;
 mod audit;
@@ -13,6 +14,7 @@ mod input;
 mod mdm_webhook;
 mod metrics;
 mod notifications;
+pub mod roles;
 
 use std::time::Duration;
 
@@ -194,6 +196,7 @@ impl Server {
                 state.clone(),
                 audit::record_changes,
             ))
+            .layer(axum::middleware::from_fn(access::per_request))
             .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
             .route_layer(axum::middleware::from_fn(metrics::count_requests))
             .layer(axum::middleware::from_fn(error::json_error_bodies))
@@ -326,7 +329,13 @@ async fn ensure_admin_key(
     }
     let key = allot_secrets::random_token("allot_");
     store
-        .insert_api_key("admin", &allot_secrets::hash_api_key(&key), "admin", now)
+        .insert_api_key(
+            "admin",
+            &allot_secrets::hash_api_key(&key),
+            "admin",
+            None,
+            now,
+        )
         .await?;
     Ok(Some(key))
 }

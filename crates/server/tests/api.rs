@@ -337,6 +337,7 @@ async fn api_keys_and_roles() {
             "auditor",
             &allot_server::auth_hash("read-only-key-123456"),
             "read_only",
+            None,
             0,
         )
         .await
@@ -361,10 +362,13 @@ async fn api_keys_and_roles() {
         )
         .await;
     assert_eq!(status, 403);
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("read-only"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is a viewer"),
+        "{body}"
+    );
     // The OpenAPI document needs no key and lists the endpoints.
     let (status, doc) = app
         .call(reqwest::Method::GET, "/api/v1/openapi.json", None, None)

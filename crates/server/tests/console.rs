@@ -5,89 +5,7 @@
 mod support;
 
 use allot_store::testing::TestDb;
-use reqwest::redirect::Policy;
-use support::{App, CONSOLE_PASSWORD};
-
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(app: &App) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
-            base: app.base.clone(),
-            cookie: None,
-        }
-    }
-
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, format!("{}{path}", self.base));
-        match &self.cookie {
-            Some(c) => r.header("cookie", c),
-            None => r,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, Option<String>) {
-        let res = self.req(reqwest::Method::GET, path).send().await.unwrap();
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        (status, res.text().await.unwrap(), location)
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
-        let res = self
-            .req(reqwest::Method::POST, path)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        (status, res.text().await.unwrap(), location)
-    }
-
-    async fn sign_in(&mut self, user: &str, password: &str) -> u16 {
-        let res = self
-            .req(reqwest::Method::POST, "/login")
-            .form(&[
-                ("username", user),
-                ("password", password),
-                ("next", "/apps"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        if let Some(c) = res.headers().get("set-cookie") {
-            let c = c.to_str().unwrap();
-            assert!(
-                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
-                "{c}"
-            );
-            self.cookie = Some(c.split(';').next().unwrap().to_owned());
-        }
-        res.status().as_u16()
-    }
-
-    /// The CSRF token in a page's forms.
-    async fn csrf(&self) -> String {
-        let (_, html, _) = self.get("/tokens").await;
-        let at = html.find("name=\"csrf\" value=\"").expect("a form") + 19;
-        html[at..at + html[at..].find('"').unwrap()].to_owned()
-    }
-}
+use support::{App, Browser, CONSOLE_PASSWORD};
 
 #[tokio::test]
 async fn signing_in_and_every_page() {
@@ -653,7 +571,7 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         )
         .await;
     assert_eq!(status, 201, "{res}");
-    assert_eq!(res["role"], "read_only");
+    assert_eq!(res["role"], "viewer");
     let (status, _) = app
         .post(
             "/api/v1/console-accounts",
@@ -678,7 +596,7 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
     let mut ro = Browser::new(&app);
     assert_eq!(ro.sign_in("auditor", "read-only-password-1").await, 303);
     let (_, html, _) = ro.get("/tokens").await;
-    assert!(html.contains("read-only"));
+    assert!(html.contains("· viewer"));
     assert!(!html.contains("Add a token"), "no actions shown");
     let csrf = ro.csrf().await;
     for path in [
@@ -702,7 +620,10 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
     ] {
         let (status, html, _) = ro.post(path, &[("csrf", &csrf)]).await;
         assert_eq!(status, 403, "{path}");
-        assert!(html.contains("read-only account"), "{path}: {html}");
+        assert!(
+            html.contains("auditor is a viewer account"),
+            "{path}: {html}"
+        );
     }
     // A plan only reads: a read-only account may ask for one, as a read-only API key may.
     let (status, html, _) = ro
@@ -712,7 +633,7 @@ async fn a_read_only_account_changes_nothing_and_forms_need_their_token() {
         )
         .await;
     assert_eq!(status, 404, "no collection x: {html}");
-    assert!(!html.contains("read-only account"));
+    assert!(!html.contains("viewer account"));
     let (status, _, _) = ro
         .post(
             "/deployments/plan",

@@ -3,12 +3,44 @@
 
 macro_rules! impl_console_queries {
     ($store:ty) => {
+        const ACCOUNT_COLUMNS: &str =
+            "a.id, a.username, a.role, a.time_zone, a.scope, a.disabled_at, a.created_at, a.last_sign_in_at";
+
+        fn account_row<R: sqlx::Row>(r: &R) -> Result<$crate::types::AccountRow, sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok($crate::types::AccountRow {
+                id: r.try_get("id")?,
+                username: r.try_get("username")?,
+                role: r.try_get("role")?,
+                time_zone: r.try_get("time_zone")?,
+                scope: r.try_get("scope")?,
+                disabled_at: r.try_get("disabled_at")?,
+                created_at: r.try_get("created_at")?,
+                last_sign_in_at: r.try_get("last_sign_in_at")?,
+            })
+        }
+
+        /// An account and the one more column a query selected `AS extra` (a hash, a CSRF token).
+        fn account_with_extra<R: sqlx::Row>(r: &R) -> Result<($crate::types::AccountRow, String), sqlx::Error>
+        where
+            for<'a> &'a str: sqlx::ColumnIndex<R>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            Ok((account_row(r)?, r.try_get("extra")?))
+        }
+
         impl $store {
-            pub async fn insert_account(&self, username: &str, password_hash: &str, role: &str, now: i64) -> Result<i64, StoreError> {
-                sqlx::query_scalar("INSERT INTO console_accounts (username, password_hash, role, created_at) VALUES ($1,$2,$3,$4) RETURNING id")
+            pub async fn insert_account(&self, username: &str, password_hash: &str, role: &str, scope: Option<&str>, now: i64) -> Result<i64, StoreError> {
+                sqlx::query_scalar("INSERT INTO console_accounts (username, password_hash, role, scope, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id")
                     .bind(username)
                     .bind(password_hash)
                     .bind(role)
+                    .bind(scope)
                     .bind(now)
                     .fetch_one(&self.pool)
                     .await
@@ -21,12 +53,62 @@ macro_rules! impl_console_queries {
 
             /// An account and its password hash, by user name.
             pub async fn account_by_username(&self, username: &str) -> Result<Option<($crate::types::AccountRow, String)>, StoreError> {
-                let row: Option<(i64, String, String, Option<String>, String)> =
-                    sqlx::query_as("SELECT id, username, role, time_zone, password_hash FROM console_accounts WHERE username = $1")
-                        .bind(username)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(row.map(|(id, username, role, time_zone, hash)| ($crate::types::AccountRow { id, username, role, time_zone }, hash)))
+                let sql = format!("SELECT {ACCOUNT_COLUMNS}, a.password_hash AS extra FROM console_accounts a WHERE a.username = $1");
+                let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(account_with_extra).transpose()?)
+            }
+
+            /// Every console account, by name.
+            pub async fn accounts(&self) -> Result<Vec<$crate::types::AccountRow>, StoreError> {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM console_accounts a ORDER BY a.username");
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(account_row).collect::<Result<_, _>>()?)
+            }
+
+            pub async fn account(&self, id: i64) -> Result<Option<$crate::types::AccountRow>, StoreError> {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM console_accounts a WHERE a.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(account_row).transpose()?)
+            }
+
+            /// An account's role, scope and whether it is disabled (which ends its sessions, in the
+            /// same transaction); false when there is no such account.
+            pub async fn set_account_access(&self, id: i64, role: &str, scope: Option<&str>, disabled_at: Option<i64>) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE console_accounts SET role = $2, scope = $3, disabled_at = CASE WHEN $4 IS NULL THEN NULL ELSE COALESCE(disabled_at, $4) END WHERE id = $1",
+                )
+                .bind(id)
+                .bind(role)
+                .bind(scope)
+                .bind(disabled_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if disabled_at.is_some() {
+                    sqlx::query("DELETE FROM console_sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            /// A new password (an administrator's reset): the account's sessions end with the old one.
+            pub async fn set_account_password(&self, id: i64, password_hash: &str) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let n = sqlx::query("UPDATE console_accounts SET password_hash = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(password_hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query("DELETE FROM console_sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            pub async fn record_sign_in(&self, id: i64, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE console_accounts SET last_sign_in_at = $2 WHERE id = $1").bind(id).bind(now).execute(&self.pool).await?;
+                Ok(())
             }
 
             /// The time zone an account reads times in (`None`: the browser's).
@@ -48,15 +130,12 @@ macro_rules! impl_console_queries {
 
             /// The live session with this hash: its account and CSRF token.
             pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<($crate::types::AccountRow, String)>, StoreError> {
-                let row: Option<(i64, String, String, Option<String>, String)> = sqlx::query_as(
-                    "SELECT a.id, a.username, a.role, a.time_zone, s.csrf FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id \
-                     WHERE s.token_hash = $1 AND s.expires_at > $2",
-                )
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(|(id, username, role, time_zone, csrf)| ($crate::types::AccountRow { id, username, role, time_zone }, csrf)))
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS}, s.csrf AS extra FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.disabled_at IS NULL"
+                );
+                let row = sqlx::query(&sql).bind(token_hash).bind(now).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(account_with_extra).transpose()?)
             }
 
             /// Signs out (and clears expired sessions on the way).

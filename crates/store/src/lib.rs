@@ -26,6 +26,19 @@ pub use sqlite::SqliteStore;
 pub use sqlx;
 pub use types::*;
 
+/// `column IN (ids)` for a list of ids written into the SQL (numbers only, so nothing to
+/// escape); `None`: no condition; an empty list: nothing matches.
+pub fn ids_in(column: &str, ids: Option<&[i64]>) -> String {
+    match ids {
+        None => "TRUE".into(),
+        Some([]) => "FALSE".into(),
+        Some(ids) => format!(
+            "{column} IN ({})",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        ),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique value (token name, location, key) exists already.
@@ -192,7 +205,8 @@ delegate! {
     fn latest_sync_run(&self, token_id: i64) -> Option<SyncRun>;
     fn latest_sync_runs(&self) -> Vec<SyncRun>;
     fn interrupt_abandoned_runs(&self, now: i64) -> u64;
-    fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, now: i64) -> i64;
+    fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, scope: Option<&str>, now: i64) -> i64;
+    fn set_api_key_access(&self, id: i64, role: &str, scope: Option<&str>) -> bool;
     fn api_key_by_hash(&self, key_hash: &str) -> Option<ApiKeyRow>;
     fn insert_config_api_key(&self, key_hash: &str, now: i64) -> i64;
     fn api_keys(&self) -> Vec<ApiKeyRow>;
@@ -318,7 +332,12 @@ delegate! {
     fn finish_claims(&self, token_id: i64, items: &[(TargetRow, Option<AssignmentRow>)], generation: i64, now: i64) -> ();
     fn set_targets_event(&self, deployment_id: i64, member_ids: &[i64], status: &str, event_id: &str, now: i64) -> u64;
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
-    fn insert_account(&self, username: &str, password_hash: &str, role: &str, now: i64) -> i64;
+    fn insert_account(&self, username: &str, password_hash: &str, role: &str, scope: Option<&str>, now: i64) -> i64;
+    fn accounts(&self) -> Vec<AccountRow>;
+    fn account(&self, id: i64) -> Option<AccountRow>;
+    fn set_account_access(&self, id: i64, role: &str, scope: Option<&str>, disabled_at: Option<i64>) -> bool;
+    fn set_account_password(&self, id: i64, password_hash: &str) -> bool;
+    fn record_sign_in(&self, id: i64, now: i64) -> ();
     fn count_accounts(&self) -> i64;
     fn account_by_username(&self, username: &str) -> Option<(AccountRow, String)>;
     fn insert_session(&self, token_hash: &str, account_id: i64, csrf: &str, expires_at: i64) -> ();

@@ -212,7 +212,7 @@ macro_rules! impl_queries {
             })
         }
 
-        const API_KEY_COLUMNS: &str = "id, name, role, created_at, last_used_at, revoked_at, from_config";
+        const API_KEY_COLUMNS: &str = "id, name, role, scope, created_at, last_used_at, revoked_at, from_config";
 
         fn api_key_row<R: sqlx::Row>(r: &R) -> Result<ApiKeyRow, sqlx::Error>
         where
@@ -225,6 +225,7 @@ macro_rules! impl_queries {
                 id: r.try_get("id")?,
                 name: r.try_get("name")?,
                 role: r.try_get("role")?,
+                scope: r.try_get("scope")?,
                 created_at: r.try_get("created_at")?,
                 last_used_at: r.try_get("last_used_at")?,
                 revoked_at: r.try_get("revoked_at")?,
@@ -910,11 +911,12 @@ macro_rules! impl_queries {
 
             // ---- API keys ----
 
-            pub async fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, now: i64) -> Result<i64, StoreError> {
-                sqlx::query_scalar("INSERT INTO api_keys (name, key_hash, role, created_at) VALUES ($1,$2,$3,$4) RETURNING id")
+            pub async fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, scope: Option<&str>, now: i64) -> Result<i64, StoreError> {
+                sqlx::query_scalar("INSERT INTO api_keys (name, key_hash, role, scope, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id")
                     .bind(name)
                     .bind(key_hash)
                     .bind(role)
+                    .bind(scope)
                     .bind(now)
                     .fetch_one(&self.pool)
                     .await
@@ -967,6 +969,18 @@ macro_rules! impl_queries {
                 Ok(n == 1)
             }
 
+            /// A key's role and scope; false when there is no such key or it was revoked.
+            pub async fn set_api_key_access(&self, id: i64, role: &str, scope: Option<&str>) -> Result<bool, StoreError> {
+                let n = sqlx::query("UPDATE api_keys SET role = $2, scope = $3 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(role)
+                    .bind(scope)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
             /// Records a key's use, at most once a minute (not a write per request).
             pub async fn touch_api_key(&self, id: i64, now: i64) -> Result<(), StoreError> {
                 sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)")
@@ -986,12 +1000,12 @@ macro_rules! impl_queries {
 
             pub async fn app_licenses(&self, f: &AppFilter) -> Result<(Vec<AppLicense>, i64), StoreError> {
                 let search = f.search.as_deref().map($crate::like_contains);
-                let filter = "FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
-                     WHERE ($1 IS NULL OR a.token_id = $1) \
+                let filter = format!("FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
+                     WHERE ($1 IS NULL OR a.token_id = $1) AND {} \
                      AND ($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 ESCAPE '\\' OR a.adam_id LIKE $2 ESCAPE '\\') \
                      AND ($3 IS NULL OR a.product_type = $3) \
                      AND ($6 IS NULL OR a.platforms LIKE $6) AND ($7 IS NULL OR LOWER(t.categories) LIKE $7) \
-                     AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))";
+                     AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))", $crate::ids_in("a.token_id", f.tokens_in.as_deref()));
                 // Lists are stored as JSON text: match the quoted element.
                 let platform = f.platform.as_ref().map(|p| format!("%\"{}\"%", p.replace(['%', '_', '"'], "")));
                 let category = f.category.as_ref().map(|c| format!("%\"{}\"%", c.to_lowercase().replace(['%', '_', '"'], "")));

@@ -208,6 +208,8 @@ pub struct AppLicense {
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {
     pub token_id: Option<i64>,
+    /// Only these tokens (a scoped identity's); `None`: every token.
+    pub tokens_in: Option<Vec<i64>>,
     /// Matches the app's name, bundle id or adamId.
     pub search: Option<String>,
     /// `App` or `Book`.
@@ -227,8 +229,10 @@ pub struct AppFilter {
 pub struct ApiKeyRow {
     pub id: i64,
     pub name: String,
-    /// `admin` or `read_only`.
+    /// `admin`, `operator` or `viewer`.
     pub role: String,
+    /// The tokens it works with (JSON `{"tokens": [ids], "categories": [names]}`); `None`: all.
+    pub scope: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -241,10 +245,16 @@ pub struct ApiKeyRow {
 pub struct AccountRow {
     pub id: i64,
     pub username: String,
-    /// `admin` or `read_only`.
+    /// `admin`, `operator` or `viewer`.
     pub role: String,
     /// The IANA time zone the account reads times in; `None`: the browser's.
     pub time_zone: Option<String>,
+    /// The tokens it works with (JSON `{"tokens": [ids], "categories": [names]}`); `None`: all.
+    pub scope: Option<String>,
+    /// When it was disabled: it cannot sign in and its sessions ended.
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
 }
 
 /// One holder of an asset's license and the status of its latest deployment target, if any.

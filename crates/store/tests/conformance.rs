@@ -374,7 +374,7 @@ async fn settings_and_api_keys() {
             db.backend()
         );
         let id = s
-            .insert_api_key("admin", "hash1", "admin", 0)
+            .insert_api_key("admin", "hash1", "admin", None, 0)
             .await
             .unwrap();
         assert_eq!(s.api_key_by_hash("hash1").await.unwrap().unwrap().id, id);

@@ -45,9 +45,12 @@ async fn accounts_and_sessions() {
     for db in TestDb::both().await {
         let s = &db.store;
         assert_eq!(s.count_accounts().await.unwrap(), 0);
-        let id = s.insert_account("ada", "hash", "admin", 0).await.unwrap();
+        let id = s
+            .insert_account("ada", "hash", "admin", None, 0)
+            .await
+            .unwrap();
         assert!(matches!(
-            s.insert_account("ada", "other", "read_only", 0).await,
+            s.insert_account("ada", "other", "viewer", None, 0).await,
             Err(StoreError::Conflict(_))
         ));
         let (a, hash) = s.account_by_username("ada").await.unwrap().unwrap();

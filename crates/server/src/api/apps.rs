@@ -210,6 +210,7 @@ pub(crate) async fn app_filter(state: &AppState, q: &AppQuery) -> Result<AppFilt
     }
     Ok(AppFilter {
         token_id,
+        tokens_in: crate::access::token_ids(),
         search: non_empty(&q.search),
         product_type,
         platform,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::api::inventory::{find_person, DeviceView, UserView};
 use crate::api::{confirmed, Confirm};
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
@@ -83,7 +83,7 @@ pub struct NewCollectionRequest {
     responses((status = 201, body = CollectionView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     ApiJson(req): ApiJson<NewCollectionRequest>,
 ) -> Result<(StatusCode, Json<CollectionView>), ApiError> {
     let kind = CollectionKind::parse(&req.kind).ok_or_else(|| {
@@ -330,7 +330,7 @@ pub struct RuleApplied {
     responses((status = 200, body = RuleApplied), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn set_rule(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     ApiJson(req): ApiJson<SetRuleRequest>,
 ) -> Result<Json<RuleApplied>, ApiError> {
@@ -445,7 +445,7 @@ pub struct MembersChanged {
     responses((status = 200, body = MembersChanged), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn add_members(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     ApiJson(req): ApiJson<MembersRequest>,
 ) -> Result<Json<MembersChanged>, ApiError> {
@@ -461,7 +461,7 @@ pub async fn add_members(
     responses((status = 200, body = MembersChanged), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn remove_members(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     ApiJson(req): ApiJson<MembersRequest>,
 ) -> Result<Json<MembersChanged>, ApiError> {
@@ -477,7 +477,7 @@ pub async fn remove_members(
     responses((status = 204), (status = 202, description = "its deployments are ending (then=revoke|uninstall); it goes when they are gone"), (status = 400, body = ErrorBody), (status = 409, description = "deployments use it", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     Query(c): Query<Confirm>,
     Query(then): Query<crate::api::Then>,

@@ -150,9 +150,25 @@ pub(crate) async fn plan_request(
     for t in &body.tokens {
         tokens.push(crate::api::tokens::find(state, t).await?);
     }
+    let adam_id = body.adam_id.trim().to_owned();
+    if tokens.is_empty() && crate::access::is_scoped() {
+        // "Every usable token" for a scoped identity means every token of its scope.
+        let holding = state.store.asset_holdings(&adam_id, &pricing).await?;
+        let all = state.store.tokens().await?;
+        for (token_id, _) in holding {
+            if crate::access::sees(token_id) {
+                tokens.extend(all.iter().find(|t| t.id == token_id).cloned());
+            }
+        }
+        if tokens.is_empty() {
+            return Err(ApiError::invalid(format!(
+                "none of the tokens you work with holds adamId {adam_id} ({pricing})"
+            )));
+        }
+    }
     let collection = crate::api::collections::find(state, &body.collection).await?;
     Ok(PlanRequest {
-        adam_id: body.adam_id.trim().to_owned(),
+        adam_id,
         pricing,
         tokens,
         collection,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::deployments::PlanBody;
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
@@ -90,7 +90,7 @@ fn view(d: DeploymentRow, counts: Vec<(String, i64)>) -> DeploymentView {
     responses((status = 201, body = DeploymentView), (status = 409, description = "an identical deployment exists, or one in force contradicts it (send supersede: true)", body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    a: Admin,
+    a: Writer,
     ApiJson(body): ApiJson<PlanBody>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
     let d = create_deployment(&state, &body, &format!("API key {}", a.0.key_name)).await?;
@@ -254,6 +254,30 @@ fn refuse_conflicts(
     Ok(())
 }
 
+/// The ids of the deployments the caller sees (its scope's; every one unscoped).
+pub(crate) async fn visible_ids(
+    state: &AppState,
+) -> Result<std::collections::HashSet<i64>, ApiError> {
+    Ok(state
+        .store
+        .deployments()
+        .await?
+        .into_iter()
+        .filter(|d| crate::access::sees_all(&d.token_ids))
+        .map(|d| d.id)
+        .collect())
+}
+
+/// A deployment by id; one drawing from tokens outside the caller's scope is not found.
+pub(crate) async fn find_deployment(state: &AppState, id: i64) -> Result<DeploymentRow, ApiError> {
+    state
+        .store
+        .deployment(id)
+        .await?
+        .filter(|d| crate::access::sees_all(&d.token_ids))
+        .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct DeploymentList {
     pub deployments: Vec<DeploymentView>,
@@ -265,7 +289,11 @@ pub async fn list(
     _c: Caller,
 ) -> Result<Json<DeploymentList>, ApiError> {
     let mut out = Vec::new();
-    for d in state.store.deployments().await? {
+    let deployments = state.store.deployments().await?;
+    for d in deployments
+        .into_iter()
+        .filter(|d| crate::access::sees_all(&d.token_ids))
+    {
         let counts = state.store.target_counts(d.id).await?;
         out.push(view(d, counts));
     }
@@ -332,11 +360,7 @@ pub async fn show(
             )));
         }
     }
-    let d = state
-        .store
-        .deployment(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))?;
+    let d = find_deployment(&state, id).await?;
     let limit = f.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
@@ -381,7 +405,7 @@ pub async fn show(
     responses((status = 204, description = "deleted"), (status = 202, description = "ending: giving back what it holds", body = DeploymentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(id): Path<i64>,
     Query(c): Query<crate::api::Confirm>,
     Query(then): Query<crate::api::ThenDeployment>,
@@ -405,9 +429,7 @@ pub(crate) async fn end_deployment(
     id: i64,
     then: allot_domain::OnLeave,
 ) -> Result<Option<DeploymentRow>, ApiError> {
-    let Some(d) = state.store.deployment(id).await? else {
-        return Err(ApiError::not_found(format!("no deployment {id}")));
-    };
+    let d = find_deployment(state, id).await?;
     if then == allot_domain::OnLeave::Keep {
         if !state.store.delete_deployment(id).await? {
             return Err(ApiError::conflict(
@@ -450,7 +472,7 @@ pub struct Retried {
     responses((status = 200, body = Retried), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(id): Path<i64>,
 ) -> Result<Json<Retried>, ApiError> {
     Ok(Json(Retried {
@@ -459,9 +481,7 @@ pub async fn retry(
 }
 
 pub(crate) async fn retry_failed(state: &AppState, id: i64) -> Result<u64, ApiError> {
-    let Some(d) = state.store.deployment(id).await? else {
-        return Err(ApiError::not_found(format!("no deployment {id}")));
-    };
+    let d = find_deployment(state, id).await?;
     if d.ending.is_some() {
         return Err(ApiError::conflict(format!(
             "deployment {id} is ending: it only gives back what it holds"
@@ -487,15 +507,11 @@ pub struct InstallRequest {
     responses((status = 202, body = TargetView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn request(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<InstallRequest>,
 ) -> Result<(StatusCode, Json<TargetView>), ApiError> {
-    let d = state
-        .store
-        .deployment(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))?;
+    let d = find_deployment(&state, id).await?;
     if d.action != Action::Available.as_str() {
         return Err(ApiError::conflict(format!(
             "deployment {id} is {}, not available: its targets need not ask",

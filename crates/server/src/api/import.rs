@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::Json;
 
 use super::inventory::{check_person, check_platform, check_serial, ImportReport};
-use crate::auth::Admin;
+use crate::auth::Writer;
 use crate::error::{ApiError, ErrorBody};
 use crate::input::check_text;
 use crate::AppState;
@@ -161,7 +161,7 @@ fn apply_device(earlier: &mut NewDevice, later: NewDevice) {
     responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn import_users(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
     let mut file = CsvFile::open(
@@ -220,7 +220,7 @@ pub async fn import_users(
     responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn import_devices(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
     let mut file = CsvFile::open(

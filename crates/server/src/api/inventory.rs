@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
@@ -165,7 +165,7 @@ async fn add_person(state: &AppState, mut p: NewPerson) -> Result<(PersonRow, bo
     responses((status = 201, body = UserView), (status = 200, description = "updated", body = UserView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn add_user(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     ApiJson(req): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let mut p = check_person(&req.name, req.email.as_deref()).map_err(ApiError::invalid)?;
@@ -255,7 +255,7 @@ pub(crate) async fn find_person(state: &AppState, key: &str) -> Result<PersonRow
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn remove_user(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     Query(c): Query<crate::api::Confirm>,
 ) -> Result<StatusCode, ApiError> {
@@ -382,7 +382,7 @@ pub struct NewDeviceRequest {
     responses((status = 201, body = DeviceView), (status = 200, description = "updated", body = DeviceView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn add_device(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     ApiJson(req): ApiJson<NewDeviceRequest>,
 ) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
     let serial = check_serial(&req.serial_number).map_err(ApiError::invalid)?;

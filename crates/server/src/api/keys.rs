@@ -1,6 +1,7 @@
-//! `/api/v1/api-keys`: keys for automation, each with a name and a role, listed with their last
-//! use, revoked when no longer wanted (kept, revoked, for the record). A key is shown once, when
-//! it is made; only its hash is stored.
+//! `/api/v1/api-keys`: keys for automation, each with a name, a role and an optional scope of
+//! tokens, listed with their last use, revoked when no longer wanted (kept, revoked, for the
+//! record). A key is shown once, when it is made; only its hash is stored. Managing keys is for
+//! administrators of every location.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,9 +9,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::ScopeView;
 use crate::api::{confirmed, Confirm};
-use crate::auth::Admin;
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::roles::Role;
 use crate::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -18,8 +21,10 @@ use crate::AppState;
 pub struct ApiKeyView {
     pub id: i64,
     pub name: String,
-    /// `admin` or `read_only`.
+    /// `admin`, `operator` or `viewer`.
     pub role: String,
+    /// The tokens it works with; absent: every token.
+    pub scope: Option<ScopeView>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339, to the minute; none if never used.
@@ -40,8 +45,19 @@ pub struct ApiKeyList {
 pub struct NewApiKey {
     /// What the key is for (`jamf-sync`, `reporting`): 1–100 printable characters.
     pub name: String,
-    /// `admin` or `read_only` (default).
+    /// `admin`, `operator` or `viewer` (default; `read_only` is read as `viewer`).
     pub role: Option<String>,
+    /// The tokens the key works with; none: every token.
+    pub scope: Option<ScopeView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeyChange {
+    /// A new role.
+    pub role: Option<String>,
+    /// A new scope; `{}`: every token.
+    pub scope: Option<ScopeView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,11 +70,15 @@ pub struct NewApiKeyView {
 
 use crate::api::rfc3339 as time;
 
-fn view(k: allot_store::ApiKeyRow) -> ApiKeyView {
+pub(crate) fn view(
+    names: &std::collections::HashMap<i64, String>,
+    k: allot_store::ApiKeyRow,
+) -> ApiKeyView {
     ApiKeyView {
         id: k.id,
+        scope: crate::access::view_named(names, k.scope.as_deref()),
         name: k.name,
-        role: k.role,
+        role: Role::stored(&k.role).as_str().into(),
         created_at: time(k.created_at),
         last_used_at: k.last_used_at.map(time),
         revoked_at: k.revoked_at.map(time),
@@ -69,10 +89,11 @@ fn view(k: allot_store::ApiKeyRow) -> ApiKeyView {
 /// Every API key, revoked ones too, newest first.
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "console",
     responses((status = 200, body = ApiKeyList), (status = 403, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn list(State(state): State<AppState>, _a: Admin) -> Result<Json<ApiKeyList>, ApiError> {
+pub async fn list(State(state): State<AppState>, _c: Caller) -> Result<Json<ApiKeyList>, ApiError> {
+    let names = crate::console::token_names(&state).await?;
     let keys = state.store.api_keys().await?;
     Ok(Json(ApiKeyList {
-        keys: keys.into_iter().map(view).collect(),
+        keys: keys.into_iter().map(|k| view(&names, k)).collect(),
     }))
 }
 
@@ -81,42 +102,99 @@ pub async fn list(State(state): State<AppState>, _a: Admin) -> Result<Json<ApiKe
     responses((status = 201, body = NewApiKeyView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     ApiJson(req): ApiJson<NewApiKey>,
 ) -> Result<(StatusCode, Json<NewApiKeyView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(create_key(&state, req).await?)))
+}
+
+/// Makes a key (shared by the API and the console's Access page).
+pub(crate) async fn create_key(
+    state: &AppState,
+    req: NewApiKey,
+) -> Result<NewApiKeyView, ApiError> {
     let name = crate::input::check_text("name", &req.name, 100).map_err(ApiError::invalid)?;
     if name.is_empty() {
         return Err(ApiError::invalid(
             "a key needs a name that says what it is for",
         ));
     }
-    let role = match req.role.as_deref().unwrap_or("read_only") {
-        "admin" => "admin",
-        "read_only" | "read-only" => "read_only",
-        other => {
-            return Err(ApiError::invalid(format!(
-                "role {other:?} must be admin or read_only"
-            )))
-        }
-    };
+    let role = Role::from_request(req.role.as_deref()).map_err(ApiError::invalid)?;
+    let scope = crate::access::to_stored(state, req.scope.as_ref()).await?;
     let secret = allot_secrets::random_token("allot_");
     let now = allot_sync::now_ms();
     state
         .store
-        .insert_api_key(&name, &allot_secrets::hash_api_key(&secret), role, now)
+        .insert_api_key(
+            &name,
+            &allot_secrets::hash_api_key(&secret),
+            role.as_str(),
+            scope.as_deref(),
+            now,
+        )
         .await?;
     let row = state
         .store
         .api_key_by_hash(&allot_secrets::hash_api_key(&secret))
         .await?
         .ok_or_else(|| ApiError::internal("a new key was not found"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewApiKeyView {
-            key: view(row),
-            secret,
-        }),
-    ))
+    Ok(NewApiKeyView {
+        key: view(&crate::console::token_names(state).await?, row),
+        secret,
+    })
+}
+
+/// Changes a key's role or scope (only what the body names).
+#[utoipa::path(put, path = "/api/v1/api-keys/{id}", tag = "console", request_body = ApiKeyChange, params(("id" = i64, Path)),
+    responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn change(
+    State(state): State<AppState>,
+    Writer(c): Writer,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<ApiKeyChange>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    Ok(Json(change_key(&state, Some(c.key_id), id, req).await?))
+}
+
+/// Changes a key's role or scope (shared by the API and the console's Access page); a key
+/// cannot lower or scope itself.
+pub(crate) async fn change_key(
+    state: &AppState,
+    by_key: Option<i64>,
+    id: i64,
+    req: ApiKeyChange,
+) -> Result<ApiKeyView, ApiError> {
+    let keys = state.store.api_keys().await?;
+    let k = keys
+        .into_iter()
+        .find(|k| k.id == id && k.revoked_at.is_none())
+        .ok_or_else(|| ApiError::not_found(format!("no API key {id} that is not revoked")))?;
+    let role = match req.role.as_deref() {
+        Some(r) => Role::from_request(Some(r)).map_err(ApiError::invalid)?,
+        None => Role::stored(&k.role),
+    };
+    let scope = match &req.scope {
+        Some(s) => crate::access::to_stored(state, Some(s)).await?,
+        None => k.scope.clone(),
+    };
+    if by_key == Some(id) && (role != Role::Admin || scope.is_some()) {
+        return Err(ApiError::invalid(
+            "a key cannot lower or scope itself: use another administrator's key",
+        ));
+    }
+    state
+        .store
+        .set_api_key_access(id, role.as_str(), scope.as_deref())
+        .await?;
+    let names = crate::console::token_names(state).await?;
+    let row = state
+        .store
+        .api_keys()
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
+    Ok(view(&names, row))
 }
 
 /// Revokes a key: it is refused from now on.
@@ -124,7 +202,7 @@ pub async fn create(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(id): Path<i64>,
     Query(c): Query<Confirm>,
 ) -> Result<StatusCode, ApiError> {

@@ -93,7 +93,7 @@ pub async fn diff(
     if q.refresh == Some(true) {
         let tokens = match &token {
             Some(t) => vec![t.clone()],
-            None => state.store.tokens().await?,
+            None => crate::access::filter(state.store.tokens().await?, |t| t.id),
         };
         for t in tokens {
             match state.engine.sync(t.id, SyncKind::Full, "ledger").await {
@@ -108,8 +108,32 @@ pub async fn diff(
             }
         }
     }
-    let rows = state.store.ledger_diff(token.map(|t| t.id), LIMIT).await?;
+    let rows = ledger_rows(&state, token.map(|t| t.id), LIMIT).await?;
     Ok(Json(rows.into_iter().map(view).collect()))
+}
+
+/// The ledger's rows of one token, or of every token the caller sees (a scoped caller's tokens
+/// one by one, so the limit is not spent on rows it may not see).
+pub(crate) async fn ledger_rows(
+    state: &AppState,
+    token_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LedgerRow>, ApiError> {
+    match (token_id, crate::access::token_ids()) {
+        (Some(id), _) => Ok(state.store.ledger_diff(Some(id), limit).await?),
+        (None, None) => Ok(state.store.ledger_diff(None, limit).await?),
+        (None, Some(ids)) => {
+            let mut rows = Vec::new();
+            for id in ids {
+                let left = limit - rows.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                rows.extend(state.store.ledger_diff(Some(id), left).await?);
+            }
+            Ok(rows)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -157,7 +181,7 @@ const CLEAN_LIMIT: i64 = 10_000;
     responses((status = 200, body = CleanResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn clean(
     State(state): State<AppState>,
-    a: crate::auth::Admin,
+    a: crate::auth::Writer,
     Query(c): Query<crate::api::Confirm>,
     crate::error::ApiJson(body): crate::error::ApiJson<CleanBody>,
 ) -> Result<Json<CleanResult>, ApiError> {
@@ -178,9 +202,7 @@ pub async fn clean(
         Some(key) => Some(crate::api::tokens::find(&state, key).await?),
         None => None,
     };
-    let rows: Vec<LedgerRow> = state
-        .store
-        .ledger_diff(token.map(|t| t.id), CLEAN_LIMIT)
+    let rows: Vec<LedgerRow> = ledger_rows(&state, token.map(|t| t.id), CLEAN_LIMIT)
         .await?
         .into_iter()
         .filter(|r| kinds.contains(&r.kind.as_str()))
@@ -255,10 +277,7 @@ pub async fn actions(
     _c: Caller,
 ) -> Result<Json<Vec<LedgerActionView>>, ApiError> {
     Ok(Json(
-        state
-            .store
-            .ledger_actions(1000)
-            .await?
+        crate::access::filter(state.store.ledger_actions(1000).await?, |a| a.token_id)
             .into_iter()
             .map(|a| LedgerActionView {
                 at: crate::api::rfc3339(a.at),

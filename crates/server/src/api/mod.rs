@@ -39,7 +39,7 @@ use crate::AppState;
         deployments_exec::request, deployments_exec::retry, program::show_user, program::resend_invitation, program::resend_all, reports::licenses, reports::unused, reports::expiry, reports::subscriptions,
         subscriptions::list, subscriptions::enable, subscriptions::seats, subscriptions::assign, subscriptions::remove,
         subscriptions::create_intent, subscriptions::intents, subscriptions::delete_intent,
-        accounts::add, keys::list, keys::create, keys::revoke, ledger::diff, ledger::clean, ledger::actions, mdm::status
+        accounts::add, accounts::list, accounts::change, keys::list, keys::create, keys::change, keys::revoke, ledger::diff, ledger::clean, ledger::actions, mdm::status
     ),
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
@@ -54,7 +54,7 @@ use crate::AppState;
         webhooks::WebhookView, webhooks::WebhookList, webhooks::NewWebhookRequest, webhooks::DeliveryView, webhooks::DeliveryList, webhooks::TestSent, webhooks::AlertView, webhooks::AlertList, audit::AuditView, audit::AuditList, deployments::PlanBody,
         deployments_exec::DeploymentView, deployments_exec::DeploymentList, deployments_exec::DeploymentDetail, deployments_exec::TargetView, deployments_exec::InstallRequest,
         program::UserDetail, program::ProgramStatus, program::Resent, deployments_exec::Retried, reports::LicenseRow,
-        accounts::NewAccount, accounts::AccountView, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
+        accounts::NewAccount, accounts::AccountView, accounts::AccountList, accounts::AccountChange, crate::access::ScopeView, keys::ApiKeyChange, keys::ApiKeyView, ledger::LedgerRowView, keys::ApiKeyList, keys::NewApiKey, keys::NewApiKeyView, reports::UnusedRow, reports::ExpiryRow,
         reports::SubscriptionForecastRow, subscriptions::SubscriptionView, subscriptions::SubscriptionList, subscriptions::SeatCountsView,
         subscriptions::ForecastView, subscriptions::EnableResult, subscriptions::SeatView, subscriptions::SeatList,
         subscriptions::AssignSeats, subscriptions::RemoveSeats, subscriptions::SeatRequestAccepted,
@@ -108,13 +108,13 @@ impl Modify for CommonErrors {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_path_id = path.contains('{');
             let operations = [
-                (false, item.get.as_mut()),
-                (true, item.post.as_mut()),
-                (true, item.put.as_mut()),
-                (true, item.delete.as_mut()),
-                (true, item.patch.as_mut()),
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
             ];
-            for (writes, op) in operations {
+            for op in operations {
                 let Some(op) = op else { continue };
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let body = op.request_body.is_some();
@@ -130,9 +130,10 @@ impl Modify for CommonErrors {
                 );
                 if secured {
                     add("401", "no API key, an unknown one or a revoked one");
-                    if writes {
-                        add("403", "the API key is read-only");
-                    }
+                    add(
+                        "403",
+                        "the API key's role does not allow this (a viewer changes nothing; tokens, accounts, keys, alert endpoints and the audit log are for admins)",
+                    );
                 }
                 add(
                     "404",
@@ -198,9 +199,10 @@ api_routes! {
     "/api/v1/reports/unused-licenses" => [get reports::unused];
     "/api/v1/reports/token-expiry" => [get reports::expiry];
     "/api/v1/reports/subscriptions" => [get reports::subscriptions];
-    "/api/v1/console-accounts" => [post accounts::add];
+    "/api/v1/console-accounts" => [get accounts::list, post accounts::add];
+    "/api/v1/console-accounts/{id}" => [put accounts::change];
     "/api/v1/api-keys" => [get keys::list, post keys::create];
-    "/api/v1/api-keys/{id}" => [delete keys::revoke];
+    "/api/v1/api-keys/{id}" => [put keys::change, delete keys::revoke];
     "/api/v1/users" => [get inventory::list_users, post inventory::add_user];
     "/api/v1/users/import" => [post import::import_users] limit IMPORT_LIMIT;
     "/api/v1/users/{user}" => [get program::show_user, delete inventory::remove_user];

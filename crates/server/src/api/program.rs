@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::inventory::{find_person, UserView};
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
@@ -53,7 +53,11 @@ pub async fn show_user(
 ) -> Result<Json<UserDetail>, ApiError> {
     let p = find_person(&state, &key).await?;
     let mut program = Vec::new();
-    for (token_id, u) in state.store.apple_user_records(&p.client_user_id).await? {
+    let records = crate::access::filter(
+        state.store.apple_user_records(&p.client_user_id).await?,
+        |(token_id, _)| *token_id,
+    );
+    for (token_id, u) in records {
         let Some(token) = state.store.token(token_id).await? else {
             continue;
         };
@@ -80,7 +84,7 @@ pub async fn show_user(
     responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn resend_invitation(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let p = find_person(&state, &key).await?;
@@ -109,7 +113,7 @@ pub struct Resent {
     responses((status = 200, body = Resent)), security(("api_key" = [])))]
 pub async fn resend_all(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
 ) -> Result<Json<Resent>, ApiError> {
     let resent = state
         .store

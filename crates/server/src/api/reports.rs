@@ -59,6 +59,24 @@ pub async fn licenses(
     .await
 }
 
+/// Licenses unused since `before`, of the deployments the caller sees (the API's and the
+/// console's).
+pub(crate) async fn visible_unused(
+    state: &AppState,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<allot_store::UnusedLicense>, ApiError> {
+    let unused = state.store.unused_licenses(before, limit).await?;
+    if !crate::access::is_scoped() {
+        return Ok(unused);
+    }
+    let visible = crate::api::deployments_exec::visible_ids(state).await?;
+    Ok(unused
+        .into_iter()
+        .filter(|u| visible.contains(&u.deployment_id))
+        .collect())
+}
+
 /// The licenses report as a CSV download or JSON (the API's and the console's).
 pub(crate) async fn licenses_export(
     state: &AppState,
@@ -73,6 +91,7 @@ pub(crate) async fn licenses_export(
         .store
         .app_licenses(&AppFilter {
             token_id,
+            tokens_in: crate::access::token_ids(),
             limit: i64::MAX / 2,
             ..Default::default()
         })
@@ -227,7 +246,7 @@ pub async fn unused(
     }
     let before = allot_sync::now_ms() - days * 86_400_000;
     let mut rows = Vec::new();
-    for u in state.store.unused_licenses(before, 100_000).await? {
+    for u in visible_unused(&state, before, 100_000).await? {
         rows.push(UnusedRow {
             name: state
                 .store
@@ -305,7 +324,7 @@ pub async fn expiry(
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let format = format_of(&q.format)?;
     let now = allot_sync::now_ms();
-    let mut tokens = state.store.tokens().await?;
+    let mut tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
     tokens.sort_by_key(|t| t.expires_at);
     let rows: Vec<ExpiryRow> = tokens
         .into_iter()

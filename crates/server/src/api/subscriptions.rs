@@ -9,7 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
@@ -87,7 +87,9 @@ pub(crate) async fn views(
 ) -> Result<Vec<SubscriptionView>, ApiError> {
     let tokens = state.store.tokens().await?;
     let mut out = Vec::new();
-    for s in state.store.subscriptions(token_id).await? {
+    let subscriptions =
+        crate::access::filter(state.store.subscriptions(token_id).await?, |s| s.token_id);
+    for s in subscriptions {
         let seats = state
             .store
             .subscription_seats(s.token_id, s.adam_id)
@@ -160,7 +162,7 @@ pub struct EnableResult {
     responses((status = 200, body = EnableResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn enable(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
 ) -> Result<Json<EnableResult>, ApiError> {
     let t = crate::api::tokens::find(&state, &key).await?;
@@ -282,7 +284,7 @@ fn check_users(ids: &[String]) -> Result<Vec<String>, ApiError> {
     responses((status = 202, body = SeatRequestAccepted), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn assign(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(adam_id): Path<i64>,
     ApiJson(req): ApiJson<AssignSeats>,
 ) -> Result<(StatusCode, Json<SeatRequestAccepted>), ApiError> {
@@ -297,7 +299,7 @@ pub async fn assign(
     responses((status = 202, body = SeatRequestAccepted), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn remove(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(adam_id): Path<i64>,
     ApiJson(req): ApiJson<RemoveSeats>,
 ) -> Result<(StatusCode, Json<SeatRequestAccepted>), ApiError> {
@@ -418,7 +420,7 @@ pub(crate) async fn intent_view(
     responses((status = 201, body = IntentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create_intent(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(adam_id): Path<i64>,
     ApiJson(req): ApiJson<NewIntent>,
 ) -> Result<(StatusCode, Json<IntentView>), ApiError> {
@@ -510,7 +512,7 @@ pub struct EndIntent {
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_intent(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(id): Path<i64>,
     q: Result<Query<EndIntent>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::{confirmed, Confirm};
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
@@ -153,16 +153,17 @@ pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> T
 }
 
 /// A token by id, or by name when the path is not a number.
+/// A token outside the caller's scope is not found, as if it did not exist.
 pub(crate) async fn find(state: &AppState, key: &str) -> Result<TokenRow, ApiError> {
+    let mut found = None;
     if let Ok(id) = key.parse::<i64>() {
-        if let Some(t) = state.store.token(id).await? {
-            return Ok(t);
-        }
+        found = state.store.token(id).await?;
     }
-    state
-        .store
-        .token_by_name(key)
-        .await?
+    if found.is_none() {
+        found = state.store.token_by_name(key).await?;
+    }
+    found
+        .filter(|t| crate::access::sees(t.id))
         .ok_or_else(|| ApiError::not_found(format!("no token with id or name {key:?}")))
 }
 
@@ -181,7 +182,7 @@ pub async fn list(State(state): State<AppState>, _c: Caller) -> Result<Json<Toke
         .into_iter()
         .map(|r| (r.token_id, r))
         .collect();
-    let tokens = state.store.tokens().await?;
+    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
     Ok(Json(TokenList {
         tokens: tokens
             .into_iter()
@@ -218,7 +219,7 @@ pub struct AddTokenRequest {
     security(("api_key" = [])))]
 pub async fn add(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     ApiJson(req): ApiJson<AddTokenRequest>,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
     let program = Program::parse(&req.program_type).ok_or_else(|| {
@@ -284,7 +285,7 @@ pub struct RenewRequest {
     responses((status = 200, body = TokenView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     ApiJson(req): ApiJson<RenewRequest>,
 ) -> Result<Json<TokenView>, ApiError> {
@@ -317,7 +318,7 @@ pub struct SyncStarted {
     responses((status = 202, body = SyncStarted), (status = 409, description = "a sync is running", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn sync(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
@@ -374,7 +375,7 @@ pub async fn sync_status(
     responses((status = 200, body = TokenView), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn take_over(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     Query(c): Query<Confirm>,
 ) -> Result<Json<TokenView>, ApiError> {
@@ -394,7 +395,7 @@ pub async fn take_over(
     responses((status = 204), (status = 202, description = "the deployments using it are ending (then=revoke|uninstall); it goes when they are gone"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "a sync of the token is running, or deployments use it", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(key): Path<String>,
     Query(c): Query<Confirm>,
     Query(then): Query<crate::api::Then>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::alerts::EVENTS;
-use crate::auth::{Admin, Caller};
+use crate::auth::{Caller, Writer};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
@@ -115,7 +115,7 @@ pub(crate) fn checked_endpoint(url: &str, events: &[String]) -> Result<(String, 
     responses((status = 201, body = WebhookView), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Writer(caller): Writer,
     ApiJson(req): ApiJson<NewWebhookRequest>,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     let view = add_webhook(
@@ -209,7 +209,7 @@ pub async fn show(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    _a: Admin,
+    _a: Writer,
     Path(id): Path<i64>,
     Query(c): Query<crate::api::Confirm>,
 ) -> Result<StatusCode, ApiError> {
@@ -295,7 +295,7 @@ pub struct TestSent {
     responses((status = 202, body = TestSent), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn test(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Writer(caller): Writer,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<TestSent>), ApiError> {
     Ok((
@@ -364,15 +364,37 @@ pub async fn alerts(
     _c: Caller,
     Query(q): Query<AlertQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
+    let rows = state.store.alerts(q.open.unwrap_or(false), 500).await?;
     Ok(Json(AlertList {
-        alerts: state
-            .store
-            .alerts(q.open.unwrap_or(false), 500)
+        alerts: visible_alerts(&state, rows)
             .await?
             .into_iter()
             .map(Into::into)
             .collect(),
     }))
+}
+
+/// The alerts the caller may see: a scoped caller sees those about its tokens and deployments
+/// and those about no location (the MDM connector, the ledger as a whole).
+pub(crate) async fn visible_alerts(
+    state: &AppState,
+    rows: Vec<allot_store::AlertRow>,
+) -> Result<Vec<allot_store::AlertRow>, ApiError> {
+    if !crate::access::is_scoped() {
+        return Ok(rows);
+    }
+    let deployments = crate::api::deployments_exec::visible_ids(state).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|a| {
+            let data: serde_json::Value = serde_json::from_str(&a.data).unwrap_or_default();
+            match (data["tokenId"].as_i64(), data["deploymentId"].as_i64()) {
+                (Some(t), _) => crate::access::sees(t),
+                (None, Some(d)) => deployments.contains(&d),
+                (None, None) => true,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

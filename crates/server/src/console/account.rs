@@ -38,10 +38,20 @@ struct AccountPage {
     zones: Vec<&'static str>,
     /// An example time in the current zone.
     example: String,
+    /// What the account's role may do, and the tokens it works with.
+    role_words: &'static str,
+    scope_words: String,
 }
 
-pub(crate) async fn page(viewer: Viewer, Query(n): Query<Notice>) -> PageResult {
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let scope = crate::access::view(&state, viewer.scope.as_deref()).await?;
     Ok(render(&AccountPage {
+        role_words: viewer.role.describe(),
+        scope_words: crate::access::words(scope.as_ref()),
         chosen: viewer.time_zone.clone().unwrap_or_default(),
         current: format::time_zone_name(),
         zones: chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect(),

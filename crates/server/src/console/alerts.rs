@@ -49,9 +49,8 @@ async fn alerts_page(
     new_secret: Option<(i64, String)>,
 ) -> PageResult {
     let now = allot_sync::now_ms();
-    let alerts = state
-        .store
-        .alerts(false, 100)
+    let all = state.store.alerts(false, 100).await?;
+    let alerts = crate::api::webhooks::visible_alerts(state, all)
         .await?
         .into_iter()
         .map(|a| AlertLine {

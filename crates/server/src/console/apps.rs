@@ -133,7 +133,7 @@ pub(crate) async fn page(
     };
     let filter = app_filter(&state, &api_query).await?;
     let (rows, total) = state.store.app_licenses(&filter).await?;
-    let tokens = state.store.tokens().await?;
+    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
     let mut categories: Vec<String> = tokens
         .iter()
         .flat_map(|t| t.categories.iter().cloned())
@@ -317,8 +317,16 @@ pub(crate) async fn app_page(
             format!("token {token_id} holds no app or book {adam} ({pricing})"),
         )
     };
-    let token = state.store.token(token_id).await?.ok_or_else(not_found)?;
-    let holdings = state.store.asset_holdings(&adam, &pricing).await?;
+    let token = state
+        .store
+        .token(token_id)
+        .await?
+        .filter(|t| crate::access::sees(t.id))
+        .ok_or_else(not_found)?;
+    let holdings = crate::access::filter(
+        state.store.asset_holdings(&adam, &pricing).await?,
+        |(id, _)| *id,
+    );
     let asset = holdings
         .iter()
         .find(|(id, _)| *id == token_id)

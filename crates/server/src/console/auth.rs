@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::throttle::Attempt;
 use super::{render, Chrome, PageError, PageResult};
+use crate::roles::Role;
 use crate::AppState;
 
 const COOKIE: &str = "allot_session";
@@ -24,28 +25,33 @@ const SESSION_MS: i64 = 12 * 3600 * 1000;
 pub(crate) struct Viewer {
     pub account_id: i64,
     pub username: String,
-    pub admin: bool,
+    pub role: Role,
     pub csrf: String,
     /// The time zone the account chose (`None`: the browser's).
     pub time_zone: Option<String>,
+    /// The account's stored scope (`access`); `None`: every token.
+    pub scope: Option<String>,
 }
 
 impl Viewer {
     pub fn chrome(&self, section: &'static str, notice: Option<String>) -> Chrome {
         Chrome {
             user: self.username.clone(),
-            admin: self.admin,
+            admin: self.role == Role::Admin,
+            operator: self.role >= Role::Operator,
+            role: self.role.as_str(),
             csrf: self.csrf.clone(),
             section,
             notice,
         }
     }
 
-    /// An action: only for admins, and only from this session's own forms.
+    /// An action: the role table (`roles`) let this account's role through when the page was
+    /// extracted; never a viewer's, and only from this session's own forms.
     pub fn may_change(&self, csrf: &str) -> Result<(), PageError> {
-        if !self.admin {
+        if self.role == Role::Viewer {
             return Err(PageError::forbidden(format!(
-                "{} is a read-only account: it can look at everything and change nothing",
+                "{} is a viewer account: it can look at everything and change nothing",
                 self.username
             )));
         }
@@ -111,13 +117,42 @@ impl FromRequestParts<AppState> for Viewer {
             .map_err(|e| PageError::from(e).into_response())?;
         match found {
             Some((account, csrf)) => {
+                let role = Role::stored(&account.role);
+                let route = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default();
+                let need = crate::roles::required(&parts.method, &route);
+                if role < need {
+                    return Err(PageError::forbidden(format!(
+                        "{} is a {} account: it {}; this needs an {} account",
+                        account.username,
+                        role.as_str(),
+                        role.describe(),
+                        need.as_str()
+                    ))
+                    .into_response());
+                }
+                if account.scope.is_some() && crate::roles::needs_every_location(&route) {
+                    return Err(PageError::forbidden(format!(
+                        "{} works with some tokens only; this page is for administrators of every location",
+                        account.username
+                    ))
+                    .into_response());
+                }
+                let scope = crate::access::resolve(state, account.scope.as_deref())
+                    .await
+                    .map_err(|e| PageError::from(e).into_response())?;
+                crate::access::set(scope);
                 crate::audit::set_actor(format!("console account {}", account.username));
                 Ok(Viewer {
                     account_id: account.id,
                     username: account.username,
-                    admin: account.role == "admin",
+                    role,
                     csrf,
                     time_zone: account.time_zone,
+                    scope: account.scope,
                 })
             }
             None => Err(SignIn(here).into_response()),
@@ -204,6 +239,14 @@ pub(crate) async fn login(
         return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
     };
     state.sign_ins.succeeded(&attempt);
+    if account.disabled_at.is_some() {
+        tracing::info!(username = %account.username, "console sign-in of a disabled account refused");
+        let page = LoginPage {
+            error: Some("this account is disabled: ask an administrator to enable it again".into()),
+            next,
+        };
+        return Ok((StatusCode::FORBIDDEN, render(&page)).into_response());
+    }
     let cookie = allot_secrets::random_token("");
     let csrf = allot_secrets::random_token("");
     let now = allot_sync::now_ms();
@@ -216,6 +259,7 @@ pub(crate) async fn login(
             now + SESSION_MS,
         )
         .await?;
+    state.store.record_sign_in(account.id, now).await?;
     tracing::info!(username = %account.username, "console sign-in");
     let secure = if state
         .engine
@@ -306,6 +350,7 @@ pub async fn ensure_admin_account(
             "admin",
             &allot_secrets::hash_password(&password),
             "admin",
+            None,
             allot_sync::now_ms(),
         )
         .await?;

@@ -61,7 +61,12 @@ pub(crate) async fn page(
         .map(|c| (c.id, c.name))
         .collect();
     let mut rows = Vec::new();
-    for d in state.store.deployments().await?.into_iter().rev() {
+    let all = state.store.deployments().await?;
+    for d in all
+        .into_iter()
+        .rev()
+        .filter(|d| crate::access::sees_all(&d.token_ids))
+    {
         rows.push(DeploymentLine {
             id: d.id,
             app: app_name(&state, &d.adam_id).await?,
@@ -453,11 +458,7 @@ pub(crate) async fn detail(
     Path(id): Path<i64>,
     Query(q): Query<TargetQuery>,
 ) -> PageResult {
-    let d = state
-        .store
-        .deployment(id)
-        .await?
-        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, format!("no deployment {id}")))?;
+    let d = crate::api::deployments_exec::find_deployment(&state, id).await?;
     let collection = state.store.collection(Some(d.collection_id), None).await?;
     let (targets, statuses, pager, live) = target_lines(&state, id, &q).await?;
     Ok(render(&DetailPage {
@@ -509,6 +510,7 @@ pub(crate) async fn targets(
     Path(id): Path<i64>,
     Query(q): Query<TargetQuery>,
 ) -> PageResult {
+    crate::api::deployments_exec::find_deployment(&state, id).await?;
     let (targets, statuses, pager, live) = target_lines(&state, id, &q).await?;
     Ok(render(&LivePart {
         id,

@@ -58,9 +58,9 @@ async fn app_name(state: &AppState, adam_id: &str) -> Result<String, allot_store
 async fn lines(
     state: &AppState,
     kind: &str,
-) -> Result<(Vec<LedgerLine>, [usize; 3]), allot_store::StoreError> {
+) -> Result<(Vec<LedgerLine>, [usize; 3]), super::PageError> {
     let now = allot_sync::now_ms();
-    let all = state.store.ledger_diff(None, SHOWN).await?;
+    let all = crate::api::ledger::ledger_rows(state, None, SHOWN).await?;
     let counts = ["orphan", "leak", "missing"].map(|k| all.iter().filter(|r| r.kind == k).count());
     let mut names = std::collections::HashMap::new();
     let mut out = Vec::new();
@@ -107,10 +107,7 @@ pub(crate) async fn page(
         _ => String::new(),
     };
     let (rows, [orphans, leaks, missing]) = lines(&state, &kind).await?;
-    let actions = state
-        .store
-        .ledger_actions(50)
-        .await?
+    let actions = crate::access::filter(state.store.ledger_actions(50).await?, |a| a.token_id)
         .into_iter()
         .map(|a| {
             (
@@ -181,9 +178,7 @@ pub(crate) async fn clean(
             confirming: true,
         }));
     }
-    let rows: Vec<_> = state
-        .store
-        .ledger_diff(None, SHOWN)
+    let rows: Vec<_> = crate::api::ledger::ledger_rows(&state, None, SHOWN)
         .await?
         .into_iter()
         .filter(|r| r.kind == kind)

@@ -1,8 +1,11 @@
 //! The web console: server-rendered pages (askama templates in `templates/`, a small stylesheet
-//! and script in `assets/`, nothing from the internet). People sign in with console accounts; a
-//! read-only account sees everything and changes nothing — every action checks the role and the
-//! form's CSRF token.
+//! and script in `assets/`, nothing from the internet). People sign in with console accounts of
+//! a role (`roles`: a viewer sees and changes nothing, an operator deploys and manages inventory,
+//! an admin does everything) and an optional scope of tokens (`access`); every page and action
+//! is checked against the role table as the signed-in `Viewer` is extracted, and every action
+//! checks the form's CSRF token.
 
+mod access;
 mod account;
 mod alerts;
 mod apps;
@@ -25,7 +28,6 @@ use askama::Template;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -38,7 +40,12 @@ pub use throttle::SignInThrottle;
 /// What every page shows around its content.
 pub(crate) struct Chrome {
     pub user: String,
+    /// The account may do everything (tokens, accounts, keys, alert endpoints, the audit log).
     pub admin: bool,
+    /// The account may deploy, sync and manage inventory (operators and admins).
+    pub operator: bool,
+    /// The role's name, shown beside the account's.
+    pub role: &'static str,
     pub csrf: String,
     /// The navigation entry to highlight.
     pub section: &'static str,
@@ -97,6 +104,8 @@ impl IntoResponse for PageError {
             chrome: Chrome {
                 user: String::new(),
                 admin: false,
+                operator: false,
+                role: "",
                 csrf: String::new(),
                 section: "",
                 notice: None,
@@ -213,76 +222,77 @@ async fn script() -> impl IntoResponse {
 /// Token files are a few kilobytes; uploads are limited well above that.
 const UPLOAD_LIMIT: usize = 256 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(overview::page))
-        .route("/console/assets/console.css", get(stylesheet))
-        .route("/console/assets/console.js", get(script))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/tokens", get(tokens::page).post(tokens::add))
-        .route("/tokens/rows", get(tokens::rows))
-        .route("/tokens/{id}/sync", post(tokens::sync))
-        .route("/tokens/{id}/renew", post(tokens::renew))
-        .route("/tokens/{id}/takeover", post(tokens::take_over))
-        .route("/tokens/{id}/delete", post(tokens::delete))
-        .route("/apps", get(apps::page))
-        .route("/apps/{token}/{adam}", get(apps::app_page))
-        .route(
-            "/deployments",
-            get(deployments::page).post(deployments::create),
-        )
-        .route("/deployments/plan", post(deployments::plan))
-        .route("/deployments/{id}", get(deployments::detail))
-        .route("/deployments/{id}/targets", get(deployments::targets))
-        .route("/deployments/{id}/delete", post(deployments::delete))
-        .route("/deployments/{id}/retry", post(deployments::retry))
-        .route("/users/invitations", post(people::invite_all))
-        .route("/users", get(people::users))
-        .route("/users/{id}", get(person::page))
-        .route("/users/{id}/invite", post(people::invite))
-        .route("/devices", get(people::devices))
-        .route("/devices/links", post(people::set_device_links))
-        .route("/devices/{serial}", get(person::device_page))
-        .route(
-            "/collections",
-            get(collections::page).post(collections::create),
-        )
-        .route("/collections/add-devices", post(collections::add_devices))
-        .route("/collections/{id}", get(collections::detail))
-        .route("/collections/{id}/members", post(collections::members))
-        .route("/collections/{id}/rule", post(collections::rule))
-        .route("/collections/{id}/delete", post(collections::delete))
-        .route("/reports", get(reports::page))
-        .route("/ledger", get(ledger::page))
-        .route("/ledger/clean", post(ledger::clean))
-        .route("/reports/licenses.{format}", get(reports::licenses))
-        .route("/subscriptions", get(subscriptions::page))
-        .route("/subscriptions/enable", post(subscriptions::enable))
-        .route(
-            "/subscriptions/forecast.csv",
-            get(subscriptions::forecast_csv),
-        )
-        .route(
-            "/subscriptions/{adam_id}/{action}",
-            post(subscriptions::seats),
-        )
-        .route(
-            "/subscriptions/{adam_id}/intend",
-            post(subscriptions::intend),
-        )
-        .route(
-            "/subscriptions/intents/{id}/end",
-            post(subscriptions::end_intent),
-        )
-        .route("/account", get(account::page).post(account::save))
-        .route("/alerts", get(alerts::page))
-        .route("/audit", get(audit::page))
-        .route("/audit.csv", get(audit::csv))
-        .route("/alerts/webhooks", post(alerts::add))
-        .route("/alerts/webhooks/{id}", get(alerts::endpoint))
-        .route("/alerts/webhooks/{id}/test", post(alerts::test))
-        .route("/alerts/webhooks/{id}/delete", post(alerts::delete))
-        .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
-        .layer(axum::middleware::from_fn(account::with_time_zone))
+/// Builds the console's router and, from the same list, `ROUTES` (every path with its methods),
+/// which the role test walks so that no page or action escapes the role table.
+macro_rules! console_routes {
+    ($($path:literal => [$($method:ident $handler:path),+];)*) => {
+        /// Every console route and its methods, as the router serves them.
+        pub const ROUTES: &[(&str, &[&str])] = &[$(($path, &[$(stringify!($method)),+])),*];
+
+        pub fn router() -> Router<AppState> {
+            Router::new()
+                $(.route($path, axum::routing::MethodRouter::new()$(.$method($handler))+))*
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
+                .layer(axum::middleware::from_fn(account::with_time_zone))
+        }
+    };
+}
+
+console_routes! {
+    "/" => [get overview::page];
+    "/console/assets/console.css" => [get stylesheet];
+    "/console/assets/console.js" => [get script];
+    "/login" => [get auth::login_page, post auth::login];
+    "/logout" => [post auth::logout];
+    "/tokens" => [get tokens::page, post tokens::add];
+    "/tokens/rows" => [get tokens::rows];
+    "/tokens/{id}/sync" => [post tokens::sync];
+    "/tokens/{id}/renew" => [post tokens::renew];
+    "/tokens/{id}/takeover" => [post tokens::take_over];
+    "/tokens/{id}/delete" => [post tokens::delete];
+    "/apps" => [get apps::page];
+    "/apps/{token}/{adam}" => [get apps::app_page];
+    "/deployments" => [get deployments::page, post deployments::create];
+    "/deployments/plan" => [post deployments::plan];
+    "/deployments/{id}" => [get deployments::detail];
+    "/deployments/{id}/targets" => [get deployments::targets];
+    "/deployments/{id}/delete" => [post deployments::delete];
+    "/deployments/{id}/retry" => [post deployments::retry];
+    "/users/invitations" => [post people::invite_all];
+    "/users" => [get people::users];
+    "/users/{id}" => [get person::page];
+    "/users/{id}/invite" => [post people::invite];
+    "/devices" => [get people::devices];
+    "/devices/links" => [post people::set_device_links];
+    "/devices/{serial}" => [get person::device_page];
+    "/collections" => [get collections::page, post collections::create];
+    "/collections/add-devices" => [post collections::add_devices];
+    "/collections/{id}" => [get collections::detail];
+    "/collections/{id}/members" => [post collections::members];
+    "/collections/{id}/rule" => [post collections::rule];
+    "/collections/{id}/delete" => [post collections::delete];
+    "/reports" => [get reports::page];
+    "/ledger" => [get ledger::page];
+    "/ledger/clean" => [post ledger::clean];
+    "/reports/licenses.{format}" => [get reports::licenses];
+    "/subscriptions" => [get subscriptions::page];
+    "/subscriptions/enable" => [post subscriptions::enable];
+    "/subscriptions/forecast.csv" => [get subscriptions::forecast_csv];
+    "/subscriptions/{adam_id}/{action}" => [post subscriptions::seats];
+    "/subscriptions/{adam_id}/intend" => [post subscriptions::intend];
+    "/subscriptions/intents/{id}/end" => [post subscriptions::end_intent];
+    "/account" => [get account::page, post account::save];
+    "/alerts" => [get alerts::page];
+    "/audit" => [get audit::page];
+    "/access" => [get access::page];
+    "/access/accounts" => [post access::add_account];
+    "/access/accounts/{id}" => [post access::account];
+    "/access/keys" => [post access::add_key];
+    "/access/keys/{id}" => [post access::key];
+    "/access/keys/{id}/revoke" => [post access::revoke_key];
+    "/audit.csv" => [get audit::csv];
+    "/alerts/webhooks" => [post alerts::add];
+    "/alerts/webhooks/{id}" => [get alerts::endpoint];
+    "/alerts/webhooks/{id}/test" => [post alerts::test];
+    "/alerts/webhooks/{id}/delete" => [post alerts::delete];
 }

@@ -51,7 +51,11 @@ pub(crate) async fn page(
         })
         .collect();
     let mut deployments = Vec::new();
-    for d in state.store.deployments().await? {
+    let all = state.store.deployments().await?;
+    for d in all
+        .into_iter()
+        .filter(|d| crate::access::sees_all(&d.token_ids))
+    {
         let counts = state.store.target_counts(d.id).await?;
         let troubled: Vec<String> = counts
             .iter()
@@ -77,6 +81,7 @@ pub(crate) async fn page(
         .store
         .app_licenses(&allot_store::AppFilter {
             low: true,
+            tokens_in: crate::access::token_ids(),
             sort: allot_store::AppSort::Available,
             limit: 10,
             ..Default::default()
@@ -121,9 +126,8 @@ pub(crate) async fn page(
         })
         .collect();
     let now = allot_sync::now_ms();
-    let alerts = state
-        .store
-        .alerts(true, 20)
+    let open = state.store.alerts(true, 20).await?;
+    let alerts = crate::api::webhooks::visible_alerts(&state, open)
         .await?
         .into_iter()
         .map(|a| Trouble {

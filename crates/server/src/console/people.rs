@@ -44,7 +44,11 @@ pub(crate) async fn program_of(
     token_names: &HashMap<i64, String>,
 ) -> Result<Vec<Program>, PageError> {
     let mut program = Vec::new();
-    for (token_id, u) in state.store.apple_user_records(client_user_id).await? {
+    let records = crate::access::filter(
+        state.store.apple_user_records(client_user_id).await?,
+        |(token_id, _)| *token_id,
+    );
+    for (token_id, u) in records {
         let invitation = match (&u.invite_code, u.status.as_str()) {
             (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
             _ => None,

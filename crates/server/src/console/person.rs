@@ -50,7 +50,11 @@ async fn held_lines(
     tokens: &std::collections::HashMap<i64, String>,
 ) -> Result<Vec<HeldLine>, PageError> {
     let mut held = Vec::new();
-    for (token_id, a) in state.store.licenses_held(kind, holder).await? {
+    let licenses = crate::access::filter(
+        state.store.licenses_held(kind, holder).await?,
+        |(token_id, _)| *token_id,
+    );
+    for (token_id, a) in licenses {
         held.push(HeldLine {
             app: app_name(state, &a.adam_id).await?,
             link: format::app_link(token_id, &a.adam_id, &a.pricing),

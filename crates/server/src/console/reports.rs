@@ -45,11 +45,7 @@ pub(crate) async fn page(
     let days = q.days.unwrap_or(7).clamp(0, 3650);
     let now = allot_sync::now_ms();
     let mut unused = Vec::new();
-    for u in state
-        .store
-        .unused_licenses(now - days * 86_400_000, 500)
-        .await?
-    {
+    for u in crate::api::reports::visible_unused(&state, now - days * 86_400_000, 500).await? {
         let app = state
             .store
             .metadata(&u.adam_id)
@@ -65,7 +61,7 @@ pub(crate) async fn page(
             deployment: u.deployment_id,
         });
     }
-    let mut tokens = state.store.tokens().await?;
+    let mut tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
     tokens.sort_by_key(|t| t.expires_at);
     let expiry = tokens
         .into_iter()

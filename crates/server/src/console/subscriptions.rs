@@ -91,7 +91,7 @@ pub(crate) async fn page(
         });
     }
     let mut can_enable = Vec::new();
-    for t in state.store.tokens().await? {
+    for t in crate::access::filter(state.store.tokens().await?, |t| t.id) {
         if t.claim == allot_domain::Claim::Ours
             && state.store.subscription_management(t.id).await?.is_none()
         {
@@ -126,9 +126,10 @@ pub(crate) async fn enable(
     Form(f): Form<EnableForm>,
 ) -> PageResult {
     viewer.may_change(&f.csrf)?;
+    let t = crate::api::tokens::find(&state, &f.token.to_string()).await?;
     let n = state
         .engine
-        .enable_subscriptions(f.token)
+        .enable_subscriptions(t.id)
         .await
         .map_err(crate::error::ApiError::from)?;
     Ok(back(
@@ -215,10 +216,7 @@ pub(crate) async fn intend(
     Form(f): Form<IntendForm>,
 ) -> PageResult {
     viewer.may_change(&f.csrf)?;
-    let t =
-        state.store.token(f.token).await?.ok_or_else(|| {
-            PageError::new(StatusCode::NOT_FOUND, format!("no token {}", f.token))
-        })?;
+    let t = crate::api::tokens::find(&state, &f.token.to_string()).await?;
     let req = crate::api::subscriptions::NewIntent {
         token: t.id.to_string(),
         collection: f.collection.to_string(),

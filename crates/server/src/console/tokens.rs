@@ -132,10 +132,8 @@ fn line(v: TokenView) -> TokenLine {
 
 pub(crate) async fn lines(state: &AppState) -> Result<Vec<TokenLine>, PageError> {
     let runs = state.store.latest_sync_runs().await?;
-    Ok(state
-        .store
-        .tokens()
-        .await?
+    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
+    Ok(tokens
         .into_iter()
         .map(|t| {
             let latest = runs.iter().find(|r| r.token_id == t.id);

@@ -203,3 +203,85 @@ impl Drop for App {
         std::fs::remove_dir_all(&self.data_dir).ok();
     }
 }
+
+/// A browser without JavaScript: a session cookie, forms, redirects not followed.
+pub struct Browser {
+    http: reqwest::Client,
+    base: String,
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    pub fn new(app: &App) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookie: None,
+        }
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.cookie {
+            Some(c) => r.header("cookie", c),
+            None => r,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String, Option<String>) {
+        let res = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
+        let res = self
+            .req(reqwest::Method::POST, path)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, res.text().await.unwrap(), location)
+    }
+
+    pub async fn sign_in(&mut self, user: &str, password: &str) -> u16 {
+        let res = self
+            .req(reqwest::Method::POST, "/login")
+            .form(&[
+                ("username", user),
+                ("password", password),
+                ("next", "/apps"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = res.headers().get("set-cookie") {
+            let c = c.to_str().unwrap();
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{c}"
+            );
+            self.cookie = Some(c.split(';').next().unwrap().to_owned());
+        }
+        res.status().as_u16()
+    }
+
+    /// The CSRF token in a page's forms.
+    pub async fn csrf(&self) -> String {
+        let (_, html, _) = self.get("/tokens").await;
+        let at = html.find("name=\"csrf\" value=\"").expect("a form") + 19;
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    }
+}
