@@ -166,7 +166,8 @@ impl AppleClient {
         let mut attempt = 0;
         let cfg: ServiceConfigResponse = loop {
             attempt += 1;
-            match self
+            let started = std::time::Instant::now();
+            let (status, result) = self
                 .once(
                     Auth::None,
                     Method::GET,
@@ -175,8 +176,9 @@ impl AppleClient {
                     Kind::Read,
                     "service/config",
                 )
-                .await
-            {
+                .await;
+            record("service/config", status, &result, started.elapsed());
+            match result {
                 Ok(c) => break c,
                 Err(e)
                     if attempt < self.opts.read_attempts
@@ -535,11 +537,19 @@ impl AppleClient {
             attempt += 1;
             if token.is_some() {
                 let rps = self.rate().await;
+                let held = std::time::Instant::now();
                 self.pacer.acquire(key, rps).await;
+                allot_telemetry::add(
+                    "allot_apple_pacing_seconds_total",
+                    &[],
+                    held.elapsed().as_secs_f64(),
+                );
             }
-            let result = self
+            let started = std::time::Instant::now();
+            let (status, result) = self
                 .once(auth, method.clone(), &url, body.clone(), kind, what)
                 .await;
+            record(what, status, &result, started.elapsed());
             let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
@@ -561,6 +571,14 @@ impl AppleClient {
                 (self.opts.backoff * 2u32.saturating_pow(attempt - 1)).min(self.opts.max_backoff);
             let wait = err.retry_after().unwrap_or(backoff);
             tracing::debug!(what, attempt, ?wait, error = %err, "retrying Apple request");
+            allot_telemetry::count("allot_apple_retries_total", &[("endpoint", what)]);
+            if err.retry_after().is_some() {
+                allot_telemetry::add(
+                    "allot_apple_retry_after_seconds_total",
+                    &[],
+                    wait.as_secs_f64(),
+                );
+            }
             self.pacer.block(key, wait);
         }
     }
@@ -574,6 +592,7 @@ impl AppleClient {
         }
     }
 
+    /// One request; the HTTP status Apple answered with, if it answered, beside the outcome.
     async fn once<T: DeserializeOwned>(
         &self,
         auth: Auth<'_>,
@@ -582,7 +601,7 @@ impl AppleClient {
         body: Option<Vec<u8>>,
         kind: Kind,
         what: &str,
-    ) -> AppleResult<T> {
+    ) -> (Option<u16>, AppleResult<T>) {
         let mut req = self.http.request(method, url);
         match auth {
             Auth::Bearer(t) => req = req.bearer_auth(&t.0),
@@ -598,66 +617,103 @@ impl AppleClient {
             Ok(r) => r,
             // Never connected: nothing reached Apple, so even a write may go again.
             Err(e) if e.is_connect() => {
-                return Err(AppleError::Unavailable {
-                    number: 0,
-                    retry_after: None,
-                })
+                return (
+                    None,
+                    Err(AppleError::Unavailable {
+                        number: 0,
+                        retry_after: None,
+                    }),
+                )
             }
             Err(e) if kind == Kind::Write => {
                 tracing::warn!(what, error = %e, "write to Apple broke off after sending");
-                return Err(AppleError::OutcomeUnknown(what.to_owned()));
+                return (None, Err(AppleError::OutcomeUnknown(what.to_owned())));
             }
-            Err(e) => return Err(AppleError::Transport(e.without_url().to_string())),
+            Err(e) => {
+                return (
+                    None,
+                    Err(AppleError::Transport(e.without_url().to_string())),
+                )
+            }
         };
         let status = res.status();
-        let retry_after = res
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let bytes = match res.bytes().await {
-            Ok(b) => b,
-            Err(_) if kind == Kind::Write => {
-                return Err(AppleError::OutcomeUnknown(what.to_owned()))
-            }
-            Err(e) => return Err(AppleError::Transport(e.without_url().to_string())),
-        };
-        // Apple sends error bodies with any status, 200 included.
-        if let Ok(ErrorProbe {
-            error_number: Some(n),
-            error_message,
-            error_info,
-        }) = serde_json::from_slice(&bytes)
-        {
-            let body = ErrorResponse {
-                error_number: n,
-                error_message: error_message.unwrap_or_default(),
-                error_info,
-            };
-            return Err(AppleError::from_body(body, retry_after));
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(AppleError::RateLimited { retry_after });
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            return Err(AppleError::Unavailable {
-                number: 0,
-                retry_after,
-            });
-        }
-        if status.is_server_error() {
-            return Err(AppleError::ServerError {
-                number: 0,
-                retry_after,
-            });
-        }
-        if !status.is_success() {
-            return Err(AppleError::Http {
-                status: status.as_u16(),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| AppleError::Decode(format!("{what}: {e}")))
+        (Some(status.as_u16()), answer(res, kind, what).await)
     }
+}
+
+/// One request in the metrics: by endpoint, HTTP status and Apple's error number, and its time.
+fn record<T>(what: &str, status: Option<u16>, result: &AppleResult<T>, took: Duration) {
+    let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+    let error = match result {
+        Ok(_) => String::new(),
+        Err(e) => e
+            .error_number()
+            .filter(|n| *n != 0)
+            .map_or_else(|| "none".to_owned(), |n| n.to_string()),
+    };
+    allot_telemetry::count(
+        "allot_apple_requests_total",
+        &[("endpoint", what), ("status", &status), ("error", &error)],
+    );
+    allot_telemetry::observe(
+        "allot_apple_request_seconds",
+        &[("endpoint", what)],
+        took.as_secs_f64(),
+    );
+}
+
+/// Apple's answer read: its error body (sent with any status, 200 included), a refusal by
+/// status, or the value.
+async fn answer<T: DeserializeOwned>(
+    res: reqwest::Response,
+    kind: Kind,
+    what: &str,
+) -> AppleResult<T> {
+    let status = res.status();
+    let retry_after = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let bytes = match res.bytes().await {
+        Ok(b) => b,
+        Err(_) if kind == Kind::Write => return Err(AppleError::OutcomeUnknown(what.to_owned())),
+        Err(e) => return Err(AppleError::Transport(e.without_url().to_string())),
+    };
+    if let Ok(ErrorProbe {
+        error_number: Some(n),
+        error_message,
+        error_info,
+    }) = serde_json::from_slice(&bytes)
+    {
+        let body = ErrorResponse {
+            error_number: n,
+            error_message: error_message.unwrap_or_default(),
+            error_info,
+        };
+        return Err(AppleError::from_body(body, retry_after));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(AppleError::RateLimited { retry_after });
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return Err(AppleError::Unavailable {
+            number: 0,
+            retry_after,
+        });
+    }
+    if status.is_server_error() {
+        return Err(AppleError::ServerError {
+            number: 0,
+            retry_after,
+        });
+    }
+    if !status.is_success() {
+        return Err(AppleError::Http {
+            status: status.as_u16(),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| AppleError::Decode(format!("{what}: {e}")))
 }
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {

@@ -125,10 +125,25 @@ impl NanoMdm {
         if !push {
             url.push_str("?nopush=1");
         }
-        let result = self
+        let kind = command.request_type();
+        let result = match self
             .call(self.http.put(url).body(command.to_plist(command_uuid)))
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                allot_telemetry::count(
+                    "allot_mdm_commands_total",
+                    &[("command", kind), ("outcome", "failed")],
+                );
+                return Err(e);
+            }
+        };
         if let Some(e) = result.command_error {
+            allot_telemetry::count(
+                "allot_mdm_commands_total",
+                &[("command", kind), ("outcome", "refused")],
+            );
             return Err(MdmError::Rejected(e));
         }
         let ids = ids
@@ -152,6 +167,20 @@ impl NanoMdm {
                 )
             })
             .collect();
+        let ids: BTreeMap<String, IdResult> = ids;
+        let queued = ids.values().filter(|r| r.queued).count();
+        for (outcome, n) in [("queued", queued), ("refused", ids.len() - queued)] {
+            if n > 0 {
+                allot_telemetry::add(
+                    "allot_mdm_commands_total",
+                    &[("command", kind), ("outcome", outcome)],
+                    n as f64,
+                );
+            }
+        }
+        if push {
+            count_pushes(ids.values().map(|r| r.push_error.is_none()));
+        }
         Ok(Enqueued {
             command_uuid: command_uuid.to_owned(),
             ids,
@@ -246,13 +275,32 @@ impl NanoMdm {
             path.join(",")
         );
         let result = self.call(self.http.post(url)).await?;
-        Ok(ids
+        let errors: BTreeMap<String, Option<String>> = ids
             .iter()
             .map(|id| {
                 let own = result.status.get(id).and_then(|s| s.push_error.clone());
                 (id.clone(), own.or_else(|| result.push_error.clone()))
             })
-            .collect())
+            .collect();
+        count_pushes(errors.values().map(Option::is_none));
+        Ok(errors)
+    }
+}
+
+/// Pushes by outcome, in the metrics (`allot_mdm_pushes_total`).
+fn count_pushes(sent: impl Iterator<Item = bool>) {
+    let (mut ok, mut failed) = (0.0, 0.0);
+    for s in sent {
+        if s {
+            ok += 1.0;
+        } else {
+            failed += 1.0;
+        }
+    }
+    for (outcome, n) in [("sent", ok), ("failed", failed)] {
+        if n > 0.0 {
+            allot_telemetry::add("allot_mdm_pushes_total", &[("outcome", outcome)], n);
+        }
     }
 }
 

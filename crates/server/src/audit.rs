@@ -14,6 +14,8 @@ struct Slot {
     actor: Option<String>,
     /// A POST that only reads (a plan, a preview): not a change.
     read_only: bool,
+    /// What a setting was and became, set by the handler that changed it.
+    detail: Option<String>,
 }
 
 tokio::task_local! {
@@ -23,6 +25,11 @@ tokio::task_local! {
 /// Who is asking, for the request being served (set by the `Caller` and `Viewer` extractors).
 pub(crate) fn set_actor(actor: String) {
     let _ = SLOT.try_with(|s| s.lock().expect("audit slot").actor = Some(actor));
+}
+
+/// What the setting this request changes was and became, in words (never a secret).
+pub(crate) fn detail(text: String) {
+    let _ = SLOT.try_with(|s| s.lock().expect("audit slot").detail = Some(text));
 }
 
 /// This request changes nothing (a plan or a preview sent as a form).
@@ -57,9 +64,9 @@ pub(crate) async fn record_changes(
     }
     let slot = Arc::new(Mutex::new(Slot::default()));
     let res = SLOT.scope(slot.clone(), next.run(req)).await;
-    let (actor, read_only) = {
+    let (actor, read_only, detail) = {
         let s = slot.lock().expect("audit slot");
-        (s.actor.clone(), s.read_only)
+        (s.actor.clone(), s.read_only, s.detail.clone())
     };
     // Unauthenticated requests were refused before they changed anything.
     if let (Some(actor), false) = (actor, read_only) {
@@ -70,6 +77,7 @@ pub(crate) async fn record_changes(
             method: method.to_string(),
             path: path.chars().take(500).collect(),
             status: i64::from(res.status().as_u16()),
+            detail: detail.map(|d| d.chars().take(1000).collect()),
         };
         if let Err(e) = state.store.record_audit(&entry).await {
             tracing::warn!(error = %e, "could not record a change in the audit log");

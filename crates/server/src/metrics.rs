@@ -2,12 +2,13 @@
 //! (`ALLOT_METRICS_TOKEN`; off without it): what the store says at scrape time (licenses per
 //! token, deployment targets by status, sync runs by kind and outcome with their time,
 //! notifications applied by type, webhook deliveries by outcome, open alerts, failed pushes) and
-//! this process's HTTP requests by route, method and status. Cardinality stays bounded: tokens
-//! and routes, never apps, devices or people.
+//! what this process counted (`allot_telemetry`): HTTP requests by route, method and status;
+//! Apple requests by endpoint, status and error number with their latency, the time held back to
+//! keep Apple's rate and the Retry-After waits honoured; notifications received by type and
+//! outcome; NanoMDM commands and pushes by outcome. Cardinality stays bounded: tokens, routes,
+//! endpoints and command types, never apps, devices or people.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -15,9 +16,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-
-/// Requests served by this process: (route, method, status) → count.
-static REQUESTS: Mutex<BTreeMap<(String, String, u16), u64>> = Mutex::new(BTreeMap::new());
 
 /// Counts every request by its route's pattern (`/api/v1/deployments/{id}`, not the id).
 pub(crate) async fn count_requests(req: Request, next: Next) -> Response {
@@ -28,21 +26,18 @@ pub(crate) async fn count_requests(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let res = next.run(req).await;
-    let key = (route, method, res.status().as_u16());
-    *REQUESTS
-        .lock()
-        .expect("metrics lock")
-        .entry(key)
-        .or_default() += 1;
+    allot_telemetry::count(
+        "allot_http_requests_total",
+        &[
+            ("route", &route),
+            ("method", &method),
+            ("status", res.status().as_str()),
+        ],
+    );
     res
 }
 
-/// A label value in the exposition format: backslash, quote and newline escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+use allot_telemetry::escape as label;
 
 fn help(name: &str) -> (&'static str, &'static str) {
     match name {
@@ -65,6 +60,39 @@ fn help(name: &str) -> (&'static str, &'static str) {
         ),
         "allot_alerts_open" => ("gauge", "Alerts whose condition still holds, by event."),
         "allot_push_failures" => ("gauge", "Devices whose last push failed."),
+        "allot_http_requests_total" => (
+            "counter",
+            "HTTP requests this process answered, by route, method and status.",
+        ),
+        "allot_apple_requests_total" => (
+            "counter",
+            "Requests to Apple's service, by endpoint, HTTP status and Apple's error number.",
+        ),
+        "allot_apple_request_seconds" => (
+            "histogram",
+            "Time of requests to Apple's service, by endpoint.",
+        ),
+        "allot_apple_pacing_seconds_total" => (
+            "counter",
+            "Time requests were held back to stay within Apple's published rate.",
+        ),
+        "allot_apple_retries_total" => (
+            "counter",
+            "Requests to Apple tried again (refused with 429/503 or failed reads), by endpoint.",
+        ),
+        "allot_apple_retry_after_seconds_total" => (
+            "counter",
+            "Time waited because Apple's Retry-After asked for it.",
+        ),
+        "allot_notifications_received_total" => (
+            "counter",
+            "Apple notifications received by this process, by type and outcome (applied, duplicate, refused).",
+        ),
+        "allot_mdm_commands_total" => (
+            "counter",
+            "Commands sent to NanoMDM, by request type and outcome (queued, refused, failed).",
+        ),
+        "allot_mdm_pushes_total" => ("counter", "Pushes NanoMDM sent, by outcome."),
         _ => ("gauge", ""),
     }
 }
@@ -90,17 +118,7 @@ pub(crate) fn render(samples: &[allot_store::MetricSample]) -> String {
         };
         let _ = writeln!(out, "{name}{labels} {value}");
     }
-    let _ = writeln!(
-        out,
-        "# HELP allot_http_requests_total HTTP requests this process answered, by route, method and status.\n# TYPE allot_http_requests_total counter"
-    );
-    for ((route, method, status), n) in REQUESTS.lock().expect("metrics lock").iter() {
-        let _ = writeln!(
-            out,
-            "allot_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-            label(route)
-        );
-    }
+    allot_telemetry::render(&mut out, &|name| help(name).1);
     out
 }
 
@@ -168,6 +186,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("allot_push_failures 0\n"));
-        assert!(text.contains("# TYPE allot_http_requests_total counter"));
     }
 }

@@ -34,6 +34,10 @@ pub async fn receive(
         .await
     {
         Ok(o) => {
+            counted(
+                &o.notification_type,
+                if o.duplicate { "duplicate" } else { "applied" },
+            );
             if o.applied > 0 {
                 state.executor.wake();
             }
@@ -44,6 +48,7 @@ pub async fn receive(
         // An unknown token is answered as a wrong secret: the answer does not tell which token
         // ids exist.
         Err(NotificationError::UnknownToken(_) | NotificationError::Unauthorized) => {
+            counted("", "refused");
             tracing::warn!(token = token_id, "notification with a wrong secret refused");
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -52,8 +57,24 @@ pub async fn receive(
             ))
         }
         Err(e @ (NotificationError::Malformed(_) | NotificationError::WrongLocation { .. })) => {
+            counted("", "refused");
             Err(ApiError::bad_request(e.to_string()))
         }
         Err(NotificationError::Store(e)) => Err(e.into()),
     }
+}
+
+/// A notification in the metrics, by Apple's type (a name Apple's documentation uses; anything
+/// else as `other`, so a sender cannot grow the series) and outcome.
+fn counted(kind: &str, outcome: &str) {
+    let known = !kind.is_empty()
+        && kind.len() <= 40
+        && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    allot_telemetry::count(
+        "allot_notifications_received_total",
+        &[
+            ("type", if known { kind } else { "other" }),
+            ("outcome", outcome),
+        ],
+    );
 }

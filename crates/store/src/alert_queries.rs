@@ -329,13 +329,14 @@ macro_rules! impl_alert_queries {
 
             /// Appends one change to the audit log (there is no update or delete).
             pub async fn record_audit(&self, e: &$crate::types::AuditEntry) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO audit_log (at, actor, address, method, path, status) VALUES ($1,$2,$3,$4,$5,$6)")
+                sqlx::query("INSERT INTO audit_log (at, actor, address, method, path, status, detail) VALUES ($1,$2,$3,$4,$5,$6,$7)")
                     .bind(e.at)
                     .bind(&e.actor)
                     .bind(&e.address)
                     .bind(&e.method)
                     .bind(&e.path)
                     .bind(e.status)
+                    .bind(&e.detail)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -351,8 +352,8 @@ macro_rules! impl_alert_queries {
                     .bind(since)
                     .fetch_one(&self.pool)
                     .await?;
-                let rows: Vec<(i64, String, String, String, String, i64)> =
-                    sqlx::query_as(&format!("SELECT at, actor, address, method, path, status {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"))
+                let rows: Vec<(i64, String, String, String, String, i64, Option<String>)> =
+                    sqlx::query_as(&format!("SELECT at, actor, address, method, path, status, detail {filter} ORDER BY id DESC LIMIT $4 OFFSET $5"))
                         .bind(actor)
                         .bind(&pattern)
                         .bind(since)
@@ -362,7 +363,7 @@ macro_rules! impl_alert_queries {
                         .await?;
                 Ok((
                     rows.into_iter()
-                        .map(|(at, actor, address, method, path, status)| $crate::types::AuditEntry { at, actor, address, method, path, status })
+                        .map(|(at, actor, address, method, path, status, detail)| $crate::types::AuditEntry { at, actor, address, method, path, status, detail })
                         .collect(),
                     total,
                 ))

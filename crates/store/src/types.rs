@@ -460,6 +460,8 @@ pub struct AuditEntry {
     pub path: String,
     /// The HTTP status the change was answered with.
     pub status: i64,
+    /// For a setting: what it was and what it became, in words.
+    pub detail: Option<String>,
 }
 
 /// One sample for `/metrics`: the metric's name, its labels, its value.

@@ -95,6 +95,15 @@ pub(crate) fn view(names: &TokenNames, a: allot_store::AccountRow) -> AccountVie
 
 type TokenNames = std::collections::HashMap<i64, String>;
 
+/// A role, scope and state in words, for the audit log.
+pub(crate) fn access_words(role: &str, scope: Option<&ScopeView>, disabled: bool) -> String {
+    format!(
+        "{role} of {}{}",
+        crate::access::words(scope),
+        if disabled { " (disabled)" } else { "" }
+    )
+}
+
 /// Makes an account (shared by the API and the console's Access page).
 pub(crate) async fn create_account(
     state: &AppState,
@@ -126,7 +135,13 @@ pub(crate) async fn create_account(
         .account(id)
         .await?
         .ok_or_else(|| ApiError::internal("a new account was not found"))?;
-    Ok(view(&crate::console::token_names(state).await?, row))
+    let v = view(&crate::console::token_names(state).await?, row);
+    crate::audit::detail(format!(
+        "account {}: {}",
+        v.username,
+        access_words(&v.role, v.scope.as_ref(), false)
+    ));
+    Ok(v)
 }
 
 /// Changes an account's role, scope, state or password (shared by the API and the console).
@@ -141,6 +156,8 @@ pub(crate) async fn change_account(
         .account(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no console account {id}")))?;
+    let names = crate::console::token_names(state).await?;
+    let before = view(&names, a.clone());
     let role = match req.role.as_deref() {
         Some(r) => Role::from_request(Some(r)).map_err(ApiError::invalid)?,
         None => Role::stored(&a.role),
@@ -177,7 +194,27 @@ pub(crate) async fn change_account(
         .account(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no console account {id}")))?;
-    Ok(view(&crate::console::token_names(state).await?, row))
+    let after = view(&names, row);
+    crate::audit::detail(format!(
+        "account {}: {} → {}{}",
+        after.username,
+        access_words(
+            &before.role,
+            before.scope.as_ref(),
+            before.disabled_at.is_some()
+        ),
+        access_words(
+            &after.role,
+            after.scope.as_ref(),
+            after.disabled_at.is_some()
+        ),
+        if req.password.is_some() {
+            ", password set"
+        } else {
+            ""
+        }
+    ));
+    Ok(after)
 }
 
 /// Adds a console account.

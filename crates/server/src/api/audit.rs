@@ -23,6 +23,9 @@ pub struct AuditView {
     pub path: String,
     /// The HTTP status it was answered with (2xx and 3xx: done).
     pub status: i64,
+    /// For a setting (an account's or key's role and scope, an alert endpoint, a time zone): what
+    /// it was and what it became.
+    pub detail: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,6 +97,7 @@ pub(crate) async fn entries(
                 method: e.method,
                 path: e.path,
                 status: e.status,
+                detail: e.detail,
             })
             .collect(),
         total,
@@ -104,7 +108,9 @@ pub(crate) async fn entries(
 pub(crate) fn csv(entries: Vec<AuditView>) -> Result<Response, ApiError> {
     crate::api::reports::csv_download(
         "allot-audit.csv",
-        &["at", "actor", "address", "method", "path", "status"],
+        &[
+            "at", "actor", "address", "method", "path", "status", "detail",
+        ],
         entries.into_iter().map(|e| {
             vec![
                 e.at,
@@ -113,6 +119,7 @@ pub(crate) fn csv(entries: Vec<AuditView>) -> Result<Response, ApiError> {
                 e.method,
                 e.path,
                 e.status.to_string(),
+                e.detail.unwrap_or_default(),
             ]
         }),
     )

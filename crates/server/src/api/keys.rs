@@ -138,10 +138,13 @@ pub(crate) async fn create_key(
         .api_key_by_hash(&allot_secrets::hash_api_key(&secret))
         .await?
         .ok_or_else(|| ApiError::internal("a new key was not found"))?;
-    Ok(NewApiKeyView {
-        key: view(&crate::console::token_names(state).await?, row),
-        secret,
-    })
+    let key = view(&crate::console::token_names(state).await?, row);
+    crate::audit::detail(format!(
+        "key {}: {}",
+        key.name,
+        crate::api::accounts::access_words(&key.role, key.scope.as_ref(), false)
+    ));
+    Ok(NewApiKeyView { key, secret })
 }
 
 /// Changes a key's role or scope (only what the body names).
@@ -194,7 +197,15 @@ pub(crate) async fn change_key(
         .into_iter()
         .find(|k| k.id == id)
         .ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
-    Ok(view(&names, row))
+    let before = view(&names, k);
+    let after = view(&names, row);
+    crate::audit::detail(format!(
+        "key {}: {} → {}",
+        after.name,
+        crate::api::accounts::access_words(&before.role, before.scope.as_ref(), false),
+        crate::api::accounts::access_words(&after.role, after.scope.as_ref(), false)
+    ));
+    Ok(after)
 }
 
 /// Revokes a key: it is refused from now on.

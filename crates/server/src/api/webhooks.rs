@@ -164,6 +164,7 @@ pub(crate) async fn add_webhook(
         )
         .await?;
     let row = state.store.webhook(id).await?.expect("just made");
+    crate::audit::detail(format!("endpoint {url}: events {events}"));
     Ok(WebhookView {
         secret: Some(secret),
         ..row.into()
@@ -214,10 +215,20 @@ pub async fn delete(
     Query(c): Query<crate::api::Confirm>,
 ) -> Result<StatusCode, ApiError> {
     crate::api::confirmed(&c, "removing a webhook endpoint")?;
+    remove_webhook(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes an endpoint and its waiting deliveries (the API's and the console's).
+pub(crate) async fn remove_webhook(state: &AppState, id: i64) -> Result<(), ApiError> {
+    let gone = state.store.webhook(id).await?;
     if !state.store.delete_webhook(id).await? {
         return Err(ApiError::not_found(format!("no webhook endpoint {id}")));
     }
-    Ok(StatusCode::NO_CONTENT)
+    if let Some(w) = gone {
+        crate::audit::detail(format!("endpoint {} removed", w.url));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

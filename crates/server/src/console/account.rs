@@ -83,6 +83,11 @@ pub(crate) async fn save(State(state): State<AppState>, viewer: Viewer, body: By
         .store
         .set_account_time_zone(viewer.account_id, zone)
         .await?;
+    crate::audit::detail(format!(
+        "time zone: {} → {}",
+        viewer.time_zone.as_deref().unwrap_or("the browser's"),
+        zone.unwrap_or("the browser's")
+    ));
     let (cookie, notice) = match zone {
         Some(z) => (zone_cookie(z), format!("Times now show in {z}")),
         // Forget the cookie: the script sets the browser's zone again.

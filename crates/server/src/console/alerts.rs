@@ -166,12 +166,7 @@ pub(crate) async fn delete(
 ) -> PageResult {
     let f = Fields::parse(&body);
     viewer.may_change(f.get("csrf"))?;
-    if !state.store.delete_webhook(id).await? {
-        return Err(super::PageError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            format!("no webhook endpoint {id}"),
-        ));
-    }
+    crate::api::webhooks::remove_webhook(&state, id).await?;
     Ok(back(
         "/alerts",
         "Removed the endpoint and its waiting deliveries",

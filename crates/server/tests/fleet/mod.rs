@@ -63,6 +63,7 @@ fn start_server(config: &Config, listener: std::net::TcpListener) -> tokio::runt
     rt.spawn(async move {
         let server = Server::build(&config).await.unwrap();
         server.start_deployments();
+        let _alerts = server.start_alerts();
         let router = server.router.clone();
         listener.set_nonblocking(true).unwrap();
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
