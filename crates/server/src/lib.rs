@@ -130,7 +130,7 @@ impl Server {
                 config
                     .smtp
                     .as_ref()
-                    .map(alerts::outbox::Mailer::new)
+                    .map(|s| alerts::outbox::Mailer::new(s, &config.trust))
                     .transpose()?,
             )?,
             config.alert_low_licenses,

@@ -294,6 +294,20 @@ async fn a_scoped_operator_sees_and_draws_from_its_tokens_only() {
     .await;
     assert_eq!(status, 201, "{mine}");
     assert_eq!(mine["tokenIds"], json!([hq]), "{mine}");
+    // The audit log has the deployment's options, as the operator chose them.
+    let (_, audit) = app.get("/api/v1/audit?path=/api/v1/deployments").await;
+    let want = format!(
+        "deployment {}: required adamId 111 (STDQ) to collection \"Lab\", tokens HQ, when short fail, on leave keep",
+        mine["id"]
+    );
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"] == want.as_str() && e["actor"] == "API key school"),
+        "{want}: {audit}"
+    );
     let (_, list) = as_op(Method::GET, "/api/v1/deployments", None).await;
     assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "{list}");
     // An app none of its tokens holds cannot be deployed by it.

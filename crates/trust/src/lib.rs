@@ -31,6 +31,8 @@ pub enum TrustError {
 #[derive(Clone, Default)]
 pub struct Trust {
     extra: Vec<reqwest::Certificate>,
+    /// The same certificates as PEM text, for TLS clients other than reqwest (SMTP).
+    pem: Vec<u8>,
     source: Option<PathBuf>,
 }
 
@@ -83,6 +85,7 @@ impl Trust {
         }
         let trust = Self {
             extra,
+            pem: pem.to_vec(),
             source: None,
         };
         // A block that is PEM but not a certificate rustls accepts fails only when a client is
@@ -104,6 +107,11 @@ impl Trust {
 
     pub fn ca_file(&self) -> Option<&Path> {
         self.source.as_deref()
+    }
+
+    /// The extra certificates as PEM (empty without `ALLOT_CA_FILE`), for the SMTP client.
+    pub fn extra_pem(&self) -> &[u8] {
+        &self.pem
     }
 
     /// A client builder that trusts all of the above and honours the proxy variables; callers add

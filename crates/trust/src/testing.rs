@@ -38,6 +38,17 @@ impl PrivateCa {
         self.cert.pem()
     }
 
+    /// A server certificate for `names` and its key, both as PEM (for servers that read files).
+    pub fn issue_pem(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("server params");
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("a server certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A server certificate for `names` (DNS names or IP addresses) and its key.
     fn issue(&self, names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();

@@ -65,6 +65,34 @@ pub struct Outbox {
     mailer: Option<Mailer>,
 }
 
+/// The TLS mode an SMTP URL asks for, with the CA file's certificates added to the roots; `None`
+/// for a URL without TLS.
+fn tls_with_ca(
+    url: &str,
+    pem: &[u8],
+) -> Result<Option<lettre::transport::smtp::client::Tls>, String> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed.host_str().ok_or("no host")?.to_owned();
+    let mode = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let params = || -> Result<TlsParameters, String> {
+        let ca = Certificate::from_pem(pem).map_err(|e| e.to_string())?;
+        TlsParameters::builder(host.clone())
+            .add_root_certificate(ca)
+            .build_rustls()
+            .map_err(|e| e.to_string())
+    };
+    Ok(match (parsed.scheme(), mode.as_deref()) {
+        ("smtps", _) => Some(Tls::Wrapper(params()?)),
+        ("smtp", Some("required")) => Some(Tls::Required(params()?)),
+        ("smtp", Some("opportunistic")) => Some(Tls::Opportunistic(params()?)),
+        _ => None,
+    })
+}
+
 /// The SMTP transport and the sender of alert e-mails.
 pub struct Mailer {
     transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
@@ -72,17 +100,22 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// From `ALLOT_SMTP_URL` and `ALLOT_SMTP_FROM`; the error says which is wrong.
-    pub fn new(smtp: &crate::config::Smtp) -> anyhow::Result<Self> {
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&smtp.url)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "ALLOT_SMTP_URL {}: {e}",
-                    crate::config::redact_url(&smtp.url)
-                )
-            })?
-            .timeout(Some(Duration::from_secs(20)))
-            .build();
+    /// From `ALLOT_SMTP_URL` and `ALLOT_SMTP_FROM`; the error says which is wrong. A TLS
+    /// connection (`smtps://`, or `smtp://…?tls=required|opportunistic`) trusts the public roots
+    /// and `ALLOT_CA_FILE`'s certificates, as every other outgoing connection does.
+    pub fn new(smtp: &crate::config::Smtp, trust: &allot_trust::Trust) -> anyhow::Result<Self> {
+        let shown = || crate::config::redact_url(&smtp.url);
+        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&smtp.url)
+            .map_err(|e| anyhow::anyhow!("ALLOT_SMTP_URL {}: {e}", shown()))?
+            .timeout(Some(Duration::from_secs(20)));
+        if !trust.extra_pem().is_empty() {
+            if let Some(tls) = tls_with_ca(&smtp.url, trust.extra_pem()).map_err(|e| {
+                anyhow::anyhow!("ALLOT_SMTP_URL {} with ALLOT_CA_FILE: {e}", shown())
+            })? {
+                builder = builder.tls(tls);
+            }
+        }
+        let transport = builder.build();
         let from = smtp
             .from
             .parse()

@@ -135,6 +135,25 @@ pub(crate) async fn create_deployment(
             allot_sync::now_ms(),
         )
         .await?;
+    crate::audit::detail(format!(
+        "deployment {}: {} adamId {} ({}) to collection {:?}, tokens {}, when short {}, on leave {}",
+        d.id,
+        d.action,
+        d.adam_id,
+        d.pricing,
+        req.collection.name,
+        if req.tokens.is_empty() {
+            "any".to_owned()
+        } else {
+            req.tokens
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        d.on_shortage,
+        d.on_leave
+    ));
     let executor = state.executor.clone();
     let first = d.clone();
     tokio::spawn(async move {
@@ -430,6 +449,12 @@ pub(crate) async fn end_deployment(
     then: allot_domain::OnLeave,
 ) -> Result<Option<DeploymentRow>, ApiError> {
     let d = find_deployment(state, id).await?;
+    crate::audit::detail(format!(
+        "deployment {id} ({} adamId {}) ended, then {}",
+        d.action,
+        d.adam_id,
+        then.as_str()
+    ));
     if then == allot_domain::OnLeave::Keep {
         if !state.store.delete_deployment(id).await? {
             return Err(ApiError::conflict(
