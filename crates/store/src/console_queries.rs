@@ -266,6 +266,68 @@ macro_rules! impl_console_queries {
             }
 
             /// The apps and books deployments installed on a device (adamIds).
+            /// For a page of the devices list, in four statements whatever its length: the device
+            /// licenses each serial holds (serial, token, adamId), the apps Allot installed on each
+            /// device (device id, adamId), the names of their people and of those apps.
+            pub async fn device_page_details(
+                &self,
+                serials: &[String],
+                device_ids: &[i64],
+                person_ids: &[i64],
+            ) -> Result<$crate::types::DevicePageDetails, StoreError> {
+                let marks = |n: usize| (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",");
+                let mut out = $crate::types::DevicePageDetails::default();
+                if !serials.is_empty() {
+                    let sql = format!(
+                        "SELECT holder, token_id, adam_id FROM assignments WHERE holder_kind = 'device' AND holder IN ({}) ORDER BY token_id, adam_id",
+                        marks(serials.len())
+                    );
+                    let mut q = sqlx::query_as::<_, (String, i64, String)>(&sql);
+                    for s in serials {
+                        q = q.bind(s);
+                    }
+                    out.licenses = q.fetch_all(&self.pool).await?;
+                }
+                if !device_ids.is_empty() {
+                    let sql = format!(
+                        "SELECT DISTINCT t.member_id, d.adam_id FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id \
+                         JOIN collections c ON c.id = d.collection_id \
+                         WHERE c.kind = 'devices' AND t.status = 'installed' AND t.member_id IN ({}) ORDER BY t.member_id, d.adam_id",
+                        marks(device_ids.len())
+                    );
+                    let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+                    for id in device_ids {
+                        q = q.bind(id);
+                    }
+                    out.installed = q.fetch_all(&self.pool).await?;
+                }
+                if !person_ids.is_empty() {
+                    let sql = format!("SELECT id, name FROM people WHERE id IN ({})", marks(person_ids.len()));
+                    let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+                    for id in person_ids {
+                        q = q.bind(id);
+                    }
+                    out.people = q.fetch_all(&self.pool).await?.into_iter().collect();
+                }
+                let mut adams: Vec<&str> = out
+                    .licenses
+                    .iter()
+                    .map(|l| l.2.as_str())
+                    .chain(out.installed.iter().map(|i| i.1.as_str()))
+                    .collect();
+                adams.sort_unstable();
+                adams.dedup();
+                if !adams.is_empty() {
+                    let sql = format!("SELECT adam_id, name FROM app_metadata WHERE adam_id IN ({})", marks(adams.len()));
+                    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+                    for a in &adams {
+                        q = q.bind(*a);
+                    }
+                    out.app_names = q.fetch_all(&self.pool).await?.into_iter().collect();
+                }
+                Ok(out)
+            }
+
             pub async fn installed_on_device(&self, device_id: i64) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT DISTINCT d.adam_id FROM deployment_targets t JOIN deployments d ON d.id = t.deployment_id \

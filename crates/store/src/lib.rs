@@ -320,6 +320,7 @@ delegate! {
     fn people_to_reclaim(&self, before: i64, limit: i64) -> Vec<PersonRow>;
     fn mark_person_reclaimed(&self, person: &PersonRow, now: i64) -> ();
     fn licenses_held(&self, kind: &str, holder: &str) -> Vec<(i64, AssignmentRow)>;
+    fn device_page_details(&self, serials: &[String], device_ids: &[i64], person_ids: &[i64]) -> DevicePageDetails;
     fn pending_events(&self, deployment_id: i64) -> Vec<(Option<String>, i64)>;
     fn targets_of_event(&self, deployment_id: i64, event_id: Option<&str>, limit: i64) -> Vec<TargetRow>;
     fn target_counts(&self, deployment_id: i64) -> Vec<(String, i64)>;

@@ -42,6 +42,10 @@ pub(crate) const COUNT_ONE_LESS_ASSIGNED: &str = "UPDATE assets SET assigned = C
 /// Rows per multi-row statement: well under both backends' parameter limits.
 pub(crate) const BATCH: usize = 500;
 
+/// An asset row's sort key (`assets.name_key`): its app's lower-cased name, else its adamId.
+pub(crate) const NAME_KEY: &str =
+    "LOWER(COALESCE((SELECT m2.name FROM app_metadata m2 WHERE m2.adam_id = assets.adam_id), assets.adam_id))";
+
 pub(crate) fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).expect("strings serialise")
 }
@@ -489,6 +493,12 @@ macro_rules! impl_queries {
                     }
                     q.execute(&mut *tx).await?;
                 }
+                // New rows sort by their name (or adamId until it is known).
+                let key = $crate::queries::NAME_KEY;
+                sqlx::query(&format!("UPDATE assets SET name_key = {key} WHERE token_id = $1 AND name_key = ''"))
+                    .bind(token_id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -760,7 +770,21 @@ macro_rules! impl_queries {
                             .bind(if m.source.is_empty() { "lookup" } else { m.source.as_str() })
                             .bind(&m.storefront);
                     }
-                    q.execute(&self.pool).await?;
+                    let mut tx = self.pool.begin().await?;
+                    q.execute(&mut *tx).await?;
+                    // The license list's order follows a name that arrived or changed.
+                    let ids: Vec<&str> = chunk.iter().map(|m| m.adam_id.as_str()).collect();
+                    let key = $crate::queries::NAME_KEY;
+                    let sql = format!(
+                        "UPDATE assets SET name_key = {key} WHERE adam_id IN ({}) AND name_key <> {key}",
+                        (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for id in ids {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *tx).await?;
+                    tx.commit().await?;
                 }
                 Ok(())
             }
@@ -1000,17 +1024,37 @@ macro_rules! impl_queries {
 
             pub async fn app_licenses(&self, f: &AppFilter) -> Result<(Vec<AppLicense>, i64), StoreError> {
                 let search = f.search.as_deref().map($crate::like_contains);
-                let filter = format!("FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id \
-                     WHERE ($1 IS NULL OR a.token_id = $1) AND {} \
-                     AND ($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 ESCAPE '\\' OR a.adam_id LIKE $2 ESCAPE '\\') \
-                     AND ($3 IS NULL OR a.product_type = $3) \
-                     AND ($6 IS NULL OR a.platforms LIKE $6) AND ($7 IS NULL OR LOWER(t.categories) LIKE $7) \
-                     AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))", $crate::ids_in("a.token_id", f.tokens_in.as_deref()));
+                // The count joins the metadata and the tokens only when a filter reads them.
+                let conditions = |search_on: bool, category_on: bool| {
+                    format!(
+                        "WHERE ($1 IS NULL OR a.token_id = $1) AND {} \
+                         AND {} AND ($3 IS NULL OR a.product_type = $3) \
+                         AND ($6 IS NULL OR a.platforms LIKE $6) AND {} \
+                         AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))",
+                        $crate::ids_in("a.token_id", f.tokens_in.as_deref()),
+                        if search_on {
+                            "($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 ESCAPE '\\' OR a.adam_id LIKE $2 ESCAPE '\\')"
+                        } else {
+                            "$2 IS NULL"
+                        },
+                        if category_on { "($7 IS NULL OR LOWER(t.categories) LIKE $7)" } else { "$7 IS NULL" },
+                    )
+                };
+                let filter = format!(
+                    "FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id {}",
+                    conditions(true, true)
+                );
+                let count_from = format!(
+                    "FROM assets a {} {} {}",
+                    if f.category.is_some() { "JOIN tokens t ON t.id = a.token_id" } else { "" },
+                    if f.search.is_some() { "LEFT JOIN app_metadata m ON m.adam_id = a.adam_id" } else { "" },
+                    conditions(f.search.is_some(), f.category.is_some())
+                );
                 // Lists are stored as JSON text: match the quoted element.
                 let platform = f.platform.as_ref().map(|p| format!("%\"{}\"%", p.replace(['%', '_', '"'], "")));
                 let category = f.category.as_ref().map(|c| format!("%\"{}\"%", c.to_lowercase().replace(['%', '_', '"'], "")));
                 let low: i64 = f.low.into();
-                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {count_from}"))
                     .bind(f.token_id)
                     .bind(&search)
                     .bind(&f.product_type)

@@ -321,13 +321,11 @@ impl AppSort {
     /// SQL ORDER BY of the list (fixed strings, never user text).
     pub(crate) fn order_by(self) -> &'static str {
         match self {
-            Self::Name => "LOWER(COALESCE(m.name, a.adam_id)), t.name, a.pricing",
-            Self::Token => "t.name, LOWER(COALESCE(m.name, a.adam_id)), a.pricing",
-            Self::Total => "a.total DESC, LOWER(COALESCE(m.name, a.adam_id)), t.name",
-            Self::Used => "a.assigned DESC, LOWER(COALESCE(m.name, a.adam_id)), t.name",
-            Self::Available => {
-                "a.unlimited, a.available, LOWER(COALESCE(m.name, a.adam_id)), t.name"
-            }
+            Self::Name => "a.name_key, t.name, a.pricing",
+            Self::Token => "t.name, a.name_key, a.pricing",
+            Self::Total => "a.total DESC, a.name_key, t.name",
+            Self::Used => "a.assigned DESC, a.name_key, t.name",
+            Self::Available => "a.unlimited, a.available, a.name_key, t.name",
         }
     }
 }
@@ -447,6 +445,19 @@ pub struct DeliveryRow {
     pub next_attempt_at: i64,
     pub delivered_at: Option<i64>,
     pub created_at: i64,
+}
+
+/// What a page of the devices list shows beside each device (`device_page_details`).
+#[derive(Debug, Clone, Default)]
+pub struct DevicePageDetails {
+    /// (serial number, token id, adamId) of every device license the page's devices hold.
+    pub licenses: Vec<(String, i64, String)>,
+    /// (device id, adamId) of every app Allot installed on them.
+    pub installed: Vec<(i64, String)>,
+    /// Their people's names by id.
+    pub people: std::collections::HashMap<i64, String>,
+    /// The names of those apps by adamId (an app without metadata is absent).
+    pub app_names: std::collections::HashMap<String, String>,
 }
 
 /// One change in the audit log.

@@ -333,6 +333,37 @@ async fn license_listing_joins_metadata_and_filters() {
             Some("Alpha Math"),
             "sorted by name"
         );
+        // A renamed app moves in the list; a scope keeps to its tokens.
+        s.upsert_metadata(&[meta("20", "Zulu Math")], 0)
+            .await
+            .unwrap();
+        let (rows, _) = s.app_licenses(&all).await.unwrap();
+        let names: Vec<_> = rows
+            .iter()
+            .map(|r| r.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            ["Zebra Notes", "Zebra Notes", "Zulu Math"],
+            "{}",
+            db.backend()
+        );
+        let (rows, total) = s
+            .app_licenses(&AppFilter {
+                tokens_in: Some(vec![u]),
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!((total, rows[0].token_name.as_str()), (1, "B"));
+        let (_, total) = s
+            .app_licenses(&AppFilter {
+                tokens_in: Some(vec![]),
+                ..all.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 0, "a scope of no token sees nothing");
         let (rows, total) = s
             .app_licenses(&AppFilter {
                 search: Some("zebra".into()),

@@ -243,25 +243,38 @@ pub(crate) async fn devices(
         .devices(search.as_deref(), PER_PAGE, (page - 1) * PER_PAGE)
         .await?;
     let now = allot_sync::now_ms();
-    let mut names: HashMap<String, String> = HashMap::new();
+    // What each listed device holds, in four statements for the page.
+    let serials: Vec<String> = devices.iter().map(|d| d.serial_number.clone()).collect();
+    let ids: Vec<i64> = devices.iter().map(|d| d.id).collect();
+    let people: Vec<i64> = devices.iter().filter_map(|d| d.primary_person_id).collect();
+    let details = state
+        .store
+        .device_page_details(&serials, &ids, &people)
+        .await?;
+    let app_name = |adam: &str| {
+        details
+            .app_names
+            .get(adam)
+            .cloned()
+            .unwrap_or_else(|| format!("adamId {adam}"))
+    };
     let mut rows = Vec::with_capacity(devices.len());
     for d in devices {
-        let mut licensed = Vec::new();
-        for (_, a) in state
-            .store
-            .licenses_held("device", &d.serial_number)
-            .await?
-        {
-            licensed.push(name_of(&state, &mut names, &a.adam_id).await?);
-        }
-        let mut apps = Vec::new();
-        for adam in state.store.installed_on_device(d.id).await? {
-            apps.push(name_of(&state, &mut names, &adam).await?);
-        }
-        let user = match d.primary_person_id {
-            Some(id) => state.store.person(id).await?.map(|p| (p.id, p.name)),
-            None => None,
-        };
+        let licensed: Vec<String> = details
+            .licenses
+            .iter()
+            .filter(|(serial, token, _)| *serial == d.serial_number && crate::access::sees(*token))
+            .map(|(_, _, adam)| app_name(adam))
+            .collect();
+        let apps: Vec<String> = details
+            .installed
+            .iter()
+            .filter(|(id, _)| *id == d.id)
+            .map(|(_, adam)| app_name(adam))
+            .collect();
+        let user = d
+            .primary_person_id
+            .and_then(|id| details.people.get(&id).map(|name| (id, name.clone())));
         rows.push(DeviceLine {
             user,
             serial: d.serial_number,
@@ -316,24 +329,6 @@ pub(crate) async fn devices(
         search: q.search,
         rows,
     }))
-}
-
-async fn name_of(
-    state: &AppState,
-    cache: &mut HashMap<String, String>,
-    adam: &str,
-) -> Result<String, PageError> {
-    if let Some(n) = cache.get(adam) {
-        return Ok(n.clone());
-    }
-    let n = state
-        .store
-        .metadata(adam)
-        .await?
-        .map(|m| m.name)
-        .unwrap_or_else(|| format!("adamId {adam}"));
-    cache.insert(adam.to_owned(), n.clone());
-    Ok(n)
 }
 
 #[derive(Debug, Deserialize)]

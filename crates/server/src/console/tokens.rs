@@ -131,12 +131,18 @@ fn line(v: TokenView) -> TokenLine {
 }
 
 pub(crate) async fn lines(state: &AppState) -> Result<Vec<TokenLine>, PageError> {
-    let runs = state.store.latest_sync_runs().await?;
+    let runs: std::collections::HashMap<i64, allot_store::SyncRun> = state
+        .store
+        .latest_sync_runs()
+        .await?
+        .into_iter()
+        .map(|r| (r.token_id, r))
+        .collect();
     let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
     Ok(tokens
         .into_iter()
         .map(|t| {
-            let latest = runs.iter().find(|r| r.token_id == t.id);
+            let latest = runs.get(&t.id);
             line(view(state, t, latest))
         })
         .collect())
