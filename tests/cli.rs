@@ -137,6 +137,17 @@ async fn tokens_and_apps_from_the_command_line() {
     let books: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(books.as_array().unwrap().len(), 1);
     assert_eq!(books[0]["name"], "Acme Handbook");
+    // A book's own alert threshold, then the global one again.
+    let book_id = books[0]["adamId"].as_str().unwrap().to_owned();
+    let (ok, out, err) = allot(&e, &["apps", "threshold", &book_id, "3"]).await;
+    assert!(
+        ok && out.contains("licenses.low at 3 free licenses"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = allot(&e, &["apps", "threshold", &book_id, "--global"]).await;
+    assert!(ok && out.contains("(the global threshold)"), "{out}{err}");
+    let (ok, _, err) = allot(&e, &["apps", "threshold", "4242", "3"]).await;
+    assert!(!ok && err.contains("no token holds adamId 4242"), "{err}");
 
     // The licenses report, as CSV and JSON.
     let (ok, out, err) = allot(&e, &["report", "licenses", "--format", "csv"]).await;

@@ -1,10 +1,11 @@
-//! `allot apps …`.
+//! `allot apps list` (license information) and `allot apps threshold` (an app's own
+//! `licenses.low` alert threshold).
 
 use clap::Subcommand;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::client::{segment, Client};
-use super::output::{self, cell, Format};
+use super::output::{self, cell, say, Format};
 
 #[derive(Subcommand)]
 pub enum AppsCommand {
@@ -23,15 +24,57 @@ pub enum AppsCommand {
         #[arg(long, default_value_t = 500)]
         page_size: u32,
     },
+    /// Alert (licenses.low) when this app's free licenses fall to N or fewer, over the global
+    /// threshold; `--global` goes back to it.
+    Threshold {
+        adam_id: String,
+        #[arg(required_unless_present = "global")]
+        licenses: Option<i64>,
+        #[arg(long, conflicts_with = "licenses")]
+        global: bool,
+        /// `STDQ` or `PLUS`.
+        #[arg(long, default_value = "STDQ")]
+        pricing: String,
+    },
 }
 
 pub async fn run(cmd: AppsCommand, c: &Client, format: Format) -> anyhow::Result<()> {
-    let AppsCommand::List {
-        token,
-        search,
-        kind,
-        page_size,
-    } = cmd;
+    let (token, search, kind, page_size) = match cmd {
+        AppsCommand::List {
+            token,
+            search,
+            kind,
+            page_size,
+        } => (token, search, kind, page_size),
+        AppsCommand::Threshold {
+            adam_id,
+            licenses,
+            global: _,
+            pricing,
+        } => {
+            let v = c
+                .put(
+                    &format!("/api/v1/apps/{}/alert-threshold", segment(&adam_id)),
+                    json!({ "pricingParam": pricing, "threshold": licenses }),
+                )
+                .await?;
+            match format {
+                Format::Json => output::json(&v),
+                Format::Table => say!(
+                    "adamId {} ({}): licenses.low at {} free licenses{}",
+                    cell(&v["adamId"]),
+                    cell(&v["pricingParam"]),
+                    cell(&v["threshold"]),
+                    if v["own"] == true {
+                        ""
+                    } else {
+                        " (the global threshold)"
+                    }
+                ),
+            }
+            return Ok(());
+        }
+    };
     let mut query = String::new();
     for (k, v) in [("token", &token), ("search", &search), ("type", &kind)] {
         if let Some(v) = v {

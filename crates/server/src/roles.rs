@@ -87,6 +87,7 @@ const RULES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/webhooks/{id}/deliveries", Admin),
     ("POST", "/api/v1/webhooks/{id}/test", Admin),
     ("GET", "/api/v1/audit", Admin),
+    ("PUT", "/api/v1/apps/{adam_id}/alert-threshold", Admin),
     // API: forms that only read.
     ("POST", "/api/v1/deployments/plan", Viewer),
     ("POST", "/api/v1/collections/preview", Viewer),
@@ -108,6 +109,7 @@ const RULES: &[(&str, &str, Role)] = &[
     ("GET", "/alerts/webhooks/{id}", Admin),
     ("POST", "/alerts/webhooks/{id}/test", Admin),
     ("POST", "/alerts/webhooks/{id}/delete", Admin),
+    ("POST", "/apps/{token}/{adam}/threshold", Admin),
     ("POST", "/deployments/plan", Viewer),
     // The collection forms' preview step only reads; their other steps call `may_change`,
     // which refuses viewers.
@@ -130,23 +132,27 @@ pub fn required(method: &Method, route: &str) -> Role {
         })
 }
 
-/// Routes for administrators of every location: accounts, keys, alert endpoints and the audit
-/// log. A scoped admin is refused them (it could otherwise widen its own scope, or read what
-/// other locations' people did).
+/// Routes for administrators of every location: accounts, keys, alert endpoints, an app's alert
+/// threshold (it applies on every token) and the audit log. A scoped admin is refused them (it
+/// could otherwise widen its own scope, or read what other locations' people did).
 pub fn needs_every_location(route: &str) -> bool {
-    [
-        "/api/v1/console-accounts",
-        "/api/v1/api-keys",
-        "/api/v1/webhooks",
-        "/api/v1/audit",
-        "/access",
-        "/audit",
-        "/alerts/webhooks",
-    ]
-    .iter()
-    .any(|p| {
-        route == *p || route.starts_with(&format!("{p}/")) || route.starts_with(&format!("{p}."))
-    })
+    route.ends_with("/threshold")
+        || route.ends_with("/alert-threshold")
+        || [
+            "/api/v1/console-accounts",
+            "/api/v1/api-keys",
+            "/api/v1/webhooks",
+            "/api/v1/audit",
+            "/access",
+            "/audit",
+            "/alerts/webhooks",
+        ]
+        .iter()
+        .any(|p| {
+            route == *p
+                || route.starts_with(&format!("{p}/"))
+                || route.starts_with(&format!("{p}."))
+        })
 }
 
 /// Every route the table names, for the test that checks it against the routers.

@@ -116,6 +116,61 @@ async fn alerts_follow_a_deployment_on(db: allot_store::testing::TestDb) {
         alert(b, "licenses.low").is_some_and(|a| a["resolvedAt"].is_string())
     })
     .await;
+    // The app's own threshold, over the global one: 11 free is low for this app now.
+    let (status, set) = e
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/apps/777/alert-threshold",
+            Some(json!({ "threshold": 11 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(
+        (set["threshold"].as_i64(), set["own"].as_bool()),
+        (Some(11), Some(true))
+    );
+    let open = e
+        .until(
+            "/api/v1/alerts?open=true",
+            "licenses.low at the app's threshold",
+            |b| alert(b, "licenses.low").is_some(),
+        )
+        .await;
+    assert_eq!(
+        alert(&open, "licenses.low").unwrap()["data"]["threshold"],
+        11,
+        "{open}"
+    );
+    let (status, body) = e
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/apps/4242/alert-threshold",
+            Some(json!({ "threshold": 3 })),
+        )
+        .await;
+    assert_eq!(status, 404, "an app no token holds: {body}");
+    let (status, _) = e
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/apps/777/alert-threshold",
+            Some(json!({ "threshold": -1 })),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // Back to the global threshold (1): resolved again.
+    let (status, set) = e
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/apps/777/alert-threshold",
+            Some(json!({ "threshold": null })),
+        )
+        .await;
+    assert_eq!((status, set["threshold"].as_i64()), (200, Some(1)), "{set}");
+    e.until("/api/v1/alerts?open=true", "no low alert open", |b| {
+        alert(b, "licenses.low").is_none()
+    })
+    .await;
+
     // What it took, counted: Apple's requests by endpoint and status with their time, the
     // commands NanoMDM queued and pushed, Apple's notifications applied.
     let m = scrape(&e).await;
@@ -154,17 +209,18 @@ async fn alerts_follow_a_deployment_on(db: allot_store::testing::TestDb) {
         1.0,
     );
 
-    // Checked again and again, each is raised once.
+    // Checked again and again, each episode is raised once: two crossings of licenses.low
+    // (the global threshold, then the app's own), one deployment.finished.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (_, all) = e.call(reqwest::Method::GET, "/api/v1/alerts", None).await;
-    for event in ["licenses.low", "deployment.finished"] {
+    for (event, episodes) in [("licenses.low", 2), ("deployment.finished", 1)] {
         let n = all["alerts"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|a| a["event"] == event)
             .count();
-        assert_eq!(n, 1, "{event}: {all}");
+        assert_eq!(n, episodes, "{event}: {all}");
     }
 }
 

@@ -250,10 +250,14 @@ macro_rules! impl_alert_queries {
 
             /// Assets deployments in force draw on whose free licenses are at or below `threshold`:
             /// (token, adamId, pricing, available, total).
-            pub async fn low_deployed_assets(&self, threshold: i64) -> Result<Vec<(i64, String, String, i64, i64)>, StoreError> {
+            /// Apps deployments draw on whose free licenses are at or below their threshold (the
+            /// app's own, else `threshold`): (token, adamId, pricing, available, total, threshold).
+            pub async fn low_deployed_assets(&self, threshold: i64) -> Result<Vec<(i64, String, String, i64, i64, i64)>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT a.token_id, a.adam_id, a.pricing, a.available, a.total FROM assets a \
-                     WHERE a.available <= $1 AND a.unlimited = FALSE AND a.total > 0 AND EXISTS ( \
+                    "SELECT a.token_id, a.adam_id, a.pricing, a.available, a.total, \
+                     COALESCE(th.threshold, $1) AS threshold FROM assets a \
+                     LEFT JOIN alert_thresholds th ON th.adam_id = a.adam_id AND th.pricing = a.pricing \
+                     WHERE a.available <= COALESCE(th.threshold, $1) AND a.unlimited = FALSE AND a.total > 0 AND EXISTS ( \
                        SELECT 1 FROM deployments d WHERE d.adam_id = a.adam_id AND d.pricing = a.pricing AND d.ending IS NULL \
                        AND d.action IN ('required', 'available')) \
                      ORDER BY a.token_id, a.adam_id",
@@ -261,6 +265,39 @@ macro_rules! impl_alert_queries {
                 .bind(threshold)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            /// An app's own `licenses.low` threshold; `None` goes back to the global one. True when
+            /// something changed.
+            pub async fn set_alert_threshold(&self, adam_id: &str, pricing: &str, threshold: Option<i64>) -> Result<bool, StoreError> {
+                let n = match threshold {
+                    Some(t) => sqlx::query(
+                        "INSERT INTO alert_thresholds (adam_id, pricing, threshold) VALUES ($1, $2, $3) \
+                         ON CONFLICT (adam_id, pricing) DO UPDATE SET threshold = excluded.threshold",
+                    )
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .bind(t)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected(),
+                    None => sqlx::query("DELETE FROM alert_thresholds WHERE adam_id = $1 AND pricing = $2")
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected(),
+                };
+                Ok(n > 0)
+            }
+
+            /// An app's own `licenses.low` threshold, if it has one.
+            pub async fn alert_threshold(&self, adam_id: &str, pricing: &str) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT threshold FROM alert_thresholds WHERE adam_id = $1 AND pricing = $2")
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             /// Each deployment's last target change (for "finished" episodes).

@@ -374,6 +374,8 @@ delegate! {
     fn delete_webhook(&self, id: i64) -> bool;
     fn set_email_endpoints(&self, endpoints: &[(String, String)], sealed: &[u8], now: i64) -> ();
     fn record_audit(&self, e: &AuditEntry) -> ();
+    fn set_alert_threshold(&self, adam_id: &str, pricing: &str, threshold: Option<i64>) -> bool;
+    fn alert_threshold(&self, adam_id: &str, pricing: &str) -> Option<i64>;
     fn metric_samples(&self) -> Vec<MetricSample>;
     fn audit(&self, actor: Option<&str>, path: Option<&str>, since: Option<i64>, limit: i64, offset: i64) -> (Vec<AuditEntry>, i64);
     fn raise_alert(&self, a: &NewAlert, only_endpoint: Option<i64>, now: i64) -> Option<i64>;
@@ -383,7 +385,7 @@ delegate! {
     fn finish_delivery(&self, id: i64, status: &str, http_status: Option<i64>, error: Option<&str>, next: i64, now: i64) -> ();
     fn webhook_deliveries(&self, endpoint_id: i64, limit: i64) -> Vec<DeliveryRow>;
     fn recent_sync_outcomes(&self, n: i64) -> Vec<(i64, i64, bool)>;
-    fn low_deployed_assets(&self, threshold: i64) -> Vec<(i64, String, String, i64, i64)>;
+    fn low_deployed_assets(&self, threshold: i64) -> Vec<(i64, String, String, i64, i64, i64)>;
     fn last_target_changes(&self) -> std::collections::HashMap<i64, i64>;
     fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> (i64, Vec<(i64, String, String)>);
 }

@@ -190,7 +190,9 @@ async fn low_licenses(
         .map(|t| (t.id, t.name))
         .collect();
     let mut keep = Vec::new();
-    for (token, adam, pricing, available, total) in store.low_deployed_assets(threshold).await? {
+    for (token, adam, pricing, available, total, threshold) in
+        store.low_deployed_assets(threshold).await?
+    {
         let prefix = format!("licenses.low:{token}:{adam}:{pricing}:");
         if let Some(a) = open_alerts
             .iter()

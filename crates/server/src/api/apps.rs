@@ -6,8 +6,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::auth::{Caller, Writer};
+use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::AppState;
 
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
@@ -220,4 +220,87 @@ pub(crate) async fn app_filter(state: &AppState, q: &AppQuery) -> Result<AppFilt
         limit,
         offset: q.offset.unwrap_or(0).max(0),
     })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThresholdRequest {
+    /// `STDQ` (default) or `PLUS`.
+    pub pricing_param: Option<String>,
+    /// `licenses.low` is raised when free licenses fall to this many or fewer (0–1,000,000);
+    /// `null`: the global `ALLOT_ALERT_LOW_LICENSES` again.
+    pub threshold: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdView {
+    pub adam_id: String,
+    pub pricing_param: String,
+    /// The threshold in force for this app.
+    pub threshold: i64,
+    /// True when the app has its own; false when the global one applies.
+    pub own: bool,
+}
+
+/// Sets (or clears) an app's own `licenses.low` threshold (shared by the API and the console).
+pub(crate) async fn set_threshold(
+    state: &AppState,
+    adam_id: &str,
+    req: &ThresholdRequest,
+) -> Result<ThresholdView, ApiError> {
+    let adam_id = adam_id.trim();
+    let pricing = req.pricing_param.as_deref().unwrap_or("STDQ");
+    if pricing != "STDQ" && pricing != "PLUS" {
+        return Err(ApiError::invalid("pricingParam must be STDQ or PLUS"));
+    }
+    if let Some(t) = req.threshold {
+        if !(0..=1_000_000).contains(&t) {
+            return Err(ApiError::invalid(
+                "threshold must be between 0 and 1000000 free licenses",
+            ));
+        }
+    }
+    if state
+        .store
+        .asset_holdings(adam_id, pricing)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::not_found(format!(
+            "no token holds adamId {adam_id} ({pricing})"
+        )));
+    }
+    let before = state.store.alert_threshold(adam_id, pricing).await?;
+    state
+        .store
+        .set_alert_threshold(adam_id, pricing, req.threshold)
+        .await?;
+    let global = state.alerts.low_threshold;
+    let words = |t: Option<i64>| t.map_or_else(|| format!("global ({global})"), |t| t.to_string());
+    crate::audit::detail(format!(
+        "licenses.low threshold of adamId {adam_id} ({pricing}): {} → {}",
+        words(before),
+        words(req.threshold)
+    ));
+    state.alerts.wake();
+    Ok(ThresholdView {
+        adam_id: adam_id.to_owned(),
+        pricing_param: pricing.to_owned(),
+        threshold: req.threshold.unwrap_or(global),
+        own: req.threshold.is_some(),
+    })
+}
+
+/// Sets an app's own threshold for `licenses.low` (per app, over the global one).
+#[utoipa::path(put, path = "/api/v1/apps/{adam_id}/alert-threshold", tag = "alerts", request_body = ThresholdRequest,
+    params(("adam_id" = String, Path, description = "the app's or book's adamId")),
+    responses((status = 200, body = ThresholdView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn threshold(
+    State(state): State<AppState>,
+    _a: Writer,
+    Path(adam_id): Path<String>,
+    ApiJson(req): ApiJson<ThresholdRequest>,
+) -> Result<Json<ThresholdView>, ApiError> {
+    Ok(Json(set_threshold(&state, &adam_id, &req).await?))
 }

@@ -29,7 +29,7 @@ use crate::AppState;
 #[openapi(
     info(title = "Allot API", description = "Apple Apps and Books license management. Authenticate with `Authorization: Bearer <API key>`."),
     paths(
-        tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list, apps::metadata,
+        tokens::list, tokens::add, tokens::show, tokens::renew, tokens::sync, tokens::sync_status, tokens::take_over, tokens::delete, apps::list, apps::metadata, apps::threshold,
         inventory::add_user, inventory::list_users, inventory::remove_user, import::import_users,
         inventory::add_device, inventory::list_devices, inventory::show_device, import::import_devices,
         collections::list, collections::create, collections::show, collections::add_members, collections::remove_members, collections::delete,
@@ -44,7 +44,7 @@ use crate::AppState;
     components(schemas(
         tokens::TokenView, tokens::TokenList, tokens::TokenDetail, tokens::AddTokenRequest, tokens::RenewRequest,
         tokens::SyncRequest, tokens::SyncStarted, tokens::SyncStatus, tokens::SyncRunView, tokens::SyncProgressView,
-        apps::AppView, apps::AppList, apps::AppMetadataView, crate::error::ErrorBody, crate::error::ErrorDetail,
+        apps::AppView, apps::AppList, apps::AppMetadataView, apps::ThresholdRequest, apps::ThresholdView, crate::error::ErrorBody, crate::error::ErrorDetail,
         inventory::UserView, inventory::UserList, inventory::NewUserRequest, inventory::DeviceView, inventory::DeviceList,
         inventory::NewDeviceRequest, inventory::ImportReport, inventory::ImportError,
         collections::CollectionView, collections::CollectionList, collections::NewCollectionRequest, collections::CollectionDetail,
@@ -195,6 +195,7 @@ api_routes! {
     "/api/v1/subscriptions/intents/{id}" => [delete subscriptions::delete_intent];
     "/api/v1/apps" => [get apps::list];
     "/api/v1/apps/{adam_id}/metadata" => [get apps::metadata];
+    "/api/v1/apps/{adam_id}/alert-threshold" => [put apps::threshold];
     "/api/v1/reports/licenses" => [get reports::licenses];
     "/api/v1/reports/unused-licenses" => [get reports::unused];
     "/api/v1/reports/token-expiry" => [get reports::expiry];

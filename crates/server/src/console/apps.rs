@@ -293,6 +293,9 @@ struct AppPage {
     statuses: Vec<String>,
     assignments: Vec<AssignmentLine>,
     pager: Pager,
+    /// `licenses.low` at or below this many free licenses, and whether it is the app's own.
+    threshold: i64,
+    own_threshold: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -391,7 +394,10 @@ pub(crate) async fn app_page(
         .collect();
     statuses.push("unknown".into());
     let confirmed = counts_confirmed(&state, std::slice::from_ref(&token)).await?;
+    let own_threshold = state.store.alert_threshold(&adam, &pricing).await?;
     Ok(render(&AppPage {
+        threshold: own_threshold.unwrap_or(state.alerts.low_threshold),
+        own_threshold: own_threshold.is_some(),
         as_of: as_of(confirmed.get(&token_id).copied(), allot_sync::now_ms()),
         token_choices,
         chrome: viewer.chrome(
@@ -620,4 +626,48 @@ mod tests {
         assert!(svg.contains(">now</text>"));
         assert_eq!(super::chart(&[]), "");
     }
+}
+
+/// The app page's alert form: its own `licenses.low` threshold, or empty for the global one.
+pub(crate) async fn threshold(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((token_id, adam)): Path<(i64, String)>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let f = super::Fields::parse(&body);
+    viewer.may_change(f.get("csrf"))?;
+    let pricing = match f.get("pricing") {
+        "" => "STDQ",
+        p => p,
+    };
+    let threshold = match f.get("threshold") {
+        "" => None,
+        n => Some(n.parse::<i64>().map_err(|_| {
+            PageError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{n:?} is not a number of licenses"),
+            )
+        })?),
+    };
+    let req = crate::api::apps::ThresholdRequest {
+        pricing_param: Some(pricing.to_owned()),
+        threshold,
+    };
+    let v = crate::api::apps::set_threshold(&state, &adam, &req).await?;
+    let to = format::app_link(token_id, &adam, pricing);
+    Ok(super::back(
+        &to,
+        &if v.own {
+            format!(
+                "An alert is raised when {} or fewer licenses are free",
+                v.threshold
+            )
+        } else {
+            format!(
+                "The global threshold applies again ({} free licenses)",
+                v.threshold
+            )
+        },
+    ))
 }

@@ -252,6 +252,7 @@ console_routes! {
     "/tokens/{id}/delete" => [post tokens::delete];
     "/apps" => [get apps::page];
     "/apps/{token}/{adam}" => [get apps::app_page];
+    "/apps/{token}/{adam}/threshold" => [post apps::threshold];
     "/deployments" => [get deployments::page, post deployments::create];
     "/deployments/plan" => [post deployments::plan];
     "/deployments/{id}" => [get deployments::detail];
