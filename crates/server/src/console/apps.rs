@@ -608,26 +608,6 @@ fn device_family_label(family: &str) -> String {
 
 impl super::Labels for AppPage {}
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_chart_steps_through_each_change_with_axes() {
-        // 2026-01-15 08:05 UTC, then a change an hour later, drawn two hours in.
-        let t0 = 1_768_464_300_000;
-        let svg = super::chart_at(&[(t0, 10, 2), (t0 + 3_600_000, 10, 5)], t0 + 7_200_000);
-        assert!(svg.starts_with("<svg"));
-        assert_eq!(svg.matches("<polyline").count(), 2);
-        // Counts 0, 5 and 10 on the left; the first date, the middle and now below.
-        for tick in [">0</text>", ">5</text>", ">10</text>"] {
-            assert!(svg.contains(tick), "{tick}: {svg}");
-        }
-        assert!(svg.contains(">2026-01-15 08:05 UTC</text>"), "{svg}");
-        assert!(svg.contains(">2026-01-15 09:05 UTC</text>"), "{svg}");
-        assert!(svg.contains(">now</text>"));
-        assert_eq!(super::chart(&[]), "");
-    }
-}
-
 /// The app page's alert form: its own `licenses.low` threshold, or empty for the global one.
 pub(crate) async fn threshold(
     State(state): State<AppState>,
@@ -670,4 +650,24 @@ pub(crate) async fn threshold(
             )
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_chart_steps_through_each_change_with_axes() {
+        // 2026-01-15 08:05 UTC, then a change an hour later, drawn two hours in.
+        let t0 = 1_768_464_300_000;
+        let svg = super::chart_at(&[(t0, 10, 2), (t0 + 3_600_000, 10, 5)], t0 + 7_200_000);
+        assert!(svg.starts_with("<svg"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        // Counts 0, 5 and 10 on the left; the first date, the middle and now below.
+        for tick in [">0</text>", ">5</text>", ">10</text>"] {
+            assert!(svg.contains(tick), "{tick}: {svg}");
+        }
+        assert!(svg.contains(">2026-01-15 08:05 UTC</text>"), "{svg}");
+        assert!(svg.contains(">2026-01-15 09:05 UTC</text>"), "{svg}");
+        assert!(svg.contains(">now</text>"));
+        assert_eq!(super::chart(&[]), "");
+    }
 }
