@@ -26,6 +26,9 @@ pub use sqlite::SqliteStore;
 pub use sqlx;
 pub use types::*;
 
+/// A device whose serial number, name or model contains `$1` (a `like_contains` pattern).
+pub(crate) const DEVICE_LIKE: &str = "(LOWER(serial_number) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(model) LIKE $1 ESCAPE '\\')";
+
 /// `column IN (ids)` for a list of ids written into the SQL (numbers only, so nothing to
 /// escape); `None`: no condition; an empty list: nothing matches.
 pub fn ids_in(column: &str, ids: Option<&[i64]>) -> String {

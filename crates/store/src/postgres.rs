@@ -25,6 +25,12 @@ impl PgStore {
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+
+    /// The devices list's search: the condition on `$1` and its value (the trigram indexes on
+    /// the lower-cased columns serve these LIKEs).
+    pub(crate) fn device_search(s: &str) -> (&'static str, String) {
+        (crate::DEVICE_LIKE, crate::like_contains(s))
+    }
 }
 
 crate::queries::impl_queries!(PgStore);

@@ -70,6 +70,20 @@ impl SqliteStore {
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+
+    /// The devices list's search: the condition on `$1` and its value. Three characters or more
+    /// go through the trigram index (`devices_search`, one phrase: a substring of any of the
+    /// three columns, case-insensitive); shorter ones scan.
+    pub(crate) fn device_search(s: &str) -> (&'static str, String) {
+        if s.chars().count() >= 3 {
+            (
+                "id IN (SELECT rowid FROM devices_search WHERE devices_search MATCH $1)",
+                format!("\"{}\"", s.replace('"', "\"\"")),
+            )
+        } else {
+            (crate::DEVICE_LIKE, crate::like_contains(s))
+        }
+    }
 }
 
 crate::queries::impl_queries!(SqliteStore);

@@ -137,6 +137,36 @@ async fn devices_upsert_by_serial_and_unenroll() {
         );
         let (rows, total) = s.devices(Some("ser"), 10, 0).await.unwrap();
         assert_eq!((rows.len(), total), (1, 1));
+        // Searched by part of its serial number, name or model, whatever the case, through the
+        // trigram index (three characters or more) or a scan (fewer); a renamed device is found
+        // by its new name only; quotes and wildcards are plain characters.
+        let found = |q: &'static str| async move { s.devices(Some(q), 10, 0).await.unwrap().1 };
+        for (q, n) in [
+            ("IPAD", 1),
+            ("ada's", 1),
+            ("r1", 1),
+            ("se", 1),
+            ("\"ip", 0),
+            ("%", 0),
+            ("_d", 0),
+        ] {
+            assert_eq!(found(q).await, n, "{q:?} on {}", db.backend());
+        }
+        s.upsert_device(
+            &NewDevice {
+                name: "Grace's Mac".into(),
+                ..device("SER1", Some("UDID-1"))
+            },
+            6,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (found("ada's").await, found("grace").await),
+            (0, 1),
+            "{}",
+            db.backend()
+        );
     }
 }
 
