@@ -46,6 +46,20 @@ pub(crate) const BATCH: usize = 500;
 pub(crate) const NAME_KEY: &str =
     "LOWER(COALESCE((SELECT m2.name FROM app_metadata m2 WHERE m2.adam_id = assets.adam_id), assets.adam_id))";
 
+/// An asset row's search text (`assets.search_key`): name, bundle id (lower-cased) and adamId,
+/// one a line, so a search cannot match across two of them.
+pub(crate) const SEARCH_KEY: &str = "LOWER(COALESCE((SELECT m2.name || CHR_NL || COALESCE(m2.bundle_id, '') FROM app_metadata m2 WHERE m2.adam_id = assets.adam_id), '')) || CHR_NL || assets.adam_id";
+
+/// Both keys of an asset row, for `UPDATE assets SET {set} WHERE … AND {stale}`: the assignments,
+/// and the condition that one of them is out of date (so unchanged rows are not rewritten).
+pub(crate) fn asset_keys() -> (String, String) {
+    let search = SEARCH_KEY.replace("CHR_NL", "'\n'");
+    (
+        format!("name_key = {NAME_KEY}, search_key = {search}"),
+        format!("(name_key <> {NAME_KEY} OR search_key <> {search})"),
+    )
+}
+
 pub(crate) fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).expect("strings serialise")
 }
@@ -494,8 +508,8 @@ macro_rules! impl_queries {
                     q.execute(&mut *tx).await?;
                 }
                 // New rows sort by their name (or adamId until it is known).
-                let key = $crate::queries::NAME_KEY;
-                sqlx::query(&format!("UPDATE assets SET name_key = {key} WHERE token_id = $1 AND name_key = ''"))
+                let (keys, _) = $crate::queries::asset_keys();
+                sqlx::query(&format!("UPDATE assets SET {keys} WHERE token_id = $1 AND name_key = ''"))
                     .bind(token_id)
                     .execute(&mut *tx)
                     .await?;
@@ -774,9 +788,9 @@ macro_rules! impl_queries {
                     q.execute(&mut *tx).await?;
                     // The license list's order follows a name that arrived or changed.
                     let ids: Vec<&str> = chunk.iter().map(|m| m.adam_id.as_str()).collect();
-                    let key = $crate::queries::NAME_KEY;
+                    let (keys, stale) = $crate::queries::asset_keys();
                     let sql = format!(
-                        "UPDATE assets SET name_key = {key} WHERE adam_id IN ({}) AND name_key <> {key}",
+                        "UPDATE assets SET {keys} WHERE adam_id IN ({}) AND {stale}",
                         (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
                     );
                     let mut q = sqlx::query(&sql);
@@ -1033,7 +1047,7 @@ macro_rules! impl_queries {
                          AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))",
                         $crate::ids_in("a.token_id", f.tokens_in.as_deref()),
                         if search_on {
-                            "($2 IS NULL OR LOWER(COALESCE(m.name, '')) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(m.bundle_id, '')) LIKE $2 ESCAPE '\\' OR a.adam_id LIKE $2 ESCAPE '\\')"
+                            "($2 IS NULL OR a.search_key LIKE $2 ESCAPE '\\')"
                         } else {
                             "$2 IS NULL"
                         },
@@ -1045,9 +1059,8 @@ macro_rules! impl_queries {
                     conditions(true, true)
                 );
                 let count_from = format!(
-                    "FROM assets a {} {} {}",
+                    "FROM assets a {} {}",
                     if f.category.is_some() { "JOIN tokens t ON t.id = a.token_id" } else { "" },
-                    if f.search.is_some() { "LEFT JOIN app_metadata m ON m.adam_id = a.adam_id" } else { "" },
                     conditions(f.search.is_some(), f.category.is_some())
                 );
                 // Lists are stored as JSON text: match the quoted element.

@@ -364,6 +364,23 @@ async fn license_listing_joins_metadata_and_filters() {
             .await
             .unwrap();
         assert_eq!(total, 0, "a scope of no token sees nothing");
+        // The search follows the new name, and reads the bundle id and the adamId too.
+        for (q, want) in [
+            ("alpha", 0),
+            ("zulu m", 1),
+            ("com.x.20", 1),
+            ("20", 1),
+            ("zebra", 2),
+        ] {
+            let (_, total) = s
+                .app_licenses(&AppFilter {
+                    search: Some(q.into()),
+                    ..all.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(total, want, "{q:?} on {}", db.backend());
+        }
         let (rows, total) = s
             .app_licenses(&AppFilter {
                 search: Some("zebra".into()),
