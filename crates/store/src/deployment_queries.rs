@@ -589,6 +589,20 @@ macro_rules! impl_deployment_queries {
                     .await?)
             }
 
+            /// Every deployment's targets by status, in one statement (lists of deployments).
+            pub async fn all_target_counts(&self) -> Result<std::collections::HashMap<i64, Vec<(String, i64)>>, StoreError> {
+                let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT deployment_id, status, COUNT(*) FROM deployment_targets GROUP BY deployment_id, status ORDER BY deployment_id, status",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: std::collections::HashMap<i64, Vec<(String, i64)>> = std::collections::HashMap::new();
+                for (d, status, n) in rows {
+                    out.entry(d).or_default().push((status, n));
+                }
+                Ok(out)
+            }
+
             /// Which of `holders` hold a license of the asset on any of the tokens, and on which
             /// (the first in `token_ids` order).
             pub async fn holders_among(

@@ -26,6 +26,10 @@ pub use sqlite::SqliteStore;
 pub use sqlx;
 pub use types::*;
 
+/// How many of Apple's pages of assignments (1,000 rows) a full sync writes in one transaction
+/// (measured in `examples/store_bench.rs`; see docs/performance.md).
+pub const ASSIGNMENT_PAGES_A_WRITE: usize = 10;
+
 /// A device whose serial number, name or model contains `$1` (a `like_contains` pattern).
 pub(crate) const DEVICE_LIKE: &str = "(LOWER(serial_number) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(model) LIKE $1 ESCAPE '\\')";
 
@@ -327,6 +331,7 @@ delegate! {
     fn pending_events(&self, deployment_id: i64) -> Vec<(Option<String>, i64)>;
     fn targets_of_event(&self, deployment_id: i64, event_id: Option<&str>, limit: i64) -> Vec<TargetRow>;
     fn target_counts(&self, deployment_id: i64) -> Vec<(String, i64)>;
+    fn all_target_counts(&self) -> std::collections::HashMap<i64, Vec<(String, i64)>>;
     fn targets_page(&self, deployment_id: i64, status: Option<&str>, limit: i64, offset: i64) -> Vec<TargetRow>;
     fn holders_among(&self, token_ids: &[i64], adam_id: &str, pricing: &str, kind: &str, holders: &[String]) -> std::collections::HashMap<String, i64>;
     fn reserve_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> bool;

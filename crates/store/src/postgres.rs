@@ -26,6 +26,9 @@ impl PgStore {
         self.pool.begin().await
     }
 
+    /// Rows passed as one JSON array parameter (`$3`), as a table `j` of `value`s.
+    pub(crate) const JSON_ROWS: &'static str = "json_array_elements($3::json) AS j(value)";
+
     /// The devices list's search: the condition on `$1` and its value (the trigram indexes on
     /// the lower-cased columns serve these LIKEs).
     pub(crate) fn device_search(s: &str) -> (&'static str, String) {

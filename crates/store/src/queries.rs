@@ -584,19 +584,24 @@ macro_rules! impl_queries {
             // ---- assignments ----
 
             /// Inserts or refreshes assignments as seen by the sync of `generation`.
+            ///
+            /// The rows go as one JSON parameter per 5,000, unpacked by the database
+            /// (`Self::JSON_ROWS`): binding six values a row cost more than SQLite's own work.
             pub async fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
-                for chunk in rows.chunks(BATCH) {
-                    let sql = format!(
-                        "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) VALUES {} \
-                         ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO UPDATE SET generation = excluded.generation",
-                        values(chunk.len(), 6, 1)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for a in chunk {
-                        q = q.bind(token_id).bind(&a.adam_id).bind(&a.pricing).bind(a.holder.kind()).bind(a.holder.id()).bind(generation);
-                    }
-                    q.execute(&mut *tx).await?;
+                let sql = format!(
+                    "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
+                     SELECT $1, j.value->>0, j.value->>1, j.value->>2, j.value->>3, $2 FROM {} WHERE TRUE \
+                     ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO UPDATE SET generation = excluded.generation",
+                    Self::JSON_ROWS
+                );
+                for chunk in rows.chunks(5_000) {
+                    let json: Vec<[&str; 4]> = chunk
+                        .iter()
+                        .map(|a| [a.adam_id.as_str(), a.pricing.as_str(), a.holder.kind(), a.holder.id()])
+                        .collect();
+                    let json = serde_json::to_string(&json).map_err(|e| StoreError::Config(e.to_string()))?;
+                    sqlx::query(&sql).bind(token_id).bind(generation).bind(json).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

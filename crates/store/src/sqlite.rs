@@ -71,6 +71,9 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Rows passed as one JSON array parameter (`$3`), as a table `j` of `value`s.
+    pub(crate) const JSON_ROWS: &'static str = "json_each($3) AS j";
+
     /// The devices list's search: the condition on `$1` and its value. Three characters or more
     /// go through the trigram index (`devices_search`, one phrase: a substring of any of the
     /// three columns, case-insensitive); shorter ones scan.

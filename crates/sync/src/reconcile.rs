@@ -62,6 +62,7 @@ impl SyncEngine {
                 &mut sink,
             )
             .await?;
+            sink.flush().await?;
             removed += store
                 .delete_stale_asset_assignments(token_id, &a.adam_id, &a.pricing_param, gen)
                 .await? as i64;

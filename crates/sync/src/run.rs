@@ -445,6 +445,7 @@ impl SyncEngine {
             &mut sink,
         )
         .await?;
+        sink.flush().await?;
         counts.assignments_removed += store.delete_stale_assignments(t.id, gen).await? as i64;
         if summary.changed_during_walk {
             // Pick up what was added while we walked; removals are caught by the reconciliation.
@@ -459,6 +460,7 @@ impl SyncEngine {
                 &mut sink,
             )
             .await?;
+            sink.flush().await?;
         }
         Ok((users_version, summary.version_id))
     }
@@ -499,6 +501,7 @@ impl SyncEngine {
             &mut sink,
         )
         .await?;
+        sink.flush().await?;
         Ok((u.version_id, a.version_id))
     }
 
@@ -582,13 +585,20 @@ pub(crate) fn assignment_row(a: &allot_apple_wire::Assignment) -> Option<Assignm
     })
 }
 
-/// Streams assignment pages into the store, one transaction per page.
+/// Streams assignment pages into the store, `ASSIGNMENT_PAGES_A_WRITE` pages a transaction: a
+/// full sync's pages land all over the key, so larger transactions rewrite each B-tree page less
+/// often (docs/performance.md). Rows held back are written by `flush`, which every walk ends
+/// with; a crash before it loses nothing the next run does not read again (nothing is marked
+/// synced until the end).
 pub(crate) struct AssignmentSink<'a> {
     engine: &'a SyncEngine,
     token_id: i64,
     gen: i64,
     pub rows: usize,
     pages: i64,
+    pending: Vec<AssignmentRow>,
+    /// Pages whose rows are in `pending`.
+    held: usize,
 }
 
 impl<'a> AssignmentSink<'a> {
@@ -599,7 +609,26 @@ impl<'a> AssignmentSink<'a> {
             gen,
             rows: 0,
             pages: 0,
+            pending: Vec::new(),
+            held: 0,
         }
+    }
+
+    /// Writes the rows held back (at the end of every walk).
+    pub(crate) async fn flush(&mut self) -> Result<(), allot_store::StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.held = 0;
+        let mut rows = std::mem::take(&mut self.pending);
+        // One statement must not touch a row twice (PostgreSQL refuses).
+        rows.sort();
+        rows.dedup();
+        self.engine
+            .inner
+            .store
+            .upsert_assignments(self.token_id, &rows, self.gen)
+            .await
     }
 }
 
@@ -615,17 +644,14 @@ impl PageSink<GetAssignmentsResponse> for AssignmentSink<'_> {
                 "a page carries another MDM's mdmInfo"
             );
         }
-        let mut rows: Vec<AssignmentRow> =
-            page.assignments.iter().filter_map(assignment_row).collect();
-        // One statement must not touch a row twice (PostgreSQL refuses).
-        rows.sort();
-        rows.dedup();
-        self.rows += rows.len();
-        self.engine
-            .inner
-            .store
-            .upsert_assignments(self.token_id, &rows, self.gen)
-            .await?;
+        let before = self.pending.len();
+        self.pending
+            .extend(page.assignments.iter().filter_map(assignment_row));
+        self.rows += self.pending.len() - before;
+        self.held += 1;
+        if self.held >= allot_store::ASSIGNMENT_PAGES_A_WRITE {
+            self.flush().await?;
+        }
         self.pages += 1;
         let (pages, total) = (self.pages, i64::from(page.page.total_pages));
         self.engine.update_progress(self.token_id, |p| {

@@ -224,11 +224,12 @@ async fn low_licenses(
 /// episode is its last target change), with its failures counted.
 async fn deployments(store: &Store, raise: &mut impl FnMut(NewAlert)) -> Result<(), StoreError> {
     let changed = store.last_target_changes().await?;
+    let mut all_counts = store.all_target_counts().await?;
     for d in store.deployments().await? {
         if d.ending.is_some() {
             continue;
         }
-        let counts = store.target_counts(d.id).await?;
+        let counts = all_counts.remove(&d.id).unwrap_or_default();
         let total: i64 = counts.iter().map(|c| c.1).sum();
         let moving = counts
             .iter()

@@ -307,15 +307,16 @@ pub async fn list(
     State(state): State<AppState>,
     _c: Caller,
 ) -> Result<Json<DeploymentList>, ApiError> {
-    let mut out = Vec::new();
     let deployments = state.store.deployments().await?;
-    for d in deployments
+    let mut counts = state.store.all_target_counts().await?;
+    let out = deployments
         .into_iter()
         .filter(|d| crate::access::sees_all(&d.token_ids))
-    {
-        let counts = state.store.target_counts(d.id).await?;
-        out.push(view(d, counts));
-    }
+        .map(|d| {
+            let c = counts.remove(&d.id).unwrap_or_default();
+            view(d, c)
+        })
+        .collect();
     Ok(Json(DeploymentList { deployments: out }))
 }
 

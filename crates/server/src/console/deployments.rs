@@ -61,6 +61,7 @@ pub(crate) async fn page(
         .map(|c| (c.id, c.name))
         .collect();
     let mut rows = Vec::new();
+    let mut counts = state.store.all_target_counts().await?;
     let all = state.store.deployments().await?;
     for d in all
         .into_iter()
@@ -74,7 +75,7 @@ pub(crate) async fn page(
                 .get(&d.collection_id)
                 .cloned()
                 .unwrap_or_else(|| format!("collection {}", d.collection_id)),
-            statuses: state.store.target_counts(d.id).await?,
+            statuses: counts.remove(&d.id).unwrap_or_default(),
             action: d.action,
             on_shortage: d.on_shortage,
             created: format::time(d.created_at),

@@ -37,10 +37,12 @@ pub(crate) async fn page(
     viewer: Viewer,
     Query(q): Query<Notice>,
 ) -> PageResult {
-    let tokens = super::tokens::lines(&state)
+    let troubled = super::tokens::views(&state)
         .await?
         .into_iter()
-        .filter(|t| !matches!(t.state.as_str(), "healthy" | "syncing"))
+        .filter(|t| !matches!(t.state.as_str(), "healthy" | "syncing"));
+    let tokens = super::tokens::lines_of(troubled)
+        .into_iter()
         .map(|t| Trouble {
             what: t.name,
             detail: match &t.error {
@@ -52,11 +54,12 @@ pub(crate) async fn page(
         .collect();
     let mut deployments = Vec::new();
     let all = state.store.deployments().await?;
+    let mut all_counts = state.store.all_target_counts().await?;
     for d in all
         .into_iter()
         .filter(|d| crate::access::sees_all(&d.token_ids))
     {
-        let counts = state.store.target_counts(d.id).await?;
+        let counts = all_counts.remove(&d.id).unwrap_or_default();
         let troubled: Vec<String> = counts
             .iter()
             .filter(|(s, n)| *n > 0 && NEEDS_A_LOOK.contains(&s.as_str()))
