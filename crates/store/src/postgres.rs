@@ -34,6 +34,11 @@ impl PgStore {
     pub(crate) fn device_search(s: &str) -> (&'static str, String) {
         (crate::DEVICE_LIKE, crate::like_contains(s))
     }
+
+    /// The search's count reads `devices` like its page.
+    pub(crate) fn device_search_count(_: &str) -> Option<&'static str> {
+        None
+    }
 }
 
 crate::queries::impl_queries!(PgStore);

@@ -87,6 +87,13 @@ impl SqliteStore {
             (crate::DEVICE_LIKE, crate::like_contains(s))
         }
     }
+
+    /// How many devices a search finds, for a search `device_search` sends to the trigram index:
+    /// counted in the index itself (every row of it is a device).
+    pub(crate) fn device_search_count(s: &str) -> Option<&'static str> {
+        (s.chars().count() >= 3)
+            .then_some("SELECT COUNT(*) FROM devices_search WHERE devices_search MATCH $1")
+    }
 }
 
 crate::queries::impl_queries!(SqliteStore);
