@@ -157,6 +157,8 @@ fn group_failures(failures: &[(i32, Target, Option<AssetRef>)]) -> Vec<ErrorResp
 /// What one batch of tasks produced, for notifications.
 #[derive(Default)]
 struct BatchOutcome {
+    /// Associations of a license the holder already had.
+    repeated: u64,
     assignments_ok: Vec<Assignment>,
     assignments_failed: BTreeMap<i32, Vec<Assignment>>,
     users_ok: Vec<ResponseUser>,
@@ -203,6 +205,7 @@ pub fn advance(world: &mut World, event_id: &str, budget: usize) -> bool {
     let done = event.finished();
     let (location, kind, id) = (event.location, event.kind, event.id.clone());
     world.events.insert(id.clone(), event);
+    world.stats.repeated_associations += out.repeated;
     emit(world, location, kind, &id, out);
     done
 }
@@ -224,7 +227,9 @@ fn run_task(
                 Target::User(u) => Holder::User(loc.users.active(u).ok_or(codes::USER_NOT_FOUND)?),
                 Target::Device(s) => Holder::Device(loc.intern_serial(s)),
             };
-            loc.assign(a, holder, seq)?;
+            if !loc.assign(a, holder, seq)? {
+                out.repeated += 1;
+            }
             out.assignments_ok
                 .push(loc.assignment_view(a, holder, false));
             Ok(())

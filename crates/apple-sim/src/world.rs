@@ -51,6 +51,9 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Requests answered with an injected fault.
     pub faults_served: u64,
+    /// Associate tasks for a holder that already had the license (a client asking twice: a
+    /// no-op at Apple, but a write a careful client never repeats).
+    pub repeated_associations: u64,
 }
 
 pub struct World {

@@ -50,6 +50,9 @@ pub struct Config {
     /// 120); a notification or a device's report starts one at once, and requests to Apple in
     /// flight are followed every `event_poll`.
     pub deploy_tick: Duration,
+    /// How long a sync holds its token without renewing (`ALLOT_SYNC_LEASE_SECONDS`, default
+    /// 600): when an instance dies mid-sync, another takes the token over this long after.
+    pub sync_lease: Duration,
     /// How often each enrolled device is asked for its managed apps (`ALLOT_APP_LIST_HOURS`,
     /// default 24).
     pub app_list_interval: Duration,
@@ -224,6 +227,7 @@ impl Default for Config {
             nanomdm_prefix: "/v1".into(),
             nanomdm_user: "nanomdm".into(),
             deploy_tick: Duration::from_secs(120),
+            sync_lease: Duration::from_secs(600),
             app_list_interval: Duration::from_secs(24 * 3600),
             push_backoff: Duration::from_secs(60),
             device_info_interval: Duration::from_secs(24 * 3600),
@@ -274,6 +278,7 @@ struct FileConfig {
     alert_email: Option<String>,
     metadata_language: Option<String>,
     reconcile_seconds: Option<f64>,
+    sync_lease_seconds: Option<f64>,
     app_list_hours: Option<f64>,
     device_info_hours: Option<f64>,
     metadata_max_age_hours: Option<f64>,
@@ -539,6 +544,13 @@ impl Config {
             f.reconcile_seconds.map(|s| s.to_string()),
         )? {
             c.deploy_tick = Duration::from_secs_f64(hours("ALLOT_RECONCILE_SECONDS", v)?);
+        }
+        if let Some(v) = pick(
+            "ALLOT_SYNC_LEASE_SECONDS",
+            f.sync_lease_seconds.map(|s| s.to_string()),
+        )? {
+            // A sync renews its lease every 20 pages; shorter leases could run out mid-walk.
+            c.sync_lease = Duration::from_secs_f64(hours("ALLOT_SYNC_LEASE_SECONDS", v)?.max(10.0));
         }
         if let Some(v) = pick(
             "ALLOT_APP_LIST_HOURS",

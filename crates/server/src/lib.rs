@@ -109,6 +109,7 @@ impl Server {
             delta_interval: config.delta_interval,
             full_interval: config.full_interval,
             lease_owner: Some(lease_owner(&config.data_dir)?),
+            lease: config.sync_lease,
             metadata_language: config.metadata_language.clone(),
             metadata_max_age: config.metadata_max_age,
             catalog: metadata_api_client(config)?,

@@ -327,3 +327,77 @@ async fn installs_still_running_are_confirmed_with_managed_application_list() {
         .await;
     assert_eq!(e.mdm.installed_apps(&udids[0]), vec![bundle]);
 }
+
+/// Apple's ASSET_MANAGEMENT notifications end the claims: with the status poll an hour away, every
+/// target is still licensed at once, no status is polled, and the licenses are counted once
+/// (assigned, not also reserved), so a deployment that fails on shortage fails none of them.
+#[tokio::test]
+async fn notifications_end_claims_without_polling_and_count_licenses_once() {
+    for db in TestDb::both().await {
+        let e = fleet::env_with(SCENARIO, db, |c| {
+            c.event_poll = std::time::Duration::from_secs(3600)
+        })
+        .await;
+        e.add_token().await;
+        e.devices("Lab", &["L1", "L2", "L3", "L4", "L5"]).await;
+        let (status, d) = e
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/deployments",
+                Some(json!({ "adamId": "999", "collection": "Lab", "onShortage": "fail" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{d}");
+        let path = format!("/api/v1/deployments/{}", d["id"]);
+        let d = e
+            .until(&path, "licensed by notifications", |b| {
+                [
+                    "license_assigned",
+                    "install_sent",
+                    "installing",
+                    "installed",
+                ]
+                .iter()
+                .map(|s| count(b, s))
+                .sum::<i64>()
+                    == 5
+            })
+            .await;
+        assert!(
+            d["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["license"] == "device" && t["status"] != "failed"),
+            "{d}"
+        );
+        assert_eq!(e.assigned("999").await, 5, "Apple holds five");
+        let stats: serde_json::Value = e
+            .http
+            .get(format!("{}/_sim/stats", e.sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            stats["requests"]["status"].as_u64().unwrap_or(0),
+            0,
+            "no event status was polled: {stats}"
+        );
+        let (_, apps) = e
+            .call(reqwest::Method::GET, "/api/v1/apps?search=Plenty", None)
+            .await;
+        let app = &apps["apps"][0];
+        assert_eq!(
+            (
+                app["total"].as_i64(),
+                app["used"].as_i64(),
+                app["available"].as_i64()
+            ),
+            (Some(5), Some(5), Some(0)),
+            "{apps}"
+        );
+    }
+}

@@ -457,6 +457,41 @@ macro_rules! impl_deployment_queries {
                 Ok(q.execute(&self.pool).await?.rows_affected() == 1)
             }
 
+            /// Writes many targets' states at once, each only if it is still in the status it was
+            /// read in (`update_target_from`, a thousand at a time: one statement per chunk,
+            /// the rows as one JSON parameter). How many were written.
+            pub async fn update_targets_from(&self, items: &[(&$crate::inventory::TargetRow, &str)], now: i64) -> Result<u64, StoreError> {
+                let sql = format!(
+                    "UPDATE deployment_targets SET status = j.value->>2, license = j.value->>3, holder = j.value->>4, \
+                     enrollment_id = j.value->>5, token_id = CAST(j.value->>6 AS BIGINT), event_id = j.value->>7, \
+                     command_uuid = j.value->>8, detail = j.value->>9, updated_at = $1, declarative = (CAST(j.value->>10 AS INTEGER) = 1) \
+                     FROM {} WHERE deployment_targets.deployment_id = CAST(j.value->>0 AS BIGINT) \
+                     AND deployment_targets.member_id = CAST(j.value->>1 AS BIGINT) AND deployment_targets.status = j.value->>11",
+                    Self::json_rows(2)
+                );
+                let mut tx = self.write_tx().await?;
+                let mut n = 0;
+                for chunk in items.chunks(1000) {
+                    let rows: Vec<serde_json::Value> = chunk
+                        .iter()
+                        .map(|(t, from)| {
+                            serde_json::json!([
+                                t.deployment_id, t.member_id, t.status, t.license, t.holder, t.enrollment_id, t.token_id,
+                                t.event_id, t.command_uuid, t.detail, i32::from(t.declarative), from
+                            ])
+                        })
+                        .collect();
+                    n += sqlx::query(&sql)
+                        .bind(now)
+                        .bind(serde_json::Value::Array(rows).to_string())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
             /// Writes a target's state (every field but the key and label).
             pub async fn update_target(&self, t: &$crate::inventory::TargetRow, now: i64) -> Result<(), StoreError> {
                 sqlx::query(
@@ -507,7 +542,7 @@ macro_rules! impl_deployment_queries {
                 targets: &[$crate::inventory::TargetRow],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let reserved = sqlx::query(
                     "UPDATE assets SET reserved = reserved + $4 WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 \
                      AND (unlimited OR available - reserved >= $4)",
@@ -522,20 +557,24 @@ macro_rules! impl_deployment_queries {
                 if reserved != 1 {
                     return Ok(false);
                 }
-                for t in targets {
-                    sqlx::query(
-                        "UPDATE deployment_targets SET status = 'license_requested', license = $3, holder = $4, enrollment_id = $5, \
-                         token_id = $6, event_id = NULL, detail = NULL, updated_at = $7 WHERE deployment_id = $1 AND member_id = $2",
-                    )
-                    .bind(t.deployment_id)
-                    .bind(t.member_id)
-                    .bind(&t.license)
-                    .bind(&t.holder)
-                    .bind(&t.enrollment_id)
-                    .bind(token_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let sql = format!(
+                    "UPDATE deployment_targets SET status = 'license_requested', license = j.value->>2, holder = j.value->>3, \
+                     enrollment_id = j.value->>4, token_id = $1, event_id = NULL, detail = NULL, updated_at = $3 \
+                     FROM {} WHERE deployment_targets.deployment_id = CAST(j.value->>0 AS BIGINT) \
+                     AND deployment_targets.member_id = CAST(j.value->>1 AS BIGINT)",
+                    Self::json_rows(2)
+                );
+                for chunk in targets.chunks(1000) {
+                    let rows: Vec<serde_json::Value> = chunk
+                        .iter()
+                        .map(|t| serde_json::json!([t.deployment_id, t.member_id, t.license, t.holder, t.enrollment_id]))
+                        .collect();
+                    sqlx::query(&sql)
+                        .bind(token_id)
+                        .bind(serde_json::Value::Array(rows).to_string())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -649,10 +688,10 @@ macro_rules! impl_deployment_queries {
                 Ok(())
             }
 
-            /// Ends claims in one transaction: for each target still `license_requested`, its
-            /// reservation is released, the assignment (when Apple granted it) recorded with its
-            /// counts, and its new state written — so a crash cannot release a reservation twice,
-            /// and a batch of a thousand costs one commit.
+            /// Ends claims in one transaction: targets still `license_requested` take their new
+            /// state, their reservations are released and the assignments Apple granted recorded
+            /// with their counts — so a crash cannot release a reservation twice, and a batch of
+            /// a thousand costs a few statements and one commit.
             pub async fn finish_claims(
                 &self,
                 token_id: i64,
@@ -660,52 +699,115 @@ macro_rules! impl_deployment_queries {
                 generation: i64,
                 now: i64,
             ) -> Result<(), StoreError> {
+                let sql = format!(
+                    // Apple's event confirmed the license (or its refusal).
+                    "UPDATE deployment_targets SET status = j.value->>2, event_id = NULL, detail = j.value->>3, updated_at = $1, \
+                     claimed = (CAST(j.value->>4 AS INTEGER) = 1), confirmed_at = $1 \
+                     FROM {} WHERE deployment_targets.deployment_id = CAST(j.value->>0 AS BIGINT) \
+                     AND deployment_targets.member_id = CAST(j.value->>1 AS BIGINT) AND deployment_targets.status = 'license_requested' \
+                     RETURNING deployment_targets.deployment_id, deployment_targets.member_id",
+                    Self::json_rows(2)
+                );
                 let mut tx = self.write_tx().await?;
-                for (target, granted) in items {
-                    let still_requested: Option<String> =
-                        sqlx::query_scalar("SELECT status FROM deployment_targets WHERE deployment_id = $1 AND member_id = $2")
-                            .bind(target.deployment_id)
-                            .bind(target.member_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if still_requested.as_deref() != Some("license_requested") {
-                        // Finished already (by another step or instance).
-                        continue;
+                for chunk in items.chunks(1000) {
+                    let rows: Vec<serde_json::Value> = chunk
+                        .iter()
+                        .map(|(t, granted)| {
+                            serde_json::json!([t.deployment_id, t.member_id, t.status, t.detail, i32::from(granted.is_some())])
+                        })
+                        .collect();
+                    // Those still requested: the others were finished already (by another step
+                    // or instance).
+                    let finished: std::collections::HashSet<(i64, i64)> = sqlx::query_as::<_, (i64, i64)>(&sql)
+                        .bind(now)
+                        .bind(serde_json::Value::Array(rows).to_string())
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let mut released: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+                    let mut granted = Vec::new();
+                    for (t, g) in chunk {
+                        if finished.contains(&(t.deployment_id, t.member_id)) {
+                            *released.entry(t.deployment_id).or_default() += 1;
+                            granted.extend(g.iter().cloned());
+                        }
                     }
-                    let (adam, pricing): (String, String) = match granted {
-                        Some(a) => (a.adam_id.clone(), a.pricing.clone()),
-                        None => sqlx::query_as("SELECT adam_id, pricing FROM deployments WHERE id = $1")
-                            .bind(target.deployment_id)
-                            .fetch_one(&mut *tx)
-                            .await?,
-                    };
-                    sqlx::query(
-                        "UPDATE assets SET reserved = CASE WHEN reserved > 0 THEN reserved - 1 ELSE 0 END \
-                         WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                    )
-                    .bind(token_id)
-                    .bind(&adam)
-                    .bind(&pricing)
-                    .execute(&mut *tx)
-                    .await?;
-                    if let Some(a) = granted {
-                        add_assignment_in(&mut tx, token_id, a, generation).await?;
+                    for (deployment_id, n) in released {
+                        sqlx::query(
+                            "UPDATE assets SET reserved = CASE WHEN reserved > $3 THEN reserved - $3 ELSE 0 END \
+                             WHERE token_id = $1 AND (adam_id, pricing) IN (SELECT adam_id, pricing FROM deployments WHERE id = $2)",
+                        )
+                        .bind(token_id)
+                        .bind(deployment_id)
+                        .bind(n)
+                        .execute(&mut *tx)
+                        .await?;
                     }
-                    sqlx::query(
-                        // Apple's event confirmed the license (or its refusal).
-                        "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = $6, \
-                         confirmed_at = $5 WHERE deployment_id = $1 AND member_id = $2",
-                    )
-                    .bind(target.deployment_id)
-                    .bind(target.member_id)
-                    .bind(&target.status)
-                    .bind(&target.detail)
-                    .bind(now)
-                    .bind(granted.is_some())
-                    .execute(&mut *tx)
-                    .await?;
+                    add_assignments_in(&mut tx, token_id, &granted, generation).await?;
                 }
                 tx.commit().await?;
+                Ok(())
+            }
+
+            /// Records what a notification said about holders of an event (`None`: done as asked,
+            /// else Apple's error number and message). The first word on a holder stands.
+            pub async fn record_event_results(
+                &self,
+                event_id: &str,
+                results: &[(String, Option<(i32, String)>)],
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                let sql = format!(
+                    "INSERT INTO event_results (event_id, holder, error_number, error_message, received_at) \
+                     SELECT $1, j.value->>0, CAST(j.value->>1 AS INTEGER), j.value->>2, $3 FROM {} WHERE TRUE \
+                     ON CONFLICT (event_id, holder) DO NOTHING",
+                    Self::json_rows(2)
+                );
+                let rows: Vec<serde_json::Value> = results
+                    .iter()
+                    .map(|(holder, e)| match e {
+                        None => serde_json::json!([holder, null, null]),
+                        Some((n, m)) => serde_json::json!([holder, n, m]),
+                    })
+                    .collect();
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query(&sql)
+                    .bind(event_id)
+                    .bind(serde_json::Value::Array(rows).to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            /// What notifications said about an event's holders so far.
+            pub async fn event_results(
+                &self,
+                event_id: &str,
+            ) -> Result<std::collections::HashMap<String, Option<(i32, String)>>, StoreError> {
+                let rows: Vec<(String, Option<i32>, Option<String>)> = sqlx::query_as(
+                    "SELECT holder, error_number, error_message FROM event_results WHERE event_id = $1",
+                )
+                .bind(event_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(h, n, m)| (h, n.map(|n| (n, m.unwrap_or_default()))))
+                    .collect())
+            }
+
+            /// Forgets an event's results once no target waits on it, and any result older than
+            /// `before` (events of requests no step follows any more).
+            pub async fn forget_event_results(&self, event_id: &str, before: i64) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM event_results WHERE event_id = $1 OR received_at < $2")
+                    .bind(event_id)
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 

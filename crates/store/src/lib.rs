@@ -194,6 +194,8 @@ delegate! {
     fn count_assignments(&self, token_id: i64) -> i64;
     fn assignment_counts(&self, token_id: i64) -> Vec<(String, String, i64)>;
     fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> bool;
+    fn add_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64, now: i64) -> u64;
+    fn remove_assignments(&self, token_id: i64, rows: &[AssignmentRow]) -> u64;
     fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> bool;
     fn assignments(&self, token_id: i64) -> Vec<AssignmentRow>;
     fn current_generation(&self, token_id: i64) -> i64;
@@ -258,6 +260,7 @@ delegate! {
     fn overlapping_deployments(&self, adam_id: &str, pricing: &str, collection_id: i64) -> Vec<(DeploymentRow, i64)>;
     fn update_target(&self, t: &TargetRow, now: i64) -> ();
     fn update_target_from(&self, t: &TargetRow, from: &[&str], now: i64) -> bool;
+    fn update_targets_from(&self, items: &[(&TargetRow, &str)], now: i64) -> u64;
     fn sync_targets(&self, deployment_id: i64, collection_id: i64, kind: &str, on_leave: &str, now: i64) -> u64;
     fn in_collection(&self, collection_id: i64, member_id: i64) -> bool;
     fn set_device_links(&self, id: i64, primary_person_id: Option<i64>, enrollment_id: Option<&str>, now: i64) -> ();
@@ -339,6 +342,9 @@ delegate! {
     fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> ();
     fn claimable(&self, token_id: i64, adam_id: &str, pricing: &str) -> i64;
     fn finish_claims(&self, token_id: i64, items: &[(TargetRow, Option<AssignmentRow>)], generation: i64, now: i64) -> ();
+    fn record_event_results(&self, event_id: &str, results: &[(String, Option<(i32, String)>)], now: i64) -> u64;
+    fn event_results(&self, event_id: &str) -> std::collections::HashMap<String, Option<(i32, String)>>;
+    fn forget_event_results(&self, event_id: &str, before: i64) -> ();
     fn set_targets_event(&self, deployment_id: i64, member_ids: &[i64], status: &str, event_id: &str, now: i64) -> u64;
     fn insert_collection(&self, name: &str, kind: &str, description: &str, now: i64) -> CollectionRow;
     fn insert_account(&self, username: &str, password_hash: &str, role: &str, scope: Option<&str>, now: i64) -> i64;

@@ -26,8 +26,65 @@ impl PgStore {
         self.pool.begin().await
     }
 
-    /// Rows passed as one JSON array parameter (`$3`), as a table `j` of `value`s.
-    pub(crate) const JSON_ROWS: &'static str = "json_array_elements($3::json) AS j(value)";
+    /// Inserts or refreshes assignments as seen by the sync of `generation`.
+    ///
+    /// The rows are streamed with `COPY` into a temporary table of this connection, then merged
+    /// in one statement: PostgreSQL parses COPY's text far faster than JSON or bound values.
+    /// `DISTINCT` because one statement may not update a row twice.
+    pub async fn upsert_assignments(
+        &self,
+        token_id: i64,
+        rows: &[crate::AssignmentRow],
+        generation: i64,
+    ) -> Result<(), crate::StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS assignments_in \
+             (adam_id TEXT, pricing TEXT, holder_kind TEXT, holder TEXT) ON COMMIT DELETE ROWS",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut text = String::with_capacity(rows.len() * 48);
+        for a in rows {
+            for (i, field) in [
+                a.adam_id.as_str(),
+                a.pricing.as_str(),
+                a.holder.kind(),
+                a.holder.id(),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    text.push('\t');
+                }
+                copy_escape(&mut text, field);
+            }
+            text.push('\n');
+        }
+        let mut copy = tx
+            .copy_in_raw("COPY assignments_in (adam_id, pricing, holder_kind, holder) FROM STDIN")
+            .await?;
+        copy.send(text.into_bytes()).await?;
+        copy.finish().await?;
+        sqlx::query(
+            "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
+             SELECT DISTINCT $1::BIGINT, adam_id, pricing, holder_kind, holder, $2::BIGINT FROM assignments_in \
+             ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO UPDATE SET generation = excluded.generation \
+             WHERE assignments.generation <> excluded.generation",
+        )
+        .bind(token_id)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rows passed as one JSON array parameter (`$n`), as a table `j` of `value`s.
+    pub(crate) fn json_rows(n: usize) -> String {
+        format!("json_array_elements(${n}::json) AS j(value)")
+    }
 
     /// The devices list's search: the condition on `$1` and its value (the trigram indexes on
     /// the lower-cased columns serve these LIKEs).
@@ -50,3 +107,26 @@ crate::app_list_queries::impl_app_list_queries!(PgStore);
 crate::declarative_queries::impl_declarative_queries!(PgStore);
 crate::subscription_queries::impl_subscription_queries!(PgStore);
 crate::alert_queries::impl_alert_queries!(PgStore);
+
+/// One field of COPY's text format: backslash, tab, newline and carriage return escaped.
+fn copy_escape(out: &mut String, field: &str) {
+    for c in field.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn copy_fields_are_escaped() {
+        let mut s = String::new();
+        super::copy_escape(&mut s, "a\tb\\c\nd\re");
+        assert_eq!(s, "a\\tb\\\\c\\nd\\re");
+    }
+}

@@ -39,6 +39,21 @@ pub(crate) const DELETE_ONE_ASSIGNMENT: &str =
 pub(crate) const COUNT_ONE_LESS_ASSIGNED: &str = "UPDATE assets SET assigned = CASE WHEN assigned > 0 THEN assigned - 1 ELSE 0 END, \
      available = CASE WHEN unlimited THEN available ELSE available + 1 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
 
+/// Assignments grouped by asset, each holder as `[kind, id]` (one statement per asset).
+pub(crate) fn holders_by_asset(
+    rows: &[crate::AssignmentRow],
+) -> std::collections::BTreeMap<(&str, &str), Vec<[&str; 2]>> {
+    let mut by_asset: std::collections::BTreeMap<(&str, &str), Vec<[&str; 2]>> =
+        std::collections::BTreeMap::new();
+    for a in rows {
+        by_asset
+            .entry((a.adam_id.as_str(), a.pricing.as_str()))
+            .or_default()
+            .push([a.holder.kind(), a.holder.id()]);
+    }
+    by_asset
+}
+
 /// Rows per multi-row statement: well under both backends' parameter limits.
 pub(crate) const BATCH: usize = 500;
 
@@ -122,6 +137,50 @@ macro_rules! impl_queries {
                     .await?;
             }
             Ok(n == 1)
+        }
+
+        /// Adds assignments inside a transaction, one statement per asset, counts moved by how
+        /// many were new; how many were.
+        async fn add_assignments_in(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::Backend>::Db>,
+            token_id: i64,
+            rows: &[AssignmentRow],
+            generation: i64,
+        ) -> Result<u64, sqlx::Error> {
+            let by_asset = $crate::queries::holders_by_asset(rows);
+            let sql = format!(
+                "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
+                 SELECT $1, $4, $5, j.value->>0, j.value->>1, $2 FROM {} WHERE TRUE \
+                 ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING",
+                <$store>::json_rows(3)
+            );
+            let mut added = 0;
+            for ((adam_id, pricing), holders) in by_asset {
+                let json = serde_json::to_string(&holders).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                let n = sqlx::query(&sql)
+                    .bind(token_id)
+                    .bind(generation)
+                    .bind(json)
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if n > 0 {
+                    sqlx::query(
+                        "UPDATE assets SET assigned = assigned + $4, \
+                         available = CASE WHEN available > $4 THEN available - $4 ELSE 0 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                    )
+                    .bind(token_id)
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .bind(n as i64)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                added += n;
+            }
+            Ok(added)
         }
 
         /// Removes one assignment inside a transaction, counts moved with it; true if it was there.
@@ -583,30 +642,6 @@ macro_rules! impl_queries {
 
             // ---- assignments ----
 
-            /// Inserts or refreshes assignments as seen by the sync of `generation`.
-            ///
-            /// The rows go as one JSON parameter per 5,000, unpacked by the database
-            /// (`Self::JSON_ROWS`): binding six values a row cost more than SQLite's own work.
-            pub async fn upsert_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let sql = format!(
-                    "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
-                     SELECT $1, j.value->>0, j.value->>1, j.value->>2, j.value->>3, $2 FROM {} WHERE TRUE \
-                     ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO UPDATE SET generation = excluded.generation",
-                    Self::JSON_ROWS
-                );
-                for chunk in rows.chunks(5_000) {
-                    let json: Vec<[&str; 4]> = chunk
-                        .iter()
-                        .map(|a| [a.adam_id.as_str(), a.pricing.as_str(), a.holder.kind(), a.holder.id()])
-                        .collect();
-                    let json = serde_json::to_string(&json).map_err(|e| StoreError::Config(e.to_string()))?;
-                    sqlx::query(&sql).bind(token_id).bind(generation).bind(json).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
             pub async fn delete_stale_assignments(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
                 Ok(sqlx::query("DELETE FROM assignments WHERE token_id = $1 AND generation < $2")
                     .bind(token_id)
@@ -648,6 +683,90 @@ macro_rules! impl_queries {
                     .map(|r| Ok((r.try_get("adam_id")?, r.try_get("pricing")?, r.try_get("n")?)))
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(Into::into)
+            }
+
+            /// Assignments from a notification (up to a hundred), in one transaction; how many were
+            /// new. Counts move with them, and the claims that asked for them end here: their
+            /// targets are licensed and their reservations released (else a license would count
+            /// twice, reserved and assigned, until the deployment's next step).
+            pub async fn add_assignments(&self, token_id: i64, rows: &[AssignmentRow], generation: i64, now: i64) -> Result<u64, StoreError> {
+                let mut tx = self.write_tx().await?;
+                let n = add_assignments_in(&mut tx, token_id, rows, generation).await?;
+                let by_asset = $crate::queries::holders_by_asset(rows);
+                let sql = format!(
+                    "UPDATE deployment_targets SET status = 'license_assigned', event_id = NULL, detail = NULL, updated_at = $2, \
+                     claimed = TRUE, confirmed_at = $2 \
+                     WHERE status = 'license_requested' AND token_id = $1 \
+                     AND (license, holder) IN (SELECT j.value->>0, j.value->>1 FROM {}) \
+                     AND deployment_id IN (SELECT id FROM deployments WHERE adam_id = $4 AND pricing = $5)",
+                    Self::json_rows(3)
+                );
+                for ((adam_id, pricing), holders) in by_asset {
+                    let json = serde_json::to_string(&holders).map_err(|e| StoreError::Config(e.to_string()))?;
+                    let ended = sqlx::query(&sql)
+                        .bind(token_id)
+                        .bind(now)
+                        .bind(json)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if ended > 0 {
+                        sqlx::query(
+                            "UPDATE assets SET reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END \
+                             WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                        )
+                        .bind(token_id)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .bind(ended as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            /// Assignments a notification says are gone, in one transaction; how many were here.
+            /// Counts move with them.
+            pub async fn remove_assignments(&self, token_id: i64, rows: &[AssignmentRow]) -> Result<u64, StoreError> {
+                let by_asset = $crate::queries::holders_by_asset(rows);
+                let sql = format!(
+                    "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $3 AND pricing = $4 \
+                     AND (holder_kind, holder) IN (SELECT j.value->>0, j.value->>1 FROM {})",
+                    Self::json_rows(2)
+                );
+                let mut tx = self.write_tx().await?;
+                let mut removed = 0;
+                for ((adam_id, pricing), holders) in by_asset {
+                    let json = serde_json::to_string(&holders).map_err(|e| StoreError::Config(e.to_string()))?;
+                    let n = sqlx::query(&sql)
+                        .bind(token_id)
+                        .bind(json)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if n > 0 {
+                        sqlx::query(
+                            "UPDATE assets SET assigned = CASE WHEN assigned > $4 THEN assigned - $4 ELSE 0 END, \
+                             available = CASE WHEN unlimited THEN available ELSE available + $4 END \
+                             WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
+                        )
+                        .bind(token_id)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .bind(n as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    removed += n;
+                }
+                tx.commit().await?;
+                Ok(removed)
             }
 
             /// One assignment from a notification; true if it was new. Counts move with it.

@@ -71,8 +71,50 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Rows passed as one JSON array parameter (`$3`), as a table `j` of `value`s.
-    pub(crate) const JSON_ROWS: &'static str = "json_each($3) AS j";
+    /// Inserts or refreshes assignments as seen by the sync of `generation`.
+    ///
+    /// The rows go as one JSON parameter per 5,000, unpacked by SQLite (`json_each`): binding six
+    /// values a row cost more than SQLite's own work.
+    pub async fn upsert_assignments(
+        &self,
+        token_id: i64,
+        rows: &[crate::AssignmentRow],
+        generation: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        for chunk in rows.chunks(5_000) {
+            let json: Vec<[&str; 4]> = chunk
+                .iter()
+                .map(|a| {
+                    [
+                        a.adam_id.as_str(),
+                        a.pricing.as_str(),
+                        a.holder.kind(),
+                        a.holder.id(),
+                    ]
+                })
+                .collect();
+            let json =
+                serde_json::to_string(&json).map_err(|e| StoreError::Config(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
+                 SELECT $1, j.value->>0, j.value->>1, j.value->>2, j.value->>3, $2 FROM json_each($3) AS j WHERE TRUE \
+                 ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO UPDATE SET generation = excluded.generation",
+            )
+            .bind(token_id)
+            .bind(generation)
+            .bind(json)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rows passed as one JSON array parameter (`$n`), as a table `j` of `value`s.
+    pub(crate) fn json_rows(n: usize) -> String {
+        format!("json_each(${n}) AS j")
+    }
 
     /// The devices list's search: the condition on `$1` and its value. Three characters or more
     /// go through the trigram index (`devices_search`, one phrase: a substring of any of the

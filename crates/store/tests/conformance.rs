@@ -94,6 +94,39 @@ async fn tokens_round_trip_and_names_and_locations_are_unique() {
     }
 }
 
+/// Holders are Apple's strings: tabs, backslashes, newlines and quotes survive the bulk write
+/// (PostgreSQL's COPY text), and a row Apple lists twice in one write is stored once.
+#[tokio::test]
+async fn assignments_keep_hostile_holders_and_duplicates_once() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        let odd = [
+            "tab\there",
+            "back\\slash\\N",
+            "line\nbreak\r",
+            "quote'\"",
+            "ünï",
+        ];
+        let mut rows: Vec<_> = odd.iter().map(|h| dev("1", h)).collect();
+        rows.push(dev("1", odd[0]));
+        s.upsert_assignments(t, &rows, 1).await.unwrap();
+        s.upsert_assignments(t, &rows, 2).await.unwrap();
+        assert_eq!(s.delete_stale_assignments(t, 2).await.unwrap(), 0);
+        let mut back: Vec<String> = s
+            .assignments(t)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.holder.id().to_owned())
+            .collect();
+        back.sort();
+        let mut want: Vec<String> = odd.iter().map(|h| h.to_string()).collect();
+        want.sort();
+        assert_eq!(back, want, "{}", db.backend());
+    }
+}
+
 #[tokio::test]
 async fn a_full_sync_generation_replaces_what_disappeared() {
     for db in TestDb::both().await {

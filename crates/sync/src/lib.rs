@@ -107,7 +107,10 @@ pub(crate) struct Inner {
     pub instance: Instance,
     pub config: SyncConfig,
     pub progress: Mutex<HashMap<i64, Progress>>,
-    pub slots: tokio::sync::Semaphore,
+    /// Syncs this instance runs at once (`max_concurrent`).
+    pub slots: Arc<tokio::sync::Semaphore>,
+    /// Rings when a scheduled sync ends: a slot is free for the next due token.
+    pub slot_freed: tokio::sync::Notify,
     /// Identifies this instance as a lease owner; each sync run's lease is this name and a run id.
     pub lease_owner: String,
     /// The lease name of each sync run this process has under way, by run id.
@@ -125,7 +128,7 @@ impl SyncEngine {
         instance: Instance,
         config: SyncConfig,
     ) -> Self {
-        let slots = tokio::sync::Semaphore::new(config.max_concurrent.max(1));
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent.max(1)));
         let lease_owner = config
             .lease_owner
             .clone()
@@ -139,6 +142,7 @@ impl SyncEngine {
                 config,
                 progress: Mutex::default(),
                 slots,
+                slot_freed: tokio::sync::Notify::new(),
                 lease_owner,
                 run_leases: Mutex::default(),
                 seats_in_flight: Mutex::default(),

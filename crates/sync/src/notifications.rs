@@ -5,7 +5,7 @@ use allot_apple_wire::{
     event_type, NotificationEnvelope, NotificationPayload, ResponseUser, DEFAULT_PRICING_PARAM,
     RESULT_SUCCESS,
 };
-use allot_store::{StoreError, UserRow};
+use allot_store::{AssignmentRow, StoreError, UserRow};
 
 use crate::run::{assignment_row, best_user_rows};
 use crate::{now_ms, SyncEngine};
@@ -160,18 +160,41 @@ impl SyncEngine {
                 1
             }
             NotificationPayload::AssetManagement(m) => {
+                // Apple's word on each holder of the event, for the deployment step waiting on
+                // it (which then needs no status poll). A failure without an error number says
+                // nothing about the holders: the step asks Apple.
+                let verdict = match (&m.error, m.result == RESULT_SUCCESS) {
+                    (_, true) => Some(None),
+                    (Some(e), false) => Some(Some((e.error_number, e.error_message.clone()))),
+                    (None, false) => None,
+                };
+                let mut told = 0;
+                if let (Some(verdict), false) = (verdict, m.event_id.is_empty()) {
+                    let results: Vec<(String, Option<(i32, String)>)> = m
+                        .assignments
+                        .iter()
+                        .filter_map(|a| {
+                            a.serial_number.clone().or_else(|| a.client_user_id.clone())
+                        })
+                        .map(|h| (h, verdict.clone()))
+                        .collect();
+                    told = store
+                        .record_event_results(&m.event_id, &results, now_ms())
+                        .await? as usize;
+                }
                 if m.result != RESULT_SUCCESS {
-                    return Ok(0);
+                    return Ok(told);
                 }
-                let mut n = 0;
-                for a in m.assignments.iter().filter_map(assignment_row) {
-                    let changed = if m.kind == event_type::ASSOCIATE {
-                        store.add_assignment(token_id, &a, gen).await?
-                    } else {
-                        store.remove_assignment(token_id, &a).await?
-                    };
-                    n += usize::from(changed);
-                }
+                let rows: Vec<AssignmentRow> =
+                    m.assignments.iter().filter_map(assignment_row).collect();
+                let n = if m.kind == event_type::ASSOCIATE {
+                    store
+                        .add_assignments(token_id, &rows, gen, now_ms())
+                        .await?
+                } else {
+                    store.remove_assignments(token_id, &rows).await?
+                } as usize
+                    + told;
                 let mut assets: Vec<(&str, &str)> = m
                     .assignments
                     .iter()

@@ -89,13 +89,26 @@ impl SyncEngine {
         kind: SyncKind,
         reason: &str,
     ) -> Result<i64, SyncError> {
+        self.start_sync_in(token_id, kind, reason, None).await
+    }
+
+    /// Starts a sync in the background, in `slot` when the caller holds one (the schedule takes
+    /// a free slot before the lease, so it never leases more tokens than it can run now).
+    pub(crate) async fn start_sync_in(
+        &self,
+        token_id: i64,
+        kind: SyncKind,
+        reason: &str,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<i64, SyncError> {
         let run = self.begin(token_id, kind, reason).await?;
         let me = self.clone();
         let reason = reason.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = me.finish(token_id, run, kind, &reason).await {
+            if let Err(e) = me.finish(token_id, run, kind, &reason, slot).await {
                 tracing::warn!(token = token_id, run, error = %e, "sync failed");
             }
+            me.inner.slot_freed.notify_one();
         });
         Ok(run)
     }
@@ -108,7 +121,7 @@ impl SyncEngine {
         reason: &str,
     ) -> Result<SyncOutcome, SyncError> {
         let run = self.begin(token_id, kind, reason).await?;
-        self.finish(token_id, run, kind, reason).await
+        self.finish(token_id, run, kind, reason, None).await
     }
 
     /// Takes the token's lease and records the run.
@@ -160,15 +173,20 @@ impl SyncEngine {
         run: i64,
         kind: SyncKind,
         reason: &str,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<SyncOutcome, SyncError> {
         let store = &self.inner.store;
         let result = {
-            let _slot = self
-                .inner
-                .slots
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
+            let _slot = match slot {
+                Some(s) => s,
+                None => self
+                    .inner
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            };
             self.run(token_id, run, kind, reason).await
         };
         let now = now_ms();
@@ -587,9 +605,10 @@ pub(crate) fn assignment_row(a: &allot_apple_wire::Assignment) -> Option<Assignm
 
 /// Streams assignment pages into the store, `ASSIGNMENT_PAGES_A_WRITE` pages a transaction: a
 /// full sync's pages land all over the key, so larger transactions rewrite each B-tree page less
-/// often (docs/performance.md). Rows held back are written by `flush`, which every walk ends
-/// with; a crash before it loses nothing the next run does not read again (nothing is marked
-/// synced until the end).
+/// often (docs/performance.md). Each write runs while the next pages are fetched (one write at a
+/// time, in order); rows held back are written by `flush`, which every walk ends with and which
+/// waits for the last write. A crash before it loses nothing the next run does not read again
+/// (nothing is marked synced until the end).
 pub(crate) struct AssignmentSink<'a> {
     engine: &'a SyncEngine,
     token_id: i64,
@@ -599,6 +618,8 @@ pub(crate) struct AssignmentSink<'a> {
     pending: Vec<AssignmentRow>,
     /// Pages whose rows are in `pending`.
     held: usize,
+    /// The write under way, if any.
+    writing: Option<tokio::task::JoinHandle<Result<(), allot_store::StoreError>>>,
 }
 
 impl<'a> AssignmentSink<'a> {
@@ -611,24 +632,42 @@ impl<'a> AssignmentSink<'a> {
             pages: 0,
             pending: Vec::new(),
             held: 0,
+            writing: None,
         }
     }
 
-    /// Writes the rows held back (at the end of every walk).
-    pub(crate) async fn flush(&mut self) -> Result<(), allot_store::StoreError> {
+    /// Waits for the write under way, if any.
+    async fn written(&mut self) -> Result<(), allot_store::StoreError> {
+        match self.writing.take() {
+            Some(w) => w
+                .await
+                .map_err(|e| allot_store::StoreError::Config(format!("a write stopped: {e}")))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts writing the rows held back, once the previous write is done.
+    async fn write_behind(&mut self) -> Result<(), allot_store::StoreError> {
+        self.written().await?;
         if self.pending.is_empty() {
             return Ok(());
         }
         self.held = 0;
         let mut rows = std::mem::take(&mut self.pending);
-        // One statement must not touch a row twice (PostgreSQL refuses).
         rows.sort();
         rows.dedup();
-        self.engine
-            .inner
-            .store
-            .upsert_assignments(self.token_id, &rows, self.gen)
-            .await
+        let (store, token_id, gen) = (self.engine.inner.store.clone(), self.token_id, self.gen);
+        self.writing = Some(tokio::spawn(async move {
+            store.upsert_assignments(token_id, &rows, gen).await
+        }));
+        Ok(())
+    }
+
+    /// Writes the rows held back and waits until everything is written (at the end of every
+    /// walk).
+    pub(crate) async fn flush(&mut self) -> Result<(), allot_store::StoreError> {
+        self.write_behind().await?;
+        self.written().await
     }
 }
 
@@ -650,7 +689,7 @@ impl PageSink<GetAssignmentsResponse> for AssignmentSink<'_> {
         self.rows += self.pending.len() - before;
         self.held += 1;
         if self.held >= allot_store::ASSIGNMENT_PAGES_A_WRITE {
-            self.flush().await?;
+            self.write_behind().await?;
         }
         self.pages += 1;
         let (pages, total) = (self.pages, i64::from(page.page.total_pages));

@@ -55,19 +55,30 @@ pub fn next_due(
 }
 
 impl SyncEngine {
-    /// Runs due syncs until the task is dropped; checks every `tick`.
+    /// Runs due syncs until the task is dropped; checks every `tick`, and as soon as one of this
+    /// instance's syncs ends (a slot is free for the next due token).
     pub async fn run_schedule(self, tick: Duration) {
+        let mut intents_at = tokio::time::Instant::now();
         loop {
             if let Err(e) = self.schedule_once(now_ms()).await {
                 tracing::warn!(error = %e, "sync schedule pass failed");
             }
             // Subscription intents follow their collections between syncs.
-            self.reconcile_all_subscription_intents().await;
-            tokio::time::sleep(tick).await;
+            if intents_at.elapsed() >= tick || tick.is_zero() {
+                self.reconcile_all_subscription_intents().await;
+                intents_at = tokio::time::Instant::now();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = self.inner.slot_freed.notified() => {}
+            }
         }
     }
 
-    /// Starts every sync that is due now; returns how many started.
+    /// Starts the syncs that are due now, as many as this instance has free slots: a due token
+    /// is leased only when a slot can run it at once, so several instances share the due tokens
+    /// instead of the first one leasing them all and queueing them (where a lease could also
+    /// run out before the sync starts). Returns how many started.
     pub async fn schedule_once(&self, now: i64) -> Result<usize, SyncError> {
         let store = &self.inner.store;
         store.interrupt_abandoned_runs(now).await?;
@@ -81,10 +92,15 @@ impl SyncEngine {
             ) else {
                 continue;
             };
-            if at > now {
+            // Leased: running here or on another instance.
+            if at > now || t.lease_until.is_some_and(|until| until > now) {
                 continue;
             }
-            match self.start_sync(t.id, kind, "schedule").await {
+            let Ok(slot) = self.inner.slots.clone().try_acquire_owned() else {
+                // Every slot is busy; the next free one calls the schedule again.
+                break;
+            };
+            match self.start_sync_in(t.id, kind, "schedule", Some(slot)).await {
                 Ok(_) => started += 1,
                 Err(SyncError::AlreadyRunning) => {}
                 Err(e) => {

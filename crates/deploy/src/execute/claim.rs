@@ -33,6 +33,8 @@ impl Executor {
             let mut to_register: BTreeMap<i64, Vec<(TargetRow, PersonFacts)>> = BTreeMap::new();
             let mut to_invite = Vec::new();
             let mut users_seen = HashSet::new();
+            // Targets whose new state needs nothing from Apple, written together.
+            let mut settled: Vec<(TargetRow, String)> = Vec::new();
             for m in page {
                 let read_as = m.target.status.clone();
                 // A registration in flight is followed by `follow_events`.
@@ -49,7 +51,7 @@ impl Executor {
                         if read_as != status::NEEDS_USER {
                             t.status = status::NEEDS_USER.into();
                             t.detail = Some("this device has no primary user, and this content needs a user license here: set the device's user".into());
-                            store.update_target_from(&t, &[&read_as], now_ms()).await?;
+                            settled.push((t, read_as));
                         }
                     }
                     Choice::Claim(License::Device) => {
@@ -58,7 +60,7 @@ impl Executor {
                         t.holder = Some(serial.clone());
                         if let Some(token) = held_devices.get(&serial) {
                             t.token_id = Some(*token);
-                            self.already_licensed(t, &read_as).await?;
+                            settled.push((already_licensed(t), read_as));
                         } else {
                             device_claims.push(t);
                         }
@@ -69,7 +71,7 @@ impl Executor {
                         t.holder = Some(p.client_user_id.clone());
                         if let Some(token) = held_users.get(&p.client_user_id) {
                             t.token_id = Some(*token);
-                            self.already_licensed(t, &read_as).await?;
+                            settled.push((already_licensed(t), read_as));
                         } else if !users_seen.insert(p.client_user_id.clone()) {
                             // Another target of this page claims for the same person; the
                             // next step finds the license held.
@@ -85,6 +87,9 @@ impl Executor {
                     }
                 }
             }
+            store
+                .update_targets_from(&pairs(&settled), now_ms())
+                .await?;
             self.register(step, to_register).await?;
             self.invite(to_invite).await?;
             self.claim_page(step, &step.tokens, "device", device_claims)
@@ -122,6 +127,7 @@ impl Executor {
             self.keep_lease(step.d.id).await?;
             let (held_devices, held_users) = self.holders_of(step, &page).await?;
             let mut confirmed = Vec::new();
+            let mut gone: Vec<(TargetRow, String)> = Vec::new();
             for m in page {
                 let t = &m.target;
                 let from_usable = t.token_id.is_some_and(|id| step.token(id).is_some());
@@ -146,13 +152,9 @@ impl Executor {
                 back.detail = Some(
                     "the license was removed at Apple outside Allot; claiming it again".into(),
                 );
-                if store
-                    .update_target_from(&back, &[&read_as], now_ms())
-                    .await?
-                {
-                    moved += 1;
-                }
+                gone.push((back, read_as));
             }
+            moved += store.update_targets_from(&pairs(&gone), now_ms()).await?;
             store
                 .confirm_targets(step.d.id, &confirmed, now_ms())
                 .await?;
@@ -165,16 +167,6 @@ impl Executor {
             );
         }
         Ok(moved)
-    }
-
-    async fn already_licensed(&self, mut t: TargetRow, read_as: &str) -> Result<(), DeployError> {
-        t.status = status::LICENSE_ASSIGNED.into();
-        t.detail = Some("already licensed".into());
-        t.command_uuid = None;
-        self.store()
-            .update_target_from(&t, &[read_as], now_ms())
-            .await?;
-        Ok(())
     }
 
     /// Claims licenses (of `kind`) for one page of targets from the tokens in order; the rest
@@ -235,6 +227,7 @@ impl Executor {
                 }
                 match self.engine().apple().associate(&bearer, &req).await {
                     Ok(e) => {
+                        self.event_started(token, &e.event_id);
                         let members: Vec<i64> = chunk.iter().map(|t| t.member_id).collect();
                         store
                             .set_targets_event(
@@ -248,13 +241,17 @@ impl Executor {
                     }
                     // Apple may or may not have it: read back later, never send blindly again.
                     Err(AppleError::OutcomeUnknown(_)) => {
-                        for t in chunk {
-                            let mut t = t.clone();
-                            t.detail = Some("checking with Apple".into());
-                            store
-                                .update_target_from(&t, &[status::LICENSE_REQUESTED], now_ms())
-                                .await?;
-                        }
+                        let checking: Vec<(TargetRow, String)> = chunk
+                            .iter()
+                            .map(|t| {
+                                let mut t = t.clone();
+                                t.detail = Some("checking with Apple".into());
+                                (t, status::LICENSE_REQUESTED.to_owned())
+                            })
+                            .collect();
+                        store
+                            .update_targets_from(&pairs(&checking), now_ms())
+                            .await?;
                     }
                     Err(e) => {
                         let refused: Vec<_> = chunk
@@ -272,19 +269,36 @@ impl Executor {
             }
         }
         // No license left on any token.
-        for mut t in to_claim {
-            let read_as = t.status.clone();
-            t.status = step.shortage_status().into();
-            t.detail = Some(
-                if t.status == status::WAITING {
-                    "waiting for a free license"
-                } else {
-                    "no license available"
-                }
-                .into(),
-            );
-            store.update_target_from(&t, &[&read_as], now_ms()).await?;
-        }
+        let short: Vec<(TargetRow, String)> = to_claim
+            .into_iter()
+            .map(|mut t| {
+                let read_as = t.status.clone();
+                t.status = step.shortage_status().into();
+                t.detail = Some(
+                    if t.status == status::WAITING {
+                        "waiting for a free license"
+                    } else {
+                        "no license available"
+                    }
+                    .into(),
+                );
+                (t, read_as)
+            })
+            .collect();
+        store.update_targets_from(&pairs(&short), now_ms()).await?;
         Ok(())
     }
+}
+
+/// A target whose holder already has the license: assigned, nothing asked of Apple.
+fn already_licensed(mut t: TargetRow) -> TargetRow {
+    t.status = status::LICENSE_ASSIGNED.into();
+    t.detail = Some("already licensed".into());
+    t.command_uuid = None;
+    t
+}
+
+/// Targets with the status each was read in, as `update_targets_from` takes them.
+pub(crate) fn pairs(items: &[(TargetRow, String)]) -> Vec<(&TargetRow, &str)> {
+    items.iter().map(|(t, from)| (t, from.as_str())).collect()
 }

@@ -114,6 +114,7 @@ impl Executor {
             let mut macs = Vec::new();
             let mut declared = Vec::new();
             let declares = self.declares(step);
+            let mut noted = Vec::new();
             for m in page {
                 if !m.active {
                     continue;
@@ -144,11 +145,12 @@ impl Executor {
                 };
                 if t.detail.as_deref() != note {
                     t.detail = note.map(str::to_owned);
-                    store
-                        .update_target_from(&t, &[status::LICENSE_ASSIGNED], now_ms())
-                        .await?;
+                    noted.push((t, status::LICENSE_ASSIGNED.to_owned()));
                 }
             }
+            store
+                .update_targets_from(&super::claim::pairs(&noted), now_ms())
+                .await?;
             self.send(
                 step,
                 &self.install_command(step, None),

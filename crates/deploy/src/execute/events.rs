@@ -2,17 +2,12 @@
 //! (polled at most every `poll_interval`), or — when a request's outcome is unknown — the holder's
 //! assignments read back. Each target's claim or release ends in one transaction.
 
-use std::collections::HashMap;
-
 use allot_apple_client::{AssignmentsQuery, Bearer};
 use allot_apple_wire::{codes, event_status};
 use allot_store::{AssignmentRow, Holder, TargetRow};
 
 use super::{now_ms, status, DeployError, Executor, Step, PAGE};
 use crate::Action;
-
-/// Apple's verdict on one holder of an event: `None` = done as asked.
-type Failures = HashMap<String, (i32, String)>;
 
 fn holder_of(t: &TargetRow) -> Option<Holder> {
     let h = t.holder.clone()?;
@@ -32,36 +27,58 @@ impl Executor {
                 continue;
             };
             let bearer = self.bearer(&token)?;
-            let (group, failures) = match &event {
+            let (group, verdicts) = match &event {
                 Some(id) => {
-                    if !self.due(id) {
-                        continue;
-                    }
-                    let s = self.engine().apple().status(&bearer, id).await?;
-                    if s.event_status == event_status::PENDING {
-                        continue;
-                    }
-                    let mut failed = Failures::new();
-                    for f in &s.failures {
-                        if let Some(info) = &f.error_info {
-                            for h in info.serial_numbers.iter().chain(&info.client_user_ids) {
-                                failed.insert(h.clone(), (f.error_number, f.error_message.clone()));
+                    // What Apple's notifications said so far; a status poll (at most every
+                    // poll interval) only for what they have not.
+                    let mut told = store.event_results(id).await?;
+                    let group = store.targets_of_event(d.id, Some(id), i64::MAX / 2).await?;
+                    let untold = group.iter().any(|t| {
+                        t.token_id == Some(token_id)
+                            && !t.holder.as_ref().is_some_and(|h| told.contains_key(h))
+                    });
+                    if untold && self.due(id) {
+                        let s = self.engine().apple().status(&bearer, id).await?;
+                        if s.event_status != event_status::PENDING {
+                            // The event is over: the holders not listed as failed are done.
+                            for f in &s.failures {
+                                if let Some(info) = &f.error_info {
+                                    for h in info.serial_numbers.iter().chain(&info.client_user_ids)
+                                    {
+                                        told.entry(h.clone()).or_insert_with(|| {
+                                            Some((f.error_number, f.error_message.clone()))
+                                        });
+                                    }
+                                }
+                            }
+                            for h in group.iter().filter_map(|t| t.holder.clone()) {
+                                told.entry(h).or_insert(None);
                             }
                         }
                     }
+                    if told.is_empty() {
+                        continue;
+                    }
                     // One event covers at most one request's targets.
-                    (
-                        store.targets_of_event(d.id, Some(id), i64::MAX / 2).await?,
-                        Some(failed),
-                    )
+                    (group, Some(told))
                 }
                 None => (store.targets_of_event(d.id, None, PAGE).await?, None),
             };
+            let mut waiting = false;
             // Claims end together: one transaction for the event's targets.
             let mut claims = Vec::new();
             for t in group.into_iter().filter(|t| t.token_id == Some(token_id)) {
                 let holder = t.holder.clone().unwrap_or_default();
-                let verdict = failures.as_ref().map(|f| f.get(&holder).cloned());
+                let verdict = match &verdicts {
+                    Some(v) => match v.get(&holder) {
+                        Some(said) => Some(said.clone()),
+                        None => {
+                            waiting = true;
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
                 match t.status.as_str() {
                     status::LICENSE_REQUESTED => {
                         claims.push(self.requested(step, &bearer, t, verdict).await?)
@@ -77,6 +94,12 @@ impl Executor {
                 let gen = store.current_generation(token_id).await?;
                 store
                     .finish_claims(token_id, &claims, gen, now_ms())
+                    .await?;
+            }
+            if let (Some(id), false) = (&event, waiting) {
+                // Nothing waits on it any more (and nothing should on week-old results).
+                store
+                    .forget_event_results(id, now_ms() - 7 * 86_400_000)
                     .await?;
             }
         }

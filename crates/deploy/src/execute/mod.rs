@@ -651,6 +651,18 @@ impl Executor {
         }
     }
 
+    /// A request was just made on a token: when Apple's notifications reach this server (the
+    /// token has a notification secret), its event is first polled a poll interval from now —
+    /// by then they have usually said how it went, and no poll is needed at all.
+    pub(crate) fn event_started(&self, token: &TokenRow, event_id: &str) {
+        if token.notification_secret.is_some() {
+            self.polled
+                .lock()
+                .expect("poll lock")
+                .insert(event_id.to_owned(), Instant::now());
+        }
+    }
+
     pub(crate) fn poll_interval(&self) -> Duration {
         self.poll_interval
     }

@@ -148,6 +148,7 @@ impl Executor {
             }
             match self.engine().apple().disassociate(&bearer, &req).await {
                 Ok(e) => {
+                    self.event_started(token, &e.event_id);
                     let members: Vec<i64> = marked.iter().map(|t| t.member_id).collect();
                     store
                         .set_targets_event(
