@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub slots: Arc<tokio::sync::Semaphore>,
     /// Rings when a scheduled sync ends: a slot is free for the next due token.
     pub slot_freed: tokio::sync::Notify,
+    /// The soonest a lease on a due token runs out (Unix ms), seen by the last schedule pass.
+    pub lease_ends: Mutex<Option<i64>>,
     /// Identifies this instance as a lease owner; each sync run's lease is this name and a run id.
     pub lease_owner: String,
     /// The lease name of each sync run this process has under way, by run id.
@@ -143,6 +145,7 @@ impl SyncEngine {
                 progress: Mutex::default(),
                 slots,
                 slot_freed: tokio::sync::Notify::new(),
+                lease_ends: Mutex::default(),
                 lease_owner,
                 run_leases: Mutex::default(),
                 seats_in_flight: Mutex::default(),

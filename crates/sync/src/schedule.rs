@@ -63,13 +63,21 @@ impl SyncEngine {
             if let Err(e) = self.schedule_once(now_ms()).await {
                 tracing::warn!(error = %e, "sync schedule pass failed");
             }
+            // A due token another instance holds is taken over when its lease runs out (that
+            // instance may have died): look again then rather than a whole tick later.
+            let pause = match self.inner.lease_ends.lock().expect("lease ends").take() {
+                Some(at) => {
+                    Duration::from_millis((at - now_ms()).clamp(0, i64::MAX) as u64 + 50).min(tick)
+                }
+                None => tick,
+            };
             // Subscription intents follow their collections between syncs.
             if intents_at.elapsed() >= tick || tick.is_zero() {
                 self.reconcile_all_subscription_intents().await;
                 intents_at = tokio::time::Instant::now();
             }
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = self.inner.slot_freed.notified() => {}
             }
         }
@@ -92,8 +100,13 @@ impl SyncEngine {
             ) else {
                 continue;
             };
+            if at > now {
+                continue;
+            }
             // Leased: running here or on another instance.
-            if at > now || t.lease_until.is_some_and(|until| until > now) {
+            if let Some(until) = t.lease_until.filter(|until| *until > now) {
+                let mut ends = self.inner.lease_ends.lock().expect("lease ends");
+                *ends = Some(ends.map_or(until, |e| e.min(until)));
                 continue;
             }
             let Ok(slot) = self.inner.slots.clone().try_acquire_owned() else {

@@ -46,6 +46,17 @@ impl Env {
 
     /// An engine with the instance name a server keeps in its data folder.
     fn engine_named(&self, db: &TestDb, lease: Duration, owner: Option<&str>) -> SyncEngine {
+        self.engine_with(
+            db,
+            SyncConfig {
+                lease,
+                lease_owner: owner.map(str::to_owned),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn engine_with(&self, db: &TestDb, config: SyncConfig) -> SyncEngine {
         let mut opts = ClientOptions::new(&self.sim.apple_url());
         opts.backoff = Duration::from_millis(10);
         let instance = Instance {
@@ -53,11 +64,6 @@ impl Env {
             name: "Allot".into(),
             version: "test".into(),
             public_url: None,
-        };
-        let config = SyncConfig {
-            lease,
-            lease_owner: owner.map(str::to_owned),
-            ..Default::default()
         };
         SyncEngine::new(
             db.store.clone(),
@@ -851,5 +857,70 @@ async fn custom_apps_get_their_names_from_the_lookup() {
         assert!(m.icon_url.is_some_and(|u| u.contains("512x512bb.png")));
         env.control(&format!("locations/{uid}/claim"), json!({ "id": "nobody" }))
             .await;
+    }
+}
+
+/// Several instances share the due tokens: an instance leases a due token only when one of its
+/// slots can run it at once, so the others take the rest (it used to lease every due token and
+/// queue them behind its slots, where another instance could not have them and a lease could
+/// run out before its sync began).
+#[tokio::test]
+async fn an_instance_leases_only_the_due_tokens_it_can_run_now() {
+    const THREE: &str = r#"{
+      "settings": { "eventDelayMs": 0, "tickMs": 5, "limits": { "maxRequestPerSecond": 0 } },
+      "generate": [ { "seed": 5, "locations": 3, "assets": 2, "users": 5, "serialNumbers": 5, "assignments": 10 } ]
+    }"#;
+    let env = Env::start(THREE).await;
+    let locations = env.get("locations").await;
+    for db in TestDb::both().await {
+        let one_slot = |owner: &str| SyncConfig {
+            max_concurrent: 1,
+            lease_owner: Some(owner.to_owned()),
+            ..Default::default()
+        };
+        let (a, b) = (
+            env.engine_with(&db, one_slot("instance-a")),
+            env.engine_with(&db, one_slot("instance-b")),
+        );
+        let mut ids = Vec::new();
+        for (i, l) in locations.as_array().unwrap().iter().enumerate() {
+            let t = a
+                .add_token(add(&format!("School {i}"), l["token"].as_str().unwrap()))
+                .await
+                .unwrap();
+            ids.push(t.id);
+        }
+        // Slow walks: every token is still syncing when the leases are counted.
+        env.control(
+            "faults",
+            json!({ "kind": "slow", "delayMs": 2000, "count": 100, "endpoint": "assignments" }),
+        )
+        .await;
+        let now = allot_sync_now();
+        assert_eq!(a.schedule_once(now).await.unwrap(), 1, "one slot, one sync");
+        assert_eq!(
+            b.schedule_once(now).await.unwrap(),
+            1,
+            "the second instance takes a token the first did not lease"
+        );
+        let mut owners = Vec::new();
+        for id in &ids {
+            let t = db.store.token(*id).await.unwrap().unwrap();
+            if t.lease_until.is_some_and(|u| u > now) {
+                owners.push(t.lease_owner.unwrap_or_default());
+            }
+        }
+        owners.sort();
+        assert_eq!(
+            owners.len(),
+            2,
+            "the third token waits unleased: {owners:?}"
+        );
+        assert!(owners[0].starts_with("instance-a/") && owners[1].starts_with("instance-b/"));
+        env.http
+            .delete(format!("{}/_sim/faults", env.sim.base_url))
+            .send()
+            .await
+            .unwrap();
     }
 }
