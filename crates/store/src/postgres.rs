@@ -38,6 +38,11 @@ impl PgStore {
         generation: i64,
     ) -> Result<(), crate::StoreError> {
         let mut tx = self.pool.begin().await?;
+        if !Self::lock_token(&mut tx, token_id).await? {
+            return Err(crate::StoreError::Config(format!(
+                "token {token_id} was deleted"
+            )));
+        }
         sqlx::query(
             "CREATE TEMPORARY TABLE IF NOT EXISTS assignments_in \
              (adam_id TEXT, pricing TEXT, holder_kind TEXT, holder TEXT) ON COMMIT DELETE ROWS",
@@ -79,6 +84,21 @@ impl PgStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Keeps a token from being deleted until the transaction ends (what a foreign key from
+    /// assignments did row by row; 0035 dropped it); false if it is gone already.
+    pub(crate) async fn lock_token(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        token_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT id FROM tokens WHERE id = $1 FOR KEY SHARE")
+                .bind(token_id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some(),
+        )
     }
 
     /// Rows passed as one JSON array parameter (`$n`), as a table `j` of `value`s.

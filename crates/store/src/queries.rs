@@ -118,6 +118,9 @@ macro_rules! impl_queries {
             a: &AssignmentRow,
             generation: i64,
         ) -> Result<bool, sqlx::Error> {
+            if !<$store>::lock_token(tx, token_id).await? {
+                return Ok(false);
+            }
             let n = sqlx::query($crate::queries::INSERT_ONE_ASSIGNMENT)
                 .bind(token_id)
                 .bind(&a.adam_id)
@@ -147,6 +150,9 @@ macro_rules! impl_queries {
             rows: &[AssignmentRow],
             generation: i64,
         ) -> Result<u64, sqlx::Error> {
+            if rows.is_empty() || !<$store>::lock_token(tx, token_id).await? {
+                return Ok(0);
+            }
             let by_asset = $crate::queries::holders_by_asset(rows);
             let sql = format!(
                 "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \

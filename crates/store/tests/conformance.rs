@@ -94,6 +94,32 @@ async fn tokens_round_trip_and_names_and_locations_are_unique() {
     }
 }
 
+/// Assignments never outlive their token: written after the token is gone, they are refused
+/// (SQLite's foreign key; PostgreSQL, whose per-row key check was dropped for speed, locks the
+/// token once per write instead) and nothing is left behind.
+#[tokio::test]
+async fn assignments_of_a_deleted_token_are_refused() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&new_token("A", "1"), 0).await.unwrap().id;
+        s.upsert_assignments(t, &[dev("1", "S1")], 1).await.unwrap();
+        assert!(s.delete_token(t).await.unwrap());
+        assert!(
+            s.upsert_assignments(t, &[dev("1", "S2")], 2).await.is_err(),
+            "{}",
+            db.backend()
+        );
+        assert_eq!(
+            s.add_assignments(t, &[dev("1", "S3")], 2, 0)
+                .await
+                .unwrap_or(0),
+            0,
+            "a notification's assignment for a deleted token adds nothing"
+        );
+        assert_eq!(s.count_assignments(t).await.unwrap(), 0, "{}", db.backend());
+    }
+}
+
 /// Holders are Apple's strings: tabs, backslashes, newlines and quotes survive the bulk write
 /// (PostgreSQL's COPY text), and a row Apple lists twice in one write is stored once.
 #[tokio::test]
