@@ -85,10 +85,14 @@ pub(crate) async fn views(
     state: &AppState,
     token_id: Option<i64>,
 ) -> Result<Vec<SubscriptionView>, ApiError> {
-    let tokens = state.store.tokens().await?;
-    let mut out = Vec::new();
     let subscriptions =
         crate::access::filter(state.store.subscriptions(token_id).await?, |s| s.token_id);
+    if subscriptions.is_empty() {
+        // Most organizations have none: spare the front page a read of every token.
+        return Ok(Vec::new());
+    }
+    let tokens = state.store.tokens().await?;
+    let mut out = Vec::new();
     for s in subscriptions {
         let seats = state
             .store
