@@ -642,6 +642,12 @@ impl Executor {
     pub(crate) fn due(&self, event_id: &str) -> bool {
         let mut polled = self.polled.lock().expect("poll lock");
         let now = Instant::now();
+        // Events are followed for minutes, not days: forget the old ones (a poll a day later
+        // is due anyway), so the map does not grow with every request of the process's life.
+        if polled.len() > 10_000 {
+            let forget = Duration::from_secs(3600).max(self.poll_interval * 2);
+            polled.retain(|_, at| now.duration_since(*at) < forget);
+        }
         match polled.get(event_id) {
             Some(at) if now.duration_since(*at) < self.poll_interval => false,
             _ => {
