@@ -93,13 +93,18 @@ pub(crate) fn run_view(r: SyncRun) -> SyncRunView {
     }
 }
 
-pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> TokenView {
-    let now = allot_sync::now_ms();
-    let progress = state.engine.progress(t.id);
-    let syncing = progress.is_some()
+/// A token's state (healthy, syncing, expiring, …) from its row and latest run, without the rest
+/// of its view: the front page judges every token but shows only those in trouble.
+pub(crate) fn health(
+    state: &AppState,
+    t: &TokenRow,
+    latest: Option<&SyncRun>,
+    now: i64,
+) -> token_health::TokenState {
+    let syncing = state.engine.progress(t.id).is_some()
         || t.lease_until.is_some_and(|u| u > now)
         || latest.is_some_and(|r| r.status == "running");
-    let inputs = HealthInputs {
+    token_health::state(&HealthInputs {
         now,
         expires_at: t.expires_at,
         revoked: t.auth_error == Some(9625),
@@ -110,7 +115,13 @@ pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> T
         last_success: t.last_delta_sync_at.max(t.last_full_sync_at),
         created_at: t.created_at,
         delta_interval_ms: state.engine.config().delta_interval.as_millis() as i64,
-    };
+    })
+}
+
+pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> TokenView {
+    let now = allot_sync::now_ms();
+    let progress = state.engine.progress(t.id);
+    let health = health(state, &t, latest, now);
     let next = allot_sync::next_due(
         &t,
         state.engine.config().delta_interval,
@@ -124,7 +135,7 @@ pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> T
         .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned));
     TokenView {
         id: t.id,
-        state: token_health::state(&inputs).as_str().into(),
+        state: health.as_str().into(),
         name: t.name,
         description: t.description,
         categories: t.categories,

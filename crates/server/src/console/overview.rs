@@ -37,10 +37,13 @@ pub(crate) async fn page(
     viewer: Viewer,
     Query(q): Query<Notice>,
 ) -> PageResult {
-    let troubled = super::tokens::views(&state)
-        .await?
-        .into_iter()
-        .filter(|t| !matches!(t.state.as_str(), "healthy" | "syncing"));
+    let troubled = super::tokens::views_where(&state, |s| {
+        !matches!(
+            s,
+            allot_domain::TokenState::Healthy | allot_domain::TokenState::Syncing
+        )
+    })
+    .await?;
     let tokens = super::tokens::lines_of(troubled)
         .into_iter()
         .map(|t| Trouble {

@@ -132,6 +132,15 @@ fn line(v: TokenView) -> TokenLine {
 
 /// Every token the viewer sees, as the API shows it (cheap: state and times, not yet in words).
 pub(crate) async fn views(state: &AppState) -> Result<Vec<TokenView>, PageError> {
+    views_where(state, |_| true).await
+}
+
+/// The views of the tokens whose state `keep` accepts: the state is judged from the row, and
+/// only the kept tokens are made into views (the front page keeps the few in trouble).
+pub(crate) async fn views_where(
+    state: &AppState,
+    keep: impl Fn(allot_domain::TokenState) -> bool,
+) -> Result<Vec<TokenView>, PageError> {
     let runs: std::collections::HashMap<i64, allot_store::SyncRun> = state
         .store
         .latest_sync_runs()
@@ -140,11 +149,12 @@ pub(crate) async fn views(state: &AppState) -> Result<Vec<TokenView>, PageError>
         .map(|r| (r.token_id, r))
         .collect();
     let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
+    let now = allot_sync::now_ms();
     Ok(tokens
         .into_iter()
-        .map(|t| {
+        .filter_map(|t| {
             let latest = runs.get(&t.id);
-            view(state, t, latest)
+            keep(crate::api::tokens::health(state, &t, latest, now)).then(|| view(state, t, latest))
         })
         .collect())
 }
