@@ -1,9 +1,9 @@
 //! How fast the console's pages are for a large organization: 3,000 tokens, 50,000 apps and
 //! books (one row per app per token), 1,000,000 assignments, 500,000 devices and 50,000 people,
-//! on SQLite (or PostgreSQL). Each page is fetched over HTTP, signed in, several times; the median
-//! and the largest time are printed with the page's size. Before the pages, a rule-based
-//! collection over the 500,000 devices is previewed, created and re-evaluated (as every
-//! reconcile pass does), each timed.
+//! on SQLite (or PostgreSQL). Each page is fetched over HTTP, signed in, 20 times (`FETCHES`);
+//! the median, the p95 and the largest time are printed with the page's size. Before the pages, a
+//! rule-based collection over the 500,000 devices is previewed, created and re-evaluated (as
+//! every reconcile pass does), each timed.
 //!
 //!     cargo run --release -p allot-server --example console_bench [-- postgres://…]
 
@@ -296,12 +296,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/users?search=person+0420".into(),
         "/account".into(),
     ];
-    println!("| Page | Median | Slowest | Size |");
-    println!("| --- | --- | --- | --- |");
+    // 20 fetches a page: enough for a p95 (the 19th of 20), which #15's aim is stated in.
+    let fetches: usize = std::env::var("FETCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    println!("{fetches} fetches a page");
+    println!("| Page | Median | p95 | Slowest | Size |");
+    println!("| --- | --- | --- | --- | --- |");
     for page in &pages {
         let mut times = Vec::new();
         let mut size = 0;
-        for _ in 0..7 {
+        for _ in 0..fetches {
             let t = Instant::now();
             let res = http
                 .get(format!("{base}{page}"))
@@ -315,8 +321,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "| `{page}` | {:.0} ms | {:.0} ms | {} KiB |",
+            "| `{page}` | {:.0} ms | {:.0} ms | {:.0} ms | {} KiB |",
             ms(times[times.len() / 2]),
+            ms(times[(times.len() * 95).div_ceil(100).saturating_sub(1)]),
             ms(times[times.len() - 1]),
             size / 1024
         );
