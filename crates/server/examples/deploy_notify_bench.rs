@@ -9,11 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use allot_server::{Config, Server};
-use allot_store::{NewDeployment, NewDevice};
-use serde_json::{json, Value};
+#[path = "support/bench_server.rs"]
+mod bench_server;
 
-const KEY: &str = "deploy-bench-key-0123456789";
+use allot_store::{NewDeployment, NewDevice};
+use serde_json::Value;
+
 const UID: &str = "4200000000000001";
 
 fn arg(name: &str) -> Option<String> {
@@ -45,70 +46,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         arg("--devices").map_or(100_000, |v| v.parse().expect("--devices takes a number"));
     let rate: u32 = arg("--rate").map_or(0, |v| v.parse().expect("--rate takes a number"));
     let notifications = arg("--notifications").as_deref() != Some("off");
-    let sim = allot_apple_sim::start_local(&format!(
+    let scenario = format!(
         r#"{{ "settings": {{ "eventDelayMs": 0, "eventTasksPerTick": 5000, "tickMs": 5, "notificationRetryDelayMs": 50,
               "limits": {{ "maxRequestPerSecond": {rate} }} }},
             "organizations": [ {{ "name": "Bench", "locations": [ {{ "name": "HQ", "uId": "{UID}",
               "assets": [ {{ "adamId": "1000000001", "totalCount": {n}, "name": "Bench App" }} ] }} ] }} ] }}"#
-    ))
-    .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let dir =
-        std::env::temp_dir().join(format!("allot-deploy-notify-bench-{}", std::process::id()));
-    let config = Config {
-        data_dir: dir.clone(),
-        apple_url: sim.apple_url(),
-        admin_api_key: Some(KEY.into()),
-        // Without a public URL Apple has nowhere to send notifications.
-        public_url: notifications.then(|| base.clone()),
-        ..Default::default()
-    };
-    let server = Server::build(&config).await?;
-    let router = server
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let http = reqwest::Client::new();
-    let locations: Value = http
-        .get(format!("{}/_sim/locations", sim.base_url))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = locations
-        .as_array()
-        .and_then(|l| l.iter().find(|l| l["uId"] == UID))
-        .and_then(|l| l["token"].as_str())
-        .ok_or("the simulator has no HQ")?
-        .to_owned();
-    let added: Value = http
-        .post(format!("{base}/api/v1/tokens"))
-        .bearer_auth(KEY)
-        .json(&json!({ "name": "HQ", "token": token, "programType": "business" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = added["id"].as_i64().ok_or("the token was not added")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s: Value = http
-            .get(format!("{base}/api/v1/tokens/{id}/sync"))
-            .bearer_auth(KEY)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if s["running"].is_null() && s["latest"]["status"] == "succeeded" {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err("the first sync did not finish".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    );
+    let b = bench_server::start("deploy-notify-bench", &scenario, UID, notifications).await?;
+    let (sim, server, http, dir) = (&b.sim, &b.server, &b.http, &b.dir);
 
     let store = server.state.store.clone();
     let devices: Vec<NewDevice> = (0..n)
@@ -129,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let c = store.insert_collection("Bench", "devices", "", 0).await?;
     store.add_collection_members(c.id, &ids).await?;
 
-    let (associate0, status0) = calls(&http, &sim.base_url).await?;
+    let (associate0, status0) = calls(http, &sim.base_url).await?;
     let _loop = server.start_deployments();
     let started = Instant::now();
     let d = store
@@ -166,7 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    let (associate, status) = calls(&http, &sim.base_url).await?;
+    let (associate, status) = calls(http, &sim.base_url).await?;
     let (associate, status) = (associate - associate0, status - status0);
     println!(
         "licensed {n} devices in {secs:.1} s (notifications {}, rate {}): {associate} associate calls (minimum {}), {status} status polls",
@@ -182,6 +127,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secs / floor
         );
     }
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(dir).ok();
     Ok(())
 }

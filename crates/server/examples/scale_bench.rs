@@ -355,7 +355,7 @@ async fn run(pg: &str, tokens: usize, instances: usize, kill: bool) -> Result<Ou
     )
     .execute(&w.pool)
     .await?;
-    let associate_before = associate_calls(&w).await?;
+    let associate_before = sim_counts(&w).await?.0;
 
     let started = Instant::now();
     let mut procs = Vec::new();
@@ -432,11 +432,11 @@ async fn run(pg: &str, tokens: usize, instances: usize, kill: bool) -> Result<Ou
         .await?;
     // No Apple write twice: one associate request per deployment (100 devices < 1,000 a request),
     // and Apple holds each device's license once.
-    let associate = associate_calls(&w).await? - associate_before;
+    let (associate, repeated) = sim_counts(&w).await?;
+    let associate = associate - associate_before;
     if associate != deployments as i64 {
         return Err(format!("{associate} associate requests for {deployments} deployments").into());
     }
-    let repeated = repeated_associations(&w).await?;
     if repeated > 0 {
         return Err(
             format!("Apple was asked {repeated} times for a license it had already given").into(),
@@ -461,7 +461,8 @@ async fn run(pg: &str, tokens: usize, instances: usize, kill: bool) -> Result<Ou
     })
 }
 
-async fn associate_calls(w: &World) -> Result<i64, Error> {
+/// The simulator's counters: associate requests, and associations of a license already held.
+async fn sim_counts(w: &World) -> Result<(i64, i64), Error> {
     let s: Value = w
         .http
         .get(format!("{}/_sim/stats", w.sim_url))
@@ -469,7 +470,10 @@ async fn associate_calls(w: &World) -> Result<i64, Error> {
         .await?
         .json()
         .await?;
-    Ok(s["requests"]["assets/associate"].as_i64().unwrap_or(0))
+    Ok((
+        s["requests"]["assets/associate"].as_i64().unwrap_or(0),
+        s["repeatedAssociations"].as_i64().unwrap_or(0),
+    ))
 }
 
 /// The requests to Apple an instance made, from its metrics (`None` when it does not answer).
@@ -492,23 +496,22 @@ async fn apple_requests(w: &World, base: &str) -> Option<i64> {
     )
 }
 
-async fn repeated_associations(w: &World) -> Result<i64, Error> {
-    let s: Value = w
-        .http
-        .get(format!("{}/_sim/stats", w.sim_url))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(s["repeatedAssociations"].as_i64().unwrap_or(0))
-}
-
-fn per_instance(o: &Outcome) -> String {
-    o.requests_per_instance
+/// One row of the table.
+fn row(label: &str, tokens: usize, o: &Outcome) -> String {
+    let per_instance: Vec<String> = o
+        .requests_per_instance
         .iter()
         .map(|r| r.map_or("killed".to_owned(), |n| n.to_string()))
-        .collect::<Vec<_>>()
-        .join(" / ")
+        .collect();
+    format!(
+        "| {label} | {:.1} s | {:.0} | {:.1} s | {:.0} | {} | {} |",
+        o.sync_secs,
+        tokens as f64 / o.sync_secs * 60.0,
+        o.deploy_secs,
+        o.targets as f64 / o.deploy_secs,
+        o.interrupted,
+        per_instance.join(" / ")
+    )
 }
 
 #[tokio::main]
@@ -525,21 +528,12 @@ async fn main() -> Result<(), Error> {
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for instances in [1, 2, 3] {
         let o = run(&pg, tokens, instances, false).await?;
-        println!(
-            "| {} | {:.1} s | {:.0} | {:.1} s | {:.0} | {} | {} |",
-            o.instances,
-            o.sync_secs,
-            tokens as f64 / o.sync_secs * 60.0,
-            o.deploy_secs,
-            o.targets as f64 / o.deploy_secs,
-            o.interrupted,
-            per_instance(&o)
-        );
+        println!("{}", row(&o.instances.to_string(), tokens, &o));
     }
     let o = run(&pg, tokens, 3, true).await?;
     println!(
-        "| 3, one killed (SIGKILL) a third of the way | {:.1} s | {:.0} | {:.1} s | {:.0} | {} | {} |",
-        o.sync_secs, tokens as f64 / o.sync_secs * 60.0, o.deploy_secs, o.targets as f64 / o.deploy_secs, o.interrupted, per_instance(&o)
+        "{}",
+        row("3, one killed (SIGKILL) a third of the way", tokens, &o)
     );
     if let Some(at) = o.killed_at {
         println!(

@@ -675,10 +675,7 @@ macro_rules! impl_deployment_queries {
 
             /// Gives reserved licenses back (a claim failed).
             pub async fn release_licenses(&self, token_id: i64, adam_id: &str, pricing: &str, n: i64) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE assets SET reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END \
-                     WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                )
+                sqlx::query($crate::queries::RELEASE_RESERVED)
                 .bind(token_id)
                 .bind(adam_id)
                 .bind(pricing)
@@ -734,15 +731,19 @@ macro_rules! impl_deployment_queries {
                         }
                     }
                     for (deployment_id, n) in released {
-                        sqlx::query(
-                            "UPDATE assets SET reserved = CASE WHEN reserved > $3 THEN reserved - $3 ELSE 0 END \
-                             WHERE token_id = $1 AND (adam_id, pricing) IN (SELECT adam_id, pricing FROM deployments WHERE id = $2)",
-                        )
-                        .bind(token_id)
-                        .bind(deployment_id)
-                        .bind(n)
-                        .execute(&mut *tx)
-                        .await?;
+                        let asset: Option<(String, String)> = sqlx::query_as("SELECT adam_id, pricing FROM deployments WHERE id = $1")
+                            .bind(deployment_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if let Some((adam_id, pricing)) = asset {
+                            sqlx::query($crate::queries::RELEASE_RESERVED)
+                                .bind(token_id)
+                                .bind(adam_id)
+                                .bind(pricing)
+                                .bind(n)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
                     add_assignments_in(&mut tx, token_id, &granted, generation).await?;
                 }

@@ -27,17 +27,22 @@ pub(crate) fn values(rows: usize, cols: usize, start: usize) -> String {
 pub(crate) const INSERT_ONE_ASSIGNMENT: &str = "INSERT INTO assignments (token_id, adam_id, pricing, holder_kind, holder, generation) \
      VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (token_id, adam_id, pricing, holder_kind, holder) DO NOTHING";
 
-/// The counts of an asset after one new assignment: `$1` token, `$2` adamId, `$3` pricing.
-pub(crate) const COUNT_ONE_MORE_ASSIGNED: &str = "UPDATE assets SET assigned = assigned + 1, \
-     available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
+/// The counts of an asset after `$4` new assignments: `$1` token, `$2` adamId, `$3` pricing.
+pub(crate) const COUNT_MORE_ASSIGNED: &str = "UPDATE assets SET assigned = assigned + $4, \
+     available = CASE WHEN available > $4 THEN available - $4 ELSE 0 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
+
+/// `$4` reservations of an asset given back (claims ended): `$1` token, `$2` adamId, `$3` pricing.
+pub(crate) const RELEASE_RESERVED: &str =
+    "UPDATE assets SET reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END \
+     WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
 
 /// One assignment removed: `$1` token, `$2` adamId, `$3` pricing, `$4` holder kind, `$5` holder.
 pub(crate) const DELETE_ONE_ASSIGNMENT: &str =
     "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $2 AND pricing = $3 AND holder_kind = $4 AND holder = $5";
 
-/// The counts of an asset after one assignment went: `$1` token, `$2` adamId, `$3` pricing.
-pub(crate) const COUNT_ONE_LESS_ASSIGNED: &str = "UPDATE assets SET assigned = CASE WHEN assigned > 0 THEN assigned - 1 ELSE 0 END, \
-     available = CASE WHEN unlimited THEN available ELSE available + 1 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
+/// The counts of an asset after `$4` assignments went: `$1` token, `$2` adamId, `$3` pricing.
+pub(crate) const COUNT_LESS_ASSIGNED: &str = "UPDATE assets SET assigned = CASE WHEN assigned > $4 THEN assigned - $4 ELSE 0 END, \
+     available = CASE WHEN unlimited THEN available ELSE available + $4 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3";
 
 /// Assignments grouped by asset, each holder as `[kind, id]` (one statement per asset).
 pub(crate) fn holders_by_asset(
@@ -132,10 +137,11 @@ macro_rules! impl_queries {
                 .await?
                 .rows_affected();
             if n == 1 {
-                sqlx::query($crate::queries::COUNT_ONE_MORE_ASSIGNED)
+                sqlx::query($crate::queries::COUNT_MORE_ASSIGNED)
                     .bind(token_id)
                     .bind(&a.adam_id)
                     .bind(&a.pricing)
+                    .bind(1_i64)
                     .execute(&mut **tx)
                     .await?;
             }
@@ -173,10 +179,7 @@ macro_rules! impl_queries {
                     .await?
                     .rows_affected();
                 if n > 0 {
-                    sqlx::query(
-                        "UPDATE assets SET assigned = assigned + $4, \
-                         available = CASE WHEN available > $4 THEN available - $4 ELSE 0 END WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                    )
+                    sqlx::query($crate::queries::COUNT_MORE_ASSIGNED)
                     .bind(token_id)
                     .bind(adam_id)
                     .bind(pricing)
@@ -205,10 +208,11 @@ macro_rules! impl_queries {
                 .await?
                 .rows_affected();
             if n == 1 {
-                sqlx::query($crate::queries::COUNT_ONE_LESS_ASSIGNED)
+                sqlx::query($crate::queries::COUNT_LESS_ASSIGNED)
                     .bind(token_id)
                     .bind(&a.adam_id)
                     .bind(&a.pricing)
+                    .bind(1_i64)
                     .execute(&mut **tx)
                     .await?;
             }
@@ -719,10 +723,7 @@ macro_rules! impl_queries {
                         .await?
                         .rows_affected();
                     if ended > 0 {
-                        sqlx::query(
-                            "UPDATE assets SET reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END \
-                             WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                        )
+                        sqlx::query($crate::queries::RELEASE_RESERVED)
                         .bind(token_id)
                         .bind(adam_id)
                         .bind(pricing)
@@ -757,11 +758,7 @@ macro_rules! impl_queries {
                         .await?
                         .rows_affected();
                     if n > 0 {
-                        sqlx::query(
-                            "UPDATE assets SET assigned = CASE WHEN assigned > $4 THEN assigned - $4 ELSE 0 END, \
-                             available = CASE WHEN unlimited THEN available ELSE available + $4 END \
-                             WHERE token_id = $1 AND adam_id = $2 AND pricing = $3",
-                        )
+                        sqlx::query($crate::queries::COUNT_LESS_ASSIGNED)
                         .bind(token_id)
                         .bind(adam_id)
                         .bind(pricing)
