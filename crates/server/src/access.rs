@@ -55,7 +55,7 @@ pub(crate) async fn to_stored(
     let Some(scope) = scope.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let all = state.store.tokens().await?;
+    let all = state.store.token_labels().await?;
     let mut stored = Stored::default();
     for key in &scope.tokens {
         let key = key.trim();
@@ -139,7 +139,7 @@ pub(crate) async fn resolve(
         return Ok(None);
     };
     let s = parse(stored);
-    let tokens = state.store.tokens().await?;
+    let tokens = state.store.token_labels().await?;
     let ids = tokens
         .iter()
         .filter(|t| {

@@ -33,6 +33,10 @@ pub const ASSIGNMENT_PAGES_A_WRITE: usize = 10;
 /// A device whose serial number, name or model contains `$1` (a `like_contains` pattern).
 pub(crate) const DEVICE_LIKE: &str = "(LOWER(serial_number) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(model) LIKE $1 ESCAPE '\\')";
 
+/// An asset row whose search text contains `$2` (`assets.search_key` is lower-cased): PostgreSQL's
+/// trigram index serves it; SQLite uses it for searches shorter than a trigram (else its FTS5).
+pub(crate) const ASSET_LIKE: &str = "a.search_key LIKE $2 ESCAPE '\\'";
+
 /// `column IN (ids)` for a list of ids written into the SQL (numbers only, so nothing to
 /// escape); `None`: no condition; an empty list: nothing matches.
 pub fn ids_in(column: &str, ids: Option<&[i64]>) -> String {
@@ -170,6 +174,7 @@ delegate! {
     fn token_by_uid(&self, uid: &str) -> Option<TokenRow>;
     fn token_by_name(&self, name: &str) -> Option<TokenRow>;
     fn tokens(&self) -> Vec<TokenRow>;
+    fn token_labels(&self) -> Vec<TokenLabel>;
     fn renew_token(&self, id: i64, secret: &[u8], expires_at: i64, org_name: &str, now: i64) -> ();
     fn set_claim(&self, id: i64, claim: allot_domain::Claim, other_mdm: Option<&str>, now: i64) -> ();
     fn set_location(&self, id: i64, location_name: &str, country: &str) -> ();

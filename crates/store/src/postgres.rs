@@ -112,6 +112,12 @@ impl PgStore {
         (crate::DEVICE_LIKE, crate::like_contains(s))
     }
 
+    /// The license list's search: the condition on `$2` and its value (the trigram index on
+    /// `search_key` serves this LIKE).
+    pub(crate) fn asset_search(s: &str) -> (&'static str, String) {
+        (crate::ASSET_LIKE, crate::like_contains(s))
+    }
+
     /// The search's count reads `devices` like its page.
     pub(crate) fn device_search_count(_: &str) -> Option<&'static str> {
         None

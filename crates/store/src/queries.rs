@@ -391,6 +391,18 @@ macro_rules! impl_queries {
                 Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
             }
 
+            /// Every token's id, name and categories, by name (a filter's choices: thousands of
+            /// tokens without reading their secrets and sync state).
+            pub async fn token_labels(&self) -> Result<Vec<TokenLabel>, StoreError> {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, name, categories FROM tokens ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name, categories)| TokenLabel { id, name, categories: parse_list(&categories) })
+                    .collect())
+            }
+
             /// A renewed token for the same location: new secret and expiry, errors cleared, data kept.
             pub async fn renew_token(&self, id: i64, secret: &[u8], expires_at: i64, org_name: &str, now: i64) -> Result<(), StoreError> {
                 sqlx::query(
@@ -576,9 +588,12 @@ macro_rules! impl_queries {
                     }
                     q.execute(&mut *tx).await?;
                 }
-                // New rows sort by their name (or adamId until it is known).
+                // New rows sort by their name (or adamId until it is known) and their token's.
                 let (keys, _) = $crate::queries::asset_keys();
-                sqlx::query(&format!("UPDATE assets SET {keys} WHERE token_id = $1 AND name_key = ''"))
+                sqlx::query(&format!(
+                    "UPDATE assets SET {keys}, token_name = (SELECT t.name FROM tokens t WHERE t.id = $1) \
+                     WHERE token_id = $1 AND name_key = ''"
+                ))
                     .bind(token_id)
                     .execute(&mut *tx)
                     .await?;
@@ -1164,64 +1179,67 @@ macro_rules! impl_queries {
             // ---- license information for store apps ----
 
             pub async fn app_licenses(&self, f: &AppFilter) -> Result<(Vec<AppLicense>, i64), StoreError> {
-                let search = f.search.as_deref().map($crate::like_contains);
-                // The count joins the metadata and the tokens only when a filter reads them.
-                let conditions = |search_on: bool, category_on: bool| {
-                    format!(
-                        "WHERE ($1 IS NULL OR a.token_id = $1) AND {} \
-                         AND {} AND ($3 IS NULL OR a.product_type = $3) \
-                         AND ($6 IS NULL OR a.platforms LIKE $6) AND {} \
-                         AND ($8 = 0 OR (NOT a.unlimited AND a.available * 10 <= a.total))",
-                        $crate::ids_in("a.token_id", f.tokens_in.as_deref()),
-                        if search_on {
-                            "($2 IS NULL OR a.search_key LIKE $2 ESCAPE '\\')"
-                        } else {
-                            "$2 IS NULL"
-                        },
-                        if category_on { "($7 IS NULL OR LOWER(t.categories) LIKE $7)" } else { "$7 IS NULL" },
-                    )
+                // A page is found in two steps: the keys of its rows, read in the sort's index
+                // (which holds the key, so rows skipped by the offset are never read), then those
+                // rows with their token and metadata. The tokens are joined only for a category.
+                let (search_on, search) = match f.search.as_deref() {
+                    Some(s) => {
+                        let (condition, value) = Self::asset_search(s);
+                        (condition, Some(value))
+                    }
+                    None => ("$2 IS NULL", None),
                 };
-                let filter = format!(
-                    "FROM assets a JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id {}",
-                    conditions(true, true)
-                );
-                let count_from = format!(
-                    "FROM assets a {} {}",
-                    if f.category.is_some() { "JOIN tokens t ON t.id = a.token_id" } else { "" },
-                    conditions(f.search.is_some(), f.category.is_some())
+                // Only the filters asked for are written as conditions (the others as `$n IS NULL`,
+                // so each parameter is still named): a condition on a column outside the sort's
+                // index, even one that is always true, makes every skipped row be read.
+                let only = |on: bool, condition: &'static str, off: &'static str| if on { condition } else { off };
+                let from = format!(
+                    "FROM assets a {} WHERE {} AND {} AND {search_on} AND {} AND {} AND {} AND {}",
+                    only(f.category.is_some(), "JOIN tokens t ON t.id = a.token_id", ""),
+                    only(f.token_id.is_some(), "a.token_id = $1", "$1 IS NULL"),
+                    $crate::ids_in("a.token_id", f.tokens_in.as_deref()),
+                    only(f.product_type.is_some(), "a.product_type = $3", "$3 IS NULL"),
+                    only(f.platform.is_some(), "a.platforms LIKE $6", "$6 IS NULL"),
+                    only(f.category.is_some(), "LOWER(t.categories) LIKE $7", "$7 IS NULL"),
+                    // As the partial index `assets_low` is written, so that it serves it.
+                    only(f.low, "$8 = 1 AND NOT a.unlimited AND a.total - a.available * 10 >= 0", "$8 = 0"),
                 );
                 // Lists are stored as JSON text: match the quoted element.
                 let platform = f.platform.as_ref().map(|p| format!("%\"{}\"%", p.replace(['%', '_', '"'], "")));
                 let category = f.category.as_ref().map(|c| format!("%\"{}\"%", c.to_lowercase().replace(['%', '_', '"'], "")));
                 let low: i64 = f.low.into();
-                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {count_from}"))
-                    .bind(f.token_id)
-                    .bind(&search)
-                    .bind(&f.product_type)
-                    .bind(f.limit)
-                    .bind(f.offset)
-                    .bind(&platform)
-                    .bind(&category)
-                    .bind(low)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
+                let order = f.sort.order_by();
+                let count_sql = format!("SELECT COUNT(*) {from}");
+                let page_sql = format!(
                     "SELECT a.token_id, t.name AS token_name, t.program, a.adam_id, a.pricing, a.product_type, m.name, m.bundle_id, \
-                     m.icon_url, a.platforms, a.total, a.assigned, a.available, a.unlimited, a.device_assignable {filter} \
-                     ORDER BY {} LIMIT $4 OFFSET $5",
-                    f.sort.order_by()
+                     m.icon_url, a.platforms, a.total, a.assigned, a.available, a.unlimited, a.device_assignable, \
+                     t.last_full_sync_at, t.last_delta_sync_at, \
+                     (SELECT MAX(n.received_at) FROM notifications_seen n WHERE n.token_id = a.token_id) AS notified_at \
+                     FROM (SELECT a.token_id, a.adam_id, a.pricing {from} ORDER BY {order} LIMIT $4 OFFSET $5) p \
+                     JOIN assets a ON a.token_id = p.token_id AND a.adam_id = p.adam_id AND a.pricing = p.pricing \
+                     JOIN tokens t ON t.id = a.token_id LEFT JOIN app_metadata m ON m.adam_id = a.adam_id ORDER BY {order}"
                 );
-                let rows = sqlx::query(&sql)
-                    .bind(f.token_id)
-                    .bind(&search)
-                    .bind(&f.product_type)
-                    .bind(f.limit)
-                    .bind(f.offset)
-                    .bind(&platform)
-                    .bind(&category)
-                    .bind(low)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let mut answers = Vec::with_capacity(2);
+                for sql in [&count_sql, &page_sql] {
+                    answers.push(
+                        sqlx::query(sql)
+                            .bind(f.token_id)
+                            .bind(&search)
+                            .bind(&f.product_type)
+                            .bind(f.limit)
+                            .bind(f.offset)
+                            .bind(&platform)
+                            .bind(&category)
+                            .bind(low)
+                            .fetch_all(&self.pool)
+                            .await?,
+                    );
+                }
+                let rows = answers.pop().unwrap_or_default();
+                let total: i64 = match answers.pop().unwrap_or_default().first() {
+                    Some(r) => r.try_get(0)?,
+                    None => 0,
+                };
                 let list = rows
                     .iter()
                     .map(|r| {
@@ -1241,6 +1259,14 @@ macro_rules! impl_queries {
                             available: r.try_get("available")?,
                             unlimited: r.try_get("unlimited")?,
                             device_assignable: r.try_get("device_assignable")?,
+                            confirmed_at: [
+                                r.try_get::<Option<i64>, _>("last_full_sync_at")?,
+                                r.try_get("last_delta_sync_at")?,
+                                r.try_get("notified_at")?,
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .max(),
                         })
                     })
                     .collect::<Result<_, sqlx::Error>>()?;

@@ -139,6 +139,20 @@ impl SqliteStore {
         }
     }
 
+    /// The license list's search: the condition on `$2` and its value. Three characters or more
+    /// go through the trigram index (`assets_search`: a substring of the name, bundle id or
+    /// adamId, case-insensitive); shorter ones scan.
+    pub(crate) fn asset_search(s: &str) -> (&'static str, String) {
+        if s.chars().count() >= 3 {
+            (
+                "a.rowid IN (SELECT rowid FROM assets_search WHERE assets_search MATCH $2)",
+                format!("\"{}\"", s.to_lowercase().replace('"', "\"\"")),
+            )
+        } else {
+            (crate::ASSET_LIKE, crate::like_contains(s))
+        }
+    }
+
     /// How many devices a search finds, for a search `device_search` sends to the trigram index:
     /// counted in the index itself (every row of it is a device).
     pub(crate) fn device_search_count(s: &str) -> Option<&'static str> {

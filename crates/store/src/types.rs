@@ -203,6 +203,17 @@ pub struct AppLicense {
     pub available: i64,
     pub unlimited: bool,
     pub device_assignable: bool,
+    /// When Apple last confirmed these counts: the token's last sync (full or changes) or
+    /// notification, whichever is later (ms); `None` before any.
+    pub confirmed_at: Option<i64>,
+}
+
+/// A token as lists and filters name it, without the rest of its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenLabel {
+    pub id: i64,
+    pub name: String,
+    pub categories: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -318,14 +329,17 @@ impl AppSort {
         }
     }
 
-    /// SQL ORDER BY of the list (fixed strings, never user text).
+    /// SQL ORDER BY of the list (fixed strings, never user text): each is an index of `assets`
+    /// (migration 0036), and total, so no row is on two pages.
     pub(crate) fn order_by(self) -> &'static str {
         match self {
-            Self::Name => "a.name_key, t.name, a.pricing",
-            Self::Token => "t.name, a.name_key, a.pricing",
-            Self::Total => "a.total DESC, a.name_key, t.name",
-            Self::Used => "a.assigned DESC, a.name_key, t.name",
-            Self::Available => "a.unlimited, a.available, a.name_key, t.name",
+            Self::Name => "a.name_key, a.token_name, a.adam_id, a.pricing",
+            Self::Token => "a.token_name, a.name_key, a.adam_id, a.pricing",
+            Self::Total => "a.total DESC, a.name_key, a.token_name, a.adam_id, a.pricing",
+            Self::Used => "a.assigned DESC, a.name_key, a.token_name, a.adam_id, a.pricing",
+            Self::Available => {
+                "a.unlimited, a.available, a.name_key, a.token_name, a.adam_id, a.pricing"
+            }
         }
     }
 }

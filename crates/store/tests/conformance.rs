@@ -348,6 +348,104 @@ async fn deleting_a_token_removes_everything_synced_from_it() {
     }
 }
 
+/// Deep pages are found in each sort's index (migration 0036): paging through any sort, with or
+/// without "low on licenses", gives every row once, in the sort's order, with its token's name.
+#[tokio::test]
+async fn license_list_pages_give_every_row_once_in_every_sort() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        // Token names out of id order, so an order by token name is not an order by id.
+        let mut tokens = Vec::new();
+        for (name, uid) in [("Cedar", "1"), ("Ash", "2"), ("Birch", "3")] {
+            tokens.push(s.insert_token(&new_token(name, uid), 0).await.unwrap().id);
+        }
+        for (i, t) in tokens.iter().enumerate() {
+            let i = i as i64;
+            let mut rows: Vec<AssetRow> = (0..7)
+                .map(|n| asset(&format!("{}", 100 + n), 10 + n % 3, (n + i) % 4 * 3))
+                .collect();
+            rows.push(AssetRow {
+                unlimited: true,
+                ..asset("200", 0, 4)
+            });
+            s.upsert_assets(*t, &rows, 1, 0).await.unwrap();
+        }
+        // Two apps share a name; the others' names are out of adamId order.
+        let meta = |id: i64, name: &str| MetadataRow {
+            adam_id: id.to_string(),
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut named: Vec<MetadataRow> = (0..7)
+            .map(|n| meta(100 + n, &format!("App {}", 9 - n)))
+            .collect();
+        named.push(meta(200, "App 9"));
+        s.upsert_metadata(&named, 0).await.unwrap();
+        let all = AppFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        let (every, total) = s.app_licenses(&all).await.unwrap();
+        assert_eq!((every.len(), total), (24, 24), "{}", db.backend());
+        let low_rule = |a: &AppLicense| !a.unlimited && a.available * 10 <= a.total;
+        for sort in ["name", "token", "total", "used", "available"] {
+            for low in [false, true] {
+                let sort = AppSort::parse(sort).unwrap();
+                let (whole, total) = s
+                    .app_licenses(&AppFilter {
+                        sort,
+                        low,
+                        ..all.clone()
+                    })
+                    .await
+                    .unwrap();
+                let key = |a: &AppLicense| (a.token_id, a.adam_id.clone());
+                let mut want: Vec<&AppLicense> =
+                    every.iter().filter(|a| !low || low_rule(a)).collect();
+                let name = |a: &AppLicense| a.name.clone().unwrap_or_default().to_lowercase();
+                want.sort_by_key(|a| {
+                    let tie = (name(a), a.token_name.clone(), a.adam_id.clone());
+                    match sort {
+                        AppSort::Name => (0, 0, tie.0.clone(), tie),
+                        AppSort::Token => (0, 0, a.token_name.clone(), tie),
+                        AppSort::Total => (-a.total, 0, String::new(), tie),
+                        AppSort::Used => (-a.assigned, 0, String::new(), tie),
+                        AppSort::Available => (a.unlimited as i64, a.available, String::new(), tie),
+                    }
+                });
+                let want: Vec<_> = want.into_iter().map(key).collect();
+                let got: Vec<_> = whole.iter().map(key).collect();
+                assert_eq!(got, want, "{} sorted by {sort:?}, low {low}", db.backend());
+                assert_eq!(total, want.len() as i64);
+                // Page by page, three rows at a time, as the console's pager does.
+                let mut paged = Vec::new();
+                for offset in (0..total).step_by(3) {
+                    let (page, page_total) = s
+                        .app_licenses(&AppFilter {
+                            sort,
+                            low,
+                            limit: 3,
+                            offset,
+                            ..all.clone()
+                        })
+                        .await
+                        .unwrap();
+                    assert_eq!(page_total, total);
+                    paged.extend(page.iter().map(key));
+                }
+                assert_eq!(paged, want, "{} pages of {sort:?}, low {low}", db.backend());
+            }
+        }
+        assert!(every.iter().all(|a| ["Cedar", "Ash", "Birch"]
+            [tokens.iter().position(|t| *t == a.token_id).unwrap()]
+            == a.token_name));
+        assert!(
+            every.iter().all(|a| a.confirmed_at.is_none()),
+            "never synced: not confirmed"
+        );
+    }
+}
+
 #[tokio::test]
 async fn license_listing_joins_metadata_and_filters() {
     for db in TestDb::both().await {

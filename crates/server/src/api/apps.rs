@@ -53,6 +53,9 @@ pub struct AppView {
     pub used: i64,
     pub available: Option<i64>,
     pub device_assignable: bool,
+    /// When Apple last confirmed these counts (the token's last sync or notification, whichever
+    /// is later); null before the first sync.
+    pub counts_confirmed_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,6 +91,7 @@ pub async fn list(
             used: a.assigned,
             available: (!a.unlimited).then_some(a.available),
             device_assignable: a.device_assignable,
+            counts_confirmed_at: a.confirmed_at.map(super::rfc3339),
         })
         .collect();
     Ok(Json(AppList { apps, total }))

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::rfc3339;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
@@ -46,12 +47,6 @@ pub struct AuditQuery {
     pub format: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
-}
-
-pub(crate) fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }
 
 /// The audit log's entries for a query (the API and the console).

@@ -133,7 +133,8 @@ pub(crate) async fn page(
     };
     let filter = app_filter(&state, &api_query).await?;
     let (rows, total) = state.store.app_licenses(&filter).await?;
-    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
+    // The filter's choices: names and categories only (thousands of tokens, every page).
+    let tokens = crate::access::filter(state.store.token_labels().await?, |t| t.id);
     let mut categories: Vec<String> = tokens
         .iter()
         .flat_map(|t| t.categories.iter().cloned())
@@ -157,7 +158,6 @@ pub(crate) async fn page(
             ])
         )
     };
-    let confirmed = counts_confirmed(&state, &tokens).await?;
     let now = allot_sync::now_ms();
     // Two rows of one app on one token differ by pricing alone: say so on both.
     let shared: std::collections::HashSet<(i64, String)> = rows
@@ -175,7 +175,7 @@ pub(crate) async fn page(
         .map(|a| {
             let percent = format::percent(a.assigned, a.total);
             AppLine {
-                as_of: as_of(confirmed.get(&a.token_id).copied(), now),
+                as_of: as_of(a.confirmed_at, now),
                 pricing: (a.pricing != "STDQ" || shared.contains(&(a.token_id, a.adam_id.clone())))
                     .then(|| format!("{} pricing", a.pricing)),
                 link: format::app_link(a.token_id, &a.adam_id, &a.pricing),

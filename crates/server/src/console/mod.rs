@@ -147,7 +147,7 @@ pub(crate) async fn token_names(
 ) -> Result<std::collections::HashMap<i64, String>, allot_store::StoreError> {
     Ok(state
         .store
-        .tokens()
+        .token_labels()
         .await?
         .into_iter()
         .map(|t| (t.id, t.name))
