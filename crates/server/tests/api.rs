@@ -58,6 +58,14 @@ async fn tokens_sync_and_notifications_end_to_end() {
             "{backend}"
         );
         assert!(notes["iconUrl"].as_str().unwrap().contains("512x512bb.png"));
+        // The counts say when Apple confirmed them: the sync just done.
+        let synced_at = notes["countsConfirmedAt"].as_str().unwrap().to_owned();
+        let run = &s["latest"];
+        assert!(
+            run["startedAt"].as_str().unwrap() <= synced_at.as_str()
+                && synced_at.as_str() <= run["finishedAt"].as_str().unwrap(),
+            "{backend}: {synced_at} in {run}"
+        );
         assert_eq!(app_row(&apps, "333")["total"], Value::Null, "unlimited");
         assert_eq!(app_row(&apps, "222")["type"], "book");
 
@@ -85,6 +93,10 @@ async fn tokens_sync_and_notifications_end_to_end() {
             })
             .await;
         assert_eq!(app_row(&apps, "111")["available"], 56, "{backend}");
+        assert!(
+            app_row(&apps, "111")["countsConfirmedAt"].as_str().unwrap() >= synced_at.as_str(),
+            "a notification confirms the counts again"
+        );
         // The usage chart moved with the notifications, before any sync: its last point is
         // Apple's new counts.
         let history = app
