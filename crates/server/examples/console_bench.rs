@@ -157,6 +157,16 @@ async fn fill(store: &Store) -> Result<Vec<(i64, String)>, Box<dyn std::error::E
     let mut metadata = Vec::new();
     for i in 0..TOKENS {
         let t = store.insert_token(&token(i), now).await?;
+        // Each token has synced (a full sync, then changes); one in a hundred failed last.
+        for (kind, status) in [
+            ("full", "succeeded"),
+            ("delta", if i % 100 == 7 { "failed" } else { "succeeded" }),
+        ] {
+            let run = store.start_sync_run(t.id, kind, "schedule", now).await?;
+            store
+                .finish_sync_run(run, status, Default::default(), None, now)
+                .await?;
+        }
         let first = apps.len();
         let rows: Vec<AssetRow> = (0..per_token)
             .take(APPS - first.min(APPS))

@@ -175,7 +175,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     let started = Instant::now();
-    let (tokens, runs) = (store.tokens().await?, store.latest_sync_runs().await?);
+    let tokens = store.tokens().await?;
+    let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
+    let runs = store.latest_sync_runs_of(&ids).await?;
     println!(
         "{} listing 3,000 tokens and their latest runs: {} + {} rows in {:.0} ms",
         store.backend(),

@@ -175,6 +175,11 @@ delegate! {
     fn token_by_name(&self, name: &str) -> Option<TokenRow>;
     fn tokens(&self) -> Vec<TokenRow>;
     fn token_labels(&self) -> Vec<TokenLabel>;
+    fn token_briefs(&self) -> Vec<TokenBrief>;
+    fn tokens_by_ids(&self, ids: &[i64]) -> Vec<TokenRow>;
+    fn tokens_page(&self, ids_in: Option<&[i64]>, limit: i64, offset: i64) -> (Vec<TokenRow>, i64);
+    fn latest_sync_statuses(&self) -> std::collections::HashMap<i64, String>;
+    fn latest_sync_runs_of(&self, ids: &[i64]) -> Vec<SyncRun>;
     fn renew_token(&self, id: i64, secret: &[u8], expires_at: i64, org_name: &str, now: i64) -> ();
     fn set_claim(&self, id: i64, claim: allot_domain::Claim, other_mdm: Option<&str>, now: i64) -> ();
     fn set_location(&self, id: i64, location_name: &str, country: &str) -> ();
@@ -217,7 +222,6 @@ delegate! {
     fn finish_sync_run(&self, run: i64, status: &str, counts: SyncCounts, error: Option<&str>, now: i64) -> ();
     fn sync_run(&self, id: i64) -> Option<SyncRun>;
     fn latest_sync_run(&self, token_id: i64) -> Option<SyncRun>;
-    fn latest_sync_runs(&self) -> Vec<SyncRun>;
     fn interrupt_abandoned_runs(&self, now: i64) -> u64;
     fn insert_api_key(&self, name: &str, key_hash: &str, role: &str, scope: Option<&str>, now: i64) -> i64;
     fn set_api_key_access(&self, id: i64, role: &str, scope: Option<&str>) -> bool;

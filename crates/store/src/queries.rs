@@ -391,6 +391,51 @@ macro_rules! impl_queries {
                 Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
             }
 
+            /// Every token as lists judge and search it, by name (see `TokenBrief`).
+            pub async fn token_briefs(&self) -> Result<Vec<TokenBrief>, StoreError> {
+                #[allow(clippy::type_complexity)]
+                let rows: Vec<(i64, String, String, String, String, i64, String, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)> =
+                    sqlx::query_as(
+                        "SELECT id, name, org_name, location_name, categories, expires_at, claim, auth_error, lease_until, \
+                         last_delta_sync_at, last_full_sync_at, created_at FROM tokens ORDER BY name",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name, org_name, location_name, categories, expires_at, claim, auth_error, lease_until, delta, full, created_at)| TokenBrief {
+                        id,
+                        name,
+                        org_name,
+                        location_name,
+                        categories: parse_list(&categories),
+                        expires_at,
+                        claim: allot_domain::Claim::parse(&claim),
+                        auth_error: auth_error.map(|v| v as i32),
+                        lease_until,
+                        last_delta_sync_at: delta,
+                        last_full_sync_at: full,
+                        created_at,
+                    })
+                    .collect())
+            }
+
+            /// These tokens' rows, by name.
+            pub async fn tokens_by_ids(&self, ids: &[i64]) -> Result<Vec<TokenRow>, StoreError> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {} ORDER BY name", $crate::ids_in("id", Some(ids)));
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+            }
+
+            /// A page of tokens by name (of those in `ids_in`, when given), and how many there are.
+            pub async fn tokens_page(&self, ids_in: Option<&[i64]>, limit: i64, offset: i64) -> Result<(Vec<TokenRow>, i64), StoreError> {
+                let only = $crate::ids_in("id", ids_in);
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM tokens WHERE {only}")).fetch_one(&self.pool).await?;
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {only} ORDER BY name LIMIT $1 OFFSET $2");
+                let rows = sqlx::query(&sql).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                Ok((rows.iter().map(token_row).collect::<Result<_, _>>()?, total))
+            }
+
             /// Every token's id, name and categories, by name (a filter's choices: thousands of
             /// tokens without reading their secrets and sync state).
             pub async fn token_labels(&self) -> Result<Vec<TokenLabel>, StoreError> {
@@ -1068,10 +1113,23 @@ macro_rules! impl_queries {
                 Ok(row.as_ref().map(run_row).transpose()?)
             }
 
-            /// The latest run of every token, in one query (token lists of thousands).
-            pub async fn latest_sync_runs(&self) -> Result<Vec<SyncRun>, StoreError> {
+            /// The status of every token's latest run, where it says something about the token's
+            /// state (`running`, `failed`): what judging thousands of tokens needs, in one query.
+            pub async fn latest_sync_statuses(&self) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT token_id, status FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs GROUP BY token_id) \
+                     AND status IN ('running', 'failed')",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().collect())
+            }
+
+            /// The latest run of each of these tokens, in one query (a page of a token list).
+            pub async fn latest_sync_runs_of(&self, ids: &[i64]) -> Result<Vec<SyncRun>, StoreError> {
                 let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs GROUP BY token_id)"
+                    "SELECT {RUN_COLUMNS} FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs WHERE {} GROUP BY token_id)",
+                    $crate::ids_in("token_id", Some(ids))
                 );
                 let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
                 Ok(rows.iter().map(run_row).collect::<Result<_, _>>()?)

@@ -289,7 +289,7 @@ async fn one_sync_lease_at_a_time() {
             generation(run, GENERATION_STEPS - 1)
         );
         assert_eq!(
-            s.latest_sync_runs()
+            s.latest_sync_runs_of(&[t])
                 .await
                 .unwrap()
                 .iter()
@@ -344,6 +344,91 @@ async fn deleting_a_token_removes_everything_synced_from_it() {
             s.assignments(other).await.unwrap().len(),
             1,
             "other tokens keep theirs"
+        );
+    }
+}
+
+/// What token lists read instead of whole rows: briefs, a page by name, and the latest runs'
+/// statuses that tell a token's state.
+#[tokio::test]
+async fn token_lists_read_briefs_pages_and_latest_statuses() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let mut ids = Vec::new();
+        for (name, uid) in [("Cedar", "1"), ("Ash", "2"), ("Birch", "3")] {
+            ids.push(s.insert_token(&new_token(name, uid), 7).await.unwrap().id);
+        }
+        let briefs = s.token_briefs().await.unwrap();
+        let full = s.tokens().await.unwrap();
+        assert_eq!(
+            briefs,
+            full.iter().map(TokenBrief::from).collect::<Vec<_>>(),
+            "{}: a brief is its row's",
+            db.backend()
+        );
+        let (page, total) = s.tokens_page(None, 2, 1).await.unwrap();
+        let names: Vec<_> = page.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!((names, total), (vec!["Birch", "Cedar"], 3));
+        let (page, total) = s.tokens_page(Some(&[ids[0], ids[2]]), 10, 0).await.unwrap();
+        let names: Vec<_> = page.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            (names, total),
+            (vec!["Birch", "Cedar"], 2),
+            "a scope keeps to its tokens"
+        );
+        assert_eq!(s.tokens_page(Some(&[]), 10, 0).await.unwrap().1, 0);
+        let by_ids: Vec<_> = s
+            .tokens_by_ids(&[ids[1], ids[0]])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(by_ids, ["Ash", "Cedar"]);
+        // Cedar's last run failed after one that succeeded; Ash's runs; Birch's succeeded.
+        for (t, statuses) in [
+            (ids[0], &["succeeded", "failed"][..]),
+            (ids[1], &["failed", "running"]),
+            (ids[2], &["failed", "succeeded"]),
+        ] {
+            for (k, status) in statuses.iter().enumerate() {
+                let run = s
+                    .start_sync_run(t, "full", "schedule", k as i64)
+                    .await
+                    .unwrap();
+                if *status != "running" {
+                    s.finish_sync_run(run, status, SyncCounts::default(), None, k as i64)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let statuses = s.latest_sync_statuses().await.unwrap();
+        assert_eq!(
+            statuses,
+            [
+                (ids[0], "failed".to_owned()),
+                (ids[1], "running".to_owned())
+            ]
+            .into_iter()
+            .collect(),
+            "{}: only the latest run, and only where it tells the state",
+            db.backend()
+        );
+        let mut latest: Vec<_> = s
+            .latest_sync_runs_of(&[ids[0], ids[2]])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.token_id, r.status))
+            .collect();
+        latest.sort();
+        assert_eq!(
+            latest,
+            [
+                (ids[0], "failed".to_owned()),
+                (ids[2], "succeeded".to_owned())
+            ]
         );
     }
 }

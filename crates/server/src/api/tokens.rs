@@ -97,13 +97,13 @@ pub(crate) fn run_view(r: SyncRun) -> SyncRunView {
 /// of its view: the front page judges every token but shows only those in trouble.
 pub(crate) fn health(
     state: &AppState,
-    t: &TokenRow,
-    latest: Option<&SyncRun>,
+    t: &allot_store::TokenBrief,
+    latest_status: Option<&str>,
     now: i64,
 ) -> token_health::TokenState {
     let syncing = state.engine.progress(t.id).is_some()
         || t.lease_until.is_some_and(|u| u > now)
-        || latest.is_some_and(|r| r.status == "running");
+        || latest_status == Some("running");
     token_health::state(&HealthInputs {
         now,
         expires_at: t.expires_at,
@@ -111,7 +111,7 @@ pub(crate) fn health(
         expired_at_apple: t.auth_error == Some(9621),
         claim: t.claim,
         syncing,
-        last_sync_failed: latest.is_some_and(|r| r.status == "failed"),
+        last_sync_failed: latest_status == Some("failed"),
         last_success: t.last_delta_sync_at.max(t.last_full_sync_at),
         created_at: t.created_at,
         delta_interval_ms: state.engine.config().delta_interval.as_millis() as i64,
@@ -121,7 +121,12 @@ pub(crate) fn health(
 pub(crate) fn view(state: &AppState, t: TokenRow, latest: Option<&SyncRun>) -> TokenView {
     let now = allot_sync::now_ms();
     let progress = state.engine.progress(t.id);
-    let health = health(state, &t, latest, now);
+    let health = health(
+        state,
+        &allot_store::TokenBrief::from(&t),
+        latest.map(|r| r.status.as_str()),
+        now,
+    );
     let next = allot_sync::next_due(
         &t,
         state.engine.config().delta_interval,
@@ -186,14 +191,15 @@ pub struct TokenList {
 /// Every content token with its state.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list(State(state): State<AppState>, _c: Caller) -> Result<Json<TokenList>, ApiError> {
+    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
+    let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
     let runs: std::collections::HashMap<i64, SyncRun> = state
         .store
-        .latest_sync_runs()
+        .latest_sync_runs_of(&ids)
         .await?
         .into_iter()
         .map(|r| (r.token_id, r))
         .collect();
-    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
     Ok(Json(TokenList {
         tokens: tokens
             .into_iter()

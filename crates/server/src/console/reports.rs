@@ -61,7 +61,7 @@ pub(crate) async fn page(
             deployment: u.deployment_id,
         });
     }
-    let mut tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
+    let mut tokens = crate::access::filter(state.store.token_briefs().await?, |t| t.id);
     tokens.sort_by_key(|t| t.expires_at);
     let expiry = tokens
         .into_iter()

@@ -130,31 +130,53 @@ fn line(v: TokenView) -> TokenLine {
     }
 }
 
-/// Every token the viewer sees, as the API shows it (cheap: state and times, not yet in words).
-pub(crate) async fn views(state: &AppState) -> Result<Vec<TokenView>, PageError> {
-    views_where(state, |_| true).await
-}
-
-/// The views of the tokens whose state `keep` accepts: the state is judged from the row, and
-/// only the kept tokens are made into views (the front page keeps the few in trouble).
+/// The views of the tokens whose state `keep` accepts: every token is judged from its brief
+/// (a full row costs ~6× as much to read), and only the kept tokens are read in full and made
+/// into views (the front page keeps the few in trouble).
 pub(crate) async fn views_where(
     state: &AppState,
     keep: impl Fn(allot_domain::TokenState) -> bool,
 ) -> Result<Vec<TokenView>, PageError> {
+    let statuses = state.store.latest_sync_statuses().await?;
+    let briefs = crate::access::filter(state.store.token_briefs().await?, |t| t.id);
+    let now = allot_sync::now_ms();
+    let kept: Vec<i64> = briefs
+        .iter()
+        .filter(|t| {
+            let status = statuses.get(&t.id).map(String::as_str);
+            keep(crate::api::tokens::health(state, t, status, now))
+        })
+        .map(|t| t.id)
+        .collect();
+    views_of(state, &kept).await
+}
+
+/// These tokens' views (by name), with their latest runs.
+async fn views_of(state: &AppState, ids: &[i64]) -> Result<Vec<TokenView>, PageError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tokens = state.store.tokens_by_ids(ids).await?;
+    views_with_runs(state, tokens).await
+}
+
+async fn views_with_runs(
+    state: &AppState,
+    tokens: Vec<allot_store::TokenRow>,
+) -> Result<Vec<TokenView>, PageError> {
+    let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
     let runs: std::collections::HashMap<i64, allot_store::SyncRun> = state
         .store
-        .latest_sync_runs()
+        .latest_sync_runs_of(&ids)
         .await?
         .into_iter()
         .map(|r| (r.token_id, r))
         .collect();
-    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
-    let now = allot_sync::now_ms();
     Ok(tokens
         .into_iter()
-        .filter_map(|t| {
+        .map(|t| {
             let latest = runs.get(&t.id);
-            keep(crate::api::tokens::health(state, &t, latest, now)).then(|| view(state, t, latest))
+            view(state, t, latest)
         })
         .collect())
 }
@@ -178,30 +200,54 @@ pub(crate) struct TokenQuery {
     notice: Option<String>,
 }
 
-/// The page of tokens a query shows, the pager, and the link that refreshes it.
+/// The page of tokens a query shows, the pager, and the link that refreshes it. Without a
+/// search or a state, the page is read by itself; with one, every token's brief is searched and
+/// judged, and only the page's tokens are read in full.
 async fn select(
     state: &AppState,
     q: &TokenQuery,
 ) -> Result<(Vec<TokenLine>, Pager, String), PageError> {
     let needle = q.search.trim().to_lowercase();
-    let matching: Vec<TokenView> = views(state)
-        .await?
-        .into_iter()
-        .filter(|t| q.state.is_empty() || t.state == q.state)
-        .filter(|t| {
-            needle.is_empty()
-                || [
-                    &t.name,
-                    &t.organization,
-                    &t.location,
-                    &t.categories.join(", "),
-                ]
-                .iter()
-                .any(|f| f.to_lowercase().contains(&needle))
-        })
-        .collect();
     let page = format::page_number(q.page);
-    let total = matching.len() as i64;
+    let skip = (page - 1) * PER_PAGE as i64;
+    let (views, total) = if needle.is_empty() && q.state.is_empty() {
+        let (tokens, total) = state
+            .store
+            .tokens_page(crate::access::token_ids().as_deref(), PER_PAGE as i64, skip)
+            .await?;
+        (views_with_runs(state, tokens).await?, total)
+    } else {
+        let statuses = state.store.latest_sync_statuses().await?;
+        let now = allot_sync::now_ms();
+        let matching: Vec<i64> = crate::access::filter(state.store.token_briefs().await?, |t| t.id)
+            .into_iter()
+            .filter(|t| {
+                q.state.is_empty() || {
+                    let status = statuses.get(&t.id).map(String::as_str);
+                    crate::api::tokens::health(state, t, status, now).as_str() == q.state
+                }
+            })
+            .filter(|t| {
+                needle.is_empty()
+                    || [
+                        &t.name,
+                        &t.org_name,
+                        &t.location_name,
+                        &t.categories.join(", "),
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .map(|t| t.id)
+            .collect();
+        let shown: Vec<i64> = matching
+            .iter()
+            .skip(skip as usize)
+            .take(PER_PAGE)
+            .copied()
+            .collect();
+        (views_of(state, &shown).await?, matching.len() as i64)
+    };
     let link = |n: i64, path: &str| {
         let page = n.to_string();
         format!(
@@ -210,13 +256,7 @@ async fn select(
         )
     };
     let pager = Pager::new(page, PER_PAGE as i64, total, |n| link(n, "/tokens"));
-    let rows = lines_of(
-        matching
-            .into_iter()
-            .skip((page as usize - 1) * PER_PAGE)
-            .take(PER_PAGE),
-    );
-    Ok((rows, pager, link(page, "/tokens/rows")))
+    Ok((lines_of(views), pager, link(page, "/tokens/rows")))
 }
 
 #[derive(Template)]
