@@ -66,7 +66,7 @@ macro_rules! impl_app_list_queries {
             /// What the device said, replacing what it said before, in one transaction; its
             /// question is answered.
             pub async fn record_device_apps(&self, device_id: i64, apps: &[$crate::inventory::DeviceApp], now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("DELETE FROM device_apps WHERE device_id = $1").bind(device_id).execute(&mut *tx).await?;
                 for chunk in apps.chunks(BATCH) {
                     let sql = format!(
@@ -234,7 +234,7 @@ macro_rules! impl_app_list_queries {
             /// What a known device said of itself (its Authenticate or a DeviceInformation
             /// answer): its OS version and model, with the time; the question, if any, is answered.
             pub async fn record_device_info(&self, device_id: i64, os_version: Option<&str>, model: Option<&str>, at: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "UPDATE devices SET os_version = COALESCE($2, os_version), model = COALESCE(NULLIF($3, ''), model), \
                      info_reported_at = $4, os_version_num = COALESCE($5, os_version_num) WHERE id = $1",

@@ -74,7 +74,7 @@ macro_rules! impl_console_queries {
             /// An account's role, scope and whether it is disabled (which ends its sessions, in the
             /// same transaction); false when there is no such account.
             pub async fn set_account_access(&self, id: i64, role: &str, scope: Option<&str>, disabled_at: Option<i64>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let n = sqlx::query(
                     "UPDATE console_accounts SET role = $2, scope = $3, disabled_at = CASE WHEN $4 IS NULL THEN NULL ELSE COALESCE(disabled_at, $4) END WHERE id = $1",
                 )
@@ -94,7 +94,7 @@ macro_rules! impl_console_queries {
 
             /// A new password (an administrator's reset): the account's sessions end with the old one.
             pub async fn set_account_password(&self, id: i64, password_hash: &str) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let n = sqlx::query("UPDATE console_accounts SET password_hash = $2 WHERE id = $1")
                     .bind(id)
                     .bind(password_hash)

@@ -105,7 +105,7 @@ macro_rules! impl_declarative_queries {
             /// What a status report said of the device's declared apps (reports carry changes:
             /// each app's state and reasons replace what was known; a removed app is forgotten).
             pub async fn record_dm_apps(&self, device_id: i64, apps: &[$crate::inventory::DmApp], now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for a in apps {
                     if a.removed {
                         sqlx::query("DELETE FROM device_dm_apps WHERE device_id = $1 AND bundle_id = $2")

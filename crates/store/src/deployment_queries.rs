@@ -326,7 +326,7 @@ macro_rules! impl_deployment_queries {
                 };
                 let label = minimum.map(|m| m.label());
                 let devices = format!("SELECT dv.id FROM devices dv WHERE {wrong_platform} OR {too_old}");
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let marked_sql = format!(
                     "UPDATE deployment_targets SET status = 'not_compatible', \
                      detail = (SELECT CASE WHEN {wrong_platform} \
@@ -362,7 +362,7 @@ macro_rules! impl_deployment_queries {
             }
 
             pub async fn supersede_targets(&self, deployment_id: i64, now: i64) -> Result<(u64, u64), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let Some(row) = sqlx::query(
                     "SELECT d.adam_id, d.pricing, d.action, c.kind FROM deployments d \
                      JOIN collections c ON c.id = d.collection_id WHERE d.id = $1",

@@ -329,7 +329,7 @@ macro_rules! impl_inventory_queries {
                     let Some(last) = rows.last().map(|r| r.0) else {
                         return Ok(filled);
                     };
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write_tx().await?;
                     for (id, v) in &rows {
                         // A version that does not parse stays without a number: never refused.
                         let Some(n) = os_version_num(Some(v)) else {
@@ -500,7 +500,7 @@ macro_rules! impl_inventory_queries {
 
             /// The device's licenses were given back: its deployment targets say so.
             pub async fn mark_device_reclaimed(&self, device_id: i64, now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("UPDATE devices SET licenses_reclaimed_at = $2 WHERE id = $1").bind(device_id).bind(now).execute(&mut *tx).await?;
                 sqlx::query(
                     "UPDATE deployment_targets SET status = 'license_reclaimed', detail = 'the device left management; its license was given back', \
@@ -727,7 +727,7 @@ macro_rules! impl_inventory_queries {
 
             /// Adds members (people or devices, by the collection's kind); returns how many were new.
             pub async fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let mut added = 0;
                 for chunk in member_ids.chunks(BATCH) {
                     let sql = format!(
@@ -794,7 +794,7 @@ macro_rules! impl_inventory_queries {
             }
 
             pub async fn delete_collection(&self, id: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("DELETE FROM collection_members WHERE collection_id = $1").bind(id).execute(&mut *tx).await?;
                 let n = sqlx::query("DELETE FROM collections WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;

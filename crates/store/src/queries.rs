@@ -546,7 +546,7 @@ macro_rules! impl_queries {
             }
 
             pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 // Children first: one statement each, rather than relying on cascades row by row.
                 for table in ["assignments", "assets", "apple_users", "notifications_seen", "sync_runs"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE token_id = $1")).bind(id).execute(&mut *tx).await?;
@@ -601,7 +601,7 @@ macro_rules! impl_queries {
             // ---- assets ----
 
             pub async fn upsert_assets(&self, token_id: i64, rows: &[AssetRow], generation: i64, now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO assets (token_id, adam_id, pricing, product_type, total, assigned, available, retired, \
@@ -648,7 +648,7 @@ macro_rules! impl_queries {
 
             /// Removes assets (and their assignments) not seen by the sync of `generation`.
             pub async fn delete_stale_assets(&self, token_id: i64, generation: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "DELETE FROM assignments WHERE token_id = $1 AND EXISTS (SELECT 1 FROM assets s WHERE s.token_id = $1 \
                      AND s.adam_id = assignments.adam_id AND s.pricing = assignments.pricing AND s.generation < $2)",
@@ -834,7 +834,7 @@ macro_rules! impl_queries {
 
             /// One assignment from a notification; true if it was new. Counts move with it.
             pub async fn add_assignment(&self, token_id: i64, a: &AssignmentRow, generation: i64) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let new = add_assignment_in(&mut tx, token_id, a, generation).await?;
                 tx.commit().await?;
                 Ok(new)
@@ -842,7 +842,7 @@ macro_rules! impl_queries {
 
             /// One assignment removed (a notification); true if it was there. Counts move with it.
             pub async fn remove_assignment(&self, token_id: i64, a: &AssignmentRow) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let gone = remove_assignment_in(&mut tx, token_id, a).await?;
                 tx.commit().await?;
                 Ok(gone)
@@ -887,7 +887,7 @@ macro_rules! impl_queries {
             // ---- users ----
 
             pub async fn upsert_users(&self, token_id: i64, rows: &[UserRow], generation: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for chunk in rows.chunks(BATCH) {
                     let sql = format!(
                         "INSERT INTO apple_users (token_id, client_user_id, status, email, invite_code, id_hash, generation) VALUES {} \
@@ -971,7 +971,7 @@ macro_rules! impl_queries {
                             .bind(if m.source.is_empty() { "lookup" } else { m.source.as_str() })
                             .bind(&m.storefront);
                     }
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.write_tx().await?;
                     q.execute(&mut *tx).await?;
                     // The license list's order follows a name that arrived or changed.
                     let ids: Vec<&str> = chunk.iter().map(|m| m.adam_id.as_str()).collect();
@@ -1164,7 +1164,7 @@ macro_rules! impl_queries {
             /// The key configured by ALLOT_ADMIN_API_KEY: recorded as such, and every key that
             /// setting named before is revoked (changing the setting rotates the key).
             pub async fn insert_config_api_key(&self, key_hash: &str, now: i64) -> Result<i64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE from_config AND revoked_at IS NULL")
                     .bind(now)
                     .execute(&mut *tx)

@@ -168,7 +168,7 @@ macro_rules! impl_subscription_queries {
             /// Seats Apple took back. Returns how many were held.
             pub async fn remove_seats(&self, token_id: i64, seats: &[(i64, String)]) -> Result<u64, StoreError> {
                 let mut removed = 0;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for (adam_id, user) in seats {
                     removed += sqlx::query(
                         "DELETE FROM subscription_seats WHERE token_id = $1 AND adam_id = $2 AND client_user_id = $3",
@@ -370,7 +370,7 @@ macro_rules! impl_subscription_queries {
             }
 
             pub async fn add_intent_users(&self, intent_id: i64, users: &[String]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for u in users {
                     sqlx::query(
                         "INSERT INTO subscription_intent_users (intent_id, client_user_id) VALUES ($1, $2) \
@@ -386,7 +386,7 @@ tx.commit().await?;
             }
 
             pub async fn remove_intent_users(&self, intent_id: i64, users: &[String]) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 for u in users {
                     sqlx::query("DELETE FROM subscription_intent_users WHERE intent_id = $1 AND client_user_id = $2")
                         .bind(intent_id)

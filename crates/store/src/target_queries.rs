@@ -134,7 +134,7 @@ macro_rules! impl_target_queries {
             /// A collection to delete once no deployment uses it; its members go now (nothing new
             /// joins the deployments ending with it).
             pub async fn mark_collection_deleting(&self, id: i64, now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("DELETE FROM collection_members WHERE collection_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE collections SET deleting_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -364,7 +364,7 @@ macro_rules! impl_target_queries {
                 released: Option<&$crate::types::AssignmentRow>,
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let moved = sqlx::query(
                     "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = FALSE \
                      WHERE deployment_id = $1 AND member_id = $2 AND status = 'license_releasing'",
@@ -541,7 +541,7 @@ macro_rules! impl_target_queries {
 
             /// The person's user licenses were given back: their targets say so.
             pub async fn mark_person_reclaimed(&self, person: &$crate::inventory::PersonRow, now: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("UPDATE people SET licenses_reclaimed_at = $2 WHERE id = $1").bind(person.id).bind(now).execute(&mut *tx).await?;
                 sqlx::query(
                     "UPDATE deployment_targets SET status = 'license_reclaimed', detail = 'the person left; their license was given back', \
