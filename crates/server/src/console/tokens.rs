@@ -137,18 +137,32 @@ pub(crate) async fn views_where(
     state: &AppState,
     keep: impl Fn(allot_domain::TokenState) -> bool,
 ) -> Result<Vec<TokenView>, PageError> {
-    let statuses = state.store.latest_sync_statuses().await?;
-    let briefs = crate::access::filter(state.store.token_briefs().await?, |t| t.id);
-    let now = allot_sync::now_ms();
-    let kept: Vec<i64> = briefs
-        .iter()
-        .filter(|t| {
-            let status = statuses.get(&t.id).map(String::as_str);
-            keep(crate::api::tokens::health(state, t, status, now))
-        })
-        .map(|t| t.id)
+    let kept: Vec<i64> = judged(state)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| keep(*s))
+        .map(|(t, _)| t.id)
         .collect();
     views_of(state, &kept).await
+}
+
+/// Every token the viewer sees, by name, with its state judged from its brief and the status of
+/// its latest run.
+async fn judged(
+    state: &AppState,
+) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
+    let statuses = state.store.latest_sync_statuses().await?;
+    let now = allot_sync::now_ms();
+    Ok(
+        crate::access::filter(state.store.token_briefs().await?, |t| t.id)
+            .into_iter()
+            .map(|t| {
+                let status = statuses.get(&t.id).map(String::as_str);
+                let judged = crate::api::tokens::health(state, &t, status, now);
+                (t, judged)
+            })
+            .collect(),
+    )
 }
 
 /// These tokens' views (by name), with their latest runs.
@@ -217,16 +231,11 @@ async fn select(
             .await?;
         (views_with_runs(state, tokens).await?, total)
     } else {
-        let statuses = state.store.latest_sync_statuses().await?;
-        let now = allot_sync::now_ms();
-        let matching: Vec<i64> = crate::access::filter(state.store.token_briefs().await?, |t| t.id)
+        let matching: Vec<i64> = judged(state)
+            .await?
             .into_iter()
-            .filter(|t| {
-                q.state.is_empty() || {
-                    let status = statuses.get(&t.id).map(String::as_str);
-                    crate::api::tokens::health(state, t, status, now).as_str() == q.state
-                }
-            })
+            .filter(|(_, s)| q.state.is_empty() || s.as_str() == q.state)
+            .map(|(t, _)| t)
             .filter(|t| {
                 needle.is_empty()
                     || [
