@@ -106,6 +106,17 @@ pub struct HealthInputs {
 
 pub const DAY_MS: i64 = 86_400_000;
 
+/// A token expiring at or before this is `Expiring` (30 days ahead).
+pub fn expiring_before(now: i64) -> i64 {
+    now + 30 * DAY_MS
+}
+
+/// A token whose last success (or, never synced, its creation) is before this is `Stale`: two
+/// change-sync intervals have passed without one.
+pub fn stale_before(now: i64, delta_interval_ms: i64) -> i64 {
+    now - 2 * delta_interval_ms
+}
+
 /// The most urgent state wins: a revoked or expired token cannot sync at all; a location another
 /// MDM holds must not be changed; then failures, a running sync, staleness, expiry ahead.
 pub fn state(i: &HealthInputs) -> TokenState {
@@ -119,9 +130,9 @@ pub fn state(i: &HealthInputs) -> TokenState {
         TokenState::Syncing
     } else if i.last_sync_failed {
         TokenState::Failing
-    } else if i.now - i.last_success.unwrap_or(i.created_at) > 2 * i.delta_interval_ms {
+    } else if i.last_success.unwrap_or(i.created_at) < stale_before(i.now, i.delta_interval_ms) {
         TokenState::Stale
-    } else if i.expires_at - i.now <= 30 * DAY_MS {
+    } else if i.expires_at <= expiring_before(i.now) {
         TokenState::Expiring
     } else {
         TokenState::Healthy

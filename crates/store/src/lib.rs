@@ -31,6 +31,9 @@ pub use types::*;
 pub const ASSIGNMENT_PAGES_A_WRITE: usize = 10;
 
 /// A device whose serial number, name or model contains `$1` (a `like_contains` pattern).
+/// The people list's search as a scan: a substring of the name or e-mail, on `$1`.
+pub(crate) const PERSON_LIKE: &str =
+    "(LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\')";
 pub(crate) const DEVICE_LIKE: &str = "(LOWER(serial_number) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(model) LIKE $1 ESCAPE '\\')";
 
 /// An asset row whose search text contains `$2` (`assets.search_key` is lower-cased): PostgreSQL's
@@ -175,7 +178,11 @@ delegate! {
     fn token_by_name(&self, name: &str) -> Option<TokenRow>;
     fn tokens(&self) -> Vec<TokenRow>;
     fn token_labels(&self) -> Vec<TokenLabel>;
+    fn token_labels_of(&self, ids: &[i64]) -> Vec<TokenLabel>;
+    fn token_names_like(&self, search: &str, ids_in: Option<&[i64]>, limit: i64) -> Vec<String>;
+    fn token_categories(&self, ids_in: Option<&[i64]>) -> Vec<String>;
     fn token_briefs(&self) -> Vec<TokenBrief>;
+    fn token_briefs_needing_attention(&self, expiring_before: i64, stale_before: i64) -> Vec<TokenBrief>;
     fn tokens_by_ids(&self, ids: &[i64]) -> Vec<TokenRow>;
     fn tokens_page(&self, ids_in: Option<&[i64]>, limit: i64, offset: i64) -> (Vec<TokenRow>, i64);
     fn latest_sync_statuses(&self) -> std::collections::HashMap<i64, String>;
@@ -328,6 +335,7 @@ delegate! {
     fn targets_in(&self, deployment_id: i64, statuses: &[&str], updated_before: i64, limit: i64) -> Vec<TargetRow>;
     fn apple_user(&self, token_id: i64, client_user_id: &str) -> Option<UserRow>;
     fn apple_user_records(&self, client_user_id: &str) -> Vec<(i64, UserRow)>;
+    fn apple_user_records_of(&self, client_user_ids: &[String]) -> Vec<(i64, UserRow)>;
     fn finish_release(&self, token_id: i64, target: &TargetRow, released: Option<&AssignmentRow>, now: i64) -> bool;
     fn resend_to_enrollment(&self, enrollment_id: &str, now: i64) -> u64;
     fn delete_deployment(&self, id: i64) -> bool;
@@ -373,6 +381,7 @@ delegate! {
     fn unused_licenses(&self, before: i64, limit: i64) -> Vec<UnusedLicense>;
     fn installed_on_device(&self, device_id: i64) -> Vec<String>;
     fn collections(&self) -> Vec<CollectionRow>;
+    fn collection_names(&self, kind: &str) -> Vec<(i64, String)>;
     fn collection(&self, id: Option<i64>, name: Option<&str>) -> Option<CollectionRow>;
     fn add_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;
     fn remove_collection_members(&self, collection_id: i64, member_ids: &[i64]) -> u64;

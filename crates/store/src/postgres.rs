@@ -106,10 +106,22 @@ impl PgStore {
         format!("json_array_elements(${n}::json) AS j(value)")
     }
 
-    /// The devices list's search: the condition on `$1` and its value (the trigram indexes on
-    /// the lower-cased columns serve these LIKEs).
-    pub(crate) fn device_search(s: &str) -> (&'static str, String) {
-        (crate::DEVICE_LIKE, crate::like_contains(s))
+    /// The devices list's search: the rows it reads (`FROM …`, on `$1`) and `$1`'s value (the
+    /// trigram indexes on the lower-cased columns serve these LIKEs).
+    pub(crate) fn device_search(s: &str) -> (String, String) {
+        (
+            format!("FROM devices WHERE {}", crate::DEVICE_LIKE),
+            crate::like_contains(s),
+        )
+    }
+
+    /// The people list's search: the rows it reads and `$1`'s value (the trigram indexes on
+    /// the lower-cased name and e-mail serve these LIKEs).
+    pub(crate) fn person_search(s: &str) -> (String, String) {
+        (
+            format!("FROM people WHERE {}", crate::PERSON_LIKE),
+            crate::like_contains(s),
+        )
     }
 
     /// The license list's search: the condition on `$2` and its value (the trigram index on

@@ -393,14 +393,38 @@ macro_rules! impl_queries {
 
             /// Every token as lists judge and search it, by name (see `TokenBrief`).
             pub async fn token_briefs(&self) -> Result<Vec<TokenBrief>, StoreError> {
+                self.token_briefs_where("TRUE", None).await
+            }
+
+            /// The briefs of the tokens that may need attention, by name: an error from Apple's
+            /// authentication, expiring at or before `expiring_before`, claimed by another MDM, no
+            /// success since `stale_before` (never synced: created before it), or a latest run
+            /// that failed. Every token `token_health::state` judges in trouble is among
+            /// them (a test checks it over each condition), and few others: the front page judges
+            /// these instead of thousands of healthy tokens.
+            pub async fn token_briefs_needing_attention(&self, expiring_before: i64, stale_before: i64) -> Result<Vec<TokenBrief>, StoreError> {
+                self.token_briefs_where(
+                    "auth_error IS NOT NULL OR expires_at <= $1 OR claim <> 'ours' \
+                     OR (COALESCE(last_delta_sync_at, 0) < $2 AND COALESCE(last_full_sync_at, 0) < $2 \
+                         AND (last_delta_sync_at IS NOT NULL OR last_full_sync_at IS NOT NULL OR created_at < $2)) \
+                     OR id IN (SELECT token_id FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs GROUP BY token_id) \
+                               AND status = 'failed')",
+                    Some((expiring_before, stale_before)),
+                )
+                .await
+            }
+
+            async fn token_briefs_where(&self, condition: &str, bounds: Option<(i64, i64)>) -> Result<Vec<TokenBrief>, StoreError> {
+                let sql = format!(
+                    "SELECT id, name, org_name, location_name, categories, expires_at, claim, auth_error, lease_until, \
+                     last_delta_sync_at, last_full_sync_at, created_at FROM tokens WHERE {condition} ORDER BY name"
+                );
                 #[allow(clippy::type_complexity)]
-                let rows: Vec<(i64, String, String, String, String, i64, String, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)> =
-                    sqlx::query_as(
-                        "SELECT id, name, org_name, location_name, categories, expires_at, claim, auth_error, lease_until, \
-                         last_delta_sync_at, last_full_sync_at, created_at FROM tokens ORDER BY name",
-                    )
-                    .fetch_all(&self.pool)
-                    .await?;
+                let mut q = sqlx::query_as::<_, (i64, String, String, String, String, i64, String, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)>(&sql);
+                if let Some((a, b)) = bounds {
+                    q = q.bind(a).bind(b);
+                }
+                let rows = q.fetch_all(&self.pool).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(id, name, org_name, location_name, categories, expires_at, claim, auth_error, lease_until, delta, full, created_at)| TokenBrief {
@@ -446,6 +470,37 @@ macro_rules! impl_queries {
                     .into_iter()
                     .map(|(id, name, categories)| TokenLabel { id, name, categories: parse_list(&categories) })
                     .collect())
+            }
+
+            /// The labels of these tokens only (the rows a page shows), by name.
+            pub async fn token_labels_of(&self, ids: &[i64]) -> Result<Vec<TokenLabel>, StoreError> {
+                let sql = format!("SELECT id, name, categories FROM tokens WHERE {} ORDER BY name", $crate::ids_in("id", Some(ids)));
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name, categories)| TokenLabel { id, name, categories: parse_list(&categories) })
+                    .collect())
+            }
+
+            /// Names of tokens (of those in `ids_in`, when given) containing `search`, any case,
+            /// by name: the suggestions of a token field, a few at a time.
+            pub async fn token_names_like(&self, search: &str, ids_in: Option<&[i64]>, limit: i64) -> Result<Vec<String>, StoreError> {
+                let sql = format!(
+                    "SELECT name FROM tokens WHERE {} AND LOWER(name) LIKE $1 ESCAPE '\\' ORDER BY name LIMIT $2",
+                    $crate::ids_in("id", ids_in)
+                );
+                Ok(sqlx::query_scalar(&sql).bind($crate::like_contains(search)).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            /// Every category of the tokens (of those in `ids_in`, when given), each once whatever
+            /// its case, alphabetically: a filter's choices, read without a row per token.
+            pub async fn token_categories(&self, ids_in: Option<&[i64]>) -> Result<Vec<String>, StoreError> {
+                let sql = format!("SELECT DISTINCT categories FROM tokens WHERE {}", $crate::ids_in("id", ids_in));
+                let lists: Vec<String> = sqlx::query_scalar(&sql).fetch_all(&self.pool).await?;
+                let mut all: Vec<String> = lists.iter().flat_map(|l| parse_list(l)).collect();
+                all.sort_by_key(|c| c.to_lowercase());
+                all.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+                Ok(all)
             }
 
             /// A renewed token for the same location: new secret and expiry, errors cleared, data kept.

@@ -125,17 +125,42 @@ impl SqliteStore {
         format!("json_each(${n}) AS j")
     }
 
-    /// The devices list's search: the condition on `$1` and its value. Three characters or more
-    /// go through the trigram index (`devices_search`, one phrase: a substring of any of the
-    /// three columns, case-insensitive); shorter ones scan.
-    pub(crate) fn device_search(s: &str) -> (&'static str, String) {
+    /// The devices list's search: the rows it reads (`FROM …`, on `$1`) and `$1`'s value. Three
+    /// characters or more go through the trigram index (`devices_search`, one phrase: a substring
+    /// of any of the three columns, case-insensitive), whose matches are joined to their devices
+    /// (`id IN (…)` first built a set of every match: 100,000 matches, 33 → 22 ms); shorter ones
+    /// scan.
+    pub(crate) fn device_search(s: &str) -> (String, String) {
         if s.chars().count() >= 3 {
             (
-                "id IN (SELECT rowid FROM devices_search WHERE devices_search MATCH $1)",
+                "FROM (SELECT rowid AS match_id FROM devices_search WHERE devices_search MATCH $1) AS m \
+                 JOIN devices ON devices.id = m.match_id"
+                    .into(),
                 format!("\"{}\"", s.replace('"', "\"\"")),
             )
         } else {
-            (crate::DEVICE_LIKE, crate::like_contains(s))
+            (
+                format!("FROM devices WHERE {}", crate::DEVICE_LIKE),
+                crate::like_contains(s),
+            )
+        }
+    }
+
+    /// The people list's search, as `device_search`: the trigram index `people_search` (a
+    /// substring of the name or e-mail) for three characters or more, a scan for fewer.
+    pub(crate) fn person_search(s: &str) -> (String, String) {
+        if s.chars().count() >= 3 {
+            (
+                "FROM (SELECT rowid AS match_id FROM people_search WHERE people_search MATCH $1) AS m \
+                 JOIN people ON people.id = m.match_id WHERE TRUE"
+                    .into(),
+                format!("\"{}\"", s.replace('"', "\"\"")),
+            )
+        } else {
+            (
+                format!("FROM people WHERE {}", crate::PERSON_LIKE),
+                crate::like_contains(s),
+            )
         }
     }
 

@@ -332,15 +332,25 @@ macro_rules! impl_target_queries {
 
             /// Every token where the user has a record, with it (VPP terms status per location).
             pub async fn apple_user_records(&self, client_user_id: &str) -> Result<Vec<(i64, $crate::types::UserRow)>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT token_id, client_user_id, status, email, invite_code, id_hash FROM apple_users WHERE client_user_id = $1 ORDER BY token_id",
-                )
-                .bind(client_user_id)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
+                self.apple_user_records_of(&[client_user_id.to_owned()]).await
+            }
+
+            /// `apple_user_records` for many people at once (a page of them), by person then token.
+            pub async fn apple_user_records_of(&self, client_user_ids: &[String]) -> Result<Vec<(i64, $crate::types::UserRow)>, StoreError> {
+                let mut out = Vec::new();
+                for chunk in client_user_ids.chunks(BATCH) {
+                    let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT token_id, client_user_id, status, email, invite_code, id_hash FROM apple_users \
+                         WHERE client_user_id IN ({}) ORDER BY client_user_id, token_id",
+                        marks.join(",")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&self.pool).await? {
+                        out.push((
                             r.try_get("token_id")?,
                             $crate::types::UserRow {
                                 client_user_id: r.try_get("client_user_id")?,
@@ -349,10 +359,10 @@ macro_rules! impl_target_queries {
                                 invite_code: r.try_get("invite_code")?,
                                 id_hash: r.try_get("id_hash")?,
                             },
-                        ))
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(Into::into)
+                        ));
+                    }
+                }
+                Ok(out)
             }
 
             /// Ends a release in one transaction: the assignment (when Apple let it go) removed

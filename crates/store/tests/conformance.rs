@@ -433,6 +433,186 @@ async fn token_lists_read_briefs_pages_and_latest_statuses() {
     }
 }
 
+/// The front page judges only the tokens the store says may need attention: every token that
+/// `token_health::state` judges in trouble must be among them, at each condition's edge, and the
+/// healthy ones must not (or the read would not spare anything).
+#[tokio::test]
+async fn tokens_needing_attention_hold_every_token_in_trouble() {
+    use allot_domain::token_health::{self, expiring_before, stale_before, DAY_MS};
+    use allot_domain::TokenState;
+    const HOUR: i64 = 3_600_000;
+    let now = 1_000 * DAY_MS;
+    let delta_ms = 12 * HOUR;
+    struct Case {
+        name: &'static str,
+        created: i64,
+        expires: i64,
+        claim: Claim,
+        auth: Option<i32>,
+        syncs: &'static [(bool, i64)],
+        runs: &'static [&'static str],
+    }
+    let base = || Case {
+        name: "",
+        created: now - 10 * DAY_MS,
+        expires: now + 100 * DAY_MS,
+        claim: Claim::Ours,
+        auth: None,
+        syncs: &[(true, -HOUR)],
+        runs: &["succeeded"],
+    };
+    let cases = [
+        Case {
+            name: "healthy",
+            ..base()
+        },
+        Case {
+            name: "expiring at the edge",
+            expires: now + 30 * DAY_MS,
+            ..base()
+        },
+        Case {
+            name: "expiring after the edge",
+            expires: now + 30 * DAY_MS + 1,
+            ..base()
+        },
+        Case {
+            name: "expired",
+            expires: now - 1,
+            ..base()
+        },
+        Case {
+            name: "revoked",
+            auth: Some(9625),
+            ..base()
+        },
+        Case {
+            name: "expired at Apple",
+            auth: Some(9621),
+            ..base()
+        },
+        Case {
+            name: "another auth error",
+            auth: Some(9600),
+            ..base()
+        },
+        Case {
+            name: "other MDM",
+            claim: Claim::OtherMdm,
+            ..base()
+        },
+        Case {
+            name: "stale",
+            syncs: &[(true, -24 * HOUR - 1)],
+            ..base()
+        },
+        Case {
+            name: "stale at the edge",
+            syncs: &[(true, -24 * HOUR)],
+            ..base()
+        },
+        Case {
+            name: "changes recent, full old",
+            syncs: &[(true, -20 * DAY_MS), (false, -HOUR)],
+            ..base()
+        },
+        Case {
+            name: "never synced, old",
+            created: now - 2 * DAY_MS,
+            syncs: &[],
+            runs: &[],
+            ..base()
+        },
+        Case {
+            name: "never synced, new",
+            created: now - HOUR,
+            syncs: &[],
+            runs: &[],
+            ..base()
+        },
+        Case {
+            name: "failed last",
+            runs: &["succeeded", "failed"],
+            ..base()
+        },
+        Case {
+            name: "failed, then succeeded",
+            runs: &["failed", "succeeded"],
+            ..base()
+        },
+    ];
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        for (i, c) in cases.iter().enumerate() {
+            let t = NewToken {
+                expires_at: c.expires,
+                claim: c.claim,
+                ..new_token(c.name, &i.to_string())
+            };
+            let id = s.insert_token(&t, c.created).await.unwrap().id;
+            for (full, ago) in c.syncs {
+                s.mark_synced(id, *full, None, None, 1, now + ago)
+                    .await
+                    .unwrap();
+            }
+            // After the syncs: a success clears an authentication error.
+            s.set_auth_error(id, c.auth, now).await.unwrap();
+            for status in c.runs {
+                let run = s.start_sync_run(id, "full", "schedule", now).await.unwrap();
+                s.finish_sync_run(run, status, SyncCounts::default(), None, now)
+                    .await
+                    .unwrap();
+            }
+        }
+        let statuses = s.latest_sync_statuses().await.unwrap();
+        let in_trouble: Vec<String> = s
+            .token_briefs()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| {
+                let judged = token_health::state(&allot_domain::HealthInputs {
+                    now,
+                    expires_at: t.expires_at,
+                    revoked: t.auth_error == Some(9625),
+                    expired_at_apple: t.auth_error == Some(9621),
+                    claim: t.claim,
+                    syncing: false,
+                    last_sync_failed: statuses.get(&t.id).map(String::as_str) == Some("failed"),
+                    last_success: t.last_delta_sync_at.max(t.last_full_sync_at),
+                    created_at: t.created_at,
+                    delta_interval_ms: delta_ms,
+                });
+                !matches!(judged, TokenState::Healthy | TokenState::Syncing)
+            })
+            .map(|t| t.name)
+            .collect();
+        let mut needing: Vec<String> = s
+            .token_briefs_needing_attention(expiring_before(now), stale_before(now, delta_ms))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        needing.sort();
+        for name in &in_trouble {
+            assert!(
+                needing.contains(name),
+                "{b}: {name} is in trouble but was left out"
+            );
+        }
+        let mut expected = in_trouble.clone();
+        expected.push("another auth error".into());
+        expected.sort();
+        assert_eq!(
+            needing, expected,
+            "{b}: in trouble, and no healthy token but the one with an error"
+        );
+        assert_eq!(in_trouble.len(), 8, "{b}: {in_trouble:?}");
+    }
+}
+
 /// Deep pages are found in each sort's index (migration 0036): paging through any sort, with or
 /// without "low on licenses", gives every row once, in the sort's order, with its token's name.
 #[tokio::test]

@@ -304,3 +304,78 @@ async fn holders_of_an_asset_with_their_install_status_and_unused_licenses() {
         assert_eq!(id("S1"), None, "{b}: a serial Allot has no device for");
     }
 }
+
+/// What a filter's choices read instead of every token: the names containing what is typed (a
+/// few, by name, within a scope), the categories once each whatever their case, the labels of
+/// given tokens.
+#[tokio::test]
+async fn token_fields_read_suggestions_categories_and_labels_of_some() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let mut ids = Vec::new();
+        for (name, uid, cats) in [
+            ("Oak Elementary", "1", &["Schools", "north"][..]),
+            ("Oakridge High", "2", &["schools"]),
+            ("Cedar_50% Office", "3", &["offices", "North"]),
+            ("Birch", "4", &[]),
+        ] {
+            ids.push(s.insert_token(&token(name, uid, cats), 0).await.unwrap().id);
+        }
+        let like = |q: &'static str, scope: Option<Vec<i64>>, limit: i64| async move {
+            s.token_names_like(q, scope.as_deref(), limit)
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            like("oak", None, 10).await,
+            ["Oak Elementary", "Oakridge High"],
+            "{b}: any case, by name"
+        );
+        assert_eq!(like("OAK", None, 1).await, ["Oak Elementary"], "{b}: a few");
+        assert_eq!(like("", None, 10).await.len(), 4, "{b}: nothing typed: all");
+        assert_eq!(
+            like("oak", Some(vec![ids[1], ids[3]]), 10).await,
+            ["Oakridge High"],
+            "{b}: a scope keeps to its tokens"
+        );
+        assert_eq!(like("oak", Some(vec![]), 10).await, Vec::<String>::new());
+        assert_eq!(
+            (
+                like("_50%", None, 10).await,
+                like("%", None, 10).await.len()
+            ),
+            (vec!["Cedar_50% Office".to_owned()], 1),
+            "{b}: wildcards are plain characters"
+        );
+        let cats = s.token_categories(None).await.unwrap();
+        assert_eq!(cats.len(), 3, "{b}: {cats:?} (north once, schools once)");
+        assert_eq!(cats[0].to_lowercase(), "north");
+        assert_eq!(cats[1], "offices");
+        assert_eq!(cats[2].to_lowercase(), "schools");
+        assert_eq!(
+            s.token_categories(Some(&[ids[1], ids[3]])).await.unwrap(),
+            ["schools"],
+            "{b}: a scope's categories"
+        );
+        let labels: Vec<_> = s
+            .token_labels_of(&[ids[3], ids[0]])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.id, t.name, t.categories))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                (ids[3], "Birch".to_owned(), vec![]),
+                (
+                    ids[0],
+                    "Oak Elementary".to_owned(),
+                    vec!["Schools".to_owned(), "north".to_owned()]
+                )
+            ],
+            "{b}"
+        );
+    }
+}

@@ -501,3 +501,140 @@ async fn people_are_imported_in_batches() {
         assert_eq!(s.people(None, None, 1, 0).await.unwrap().1, 701);
     }
 }
+
+/// People found by part of a name or e-mail, whatever the case, through the trigram index (three
+/// characters or more) or a scan (fewer), alone or with their standing at Apple; renamed people
+/// by their new name only; quotes and wildcards are plain characters. A page of people's Apple
+/// records is read at once.
+#[tokio::test]
+async fn people_are_found_by_part_of_name_or_email_and_apple_status() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let t = s
+            .insert_token(
+                &NewToken {
+                    name: "School".into(),
+                    description: String::new(),
+                    categories: vec![],
+                    apple_account: String::new(),
+                    program: allot_domain::Program::Education,
+                    uid: "1".into(),
+                    org_name: "Org".into(),
+                    location_name: String::new(),
+                    country: String::new(),
+                    secret: vec![1],
+                    notification_secret: None,
+                    expires_at: 1_000,
+                    claim: allot_domain::Claim::Ours,
+                    other_mdm: None,
+                },
+                0,
+            )
+            .await
+            .unwrap()
+            .id;
+        for (name, email, cu) in [
+            ("Ada Lovelace", Some("ada@school.example"), "cu-1"),
+            ("Grace Hopper", Some("grace@navy.example"), "cu-2"),
+            ("Bob \"Quote\" 50%", None, "cu-3"),
+            ("adam smith", Some("smith@school.example"), "cu-4"),
+        ] {
+            s.insert_person(&person(name, email), cu, 1).await.unwrap();
+        }
+        let user = |cu: &str, status: &str| UserRow {
+            client_user_id: cu.into(),
+            status: status.into(),
+            email: None,
+            invite_code: None,
+            id_hash: None,
+        };
+        s.upsert_users(
+            t,
+            &[user("cu-1", "Associated"), user("cu-4", "Registered")],
+            1,
+        )
+        .await
+        .unwrap();
+        let found = |q: Option<&'static str>, status: Option<&'static str>| async move {
+            let (rows, total) = s.people(q, status, 10, 0).await.unwrap();
+            assert_eq!(rows.len() as i64, total, "{b}: {q:?} {status:?}");
+            rows.into_iter().map(|p| p.name).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found(Some("ADA"), None).await,
+            ["Ada Lovelace", "adam smith"],
+            "{b}: by name, in name order"
+        );
+        assert_eq!(
+            found(Some("school.ex"), None).await,
+            ["Ada Lovelace", "adam smith"],
+            "{b}: by e-mail"
+        );
+        assert_eq!(found(Some("navy"), None).await, ["Grace Hopper"]);
+        assert_eq!(
+            found(Some("ad"), None).await,
+            ["Ada Lovelace", "adam smith"],
+            "{b}: a scan"
+        );
+        assert_eq!(
+            found(Some("\"quote\""), None).await,
+            ["Bob \"Quote\" 50%"],
+            "{b}: quotes"
+        );
+        assert_eq!(found(Some("50%"), None).await, ["Bob \"Quote\" 50%"]);
+        assert_eq!(
+            found(Some("%"), None).await.len(),
+            1,
+            "{b}: % is a character"
+        );
+        assert_eq!(
+            found(Some("lovelace hopper"), None).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            found(Some("ada"), Some("Registered")).await,
+            ["adam smith"],
+            "{b}: search and status"
+        );
+        assert_eq!(found(None, Some("Associated")).await, ["Ada Lovelace"]);
+        assert_eq!(
+            found(Some("o"), Some("none")).await,
+            ["Bob \"Quote\" 50%", "Grace Hopper"],
+            "{b}: no record"
+        );
+        assert_eq!(found(None, None).await.len(), 4);
+        let ada = s
+            .people(Some("lovelace"), None, 1, 0)
+            .await
+            .unwrap()
+            .0
+            .remove(0);
+        s.update_person(ada.id, &person("Ada King", Some("ada@school.example")), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                found(Some("lovelace"), None).await.len(),
+                found(Some("king"), None).await.len()
+            ),
+            (0, 1),
+            "{b}: renamed"
+        );
+        let records: Vec<_> = s
+            .apple_user_records_of(&["cu-4".into(), "cu-2".into(), "cu-1".into()])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(token, u)| (token, u.client_user_id, u.status))
+            .collect();
+        assert_eq!(
+            records,
+            [
+                (t, "cu-1".to_owned(), "Associated".to_owned()),
+                (t, "cu-4".to_owned(), "Registered".to_owned())
+            ],
+            "{b}: the records of the people asked for"
+        );
+    }
+}
