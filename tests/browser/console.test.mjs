@@ -110,6 +110,11 @@ test("upload a token, watch it sync, deploy after the plan, see installs, export
   // Find the app.
   await page.click("text=Apps & books");
   await page.fill("#app-filters input[name=search]", "swift playgrounds");
+  // The token field suggests the names holding what is typed, asked for as it is typed.
+  await page.fill("#app-filters input[name=token]", "springf");
+  await page.waitForSelector('#token-names option[value="Springfield High"]', { state: "attached" });
+  const suggested = await page.$$eval("#token-names option", (os) => os.map((o) => o.value));
+  assert.ok(suggested.every((n) => /springf/i.test(n)), `only matching names: ${suggested}`);
   await page.fill("#app-filters input[name=token]", "Springfield High");
   await page.click("#app-filters button[type=submit]");
   await page.waitForSelector("#apps tbody tr a");

@@ -14,7 +14,7 @@ async fn signing_in_and_every_page() {
     let (status, _) = app
         .post(
             "/api/v1/tokens",
-            serde_json::json!({ "name": "HQ", "token": token, "programType": "business" }),
+            serde_json::json!({ "name": "HQ", "token": token, "programType": "business", "categories": ["east"] }),
         )
         .await;
     assert_eq!(status, 201);
@@ -50,6 +50,10 @@ async fn signing_in_and_every_page() {
         ("/tokens?search=acme&state=healthy", "1–1 of 1"),
         ("/tokens?search=nowhere", "No tokens to show"),
         ("/apps", "Acme Notes"),
+        // The token field asks for names as it is used; categories are in the page.
+        ("/apps", r#"data-suggest="/tokens/names""#),
+        ("/apps", r#"<option value="east">"#),
+        ("/tokens/names?q=h", r#"<option value="HQ">"#),
         ("/apps?search=handbook&type=book", "Acme Handbook"),
         ("/apps?low=true&sort=available", "of"),
         ("/deployments", "No deployments yet"),

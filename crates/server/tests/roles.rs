@@ -335,6 +335,11 @@ async fn a_scoped_operator_sees_and_draws_from_its_tokens_only() {
     assert!(page.contains("HQ") && !page.contains("Branch"), "{page}");
     let (_, page, _) = b.get("/apps").await;
     assert!(!page.contains("Branch"), "{page}");
+    // The token field's suggestions keep to the scope too.
+    let (status, names, _) = b.get("/tokens/names?q=").await;
+    assert_eq!(status, 200);
+    assert_eq!(names, r#"<option value="HQ">"#);
+    assert_eq!(b.get("/tokens/names?q=bran").await.1, "");
     let (status, _, _) = b.get(&format!("/apps/{branch}/111?pricing=STDQ")).await;
     assert_eq!(status, 404);
 }

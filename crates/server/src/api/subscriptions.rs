@@ -91,7 +91,10 @@ pub(crate) async fn views(
         // Most organizations have none: spare the front page a read of every token.
         return Ok(Vec::new());
     }
-    let tokens = state.store.tokens().await?;
+    let mut ids: Vec<i64> = subscriptions.iter().map(|s| s.token_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let tokens = state.store.token_labels_of(&ids).await?;
     let mut out = Vec::new();
     for s in subscriptions {
         let seats = state

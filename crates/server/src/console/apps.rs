@@ -107,7 +107,6 @@ struct AppsPage {
     f: Filters,
     rows: Vec<AppLine>,
     pager: Pager,
-    token_names: Vec<String>,
     categories: Vec<String>,
     platforms: Vec<String>,
     sorts: Vec<(String, String)>,
@@ -133,14 +132,12 @@ pub(crate) async fn page(
     };
     let filter = app_filter(&state, &api_query).await?;
     let (rows, total) = state.store.app_licenses(&filter).await?;
-    // The filter's choices: names and categories only (thousands of tokens, every page).
-    let tokens = crate::access::filter(state.store.token_labels().await?, |t| t.id);
-    let mut categories: Vec<String> = tokens
-        .iter()
-        .flat_map(|t| t.categories.iter().cloned())
-        .collect();
-    categories.sort_by_key(|c| c.to_lowercase());
-    categories.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    // The filter's choices: the categories (a few distinct lists); token names are suggested
+    // as the field is used (`/tokens/names`), not written into every page by the thousand.
+    let categories = state
+        .store
+        .token_categories(crate::access::token_ids().as_deref())
+        .await?;
     let low_s = if low { "true" } else { "" };
     let link = |n: i64| {
         let page = n.to_string();
@@ -218,7 +215,6 @@ pub(crate) async fn page(
         ),
         pager: Pager::new(page, PER_PAGE, total, link),
         rows: lines,
-        token_names: tokens.into_iter().map(|t| t.name).collect(),
         categories,
         platforms: ["iOS", "macOS", "tvOS", "watchOS", "visionOS"]
             .map(String::from)

@@ -137,14 +137,7 @@ async fn line(
 
 /// The users collections a device rule may read.
 async fn user_collections(state: &AppState) -> Result<Vec<(i64, String)>, PageError> {
-    Ok(state
-        .store
-        .collections()
-        .await?
-        .into_iter()
-        .filter(|c| c.kind == "users")
-        .map(|c| (c.id, c.name))
-        .collect())
+    Ok(state.store.collection_names("users").await?)
 }
 
 #[derive(Template)]

@@ -246,6 +246,7 @@ console_routes! {
     "/logout" => [post auth::logout];
     "/tokens" => [get tokens::page, post tokens::add];
     "/tokens/rows" => [get tokens::rows];
+    "/tokens/names" => [get tokens::names];
     "/tokens/{id}/sync" => [post tokens::sync];
     "/tokens/{id}/renew" => [post tokens::renew];
     "/tokens/{id}/takeover" => [post tokens::take_over];

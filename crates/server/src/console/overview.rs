@@ -5,11 +5,91 @@
 use askama::Template;
 use axum::extract::{Query, State};
 
-use super::{format, render, Chrome, Notice, PageResult, Viewer};
+use allot_domain::TokenState;
+
+use super::{format, render, Chrome, Notice, PageError, PageResult, Viewer};
 use crate::AppState;
 
 /// Statuses that need an administrator's eye on a deployment.
 const NEEDS_A_LOOK: &[&str] = &["failed", "waiting_for_license", "needs_user"];
+
+/// Tokens in trouble named one by one, the worst first; the rest are counted by state, each
+/// count linking to the tokens page showing that state (hundreds of tokens expiring in one month
+/// are a number, not a wall of names, and cost the front page no read of their rows).
+const TOKENS_NAMED: usize = 10;
+
+/// The order of concern: a revoked token stops everything, an expiring one can wait a little.
+fn severity(s: TokenState) -> u8 {
+    match s {
+        TokenState::Revoked => 0,
+        TokenState::Expired => 1,
+        TokenState::ClaimedByOtherMdm => 2,
+        TokenState::Failing => 3,
+        TokenState::Stale => 4,
+        TokenState::Expiring => 5,
+        TokenState::Syncing | TokenState::Healthy => 6,
+    }
+}
+
+/// Of the tokens in trouble (in name order), the ones to name, worst first, and how many more
+/// there are of each state, worst first.
+fn named_and_counted(
+    judged: impl IntoIterator<Item = (i64, TokenState)>,
+    named: usize,
+) -> (Vec<i64>, Vec<(TokenState, usize)>) {
+    let mut troubled: Vec<(i64, TokenState)> = judged
+        .into_iter()
+        .filter(|(_, s)| !matches!(s, TokenState::Healthy | TokenState::Syncing))
+        .collect();
+    troubled.sort_by_key(|(_, s)| severity(*s));
+    let ids = troubled.iter().take(named).map(|(id, _)| *id).collect();
+    let mut more: Vec<(TokenState, usize)> = Vec::new();
+    for (_, s) in troubled.into_iter().skip(named) {
+        match more.last_mut() {
+            Some((last, n)) if *last == s => *n += 1,
+            _ => more.push((s, 1)),
+        }
+    }
+    (ids, more)
+}
+
+async fn tokens_in_trouble(state: &AppState) -> Result<Vec<Trouble>, PageError> {
+    let judged = super::tokens::judged_needing_attention(state)
+        .await?
+        .into_iter()
+        .map(|(t, s)| (t.id, s));
+    let (named, more) = named_and_counted(judged, TOKENS_NAMED);
+    let mut views = super::tokens::views_of(state, &named).await?;
+    views.sort_by_key(|v| named.iter().position(|id| *id == v.id));
+    let mut items: Vec<Trouble> = super::tokens::lines_of(views)
+        .into_iter()
+        .map(|t| Trouble {
+            what: t.name,
+            detail: match &t.error {
+                Some(e) => format!("{} — {e}", t.state_words),
+                None => format!("{} (expires {})", t.state_words, t.expiry_words),
+            },
+            link: "/tokens".into(),
+        })
+        .collect();
+    items.extend(more.into_iter().map(|(s, n)| Trouble {
+        what: format!(
+            "{n} more {} {}",
+            if n == 1 { "token" } else { "tokens" },
+            match s {
+                TokenState::Revoked => "revoked",
+                TokenState::Expired => "expired",
+                TokenState::ClaimedByOtherMdm => "claimed by another MDM",
+                TokenState::Failing => "failing to sync",
+                TokenState::Stale => "not synced lately",
+                _ => "expiring within 30 days",
+            }
+        ),
+        detail: String::new(),
+        link: format!("/tokens?state={}", s.as_str()),
+    }));
+    Ok(items)
+}
 
 pub(crate) struct Trouble {
     pub what: String,
@@ -37,24 +117,7 @@ pub(crate) async fn page(
     viewer: Viewer,
     Query(q): Query<Notice>,
 ) -> PageResult {
-    let troubled = super::tokens::views_where(&state, |s| {
-        !matches!(
-            s,
-            allot_domain::TokenState::Healthy | allot_domain::TokenState::Syncing
-        )
-    })
-    .await?;
-    let tokens = super::tokens::lines_of(troubled)
-        .into_iter()
-        .map(|t| Trouble {
-            what: t.name,
-            detail: match &t.error {
-                Some(e) => format!("{} — {e}", t.state_words),
-                None => format!("{} (expires {})", t.state_words, t.expiry_words),
-            },
-            link: "/tokens".into(),
-        })
-        .collect();
+    let tokens = tokens_in_trouble(&state).await?;
     let mut deployments = Vec::new();
     let all = state.store.deployments().await?;
     let mut all_counts = state.store.all_target_counts().await?;
@@ -177,4 +240,33 @@ pub(crate) async fn page(
         sections,
         connector,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_tokens_are_named_and_the_rest_counted_by_state() {
+        use TokenState::*;
+        let judged = [
+            (1, Expiring),
+            (2, Healthy),
+            (3, Failing),
+            (4, Expiring),
+            (5, Revoked),
+            (6, Syncing),
+            (7, Expiring),
+            (8, Failing),
+            (9, Stale),
+        ];
+        let (named, more) = named_and_counted(judged, 3);
+        assert_eq!(named, [5, 3, 8], "revoked, then failing, in name order");
+        assert_eq!(more, [(Stale, 1), (Expiring, 3)]);
+        let (named, more) = named_and_counted(judged, 10);
+        assert_eq!(named, [5, 3, 8, 9, 1, 4, 7]);
+        assert!(more.is_empty());
+        let (named, more) = named_and_counted([(1, Healthy), (2, Syncing)], 10);
+        assert!(named.is_empty() && more.is_empty(), "all clear");
+    }
 }

@@ -49,20 +49,61 @@ pub(crate) async fn program_of(
         |(token_id, _)| *token_id,
     );
     for (token_id, u) in records {
-        let invitation = match (&u.invite_code, u.status.as_str()) {
-            (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
-            _ => None,
-        };
-        program.push(Program {
-            token: token_names
-                .get(&token_id)
-                .cloned()
-                .unwrap_or_else(|| format!("token {token_id}")),
-            terms: terms(&u.status).into(),
-            invitation,
-        });
+        program.push(program_line(state, token_id, &u, token_names).await);
     }
     Ok(program)
+}
+
+/// `program_of` for a page of people at once: one read of their records and of the names of
+/// the tokens that know them (not every token's).
+async fn programs_of(
+    state: &AppState,
+    client_user_ids: &[String],
+) -> Result<HashMap<String, Vec<Program>>, PageError> {
+    let records = crate::access::filter(
+        state.store.apple_user_records_of(client_user_ids).await?,
+        |(token_id, _)| *token_id,
+    );
+    let mut token_ids: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
+    token_ids.sort_unstable();
+    token_ids.dedup();
+    let names: HashMap<i64, String> = if token_ids.is_empty() {
+        HashMap::new()
+    } else {
+        state
+            .store
+            .token_labels_of(&token_ids)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect()
+    };
+    let mut out: HashMap<String, Vec<Program>> = HashMap::new();
+    for (token_id, u) in records {
+        let line = program_line(state, token_id, &u, &names).await;
+        out.entry(u.client_user_id).or_default().push(line);
+    }
+    Ok(out)
+}
+
+async fn program_line(
+    state: &AppState,
+    token_id: i64,
+    u: &allot_store::UserRow,
+    token_names: &HashMap<i64, String>,
+) -> Program {
+    let invitation = match (&u.invite_code, u.status.as_str()) {
+        (Some(code), "Registered") => state.engine.apple().invitation_url(code).await.ok(),
+        _ => None,
+    };
+    Program {
+        token: token_names
+            .get(&token_id)
+            .cloned()
+            .unwrap_or_else(|| format!("token {token_id}")),
+        terms: terms(&u.status).into(),
+        invitation,
+    }
 }
 
 pub(crate) struct UserLine {
@@ -114,10 +155,11 @@ pub(crate) async fn users(
             (page - 1) * PER_PAGE,
         )
         .await?;
-    let names = super::token_names(&state).await?;
+    let ids: Vec<String> = people.iter().map(|p| p.client_user_id.clone()).collect();
+    let mut programs = programs_of(&state, &ids).await?;
     let mut rows = Vec::with_capacity(people.len());
     for p in people {
-        let program = program_of(&state, &p.client_user_id, &names).await?;
+        let program = programs.remove(&p.client_user_id).unwrap_or_default();
         rows.push(UserLine {
             invited: program.iter().any(|p| p.terms == "invited"),
             id: p.id,

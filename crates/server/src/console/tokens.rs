@@ -130,43 +130,48 @@ fn line(v: TokenView) -> TokenLine {
     }
 }
 
-/// The views of the tokens whose state `keep` accepts: every token is judged from its brief
-/// (a full row costs ~6× as much to read), and only the kept tokens are read in full and made
-/// into views (the front page keeps the few in trouble).
-pub(crate) async fn views_where(
-    state: &AppState,
-    keep: impl Fn(allot_domain::TokenState) -> bool,
-) -> Result<Vec<TokenView>, PageError> {
-    let kept: Vec<i64> = judged(state)
-        .await?
-        .into_iter()
-        .filter(|(_, s)| keep(*s))
-        .map(|(t, _)| t.id)
-        .collect();
-    views_of(state, &kept).await
-}
-
 /// Every token the viewer sees, by name, with its state judged from its brief and the status of
 /// its latest run.
-async fn judged(
+pub(crate) async fn judged(
     state: &AppState,
+) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
+    let briefs = state.store.token_briefs().await?;
+    judge(state, briefs).await
+}
+
+/// `judged` for the tokens that may be in trouble only (the front page): the store leaves out
+/// those that cannot be, so thousands of healthy tokens are not read to find a few.
+pub(crate) async fn judged_needing_attention(
+    state: &AppState,
+) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
+    use allot_domain::token_health::{expiring_before, stale_before};
+    let now = allot_sync::now_ms();
+    let delta_ms = state.engine.config().delta_interval.as_millis() as i64;
+    let briefs = state
+        .store
+        .token_briefs_needing_attention(expiring_before(now), stale_before(now, delta_ms))
+        .await?;
+    judge(state, briefs).await
+}
+
+async fn judge(
+    state: &AppState,
+    briefs: Vec<allot_store::TokenBrief>,
 ) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
     let statuses = state.store.latest_sync_statuses().await?;
     let now = allot_sync::now_ms();
-    Ok(
-        crate::access::filter(state.store.token_briefs().await?, |t| t.id)
-            .into_iter()
-            .map(|t| {
-                let status = statuses.get(&t.id).map(String::as_str);
-                let judged = crate::api::tokens::health(state, &t, status, now);
-                (t, judged)
-            })
-            .collect(),
-    )
+    Ok(crate::access::filter(briefs, |t| t.id)
+        .into_iter()
+        .map(|t| {
+            let status = statuses.get(&t.id).map(String::as_str);
+            let judged = crate::api::tokens::health(state, &t, status, now);
+            (t, judged)
+        })
+        .collect())
 }
 
 /// These tokens' views (by name), with their latest runs.
-async fn views_of(state: &AppState, ids: &[i64]) -> Result<Vec<TokenView>, PageError> {
+pub(crate) async fn views_of(state: &AppState, ids: &[i64]) -> Result<Vec<TokenView>, PageError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -345,6 +350,39 @@ pub(crate) async fn rows(
         chrome: viewer.chrome("tokens", None),
         rows,
     }))
+}
+
+/// How many names a token field suggests at once: the list narrows as the name is typed.
+const SUGGESTED: i64 = 30;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NamesQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(
+    source = "{% for n in names %}<option value=\"{{ n }}\">{% endfor %}",
+    ext = "html"
+)]
+struct TokenNames {
+    names: Vec<String>,
+}
+
+/// The names of the viewer's tokens containing `q`, as a datalist's options: a token field's
+/// suggestions, fetched as it is used rather than thousands of names in every page.
+pub(crate) async fn names(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    Query(q): Query<NamesQuery>,
+) -> PageResult {
+    let search: String = q.q.trim().chars().take(200).collect();
+    let names = state
+        .store
+        .token_names_like(&search, crate::access::token_ids().as_deref(), SUGGESTED)
+        .await?;
+    Ok(render(&TokenNames { names }))
 }
 
 /// A multipart form's text fields and its one file.
