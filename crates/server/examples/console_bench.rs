@@ -5,7 +5,10 @@
 //! rule-based collection over the 500,000 devices is previewed, created and re-evaluated (as
 //! every reconcile pass does), each timed.
 //!
-//!     cargo run --release -p allot-server --example console_bench [-- postgres://…]
+//!     cargo run --release -p allot-server --example console_bench [-- postgres://… | bench.db]
+//!
+//! Given a database that an earlier run filled (a SQLite file's path, or PostgreSQL), the set-up
+//! is skipped and its pages are measured as they are; `PAGES=/users,/` measures only those.
 
 use std::time::{Duration, Instant};
 
@@ -239,21 +242,38 @@ async fn fill(store: &Store) -> Result<Vec<(i64, String)>, Box<dyn std::error::E
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join(format!("allot-console-bench-{}", std::process::id()));
+    // A database given by its path or URL is kept, with the server's key beside it in a folder
+    // of its own; without one, everything goes in a temporary folder removed at the end.
+    let kept = std::env::args().nth(1);
+    let dir = match &kept {
+        Some(_) => std::env::temp_dir().join("allot-console-bench-kept"),
+        None => std::env::temp_dir().join(format!("allot-console-bench-{}", std::process::id())),
+    };
     std::fs::create_dir_all(&dir)?;
-    let url = std::env::args()
-        .nth(1)
+    let url = kept
+        .clone()
         .unwrap_or_else(|| dir.join("bench.db").to_string_lossy().into_owned());
     let started = Instant::now();
     let store = Store::connect(&url).await?;
-    let apps = fill(&store).await?;
-    inventory(&store).await?;
-    println!(
-        "{TOKENS} tokens, {} app rows, {ASSIGNMENTS} assignments, {DEVICES} devices, {PEOPLE} people stored in {:.1} s (set-up, not measured below)",
-        apps.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let rule_collection = rule_figures(&store).await?;
+    // A database kept from an earlier run (its path given) is measured as it is: the pages of a
+    // change can be timed again in seconds rather than after another set-up.
+    let (busy_token, busy_app, rule_collection) = if store.token_labels().await?.len() >= TOKENS {
+        let busy = store.tokens_page(None, 1, 0).await?.0[0].id;
+        let app = store.assets(busy).await?[0].adam_id.clone();
+        let rule = store.collections().await?[0].id;
+        println!("measuring the database kept at {url} (no set-up)");
+        (busy, app, rule)
+    } else {
+        let apps = fill(&store).await?;
+        inventory(&store).await?;
+        println!(
+            "{TOKENS} tokens, {} app rows, {ASSIGNMENTS} assignments, {DEVICES} devices, {PEOPLE} people stored in {:.1} s (set-up, not measured below)",
+            apps.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let (busy, app) = apps[0].clone();
+        (busy, app, rule_figures(&store).await?)
+    };
     drop(store);
     let config = Config {
         data_dir: dir.clone(),
@@ -281,7 +301,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let (busy_token, busy_app) = &apps[0];
     let pages = [
         "/tokens".to_owned(),
         "/tokens/rows".into(),
@@ -311,6 +330,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    // `PAGES=/users,/devices` measures only these pages (with any query) or these exact URLs.
+    let only: Vec<String> = std::env::var("PAGES")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let pages: Vec<String> = pages
+        .into_iter()
+        .filter(|p| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|o| p == o || p.split('?').next() == Some(o.as_str()))
+        })
+        .collect();
     println!("{fetches} fetches a page");
     println!("| Page | Median | p95 | Slowest | Size |");
     println!("| --- | --- | --- | --- | --- |");
@@ -338,6 +370,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             size / 1024
         );
     }
-    std::fs::remove_dir_all(&dir).ok();
+    if kept.is_none() {
+        std::fs::remove_dir_all(&dir).ok();
+    }
     Ok(())
 }
