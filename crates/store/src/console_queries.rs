@@ -187,12 +187,12 @@ macro_rules! impl_console_queries {
                 .rows_affected())
             }
 
-            /// When each token last heard from Apple through a notification.
-            pub async fn last_notifications(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
-                let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT token_id, MAX(received_at) FROM notifications_seen GROUP BY token_id")
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().collect())
+            /// When the token last heard from Apple through a notification.
+            pub async fn last_notification(&self, token_id: i64) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT MAX(received_at) FROM notifications_seen WHERE token_id = $1")
+                    .bind(token_id)
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             /// An asset's counts over time, oldest first: (at, total, assigned).

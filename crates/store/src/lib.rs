@@ -399,7 +399,7 @@ delegate! {
     fn retry_failed_targets(&self, deployment_id: i64, now: i64) -> u64;
     fn set_account_time_zone(&self, id: i64, time_zone: Option<&str>) -> ();
     fn record_asset_history(&self, token_id: i64, adam_id: &str, pricing: &str, now: i64) -> u64;
-    fn last_notifications(&self) -> std::collections::HashMap<i64, i64>;
+    fn last_notification(&self, token_id: i64) -> Option<i64>;
     fn insert_webhook(&self, url: &str, events: &str, sealed_secret: &[u8], description: &str, created_by: Option<&str>, now: i64) -> i64;
     fn webhooks(&self) -> Vec<WebhookRow>;
     fn webhook(&self, id: i64) -> Option<WebhookRow>;

@@ -379,3 +379,34 @@ async fn token_fields_read_suggestions_categories_and_labels_of_some() {
         );
     }
 }
+
+/// An app page's "as of" reads its own token's last notification, not every token's.
+#[tokio::test]
+async fn a_tokens_last_notification_is_its_own() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let t = s.insert_token(&token("A", "1", &[]), 0).await.unwrap().id;
+        let u = s.insert_token(&token("B", "2", &[]), 0).await.unwrap().id;
+        assert_eq!(
+            s.last_notification(t).await.unwrap(),
+            None,
+            "{}",
+            db.backend()
+        );
+        for (id, token, at) in [("n1", t, 10), ("n2", t, 30), ("n3", u, 50), ("n4", t, 20)] {
+            assert!(s
+                .mark_notification_seen(id, token, "ASSET_COUNT", at)
+                .await
+                .unwrap());
+        }
+        assert_eq!(
+            (
+                s.last_notification(t).await.unwrap(),
+                s.last_notification(u).await.unwrap()
+            ),
+            (Some(30), Some(50)),
+            "{}",
+            db.backend()
+        );
+    }
+}

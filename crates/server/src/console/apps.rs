@@ -69,27 +69,19 @@ pub(crate) struct AppLine {
     as_of: String,
 }
 
-/// When Apple last told Allot each token's counts: its last sync (full or changes) or its last
+/// When Apple last told Allot the token's counts: its last sync (full or changes) or its last
 /// notification, whichever is later.
-pub(crate) async fn counts_confirmed(
+async fn counts_confirmed(
     state: &AppState,
-    tokens: &[allot_store::TokenRow],
-) -> Result<std::collections::HashMap<i64, i64>, PageError> {
-    let notified = state.store.last_notifications().await?;
-    Ok(tokens
-        .iter()
-        .filter_map(|t| {
-            [
-                t.last_full_sync_at,
-                t.last_delta_sync_at,
-                notified.get(&t.id).copied(),
-            ]
+    token: &allot_store::TokenRow,
+) -> Result<Option<i64>, PageError> {
+    let notified = state.store.last_notification(token.id).await?;
+    Ok(
+        [token.last_full_sync_at, token.last_delta_sync_at, notified]
             .into_iter()
             .flatten()
-            .max()
-            .map(|at| (t.id, at))
-        })
-        .collect())
+            .max(),
+    )
 }
 
 /// "as of 5 min ago" (or "not confirmed with Apple yet").
@@ -332,7 +324,14 @@ pub(crate) async fn app_page(
         .map(|(_, a)| a.clone())
         .ok_or_else(not_found)?;
     // The deploy form's token order: this token first, the others on offer after it.
-    let names = super::token_names(&state).await?;
+    let held_by: Vec<i64> = holdings.iter().map(|(id, _)| *id).collect();
+    let names: std::collections::HashMap<i64, String> = state
+        .store
+        .token_labels_of(&held_by)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
     let mut token_choices: Vec<(i64, String)> = holdings
         .iter()
         .map(|(id, a)| {
@@ -389,12 +388,12 @@ pub(crate) async fn app_page(
         .map(|s| (*s).to_owned())
         .collect();
     statuses.push("unknown".into());
-    let confirmed = counts_confirmed(&state, std::slice::from_ref(&token)).await?;
+    let confirmed = counts_confirmed(&state, &token).await?;
     let own_threshold = state.store.alert_threshold(&adam, &pricing).await?;
     Ok(render(&AppPage {
         threshold: own_threshold.unwrap_or(state.alerts.low_threshold),
         own_threshold: own_threshold.is_some(),
-        as_of: as_of(confirmed.get(&token_id).copied(), allot_sync::now_ms()),
+        as_of: as_of(confirmed, allot_sync::now_ms()),
         token_choices,
         chrome: viewer.chrome(
             "apps",
