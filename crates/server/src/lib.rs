@@ -229,6 +229,22 @@ impl Server {
             .start(self.state.executor.clone(), self.alert_check)
     }
 
+    /// Keeps the database's query statistics current in the background, hourly (see
+    /// `Store::optimize`): plans follow the data as it grows.
+    pub fn start_maintenance(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.state.store.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3_600));
+            hourly.tick().await; // the first tick is at once: the store did it as it opened
+            loop {
+                hourly.tick().await;
+                if let Err(e) = store.optimize().await {
+                    tracing::warn!(error = %e, "refreshing the database's statistics failed");
+                }
+            }
+        })
+    }
+
     /// Starts the sync schedule in the background.
     pub fn start_schedule(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.state.engine.clone().run_schedule(self.schedule_tick))
@@ -466,6 +482,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _schedule = server.start_schedule();
     let _deployments = server.start_deployments();
     let _alerts = server.start_alerts();
+    let _maintenance = server.start_maintenance();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -146,6 +146,15 @@ impl Store {
         }
     }
 
+    /// Keeps the query planner's statistics current: SQLite's `PRAGMA optimize` (PostgreSQL's
+    /// autovacuum analyzes by itself). Run hourly by the server.
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.optimize().await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",

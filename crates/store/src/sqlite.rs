@@ -39,15 +39,30 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        // Statistics for the tables that lack them or changed much (a new database, a migrated
+        // one), as SQLite advises for long-lived connections; then hourly (`optimize`).
+        store.run_optimize("PRAGMA optimize=0x10002").await?;
+        Ok(store)
     }
 }
 
 impl SqliteStore {
-    /// For a transaction that reads before it writes: it holds SQLite's write lock from its first
-    /// statement, since upgrading a read to a write fails at once (SQLITE_BUSY) when another
-    /// connection wrote in between, instead of waiting its turn. Transactions that write first
-    /// need nothing more (their first write waits for the lock).
+    /// Refreshes the query planner's statistics where SQLite judges them stale (`PRAGMA
+    /// optimize`, each table sampled rather than read whole): cheap when nothing changed.
+    pub(crate) async fn optimize(&self) -> Result<(), StoreError> {
+        self.run_optimize("PRAGMA optimize").await
+    }
+
+    async fn run_optimize(&self, pragma: &str) -> Result<(), StoreError> {
+        let mut c = self.pool.acquire().await?;
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(pragma).execute(&mut *c).await?;
+        Ok(())
+    }
+
     pub(crate) async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
         if path.exists() {
             return Err(StoreError::Config(format!(
@@ -65,6 +80,9 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Every write transaction holds SQLite's write lock from its first statement (`BEGIN
+    /// IMMEDIATE`): a deferred one that reads first fails at once (SQLITE_BUSY, or BUSY_SNAPSHOT
+    /// when another connection wrote in between) when it upgrades, instead of waiting its turn.
     pub(crate) async fn write_tx(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {

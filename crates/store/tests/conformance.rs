@@ -899,3 +899,40 @@ async fn marking_syncs_moves_the_right_times() {
         );
     }
 }
+
+/// The query planner's statistics: a SQLite database gathers them for tables that lack them when
+/// it is opened (as SQLite advises for long-lived connections), and the hourly `optimize` keeps
+/// them; on PostgreSQL autovacuum does it and `optimize` has nothing to do.
+#[tokio::test]
+async fn the_planners_statistics_are_gathered() {
+    for db in TestDb::both().await {
+        let people: Vec<(NewPerson, String)> = (0..2_000)
+            .map(|i| {
+                (
+                    NewPerson {
+                        name: format!("Person {i:04}"),
+                        email: Some(format!("p{i}@example.com")),
+                        managed_apple_id: None,
+                        department: None,
+                    },
+                    format!("cu-{i}"),
+                )
+            })
+            .collect();
+        db.store.upsert_people(&people, 1).await.unwrap();
+        let store = allot_store::testing::reopen(&db).await.unwrap();
+        store.optimize().await.unwrap();
+        if db.backend() == "sqlite" {
+            let pool = allot_store::sqlx::SqlitePool::connect(&db.url)
+                .await
+                .unwrap();
+            let rows: i64 = allot_store::sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'people'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert!(rows > 0, "the people table has statistics");
+        }
+    }
+}
