@@ -414,17 +414,20 @@ macro_rules! impl_inventory_queries {
                     None => ("FROM devices WHERE $1 IS NULL".to_owned(), None),
                 };
                 // Unfiltered, the count needs no condition per row (500,000 devices: a third of the time).
-                let total: i64 = match (search.and_then(Self::device_search_count), &pattern) {
-                    (_, None) => sqlx::query_scalar("SELECT COUNT(*) FROM devices").fetch_one(&self.pool).await?,
-                    (Some(sql), Some(p)) => sqlx::query_scalar(sql).bind(p).fetch_one(&self.pool).await?,
-                    (None, Some(p)) => sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}")).bind(p).fetch_one(&self.pool).await?,
+                let count_sql = match (search.and_then(Self::device_search_count), &pattern) {
+                    (_, None) => "SELECT COUNT(*) FROM devices".to_owned(),
+                    (Some(sql), Some(_)) => sql.to_owned(),
+                    (None, Some(_)) => format!("SELECT COUNT(*) {filter}"),
                 };
-                let rows = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} {filter} ORDER BY serial_number LIMIT $2 OFFSET $3"))
-                    .bind(&pattern)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+                if let Some(p) = &pattern {
+                    count = count.bind(p);
+                }
+                let page_sql = format!("SELECT {DEVICE_COLUMNS} {filter} ORDER BY serial_number LIMIT $2 OFFSET $3");
+                let page = sqlx::query(&page_sql).bind(&pattern).bind(limit).bind(offset);
+                // The count and the page on two connections at once: a search matching 100,000
+                // devices spends 11 ms counting and 20 ms sorting, each on its own.
+                let (total, rows) = tokio::try_join!(count.fetch_one(&self.pool), page.fetch_all(&self.pool))?;
                 Ok((rows.iter().map(device_row).collect::<Result<_, _>>()?, total))
             }
 
