@@ -51,6 +51,18 @@ async fn calls(http: &reqwest::Client, base: &str) -> (u64, u64) {
     )
 }
 
+async fn disassociate_calls(http: &reqwest::Client, base: &str) -> u64 {
+    let s: serde_json::Value = http
+        .get(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    s["requests"]["assets/disassociate"].as_u64().unwrap_or(0)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args()
@@ -207,6 +219,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "peak resident memory of the deploying process: {} MiB ({resident_before} MiB resident when the deployment began)",
         peak_rss_mib()
+    );
+    // Deleted with "revoke": every license given back, then the deployment goes.
+    assert!(store.end_deployment(d.id, "revoke").await?);
+    let started = Instant::now();
+    let mut steps = 0;
+    while let Some(ending) = store.deployment(d.id).await? {
+        executor.run(&ending).await?;
+        steps += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let assigned = store.assets(t.id).await?[0].assigned;
+    assert_eq!(assigned, 0, "every license given back");
+    println!(
+        "revoked {n} licenses in {secs:.1} s ({steps} steps): {} disassociate calls (minimum {})",
+        disassociate_calls(&http, &base).await,
+        n.div_ceil(limit)
     );
     std::fs::remove_dir_all(&dir).ok();
     Ok(())

@@ -146,12 +146,12 @@ impl Store {
         }
     }
 
-    /// Keeps the query planner's statistics current: SQLite's `PRAGMA optimize` (PostgreSQL's
-    /// autovacuum analyzes by itself). Run hourly by the server.
+    /// Keeps the query planner's statistics current: SQLite's `PRAGMA optimize`, PostgreSQL's
+    /// `ANALYZE` of the tables that changed much. Run as the store opens and hourly by the server.
     pub async fn optimize(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.optimize().await,
-            Store::Postgres(_) => Ok(()),
+            Store::Postgres(s) => s.optimize().await,
         }
     }
 
