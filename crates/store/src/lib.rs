@@ -346,6 +346,7 @@ delegate! {
     fn apple_user_records(&self, client_user_id: &str) -> Vec<(i64, UserRow)>;
     fn apple_user_records_of(&self, client_user_ids: &[String]) -> Vec<(i64, UserRow)>;
     fn finish_release(&self, token_id: i64, target: &TargetRow, released: Option<&AssignmentRow>, now: i64) -> bool;
+    fn finish_releases(&self, token_id: i64, items: &[(TargetRow, Option<AssignmentRow>)], now: i64) -> u64;
     fn resend_to_enrollment(&self, enrollment_id: &str, now: i64) -> u64;
     fn delete_deployment(&self, id: i64) -> bool;
     fn move_targets(&self, deployment_id: i64, from: &str, to: &str, detail: &str, now: i64) -> u64;

@@ -193,6 +193,43 @@ macro_rules! impl_queries {
         }
 
         /// Removes one assignment inside a transaction, counts moved with it; true if it was there.
+        /// Removes assignments inside a transaction, one statement per asset, counts moved by how
+        /// many were there; how many were.
+        async fn remove_assignments_in(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::Backend>::Db>,
+            token_id: i64,
+            rows: &[AssignmentRow],
+        ) -> Result<u64, sqlx::Error> {
+            let sql = format!(
+                "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $3 AND pricing = $4 \
+                 AND (holder_kind, holder) IN (SELECT j.value->>0, j.value->>1 FROM {})",
+                <$store>::json_rows(2)
+            );
+            let mut removed = 0;
+            for ((adam_id, pricing), holders) in $crate::queries::holders_by_asset(rows) {
+                let json = serde_json::to_string(&holders).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                let n = sqlx::query(&sql)
+                    .bind(token_id)
+                    .bind(json)
+                    .bind(adam_id)
+                    .bind(pricing)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if n > 0 {
+                    sqlx::query($crate::queries::COUNT_LESS_ASSIGNED)
+                        .bind(token_id)
+                        .bind(adam_id)
+                        .bind(pricing)
+                        .bind(n as i64)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                removed += n;
+            }
+            Ok(removed)
+        }
+
         async fn remove_assignment_in(
             tx: &mut sqlx::Transaction<'_, <$store as $crate::Backend>::Db>,
             token_id: i64,
@@ -854,35 +891,8 @@ macro_rules! impl_queries {
             /// Assignments a notification says are gone, in one transaction; how many were here.
             /// Counts move with them.
             pub async fn remove_assignments(&self, token_id: i64, rows: &[AssignmentRow]) -> Result<u64, StoreError> {
-                let by_asset = $crate::queries::holders_by_asset(rows);
-                let sql = format!(
-                    "DELETE FROM assignments WHERE token_id = $1 AND adam_id = $3 AND pricing = $4 \
-                     AND (holder_kind, holder) IN (SELECT j.value->>0, j.value->>1 FROM {})",
-                    Self::json_rows(2)
-                );
                 let mut tx = self.write_tx().await?;
-                let mut removed = 0;
-                for ((adam_id, pricing), holders) in by_asset {
-                    let json = serde_json::to_string(&holders).map_err(|e| StoreError::Config(e.to_string()))?;
-                    let n = sqlx::query(&sql)
-                        .bind(token_id)
-                        .bind(json)
-                        .bind(adam_id)
-                        .bind(pricing)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if n > 0 {
-                        sqlx::query($crate::queries::COUNT_LESS_ASSIGNED)
-                        .bind(token_id)
-                        .bind(adam_id)
-                        .bind(pricing)
-                        .bind(n as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    removed += n;
-                }
+                let removed = remove_assignments_in(&mut tx, token_id, rows).await?;
                 tx.commit().await?;
                 Ok(removed)
             }

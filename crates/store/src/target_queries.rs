@@ -374,28 +374,51 @@ macro_rules! impl_target_queries {
                 released: Option<&$crate::types::AssignmentRow>,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                Ok(self.finish_releases(token_id, &[(target.clone(), released.cloned())], now).await? == 1)
+            }
+
+            /// Ends releases in one transaction: targets still `license_releasing` take their new
+            /// state (no longer claimed), and the assignments Apple let go of theirs are removed
+            /// with their counts — a thousand in a few statements and one commit, where one each
+            /// made a revoke of 100,000 licenses a minute of commits. How many were still
+            /// releasing (the others were finished already, by another step or instance).
+            pub async fn finish_releases(
+                &self,
+                token_id: i64,
+                items: &[($crate::inventory::TargetRow, Option<$crate::types::AssignmentRow>)],
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                let sql = format!(
+                    "UPDATE deployment_targets SET status = j.value->>2, event_id = NULL, detail = j.value->>3, updated_at = $1, \
+                     claimed = FALSE FROM {} WHERE deployment_targets.deployment_id = CAST(j.value->>0 AS BIGINT) \
+                     AND deployment_targets.member_id = CAST(j.value->>1 AS BIGINT) AND deployment_targets.status = 'license_releasing' \
+                     RETURNING deployment_targets.deployment_id, deployment_targets.member_id",
+                    Self::json_rows(2)
+                );
                 let mut tx = self.write_tx().await?;
-                let moved = sqlx::query(
-                    "UPDATE deployment_targets SET status = $3, event_id = NULL, detail = $4, updated_at = $5, claimed = FALSE \
-                     WHERE deployment_id = $1 AND member_id = $2 AND status = 'license_releasing'",
-                )
-                .bind(target.deployment_id)
-                .bind(target.member_id)
-                .bind(&target.status)
-                .bind(&target.detail)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if moved != 1 {
-                    // Finished already (by another step or instance).
-                    return Ok(false);
-                }
-                if let Some(a) = released {
-                    remove_assignment_in(&mut tx, token_id, a).await?;
+                let mut n = 0;
+                for chunk in items.chunks(1000) {
+                    let rows: Vec<serde_json::Value> = chunk
+                        .iter()
+                        .map(|(t, _)| serde_json::json!([t.deployment_id, t.member_id, t.status, t.detail]))
+                        .collect();
+                    let finished: std::collections::HashSet<(i64, i64)> = sqlx::query_as::<_, (i64, i64)>(&sql)
+                        .bind(now)
+                        .bind(serde_json::Value::Array(rows).to_string())
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let released: Vec<$crate::types::AssignmentRow> = chunk
+                        .iter()
+                        .filter(|(t, _)| finished.contains(&(t.deployment_id, t.member_id)))
+                        .filter_map(|(_, a)| a.clone())
+                        .collect();
+                    remove_assignments_in(&mut tx, token_id, &released).await?;
+                    n += finished.len() as u64;
                 }
                 tx.commit().await?;
-                Ok(true)
+                Ok(n)
             }
 
             /// A device enrolled again: NanoMDM wiped its queue, so installs and removals sent to

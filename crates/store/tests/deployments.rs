@@ -152,6 +152,92 @@ async fn deployments_and_their_targets() {
     }
 }
 
+/// Releases of one event end together: the targets still releasing take their state, the
+/// assignments Apple let go are removed with the counts moved by as many — and a target another
+/// step finished already is left as it is, its assignment kept.
+#[tokio::test]
+async fn releases_end_together_and_once() {
+    for db in TestDb::both().await {
+        let s = &db.store;
+        let b = db.backend();
+        let t = setup(s).await;
+        let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
+        let d = s
+            .insert_deployment(
+                &NewDeployment {
+                    adam_id: "1".into(),
+                    pricing: "STDQ".into(),
+                    token_ids: vec![t],
+                    collection_id: c.id,
+                    action: "revoke".into(),
+                    on_shortage: "fail".into(),
+                    ..Default::default()
+                },
+                5,
+            )
+            .await
+            .unwrap();
+        let members: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("S{i}"))).collect();
+        s.add_targets(d.id, &members, 6).await.unwrap();
+        let held = |serial: &str| AssignmentRow {
+            adam_id: "1".into(),
+            pricing: "STDQ".into(),
+            holder: Holder::Device(serial.into()),
+        };
+        let mut items = Vec::new();
+        for mut target in s.targets(d.id).await.unwrap() {
+            assert!(s.add_assignment(t, &held(&target.label), 1).await.unwrap());
+            target.status = "license_releasing".into();
+            target.license = Some("device".into());
+            target.holder = Some(target.label.clone());
+            s.update_target(&target, 7).await.unwrap();
+            target.status = "license_reclaimed".into();
+            target.detail = Some("given back".into());
+            let released = held(&target.label);
+            items.push((target, Some(released)));
+        }
+        // S3 was finished by another step meanwhile (Apple refused: it keeps its license).
+        let mut other = items[2].0.clone();
+        other.status = "failed".into();
+        assert!(s.finish_release(t, &other, None, 8).await.unwrap());
+        let before = s.assets(t).await.unwrap()[0].clone();
+        assert_eq!(s.finish_releases(t, &items, 9).await.unwrap(), 2, "{b}");
+        assert_eq!(
+            s.finish_releases(t, &items, 9).await.unwrap(),
+            0,
+            "{b}: once"
+        );
+        let after = s.assets(t).await.unwrap()[0].clone();
+        assert_eq!(
+            (after.assigned, after.available),
+            (before.assigned - 2, before.available + 2),
+            "{b}: counts moved by the two released"
+        );
+        let statuses: Vec<(String, String)> = s
+            .targets(d.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.label, t.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("S1".to_owned(), "license_reclaimed".to_owned()),
+                ("S2".to_owned(), "license_reclaimed".to_owned()),
+                ("S3".to_owned(), "failed".to_owned())
+            ],
+            "{b}"
+        );
+        assert!(s.licenses_held("device", "S1").await.unwrap().is_empty());
+        assert_eq!(
+            s.licenses_held("device", "S3").await.unwrap(),
+            vec![(t, held("S3"))],
+            "{b}: the finished one kept its license"
+        );
+    }
+}
+
 #[tokio::test]
 async fn targets_move_through_users_releases_reenrolment_and_departures() {
     for db in TestDb::both().await {

@@ -65,8 +65,9 @@ impl Executor {
                 None => (store.targets_of_event(d.id, None, PAGE).await?, None),
             };
             let mut waiting = false;
-            // Claims end together: one transaction for the event's targets.
+            // Claims end together, and releases: one transaction each for the event's targets.
             let mut claims = Vec::new();
+            let mut releases = Vec::new();
             for t in group.into_iter().filter(|t| t.token_id == Some(token_id)) {
                 let holder = t.holder.clone().unwrap_or_default();
                 let verdict = match &verdicts {
@@ -84,7 +85,7 @@ impl Executor {
                         claims.push(self.requested(step, &bearer, t, verdict).await?)
                     }
                     status::LICENSE_RELEASING => {
-                        self.releasing(step, &bearer, token_id, t, verdict).await?
+                        releases.extend(self.releasing(step, &bearer, t, verdict).await?)
                     }
                     status::INVITATION_PENDING => self.registered(token_id, t, verdict).await?,
                     _ => {}
@@ -95,6 +96,9 @@ impl Executor {
                 store
                     .finish_claims(token_id, &claims, gen, now_ms())
                     .await?;
+            }
+            if !releases.is_empty() {
+                store.finish_releases(token_id, &releases, now_ms()).await?;
             }
             if let (Some(id), false) = (&event, waiting) {
                 // Nothing waits on it any more (and nothing should on week-old results).
@@ -179,16 +183,16 @@ impl Executor {
         Ok((t, granted))
     }
 
-    /// A release's outcome. Unknown: if Apple still has the license, it is asked again (after
-    /// reading back, never blindly).
+    /// A release's outcome, to be finished with the others of its event (the target and the
+    /// assignment Apple let go, if it did). Unknown: if Apple still has the license, it is asked
+    /// again (after reading back, never blindly), and there is nothing to finish.
     async fn releasing(
         &self,
         step: &Step,
         bearer: &Bearer,
-        token_id: i64,
         mut t: TargetRow,
         verdict: Option<Option<(i32, String)>>,
-    ) -> Result<(), DeployError> {
+    ) -> Result<Option<(TargetRow, Option<AssignmentRow>)>, DeployError> {
         let verdict = match verdict {
             Some(v) => v,
             None if self.holds(step, bearer, &t).await? => {
@@ -196,7 +200,7 @@ impl Executor {
                 self.store()
                     .update_target_from(&t, &[status::LICENSE_RELEASING], now_ms())
                     .await?;
-                return Ok(());
+                return Ok(None);
             }
             None => None,
         };
@@ -227,10 +231,7 @@ impl Executor {
         } else if released.is_some() {
             t.detail = Some(released_words(step.action, t.detail.as_deref()));
         }
-        self.store()
-            .finish_release(token_id, &t, released.as_ref(), now_ms())
-            .await?;
-        Ok(())
+        Ok(Some((t, released)))
     }
 
     /// A registration's outcome: the user is read back (9716 means they exist already).

@@ -121,18 +121,7 @@ impl Executor {
             .await;
         for chunk in targets.chunks(max) {
             // Marked first: a crash before Apple answers leaves targets that are read back.
-            let mut marked = Vec::new();
-            for t in chunk {
-                let mut t = t.clone();
-                t.status = status::LICENSE_RELEASING.into();
-                t.event_id = None;
-                if store
-                    .update_target_from(&t, &[status::RELEASE_PENDING], now_ms())
-                    .await?
-                {
-                    marked.push(t);
-                }
-            }
+            let marked = self.mark_releasing(chunk).await?;
             if marked.is_empty() {
                 continue;
             }
@@ -165,6 +154,7 @@ impl Executor {
                 Err(e) => {
                     let not_revocable =
                         matches!(&e, AppleError::Api(b) if b.error_number == codes::NOT_REVOCABLE);
+                    let mut refused = Vec::with_capacity(marked.len());
                     for mut t in marked {
                         t.status = final_status(step.action, false).into();
                         t.detail = Some(if not_revocable {
@@ -180,11 +170,46 @@ impl Executor {
                         if self.settled_status(step, t.member_id, false).await? == status::LEFT {
                             t.status = status::LEFT.into();
                         }
-                        store.finish_release(token_id, &t, None, now_ms()).await?;
+                        refused.push((t, None));
                     }
+                    store.finish_releases(token_id, &refused, now_ms()).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Marks targets `license_releasing` (from `release_pending`), all in one statement; the
+    /// ones marked. Should another step have moved some meanwhile (one instance steps a
+    /// deployment at a time, so this is rare), each is marked alone to learn which: one already
+    /// marked by the batch is then left to the read-back, as after a crash.
+    async fn mark_releasing(&self, chunk: &[TargetRow]) -> Result<Vec<TargetRow>, DeployError> {
+        let store = self.store();
+        let marked: Vec<TargetRow> = chunk
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                t.status = status::LICENSE_RELEASING.into();
+                t.event_id = None;
+                t
+            })
+            .collect();
+        let items: Vec<(&TargetRow, &str)> = marked
+            .iter()
+            .map(|t| (t, status::RELEASE_PENDING))
+            .collect();
+        if store.update_targets_from(&items, now_ms()).await? == marked.len() as u64 {
+            return Ok(marked);
+        }
+        let mut alone = Vec::new();
+        for t in marked {
+            if store
+                .update_target_from(&t, &[status::RELEASE_PENDING], now_ms())
+                .await?
+            {
+                alone.push(t);
+            }
+        }
+        Ok(alone)
     }
 }
