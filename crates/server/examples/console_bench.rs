@@ -274,6 +274,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (busy, app) = apps[0].clone();
         (busy, app, rule_figures(&store).await?)
     };
+    // What the server's maintenance does as it starts (statistics; on PostgreSQL without
+    // autovacuum, the vacuum it would do), before the pages are measured.
+    store.optimize().await?;
     drop(store);
     let config = Config {
         data_dir: dir.clone(),

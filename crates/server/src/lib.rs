@@ -229,13 +229,12 @@ impl Server {
             .start(self.state.executor.clone(), self.alert_check)
     }
 
-    /// Keeps the database's query statistics current in the background, hourly (see
-    /// `Store::optimize`): plans follow the data as it grows.
+    /// Keeps the database's query statistics current in the background, at start-up and hourly
+    /// (see `Store::optimize`): plans follow the data as it grows.
     pub fn start_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let store = self.state.store.clone();
         tokio::spawn(async move {
             let mut hourly = tokio::time::interval(Duration::from_secs(3_600));
-            hourly.tick().await; // the first tick is at once: the store did it as it opened
             loop {
                 hourly.tick().await;
                 if let Err(e) = store.optimize().await {

@@ -146,8 +146,10 @@ impl Store {
         }
     }
 
-    /// Keeps the query planner's statistics current: SQLite's `PRAGMA optimize`, PostgreSQL's
-    /// `ANALYZE` of the tables that changed much. Run as the store opens and hourly by the server.
+    /// Keeps the query planner's statistics current: SQLite's `PRAGMA optimize`; PostgreSQL's
+    /// `ANALYZE` of the tables that changed much (and, where autovacuum is off, `VACUUM` of those
+    /// it would vacuum). The store analyzes as it opens; the server runs this at start-up and
+    /// hourly, in the background.
     pub async fn optimize(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.optimize().await,
