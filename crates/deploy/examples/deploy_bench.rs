@@ -36,7 +36,12 @@ fn peak_rss_mib() -> u64 {
         / 1024
 }
 
-async fn calls(http: &reqwest::Client, base: &str) -> (u64, u64) {
+/// How many requests the simulator served on each of these endpoints.
+async fn served<const N: usize>(
+    http: &reqwest::Client,
+    base: &str,
+    endpoints: [&str; N],
+) -> [u64; N] {
     let s: serde_json::Value = http
         .get(format!("{base}/_sim/stats"))
         .send()
@@ -45,22 +50,12 @@ async fn calls(http: &reqwest::Client, base: &str) -> (u64, u64) {
         .json()
         .await
         .unwrap();
-    (
-        s["requests"]["assets/associate"].as_u64().unwrap_or(0),
-        s["requests"]["status"].as_u64().unwrap_or(0),
-    )
+    endpoints.map(|e| s["requests"][e].as_u64().unwrap_or(0))
 }
 
-async fn disassociate_calls(http: &reqwest::Client, base: &str) -> u64 {
-    let s: serde_json::Value = http
-        .get(format!("{base}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    s["requests"]["assets/disassociate"].as_u64().unwrap_or(0)
+async fn calls(http: &reqwest::Client, base: &str) -> (u64, u64) {
+    let [associate, status] = served(http, base, ["assets/associate", "status"]).await;
+    (associate, status)
 }
 
 #[tokio::main]
@@ -234,7 +229,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(assigned, 0, "every license given back");
     println!(
         "revoked {n} licenses in {secs:.1} s ({steps} steps): {} disassociate calls (minimum {})",
-        disassociate_calls(&http, &base).await,
+        served(&http, &base, ["assets/disassociate"]).await[0],
         n.div_ceil(limit)
     );
     std::fs::remove_dir_all(&dir).ok();

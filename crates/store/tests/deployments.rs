@@ -45,6 +45,25 @@ async fn setup(s: &Store) -> i64 {
     t.id
 }
 
+/// A deployment of the set-up's app from token `t` to a new devices collection, made at 5.
+async fn deployment(s: &Store, t: i64, action: &str) -> DeploymentRow {
+    let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
+    s.insert_deployment(
+        &NewDeployment {
+            adam_id: "1".into(),
+            pricing: "STDQ".into(),
+            token_ids: vec![t],
+            collection_id: c.id,
+            action: action.into(),
+            on_shortage: "fail".into(),
+            ..Default::default()
+        },
+        5,
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn racing_reservations_never_exceed_the_free_licenses() {
     for db in TestDb::both().await {
@@ -85,22 +104,7 @@ async fn deployments_and_their_targets() {
     for db in TestDb::both().await {
         let s = &db.store;
         let t = setup(s).await;
-        let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
-        let d = s
-            .insert_deployment(
-                &NewDeployment {
-                    adam_id: "1".into(),
-                    pricing: "STDQ".into(),
-                    token_ids: vec![t],
-                    collection_id: c.id,
-                    action: "required".into(),
-                    on_shortage: "fail".into(),
-                    ..Default::default()
-                },
-                5,
-            )
-            .await
-            .unwrap();
+        let d = deployment(s, t, "required").await;
         assert_eq!((d.token_ids.clone(), d.created_at), (vec![t], 5));
         assert_eq!(
             s.add_targets(d.id, &[(1, "S1".into()), (2, "S2".into())], 6)
@@ -161,22 +165,7 @@ async fn releases_end_together_and_once() {
         let s = &db.store;
         let b = db.backend();
         let t = setup(s).await;
-        let c = s.insert_collection("C", "devices", "", 0).await.unwrap();
-        let d = s
-            .insert_deployment(
-                &NewDeployment {
-                    adam_id: "1".into(),
-                    pricing: "STDQ".into(),
-                    token_ids: vec![t],
-                    collection_id: c.id,
-                    action: "revoke".into(),
-                    on_shortage: "fail".into(),
-                    ..Default::default()
-                },
-                5,
-            )
-            .await
-            .unwrap();
+        let d = deployment(s, t, "revoke").await;
         let members: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("S{i}"))).collect();
         s.add_targets(d.id, &members, 6).await.unwrap();
         let held = |serial: &str| AssignmentRow {
