@@ -163,10 +163,17 @@ impl PgStore {
     }
 
     /// The devices list's search: the rows it reads (`FROM …`, on `$1`) and `$1`'s value (the
-    /// trigram indexes on the lower-cased columns serve these LIKEs).
+    /// trigram indexes on the lower-cased columns serve these LIKEs). The matches are found first
+    /// (`OFFSET 0` keeps PostgreSQL from merging the subquery), then ordered: otherwise it walks
+    /// the serial number index hoping to meet 50 matches early, and a serial number's beginning —
+    /// what is most often typed — matches a run of serials that may sit anywhere in that order
+    /// ("dev04" over 500,000 devices: 400,000 rows read, 271 ms; found first, 57 ms).
     pub(crate) fn device_search(s: &str) -> (String, String) {
         (
-            format!("FROM devices WHERE {}", crate::DEVICE_LIKE),
+            format!(
+                "FROM (SELECT * FROM devices WHERE {} OFFSET 0) AS devices",
+                crate::DEVICE_LIKE
+            ),
             crate::like_contains(s),
         )
     }
