@@ -634,3 +634,56 @@ async fn api_keys_are_listed_revoked_and_rotated() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// The token list for thousands of tokens: a page at a time by name, those in a state, those
+/// matching a search, with how many match; a state that does not exist is refused, naming those
+/// that do.
+#[tokio::test]
+async fn the_token_list_pages_filters_and_searches() {
+    let app = App::start(TestDb::sqlite().await).await;
+    let (status, cedar) = app.add("Cedar", "4000000000000001").await;
+    assert_eq!(status, 201, "{cedar}");
+    app.synced(cedar["id"].as_i64().unwrap()).await;
+    // The simulator's second location is held by another MDM.
+    let (status, branch) = app.add("Ash Branch", "4000000000000002").await;
+    assert_eq!(status, 201, "{branch}");
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, all) = app.get("/api/v1/tokens").await;
+    assert_eq!(status, 200, "{all}");
+    let ash_cedar = vec!["Ash Branch".to_owned(), "Cedar".into()];
+    assert_eq!((names(&all), all["total"].as_i64()), (ash_cedar, Some(2)));
+    let (_, page) = app.get("/api/v1/tokens?limit=1&offset=1").await;
+    assert_eq!(
+        (names(&page), page["total"].as_i64()),
+        (vec!["Cedar".to_owned()], Some(2))
+    );
+    let (_, found) = app.get("/api/v1/tokens?search=BRANCH").await;
+    assert_eq!(
+        (names(&found), found["total"].as_i64()),
+        (vec!["Ash Branch".to_owned()], Some(1))
+    );
+    let (_, held) = app.get("/api/v1/tokens?state=claimed_by_other_mdm").await;
+    assert_eq!(
+        (names(&held), held["total"].as_i64()),
+        (vec!["Ash Branch".to_owned()], Some(1))
+    );
+    let (_, healthy) = app.get("/api/v1/tokens?state=healthy&limit=1").await;
+    assert_eq!(
+        (names(&healthy), healthy["total"].as_i64()),
+        (vec!["Cedar".to_owned()], Some(1))
+    );
+    let (_, failing) = app.get("/api/v1/tokens?state=failing").await;
+    assert_eq!(failing["total"].as_i64(), Some(0));
+    let (status, bad) = app.get("/api/v1/tokens?state=sad").await;
+    assert_eq!(status, 422);
+    assert!(bad.to_string().contains("claimed_by_other_mdm"), "{bad}");
+    assert_eq!(app.get("/api/v1/tokens?limit=0").await.0, 422);
+    assert_eq!(app.get("/api/v1/tokens?offset=-1").await.0, 422);
+}

@@ -183,32 +183,182 @@ pub(crate) async fn find(state: &AppState, key: &str) -> Result<TokenRow, ApiErr
         .ok_or_else(|| ApiError::not_found(format!("no token with id or name {key:?}")))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TokenList {
-    pub tokens: Vec<TokenView>,
+/// Every token the viewer sees, by name, with its state judged from its brief and the status of
+/// its latest run.
+pub(crate) async fn judged(
+    state: &AppState,
+) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, ApiError> {
+    let briefs = state.store.token_briefs().await?;
+    judge(state, briefs).await
 }
 
-/// Every content token with its state.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = TokenList), (status = 401, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn list(State(state): State<AppState>, _c: Caller) -> Result<Json<TokenList>, ApiError> {
-    let tokens = crate::access::filter(state.store.tokens().await?, |t| t.id);
+/// `judged` for the tokens that may be in trouble only (the front page): the store leaves out
+/// those that cannot be, so thousands of healthy tokens are not read to find a few.
+pub(crate) async fn judged_needing_attention(
+    state: &AppState,
+) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, ApiError> {
+    use allot_domain::token_health::{expiring_before, stale_before};
+    let now = allot_sync::now_ms();
+    let delta_ms = state.engine.config().delta_interval.as_millis() as i64;
+    let briefs = state
+        .store
+        .token_briefs_needing_attention(expiring_before(now), stale_before(now, delta_ms))
+        .await?;
+    judge(state, briefs).await
+}
+
+async fn judge(
+    state: &AppState,
+    briefs: Vec<allot_store::TokenBrief>,
+) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, ApiError> {
+    let statuses = state.store.latest_sync_statuses().await?;
+    let now = allot_sync::now_ms();
+    Ok(crate::access::filter(briefs, |t| t.id)
+        .into_iter()
+        .map(|t| {
+            let status = statuses.get(&t.id).map(String::as_str);
+            let judged = health(state, &t, status, now);
+            (t, judged)
+        })
+        .collect())
+}
+
+/// These tokens' views (by name), with their latest runs.
+pub(crate) async fn views_of(state: &AppState, ids: &[i64]) -> Result<Vec<TokenView>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tokens = state.store.tokens_by_ids(ids).await?;
+    views_with_runs(state, tokens).await
+}
+
+pub(crate) async fn views_with_runs(
+    state: &AppState,
+    tokens: Vec<allot_store::TokenRow>,
+) -> Result<Vec<TokenView>, ApiError> {
     let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
-    let runs: std::collections::HashMap<i64, SyncRun> = state
+    let runs: std::collections::HashMap<i64, allot_store::SyncRun> = state
         .store
         .latest_sync_runs_of(&ids)
         .await?
         .into_iter()
         .map(|r| (r.token_id, r))
         .collect();
-    Ok(Json(TokenList {
-        tokens: tokens
-            .into_iter()
-            .map(|t| {
-                let r = runs.get(&t.id);
-                view(&state, t, r)
-            })
-            .collect(),
-    }))
+    Ok(tokens
+        .into_iter()
+        .map(|t| {
+            let latest = runs.get(&t.id);
+            view(state, t, latest)
+        })
+        .collect())
+}
+
+/// The tokens the viewer sees in a state (`""`: any) whose name, organization, location or a
+/// category holds `search` (any case), by name: `limit` of them from `offset`, and how many there
+/// are. Without a state or search the page is read by itself; with one, every token's brief is
+/// judged and searched, and only the page's tokens are read in full.
+pub(crate) async fn select(
+    state: &AppState,
+    wanted: &str,
+    search: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<TokenView>, i64), ApiError> {
+    let needle = search.trim().to_lowercase();
+    if needle.is_empty() && wanted.is_empty() {
+        let (tokens, total) = state
+            .store
+            .tokens_page(crate::access::token_ids().as_deref(), limit, offset)
+            .await?;
+        return Ok((views_with_runs(state, tokens).await?, total));
+    }
+    let matching: Vec<i64> = judged(state)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| wanted.is_empty() || s.as_str() == wanted)
+        .map(|(t, _)| t)
+        .filter(|t| {
+            needle.is_empty()
+                || [
+                    &t.name,
+                    &t.org_name,
+                    &t.location_name,
+                    &t.categories.join(", "),
+                ]
+                .iter()
+                .any(|f| f.to_lowercase().contains(&needle))
+        })
+        .map(|t| t.id)
+        .collect();
+    let shown: Vec<i64> = matching
+        .iter()
+        .skip(offset.max(0) as usize)
+        .take(limit.max(0) as usize)
+        .copied()
+        .collect();
+    Ok((views_of(state, &shown).await?, matching.len() as i64))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
+    /// How many tokens match (all of them without `limit`).
+    pub total: i64,
+}
+
+/// The states a token can be in, as `TokenView::state` and the `state` filter name them.
+const STATES: [&str; 8] = [
+    "healthy",
+    "syncing",
+    "stale",
+    "failing",
+    "expiring",
+    "expired",
+    "revoked",
+    "claimed_by_other_mdm",
+];
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TokenListQuery {
+    /// Only tokens in this state: `healthy`, `syncing`, `stale`, `failing`, `expiring`,
+    /// `expired`, `revoked` or `claimed_by_other_mdm`.
+    pub state: Option<String>,
+    /// Part of a name, organization, location or category, any case.
+    pub search: Option<String>,
+    /// At most this many, by name (default: every one).
+    pub limit: Option<i64>,
+    /// Skip this many first.
+    pub offset: Option<i64>,
+}
+
+/// The content tokens with their state, by name: every one, or those in a state or matching a
+/// search, a page at a time with `limit` and `offset` (thousands of tokens).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenListQuery),
+    responses((status = 200, body = TokenList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _c: Caller,
+    Query(q): Query<TokenListQuery>,
+) -> Result<Json<TokenList>, ApiError> {
+    let wanted = q.state.as_deref().unwrap_or("").trim();
+    if !wanted.is_empty() && !STATES.contains(&wanted) {
+        return Err(ApiError::invalid(format!(
+            "state {wanted:?} must be one of {}",
+            STATES.join(", ")
+        )));
+    }
+    let limit = q.limit.unwrap_or(i64::MAX);
+    if limit < 1 {
+        return Err(ApiError::invalid("limit must be 1 or more"));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid("offset must be 0 or more"));
+    }
+    let search = q.search.as_deref().unwrap_or("");
+    let (tokens, total) = select(&state, wanted, search, limit, offset).await?;
+    Ok(Json(TokenList { tokens, total }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

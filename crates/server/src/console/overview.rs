@@ -54,12 +54,12 @@ fn named_and_counted(
 }
 
 async fn tokens_in_trouble(state: &AppState) -> Result<Vec<Trouble>, PageError> {
-    let judged = super::tokens::judged_needing_attention(state)
+    let judged = crate::api::tokens::judged_needing_attention(state)
         .await?
         .into_iter()
         .map(|(t, s)| (t.id, s));
     let (named, more) = named_and_counted(judged, TOKENS_NAMED);
-    let mut views = super::tokens::views_of(state, &named).await?;
+    let mut views = crate::api::tokens::views_of(state, &named).await?;
     views.sort_by_key(|v| named.iter().position(|id| *id == v.id));
     let mut items: Vec<Trouble> = super::tokens::lines_of(views)
         .into_iter()

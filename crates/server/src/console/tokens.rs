@@ -11,7 +11,7 @@ use axum::Form;
 use super::auth::CsrfForm;
 use super::format::Pager;
 use super::{back, format, render, Chrome, Notice, PageError, PageResult, Viewer};
-use crate::api::tokens::{find, view, TokenView};
+use crate::api::tokens::{find, TokenView};
 use crate::AppState;
 use serde::Deserialize;
 
@@ -130,76 +130,6 @@ fn line(v: TokenView) -> TokenLine {
     }
 }
 
-/// Every token the viewer sees, by name, with its state judged from its brief and the status of
-/// its latest run.
-pub(crate) async fn judged(
-    state: &AppState,
-) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
-    let briefs = state.store.token_briefs().await?;
-    judge(state, briefs).await
-}
-
-/// `judged` for the tokens that may be in trouble only (the front page): the store leaves out
-/// those that cannot be, so thousands of healthy tokens are not read to find a few.
-pub(crate) async fn judged_needing_attention(
-    state: &AppState,
-) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
-    use allot_domain::token_health::{expiring_before, stale_before};
-    let now = allot_sync::now_ms();
-    let delta_ms = state.engine.config().delta_interval.as_millis() as i64;
-    let briefs = state
-        .store
-        .token_briefs_needing_attention(expiring_before(now), stale_before(now, delta_ms))
-        .await?;
-    judge(state, briefs).await
-}
-
-async fn judge(
-    state: &AppState,
-    briefs: Vec<allot_store::TokenBrief>,
-) -> Result<Vec<(allot_store::TokenBrief, allot_domain::TokenState)>, PageError> {
-    let statuses = state.store.latest_sync_statuses().await?;
-    let now = allot_sync::now_ms();
-    Ok(crate::access::filter(briefs, |t| t.id)
-        .into_iter()
-        .map(|t| {
-            let status = statuses.get(&t.id).map(String::as_str);
-            let judged = crate::api::tokens::health(state, &t, status, now);
-            (t, judged)
-        })
-        .collect())
-}
-
-/// These tokens' views (by name), with their latest runs.
-pub(crate) async fn views_of(state: &AppState, ids: &[i64]) -> Result<Vec<TokenView>, PageError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tokens = state.store.tokens_by_ids(ids).await?;
-    views_with_runs(state, tokens).await
-}
-
-async fn views_with_runs(
-    state: &AppState,
-    tokens: Vec<allot_store::TokenRow>,
-) -> Result<Vec<TokenView>, PageError> {
-    let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
-    let runs: std::collections::HashMap<i64, allot_store::SyncRun> = state
-        .store
-        .latest_sync_runs_of(&ids)
-        .await?
-        .into_iter()
-        .map(|r| (r.token_id, r))
-        .collect();
-    Ok(tokens
-        .into_iter()
-        .map(|t| {
-            let latest = runs.get(&t.id);
-            view(state, t, latest)
-        })
-        .collect())
-}
-
 /// The rows the page shows, in words (times in the viewer's zone): only for the rows shown, as
 /// 3,000 tokens' worth of formatting is most of a page's time.
 pub(crate) fn lines_of(views: impl IntoIterator<Item = TokenView>) -> Vec<TokenLine> {
@@ -219,49 +149,16 @@ pub(crate) struct TokenQuery {
     notice: Option<String>,
 }
 
-/// The page of tokens a query shows, the pager, and the link that refreshes it. Without a
-/// search or a state, the page is read by itself; with one, every token's brief is searched and
-/// judged, and only the page's tokens are read in full.
+/// The page of tokens a query shows (`api::tokens::select`), the pager, and the link that
+/// refreshes it.
 async fn select(
     state: &AppState,
     q: &TokenQuery,
 ) -> Result<(Vec<TokenLine>, Pager, String), PageError> {
-    let needle = q.search.trim().to_lowercase();
     let page = format::page_number(q.page);
     let skip = (page - 1) * PER_PAGE as i64;
-    let (views, total) = if needle.is_empty() && q.state.is_empty() {
-        let (tokens, total) = state
-            .store
-            .tokens_page(crate::access::token_ids().as_deref(), PER_PAGE as i64, skip)
-            .await?;
-        (views_with_runs(state, tokens).await?, total)
-    } else {
-        let matching: Vec<i64> = judged(state)
-            .await?
-            .into_iter()
-            .filter(|(_, s)| q.state.is_empty() || s.as_str() == q.state)
-            .map(|(t, _)| t)
-            .filter(|t| {
-                needle.is_empty()
-                    || [
-                        &t.name,
-                        &t.org_name,
-                        &t.location_name,
-                        &t.categories.join(", "),
-                    ]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&needle))
-            })
-            .map(|t| t.id)
-            .collect();
-        let shown: Vec<i64> = matching
-            .iter()
-            .skip(skip as usize)
-            .take(PER_PAGE)
-            .copied()
-            .collect();
-        (views_of(state, &shown).await?, matching.len() as i64)
-    };
+    let (views, total) =
+        crate::api::tokens::select(state, &q.state, &q.search, PER_PAGE as i64, skip).await?;
     let link = |n: i64, path: &str| {
         let page = n.to_string();
         format!(
