@@ -113,6 +113,20 @@ async fn tokens_and_apps_from_the_command_line() {
             && out.contains("healthy"),
         "{out}"
     );
+    let (ok, out, _) = allot(
+        &e,
+        &["tokens", "list", "--state", "healthy", "--search", "h q"],
+    )
+    .await;
+    assert!(ok && !out.contains("HQ"), "no name holds \"h q\": {out}");
+    let (ok, out, _) = allot(
+        &e,
+        &["tokens", "list", "--state", "healthy", "--search", "hq"],
+    )
+    .await;
+    assert!(ok && out.contains("HQ"), "{out}");
+    let (ok, _, err) = allot(&e, &["tokens", "list", "--state", "sad"]).await;
+    assert!(!ok && err.contains("claimed_by_other_mdm"), "{err}");
     let (ok, out, _) = allot(&e, &["tokens", "show", "HQ", "--output", "json"]).await;
     assert!(ok);
     let shown: Value = serde_json::from_str(&out).unwrap();

@@ -31,7 +31,15 @@ pub enum TokensCommand {
         apple_account: String,
     },
     /// List tokens with their state.
-    List,
+    List {
+        /// Only tokens in this state: healthy, syncing, stale, failing, expiring, expired,
+        /// revoked or claimed_by_other_mdm.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only tokens whose name, organization, location or a category holds this.
+        #[arg(long)]
+        search: Option<String>,
+    },
     /// Show one token (by name or id) with its latest sync.
     Show { token: String },
     /// Renew a token with the new .vpptoken file of the same location.
@@ -113,8 +121,14 @@ pub async fn run(cmd: TokensCommand, c: &Client, format: Format) -> anyhow::Resu
                 }
             }
         }
-        TokensCommand::List => {
-            let list: Value = c.get("/api/v1/tokens").await?;
+        TokensCommand::List { state, search } => {
+            let query: Vec<String> = [("state", &state), ("search", &search)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))
+                .collect();
+            let list: Value = c
+                .get(&format!("/api/v1/tokens?{}", query.join("&")))
+                .await?;
             match format {
                 Format::Json => output::json(&list),
                 Format::Table => {
