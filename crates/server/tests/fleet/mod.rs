@@ -49,6 +49,8 @@ impl Drop for Env {
         if let Some(rt) = self.server.take() {
             rt.shutdown_background();
         }
+        // The data folder (the server's key and instance id) goes with the test.
+        std::fs::remove_dir_all(&self.config.data_dir).ok();
     }
 }
 
