@@ -280,6 +280,7 @@ async fn signing_in_and_every_page() {
         ("/apps/1/999999", 404),
         ("/apps/77/111", 404),
         ("/apps?platform=amiga", 422),
+        ("/tokens?state=sad", 422),
         ("/apps?sort=colour", 422),
         ("/deployments/12345", 404),
         ("/deployments/1?status=done", 404),

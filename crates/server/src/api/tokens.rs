@@ -255,7 +255,7 @@ pub(crate) async fn views_with_runs(
 
 /// The tokens the viewer sees in a state (`""`: any) whose name, organization, location or a
 /// category holds `search` (any case), by name: `limit` of them from `offset`, and how many there
-/// are. Without a state or search the page is read by itself; with one, every token's brief is
+/// are; a state that does not exist is refused. Without a state or search the page is read by itself; with one, every token's brief is
 /// judged and searched, and only the page's tokens are read in full.
 pub(crate) async fn select(
     state: &AppState,
@@ -264,6 +264,12 @@ pub(crate) async fn select(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<TokenView>, i64), ApiError> {
+    if !wanted.is_empty() && !STATES.contains(&wanted) {
+        return Err(ApiError::invalid(format!(
+            "state {wanted:?} must be one of {}",
+            STATES.join(", ")
+        )));
+    }
     let needle = search.trim().to_lowercase();
     if needle.is_empty() && wanted.is_empty() {
         let (tokens, total) = state
@@ -307,7 +313,7 @@ pub struct TokenList {
 }
 
 /// The states a token can be in, as `TokenView::state` and the `state` filter name them.
-const STATES: [&str; 8] = [
+pub(crate) const STATES: [&str; 8] = [
     "healthy",
     "syncing",
     "stale",
@@ -342,12 +348,6 @@ pub async fn list(
     Query(q): Query<TokenListQuery>,
 ) -> Result<Json<TokenList>, ApiError> {
     let wanted = q.state.as_deref().unwrap_or("").trim();
-    if !wanted.is_empty() && !STATES.contains(&wanted) {
-        return Err(ApiError::invalid(format!(
-            "state {wanted:?} must be one of {}",
-            STATES.join(", ")
-        )));
-    }
     let limit = q.limit.unwrap_or(i64::MAX);
     if limit < 1 {
         return Err(ApiError::invalid("limit must be 1 or more"));

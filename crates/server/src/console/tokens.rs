@@ -219,18 +219,7 @@ pub(crate) async fn page(
         live,
         pager,
         refresh,
-        states: [
-            "healthy",
-            "syncing",
-            "stale",
-            "failing",
-            "expiring",
-            "expired",
-            "revoked",
-            "claimed_by_other_mdm",
-        ]
-        .map(String::from)
-        .to_vec(),
+        states: crate::api::tokens::STATES.map(String::from).to_vec(),
         search: q.search,
         state: q.state,
     }))
